@@ -1,0 +1,5 @@
+"""``python -m studentstatus`` runs the command line."""
+
+from studentstatus.cli import main
+
+main()

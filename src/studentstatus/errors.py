@@ -1,0 +1,279 @@
+"""Errors and violations: one root, stable codes, messages in Chinese and English.
+
+Every rejection the library makes carries a stable machine-readable ``code``,
+the ``field`` it concerns, and a message in Chinese and in English.  Errors
+about bad input also subclass :class:`ValueError`, so code that already
+catches ``ValueError`` keeps working.
+
+Messages never contain a full identity number: callers pass numbers through
+:func:`mask` before putting them in any text.
+
+>>> err = InvalidChecksum(field="id_number")
+>>> err.code, err.field
+('checksum', 'id_number')
+>>> isinstance(err, ValueError) and isinstance(err, StudentStatusError)
+True
+>>> str(err)
+'checksum [id_number]: the check digit is wrong / 校验位错误'
+>>> v = Violation("grade_age_mismatch", "grade", "年龄与班级不符", "age does not fit the grade")
+>>> RuleViolations([v]).violations[0].code
+'grade_age_mismatch'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import ClassVar
+
+import attrs
+
+__all__ = [
+    "ConflictError",
+    "InvalidChecksum",
+    "InvalidComponent",
+    "InvalidDate",
+    "InvalidFormat",
+    "InvalidLength",
+    "InvalidNumber",
+    "InvalidRegion",
+    "NotFoundError",
+    "PermissionDenied",
+    "RuleViolations",
+    "StorageError",
+    "StudentStatusError",
+    "ValidationError",
+    "Violation",
+    "mask",
+]
+
+
+def mask(number: str, *, keep_head: int = 6, keep_tail: int = 4) -> str:
+    """Mask an identity number for display: keep the head and the tail only.
+
+    Short inputs are masked entirely except their first character, so that a
+    masked value never reveals a whole number.
+
+    >>> mask("11010520200315002X")
+    '110105********002X'
+    >>> mask("H12345678")
+    'H1****5678'
+    >>> mask("123")
+    '1**'
+    >>> mask("")
+    ''
+    """
+    text = str(number)
+    n = len(text)
+    if n == 0:
+        return ""
+    if n >= 15:
+        return text[:keep_head] + "*" * (n - keep_head - keep_tail) + text[n - keep_tail :]
+    if n >= 8:
+        head = 2
+        tail = min(keep_tail, n - head - 2)
+        return text[:head] + "*" * (n - head - tail) + text[n - tail :]
+    return text[:1] + "*" * (n - 1)
+
+
+@attrs.frozen
+class Violation:
+    """One unmet rule: a stable code, the field it concerns, and bilingual text.
+
+    ``hint`` says what would fix it, when the rule knows.
+
+    >>> v = Violation("checksum", "id_number", "校验位错误", "the check digit is wrong")
+    >>> v.to_dict()["code"]
+    'checksum'
+    """
+
+    code: str
+    field: str
+    message_zh: str
+    message_en: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """Return a JSON-ready mapping (``code``, ``field``, messages, ``hint``)."""
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+            "hint": self.hint,
+        }
+
+
+class StudentStatusError(Exception):
+    """Root of every error this library raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+
+class ValidationError(StudentStatusError, ValueError):
+    """A value was rejected: carries ``code``, ``field`` and bilingual messages.
+
+    Subclasses set class-level defaults; instances may override any of them.
+
+    >>> e = ValidationError(code="bad", field="name", message_zh="错", message_en="bad")
+    >>> e.violation.to_dict()["field"]
+    'name'
+    """
+
+    code: ClassVar[str] = "invalid"
+    default_zh: ClassVar[str] = "数据无效"
+    default_en: ClassVar[str] = "the value is invalid"
+
+    def __init__(
+        self,
+        message_en: str | None = None,
+        *,
+        field: str = "",
+        message_zh: str | None = None,
+        code: str | None = None,
+        hint: str = "",
+    ) -> None:
+        self.field = field
+        self.message_en = message_en or self.default_en
+        self.message_zh = message_zh or self.default_zh
+        self.hint = hint
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" [{self.field}]" if self.field else ""
+        return f"{self.code}{where}: {self.message_en} / {self.message_zh}"
+
+    def __str__(self) -> str:
+        return self._text()
+
+    @property
+    def violation(self) -> Violation:
+        """This error as a :class:`Violation`."""
+        return Violation(self.code, self.field, self.message_zh, self.message_en, self.hint)
+
+
+class InvalidNumber(ValidationError):
+    """An identity or organisation number failed validation."""
+
+    code: ClassVar[str] = "invalid_number"
+    default_zh: ClassVar[str] = "号码无效"
+    default_en: ClassVar[str] = "the number is invalid"
+
+
+class InvalidFormat(InvalidNumber):
+    """Characters or layout do not fit the scheme."""
+
+    code: ClassVar[str] = "format"
+    default_zh: ClassVar[str] = "号码格式错误"
+    default_en: ClassVar[str] = "the number has the wrong format"
+
+
+class InvalidLength(InvalidFormat):
+    """The number has the wrong length."""
+
+    code: ClassVar[str] = "length"
+    default_zh: ClassVar[str] = "号码长度错误"
+    default_en: ClassVar[str] = "the number has the wrong length"
+
+
+class InvalidChecksum(InvalidNumber):
+    """The check character does not match."""
+
+    code: ClassVar[str] = "checksum"
+    default_zh: ClassVar[str] = "校验位错误"
+    default_en: ClassVar[str] = "the check digit is wrong"
+
+
+class InvalidComponent(InvalidNumber):
+    """A component (date, region, type code…) of the number is not valid."""
+
+    code: ClassVar[str] = "component"
+    default_zh: ClassVar[str] = "号码组成部分无效"
+    default_en: ClassVar[str] = "a part of the number is invalid"
+
+
+class InvalidDate(InvalidComponent):
+    """The embedded date is impossible or in the future."""
+
+    code: ClassVar[str] = "date"
+    default_zh: ClassVar[str] = "出生日期无效"
+    default_en: ClassVar[str] = "the embedded date is invalid"
+
+
+class InvalidRegion(InvalidComponent):
+    """The embedded region (address) code is unknown or not valid then."""
+
+    code: ClassVar[str] = "region"
+    default_zh: ClassVar[str] = "地址码无效"
+    default_en: ClassVar[str] = "the region code is unknown or not valid for that date"
+
+
+class RuleViolations(ValidationError):
+    """One or more rules were not met; ``violations`` holds every one of them.
+
+    >>> err = RuleViolations([
+    ...     Violation("a", "x", "甲", "first"), Violation("b", "y", "乙", "second")])
+    >>> [v.code for v in err.violations]
+    ['a', 'b']
+    >>> err.code
+    'a'
+    """
+
+    code: ClassVar[str] = "rule_violations"
+
+    def __init__(self, violations: Iterable[Violation]) -> None:
+        self.violations: tuple[Violation, ...] = tuple(violations)
+        first = self.violations[0] if self.violations else None
+        super().__init__(
+            "; ".join(f"{v.code}: {v.message_en}" for v in self.violations) or "rules not met",
+            field=first.field if first else "",
+            message_zh="；".join(v.message_zh for v in self.violations) or "规则不满足",
+            code=first.code if first else None,
+        )
+
+
+class PermissionDenied(StudentStatusError):
+    """An operator tried to read or change something outside its role or scope.
+
+    >>> PermissionDenied("county:110105", "record in 440306").code
+    'out_of_scope'
+    """
+
+    code: ClassVar[str] = "out_of_scope"
+
+    def __init__(self, operator: str, what: str, *, code: str | None = None) -> None:
+        self.operator = operator
+        self.what = what
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        self.message_en = f"{operator} may not access {what}"
+        self.message_zh = f"{operator} 无权访问 {what}"
+        super().__init__(f"{self.code}: {self.message_en} / {self.message_zh}")
+
+
+class NotFoundError(StudentStatusError, LookupError):
+    """A looked-up entity does not exist."""
+
+    code: ClassVar[str] = "not_found"
+
+
+class StorageError(StudentStatusError):
+    """A storage adapter failed; adapters translate driver errors into this family."""
+
+    code: ClassVar[str] = "storage"
+
+
+class ConflictError(StorageError):
+    """A write lost a race (stale version) or broke a uniqueness rule."""
+
+    code: ClassVar[str] = "conflict"
+
+
+def violations_to_dicts(violations: Iterable[Violation]) -> list[Mapping[str, str]]:
+    """Return the JSON-ready form of many violations.
+
+    >>> violations_to_dicts([Violation("c", "f", "中", "en")])[0]["message_en"]
+    'en'
+    """
+    return [v.to_dict() for v in violations]
