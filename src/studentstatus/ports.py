@@ -1,0 +1,445 @@
+"""Ports: the storage and outside-world contracts that services are written against.
+
+Adapters (:mod:`studentstatus.adapters.memory`, ``.files``, ``.sql``) and
+integrators' own stores implement these :class:`typing.Protocol` classes; the
+conformance kit in :mod:`studentstatus.testing.contract` checks that they do.
+
+Rules every adapter keeps:
+
+* writes go through a :class:`UnitOfWork`; nothing is visible to other units
+  until :meth:`UnitOfWork.commit`; leaving the ``with`` block without commit, or
+  with an exception, rolls back;
+* every versioned entity (``version`` field) is written with optimistic
+  concurrency: ``update(entity)`` stores ``entity`` with ``version + 1`` only if
+  the stored version still equals ``entity.version``; otherwise
+  :class:`~studentstatus.errors.ConflictError`;
+* uniqueness (school codes, record ids, national/temporary numbers, J-number
+  sequences) raises :class:`~studentstatus.errors.ConflictError`;
+* a missing entity on ``get`` raises :class:`~studentstatus.errors.NotFoundError`
+  (``find`` returns ``None`` instead);
+* driver errors never escape: they become
+  :class:`~studentstatus.errors.StorageError` subclasses;
+* bulk methods (``add_many``, ``update_many``, ``append_many``, ``iter_*``)
+  exist so that services never loop one row per round trip; they behave
+  exactly like the single-row methods applied in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from studentstatus.domain.enums import (
+    ChangeKind,
+    ProblemKind,
+    ProblemStatus,
+    RequestStatus,
+    State,
+    VerificationResult,
+)
+from studentstatus.domain.model import (
+    AttendanceEntry,
+    AuditEntry,
+    ChangeRequest,
+    Child,
+    IssuedNumber,
+    Kindergarten,
+    ProblemRecord,
+    RosterEntry,
+    StatusChange,
+    StatusRecord,
+)
+
+__all__ = [
+    "AttendanceRepository",
+    "AuditLog",
+    "ChangeLog",
+    "ChildRepository",
+    "Clock",
+    "KindergartenRepository",
+    "NumberRegistry",
+    "PopulationRegistry",
+    "ProblemRepository",
+    "RecordRepository",
+    "RequestRepository",
+    "RosterRepository",
+    "Store",
+    "UnitOfWork",
+    "VerificationQuery",
+]
+
+
+class Clock(Protocol):
+    """Source of the current time, passed to services (never read inside the core)."""
+
+    def now(self) -> datetime:
+        """The current aware datetime."""
+        ...
+
+    def today(self) -> date:
+        """The current date in the deployment's time zone."""
+        ...
+
+
+class KindergartenRepository(Protocol):
+    """Kindergartens by school code."""
+
+    def add(self, kindergarten: Kindergarten) -> None:
+        """Insert; ConflictError if the school code exists."""
+        ...
+
+    def add_many(self, kindergartens: Iterable[Kindergarten]) -> int:
+        """Insert many; all-or-nothing inside the unit of work; returns the count."""
+        ...
+
+    def get(self, school_code: str) -> Kindergarten:
+        """The kindergarten, or NotFoundError."""
+        ...
+
+    def find(self, school_code: str) -> Kindergarten | None:
+        """The kindergarten or None."""
+        ...
+
+    def update(self, kindergarten: Kindergarten) -> Kindergarten:
+        """Optimistic update; returns the stored entity with its new version."""
+        ...
+
+    def iter(self, *, region_prefix: str = "") -> Iterator[Kindergarten]:
+        """Kindergartens whose region code starts with ``region_prefix``, by school code."""
+        ...
+
+
+class ChildRepository(Protocol):
+    """Children by id, with look-ups used for duplicate detection."""
+
+    def add(self, child: Child) -> None:
+        """Insert; ConflictError if the id exists."""
+        ...
+
+    def add_many(self, children: Iterable[Child]) -> int:
+        """Insert many; returns the count."""
+        ...
+
+    def get(self, child_id: str) -> Child:
+        """The child, or NotFoundError."""
+        ...
+
+    def get_many(self, child_ids: Sequence[str]) -> dict[str, Child]:
+        """The children found among ``child_ids`` (missing ids are left out)."""
+        ...
+
+    def update(self, child: Child) -> Child:
+        """Optimistic update; returns the stored entity with its new version."""
+        ...
+
+    def find_by_document(self, number: str) -> list[Child]:
+        """Children whose document number equals ``number`` (any document type), by id."""
+        ...
+
+    def find_by_identity(self, name: str, sex: str, birth_date: date) -> list[Child]:
+        """Children with exactly this name, sex and birth date, by id."""
+        ...
+
+
+class RecordRepository(Protocol):
+    """Status records (the projection of the change log)."""
+
+    def add(self, record: StatusRecord) -> None:
+        """Insert; ConflictError if the id exists."""
+        ...
+
+    def add_many(self, records: Iterable[StatusRecord]) -> int:
+        """Insert many; returns the count."""
+        ...
+
+    def get(self, record_id: str) -> StatusRecord:
+        """The record, or NotFoundError."""
+        ...
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, StatusRecord]:
+        """The records found among ``record_ids``."""
+        ...
+
+    def update(self, record: StatusRecord) -> StatusRecord:
+        """Optimistic update (``record.version`` = the version read); returns the new one."""
+        ...
+
+    def update_many(self, records: Sequence[StatusRecord]) -> list[StatusRecord]:
+        """Optimistic update of many; any stale one → ConflictError and nothing written."""
+        ...
+
+    def find_by_number(self, number: str) -> StatusRecord | None:
+        """The record holding ``number`` as national, temporary or former number."""
+        ...
+
+    def for_child(self, child_id: str) -> list[StatusRecord]:
+        """Every record of a child, by id."""
+        ...
+
+    def iter(
+        self,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        states: Iterable[State] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[StatusRecord]:
+        """Stream records by id, filtered; memory stays flat whatever the count."""
+        ...
+
+    def count(
+        self,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        states: Iterable[State] | None = None,
+    ) -> int:
+        """How many records ``iter`` would yield."""
+        ...
+
+
+class ChangeLog(Protocol):
+    """The append-only change log: the truth from which records are projected."""
+
+    def append(self, change: StatusChange) -> None:
+        """Append one event; ConflictError if (record_id, seq) exists."""
+        ...
+
+    def append_many(self, changes: Iterable[StatusChange]) -> int:
+        """Append many events; returns the count."""
+        ...
+
+    def for_record(self, record_id: str) -> list[StatusChange]:
+        """A record's events ordered by seq."""
+        ...
+
+    def iter(
+        self,
+        *,
+        kinds: Iterable[ChangeKind] | None = None,
+        effective_from: date | None = None,
+        effective_to: date | None = None,
+        record_ids: Sequence[str] | None = None,
+    ) -> Iterator[StatusChange]:
+        """Events filtered by kind and effective date (inclusive), by (record_id, seq)."""
+        ...
+
+
+class RequestRepository(Protocol):
+    """Change requests waiting for approval."""
+
+    def add(self, request: ChangeRequest) -> None:
+        """Insert; ConflictError if the id exists or the record has an open request."""
+        ...
+
+    def get(self, request_id: str) -> ChangeRequest:
+        """The request, or NotFoundError."""
+        ...
+
+    def update(self, request: ChangeRequest) -> ChangeRequest:
+        """Optimistic update."""
+        ...
+
+    def open_for_record(self, record_id: str) -> ChangeRequest | None:
+        """The record's open request, if any."""
+        ...
+
+    def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
+        """Requests by id, optionally by status."""
+        ...
+
+
+class ProblemRepository(Protocol):
+    """Problem records (问题学籍)."""
+
+    def add(self, problem: ProblemRecord) -> None:
+        """Insert; ConflictError if the id exists."""
+        ...
+
+    def add_many(self, problems: Iterable[ProblemRecord]) -> int:
+        """Insert many."""
+        ...
+
+    def get(self, problem_id: str) -> ProblemRecord:
+        """The problem, or NotFoundError."""
+        ...
+
+    def update(self, problem: ProblemRecord) -> ProblemRecord:
+        """Optimistic update."""
+        ...
+
+    def for_record(self, record_id: str) -> list[ProblemRecord]:
+        """A record's problems by id."""
+        ...
+
+    def iter(
+        self,
+        *,
+        county_prefix: str = "",
+        statuses: Iterable[ProblemStatus] | None = None,
+        kinds: Iterable[ProblemKind] | None = None,
+    ) -> Iterator[ProblemRecord]:
+        """Problems by id, filtered."""
+        ...
+
+
+class NumberRegistry(Protocol):
+    """Every number ever issued (G, J, L): unique forever, resolvable to its record."""
+
+    def claim(self, issued: IssuedNumber) -> None:
+        """Bind a number to a record; ConflictError if the number was ever issued."""
+        ...
+
+    def claim_many(self, issued: Iterable[IssuedNumber]) -> int:
+        """Bind many numbers; any taken one → ConflictError and nothing written."""
+        ...
+
+    def resolve(self, number: str) -> IssuedNumber | None:
+        """Who holds (or held) ``number``."""
+        ...
+
+    def next_sequence(self, region_code: str, birth_date: date) -> int:
+        """Atomically allocate the next J-number sequence (1, 2, …) for (region, birth date)."""
+        ...
+
+    def for_record(self, record_id: str) -> list[IssuedNumber]:
+        """Numbers bound to a record, by issue time."""
+        ...
+
+
+class RosterRepository(Protocol):
+    """Children of unlicensed kindergartens, recorded by counties."""
+
+    def add(self, entry: RosterEntry) -> None:
+        """Insert; ConflictError if the id exists."""
+        ...
+
+    def iter(self, *, county_prefix: str = "") -> Iterator[RosterEntry]:
+        """Entries by id."""
+        ...
+
+
+class AttendanceRepository(Protocol):
+    """Daily attendance; corrections are later entries for the same (record, day)."""
+
+    def add_many(self, entries: Iterable[AttendanceEntry]) -> int:
+        """Append entries."""
+        ...
+
+    def for_record(
+        self, record_id: str, *, start: date | None = None, end: date | None = None
+    ) -> list[AttendanceEntry]:
+        """Current (latest) entry per day for a record, by day."""
+        ...
+
+    def history(self, record_id: str, day: date) -> list[AttendanceEntry]:
+        """Every entry recorded for (record, day), oldest first."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Append-only, hash-chained audit entries (the chain is computed by the domain)."""
+
+    def append(self, entry: AuditEntry) -> None:
+        """Append; ConflictError if ``seq`` exists."""
+        ...
+
+    def append_many(self, entries: Iterable[AuditEntry]) -> int:
+        """Append many."""
+        ...
+
+    def last(self) -> AuditEntry | None:
+        """The entry with the highest seq."""
+        ...
+
+    def iter(self) -> Iterator[AuditEntry]:
+        """Every entry by seq."""
+        ...
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """One atomic unit: repositories plus commit/rollback.
+
+    >>> # with store.unit_of_work() as uow:
+    >>> #     uow.records.add(record); uow.changes.append(event); uow.commit()
+    """
+
+    kindergartens: KindergartenRepository
+    children: ChildRepository
+    records: RecordRepository
+    changes: ChangeLog
+    requests: RequestRepository
+    problems: ProblemRepository
+    numbers: NumberRegistry
+    roster: RosterRepository
+    attendance: AttendanceRepository
+    audit: AuditLog
+
+    def __enter__(self) -> Self:
+        """Begin."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    def commit(self) -> None:
+        """Make every write of this unit durable and visible, atomically."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every write since the last commit."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend: hands out units of work."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work (use it as a context manager)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections, locks and files."""
+        ...
+
+
+class VerificationQuery(Protocol):
+    """What the population registry is asked about one child."""
+
+    @property
+    def number(self) -> str:
+        """The resident ID number."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The child's name."""
+        ...
+
+    @property
+    def sex(self) -> str:
+        """``M`` or ``F``."""
+        ...
+
+    @property
+    def birth_date(self) -> date:
+        """Birth date."""
+        ...
+
+
+class PopulationRegistry(Protocol):
+    """The public-security population registry (公安人口库), or an extract of it."""
+
+    def verify(self, batch: Sequence[VerificationQuery]) -> Mapping[str, VerificationResult]:
+        """One result per queried number (keyed by number)."""
+        ...
+
