@@ -1,0 +1,70 @@
+"""Audit trail: every change, approval step, problem action and number issue is logged.
+
+Entries are hash-chained by :mod:`studentstatus.domain.audit`; this module
+appends them inside the caller's unit of work (so an entry commits or rolls
+back together with what it describes) and verifies a stored chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from studentstatus.domain.audit import ChainReport, seal, verify_chain
+from studentstatus.domain.model import AuditEntry
+from studentstatus.ports import Store, UnitOfWork
+
+__all__ = ["AuditEvent", "audit", "audit_many", "verify"]
+
+
+@attrs.frozen
+class AuditEvent:
+    """What to log, before sealing: operator, action, subject, reason, before/after."""
+
+    operator: str
+    action: str
+    subject: str
+    reason: str = ""
+    before: Mapping[str, Any] = attrs.field(factory=dict)
+    after: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def audit_many(uow: UnitOfWork, events: Iterable[AuditEvent], *, at: datetime) -> int:
+    """Seal ``events`` onto the end of the chain and append them in ``uow``; returns the count.
+
+    Two units that append concurrently race on ``seq``: the second commit
+    raises :class:`~studentstatus.errors.ConflictError` and the caller retries.
+    """
+    prev = uow.audit.last()
+    sealed: list[AuditEntry] = []
+    for ev in events:
+        seq = (prev.seq + 1) if prev is not None else 1
+        entry = AuditEntry(
+            seq=seq,
+            at=at,
+            operator=ev.operator,
+            action=ev.action,
+            subject=ev.subject,
+            reason=ev.reason,
+            before=dict(ev.before),
+            after=dict(ev.after),
+        )
+        prev = seal(entry, prev)
+        sealed.append(prev)
+    if not sealed:
+        return 0
+    return uow.audit.append_many(sealed)
+
+
+def audit(uow: UnitOfWork, event: AuditEvent, *, at: datetime) -> None:
+    """Append one audit entry (see :func:`audit_many`)."""
+    audit_many(uow, [event], at=at)
+
+
+def verify(store: Store) -> ChainReport:
+    """Recompute the stored chain; the report names the first altered/removed/reordered entry."""
+    with store.unit_of_work() as uow:
+        return verify_chain(uow.audit.iter())

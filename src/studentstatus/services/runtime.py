@@ -1,0 +1,97 @@
+"""What every service is given: the store, a clock, a random source, policy and calendar.
+
+Services never read the system clock or the ``random`` module themselves; the
+host builds one :class:`Runtime` (its composition root) and passes it in.
+Tests pass a :class:`FixedClock` and a seeded :class:`random.Random`.
+
+>>> import random
+>>> from datetime import datetime, timezone
+>>> from studentstatus.adapters.memory import MemoryStore
+>>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 9, 1, 8, tzinfo=timezone.utc)),
+...              random.Random(7))
+>>> rt.clock.today()
+datetime.date(2026, 9, 1)
+>>> rt.policy.cutoff_month
+8
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+
+import attrs
+
+from studentstatus.domain.calendar import WeekdayCalendar, WorkingDayCalendar
+from studentstatus.domain.policy import Policy
+from studentstatus.ports import Clock, PopulationRegistry, Store
+
+__all__ = ["CHINA_TZ", "FixedClock", "Runtime", "SystemClock"]
+
+CHINA_TZ: tzinfo = timezone(timedelta(hours=8), "Asia/Shanghai")
+"""China Standard Time (UTC+8, no daylight saving): the default for ``today()``."""
+
+
+@attrs.define
+class SystemClock:
+    """The real clock; ``today()`` is the date in ``tz`` (China Standard Time by default)."""
+
+    tz: tzinfo = CHINA_TZ
+
+    def now(self) -> datetime:
+        """The current time, aware."""
+        return datetime.now(UTC).astimezone(self.tz)
+
+    def today(self) -> date:
+        """Today's date in ``tz``."""
+        return self.now().date()
+
+
+@attrs.define
+class FixedClock:
+    """A clock for tests and replays: returns ``at``; :meth:`advance` moves it.
+
+    >>> c = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    >>> c.advance(days=2).today()
+    datetime.date(2026, 1, 3)
+    """
+
+    at: datetime
+
+    def now(self) -> datetime:
+        """The fixed time."""
+        return self.at
+
+    def today(self) -> date:
+        """The fixed date."""
+        return self.at.date()
+
+    def advance(self, **delta: float) -> FixedClock:
+        """Move the clock forward by ``timedelta(**delta)``; returns self."""
+        self.at = self.at + timedelta(**delta)
+        return self
+
+
+@attrs.define
+class Runtime:
+    """Everything a service call needs besides its arguments (the host's composition root).
+
+    Attributes:
+        store: the storage backend (hands out units of work).
+        clock: time source.
+        rng: random source for temporary numbers and ids.
+        policy: provincial rules (defaults are national).
+        calendar: working days for approval deadlines and school days.
+        registry: the public-security population registry, when verification is wanted.
+    """
+
+    store: Store
+    clock: Clock = attrs.field(factory=SystemClock)
+    rng: random.Random = attrs.field(factory=random.Random)
+    policy: Policy = attrs.field(factory=Policy)
+    calendar: WorkingDayCalendar = attrs.field(factory=WeekdayCalendar)
+    registry: PopulationRegistry | None = None
+
+    def new_id(self, prefix: str = "") -> str:
+        """A new random 32-hex-digit id (from ``rng``), with an optional prefix."""
+        return f"{prefix}{self.rng.getrandbits(128):032x}"
