@@ -1,0 +1,1 @@
+"""Identity documents (placeholder)."""
