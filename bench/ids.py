@@ -34,6 +34,13 @@ def _date(rng: random.Random, y0: int, y1: int) -> str:
     return f"{y:04d}{m:02d}{d:02d}"
 
 
+def _first_year(code: str) -> int:
+    region = regions.lookup(code)
+    assert region is not None
+    starts = [p.start for p in region.names]
+    return 1940 if None in starts else min(s for s in starts if s is not None)
+
+
 def generate(n: int, seed: int = 20250901) -> list[str]:
     rng = random.Random(seed)
     current = regions.counties("")
@@ -43,12 +50,15 @@ def generate(n: int, seed: int = 20250901) -> list[str]:
         for code in table
         if (r := regions.lookup(code)) is not None and r.last_year < 9999 and r.level == "county"
     ]
+    first = {code: _first_year(code) for code in current}
     out: list[str] = []
     for _ in range(n):
         roll = rng.random()
         if roll < 0.97:
             code = rng.choice(current)
-            body = code + _date(rng, 1940, 2024) + f"{rng.randint(0, 999):03d}"
+            # mostly born while the code existed; 3% before it was created
+            start = 1940 if rng.random() < 0.03 else min(2024, max(1940, first[code]))
+            body = code + _date(rng, start, 2024) + f"{rng.randint(0, 999):03d}"
         elif roll < 0.99:
             code = rng.choice(historical)
             region = regions.lookup(code)
