@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "studentstatus.cli.registration",
     "studentstatus.cli.changes",
     "studentstatus.cli.monitoring",
+    "studentstatus.cli.handover",
     "studentstatus.cli.demo",
 )
 
