@@ -51,10 +51,13 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 
 __all__ = [
     "AttendanceRepository",
     "AuditLog",
+    "CaseRepository",
+    "CaseUnitOfWork",
     "ChangeLog",
     "ChildRepository",
     "Clock",
@@ -443,3 +446,55 @@ class PopulationRegistry(Protocol):
         """One result per queried number (keyed by number)."""
         ...
 
+
+class CaseRepository(Protocol):
+    """Dropout-control cases (控辍保学台账) of :mod:`studentstatus.domain.monitoring`.
+
+    Added for monitoring; adapters that store cases expose it as ``uow.cases``
+    (see :class:`CaseUnitOfWork`).  Same rules as the other repositories:
+    ConflictError on a duplicate id or a stale version, NotFoundError on ``get``.
+    """
+
+    def add(self, case: DropoutCase) -> None:
+        """Insert; ConflictError if the id exists."""
+        ...
+
+    def add_many(self, cases: Iterable[DropoutCase]) -> int:
+        """Insert many; returns the count."""
+        ...
+
+    def get(self, case_id: str) -> DropoutCase:
+        """The case, or NotFoundError."""
+        ...
+
+    def update(self, case: DropoutCase) -> DropoutCase:
+        """Optimistic update; returns the stored case with its new version."""
+        ...
+
+    def update_many(self, cases: Sequence[DropoutCase]) -> list[DropoutCase]:
+        """Optimistic update of many; any stale one → ConflictError and nothing written."""
+        ...
+
+    def for_record(self, record_id: str) -> list[DropoutCase]:
+        """A record's cases, by id."""
+        ...
+
+    def iter(
+        self,
+        *,
+        county_prefix: str = "",
+        statuses: Iterable[CaseStatus] | None = None,
+    ) -> Iterator[DropoutCase]:
+        """Cases by id, filtered by county prefix and status."""
+        ...
+
+
+@runtime_checkable
+class CaseUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work that also stores dropout cases (``cases``).
+
+    Kept apart from :class:`UnitOfWork` so that stores written before cases
+    existed still satisfy the base protocol; the monitoring services need this one.
+    """
+
+    cases: CaseRepository
