@@ -1,0 +1,243 @@
+"""A tamper-evident audit log: every entry carries the SHA-256 of itself and its predecessor.
+
+Each :class:`~studentstatus.domain.model.AuditEntry` is hashed over a
+canonical JSON text of its fields — ``seq``, ``at`` (ISO 8601), ``operator``,
+``action``, ``subject``, ``reason``, ``before``, ``after`` and ``prev_hash``
+(the hash of the entry before it; ``""`` for the first entry, ``seq == 1``).
+Editing any field of an entry, removing an entry or reordering entries breaks
+the chain, and :func:`verify_chain` says where and how.
+
+Canonical JSON: keys sorted, no insignificant whitespace, UTF-8 text kept as
+is (``ensure_ascii=False``), dates and datetimes in ISO 8601, enums as their
+value.  An *aware* ``at`` is converted to UTC before formatting, so that a
+store returning the same instant in another time zone still verifies; a
+naive ``at`` is formatted as it is.  Stores must keep microseconds.
+
+What a hash chain cannot show: a log cut short at its end is still a valid
+chain.  Pass the last hash you trust (kept elsewhere, e.g. in a report) as
+``head_hash`` to :func:`verify_chain` to catch that too.
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2025, 9, 1, 8, 0, tzinfo=timezone.utc)
+>>> first = seal(AuditEntry(1, t, "county:110105", "approve_record", "record:r1"), None)
+>>> second = seal(AuditEntry(2, t, "county:110105", "approve_record", "record:r2"), first)
+>>> second.prev_hash == first.hash, len(first.hash)
+(True, 64)
+>>> verify_chain([first, second])
+ChainReport(ok=True, checked=2, first_bad_seq=None, problem=None)
+>>> import attrs
+>>> verify_chain([first, attrs.evolve(second, reason="edited")])
+ChainReport(ok=False, checked=1, first_bad_seq=2, problem='altered')
+>>> verify_chain([second])
+ChainReport(ok=False, checked=0, first_bad_seq=1, problem='removed')
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import attrs
+
+from studentstatus.domain.model import AuditEntry
+from studentstatus.errors import ValidationError
+
+__all__ = [
+    "ChainProblem",
+    "ChainReport",
+    "canonical_json",
+    "chain_hash",
+    "entry_fields",
+    "seal",
+    "verify_chain",
+]
+
+ChainProblem = Literal["altered", "removed", "reordered"]
+"""How a chain is broken."""
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            value = value.astimezone(UTC)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, frozenset | set):
+        return sorted(value, key=repr)
+    msg = f"{type(value).__name__} is not JSON-ready"
+    raise TypeError(msg)
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text hashed by the chain (sorted keys, compact, UTF-8 kept).
+
+    >>> canonical_json({"b": 1, "a": [True, None], "名": date(2025, 9, 1)})
+    '{"a":[true,null],"b":1,"名":"2025-09-01"}'
+    """
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_default,
+    )
+
+
+def entry_fields(entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
+    """The fields of ``entry`` that the hash covers, with ``prev_hash`` as given.
+
+    >>> sorted(entry_fields(AuditEntry(1, datetime(2025, 9, 1), "ministry", "x", "y"), ""))
+    ['action', 'after', 'at', 'before', 'operator', 'prev_hash', 'reason', 'seq', 'subject']
+    """
+    at = entry.at
+    if at.tzinfo is not None and at.utcoffset() is not None:
+        at = at.astimezone(UTC)
+    return {
+        "seq": entry.seq,
+        "at": at.isoformat(),
+        "operator": entry.operator,
+        "action": entry.action,
+        "subject": entry.subject,
+        "reason": entry.reason,
+        "before": dict(entry.before),
+        "after": dict(entry.after),
+        "prev_hash": prev_hash,
+    }
+
+
+def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``entry`` linked to ``prev_hash``.
+
+    ``entry.prev_hash`` and ``entry.hash`` are ignored: the link is the argument.
+
+    >>> e = AuditEntry(1, datetime(2025, 9, 1), "ministry", "export", "all")
+    >>> chain_hash("", e) == chain_hash("", attrs.evolve(e, hash="x"))
+    True
+    >>> chain_hash("", e) == chain_hash("0" * 64, e)
+    False
+    """
+    text = canonical_json(entry_fields(entry, prev_hash))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:
+    """Link ``entry`` to ``prev`` (the current last entry, ``None`` for the first one).
+
+    Sets ``prev_hash`` and ``hash``; raises
+    :class:`~studentstatus.errors.ValidationError` (code ``audit_sequence``)
+    unless ``entry.seq`` is ``prev.seq + 1`` (``1`` for the first entry).
+
+    >>> seal(AuditEntry(2, datetime(2025, 9, 1), "ministry", "export", "all"), None)
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: audit_sequence [seq]: ...
+    """
+    expected = prev.seq + 1 if prev is not None else 1
+    if entry.seq != expected:
+        raise ValidationError(
+            f"the audit entry must have seq {expected}, not {entry.seq}",
+            field="seq",
+            message_zh=f"审计记录序号应为 {expected}，而不是 {entry.seq}",
+            code="audit_sequence",
+        )
+    prev_hash = prev.hash if prev is not None else ""
+    return attrs.evolve(entry, prev_hash=prev_hash, hash=chain_hash(prev_hash, entry))
+
+
+@attrs.frozen
+class ChainReport:
+    """Result of :func:`verify_chain`.
+
+    Attributes:
+        ok: the whole chain verified.
+        checked: entries verified good before the first problem (all of them when ok).
+        first_bad_seq: where the chain first breaks: the seq of the altered entry,
+            of the (first) missing entry, or of the first entry out of its place.
+        problem: ``"altered"``, ``"removed"``, ``"reordered"`` or ``None``.
+
+    >>> ChainReport(True, 0).to_dict()["ok"]
+    True
+    """
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: ChainProblem | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the report."""
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+def _seq_appears(rest: Iterator[AuditEntry], seq: int) -> bool:
+    return any(e.seq == seq for e in rest)
+
+
+def verify_chain(
+    entries: Iterable[AuditEntry],
+    *,
+    after: AuditEntry | None = None,
+    head_hash: str | None = None,
+) -> ChainReport:
+    """Check a chain in the order given; report the first break and its kind.
+
+    * **altered** — an entry's hash does not match its content (any field edited,
+      including ``seq``, ``prev_hash`` or ``hash``), or the next entry's
+      ``prev_hash`` does not match an entry whose hash was recomputed after an edit;
+    * **removed** — the expected seq is missing (the next entry skips it and it
+      does not appear later), or the last hash differs from ``head_hash``;
+    * **reordered** — an entry is out of place: the expected seq appears later
+      (or a seq appears twice).
+
+    ``after`` verifies a segment continuing a trusted entry; the entries are
+    streamed, so a long log is never held in memory.
+
+    >>> from datetime import datetime
+    >>> t = datetime(2025, 9, 1)
+    >>> a = seal(AuditEntry(1, t, "m", "x", "s1"), None)
+    >>> b = seal(AuditEntry(2, t, "m", "x", "s2"), a)
+    >>> c = seal(AuditEntry(3, t, "m", "x", "s3"), b)
+    >>> verify_chain([a, c, b]).problem, verify_chain([a, c, b]).first_bad_seq
+    ('reordered', 2)
+    >>> verify_chain([a, c]).problem
+    'removed'
+    >>> verify_chain([a, b], head_hash=c.hash)
+    ChainReport(ok=False, checked=2, first_bad_seq=3, problem='removed')
+    >>> verify_chain([c], after=b).ok
+    True
+    """
+    it = iter(entries)
+    prev = after
+    checked = 0
+    for entry in it:
+        expected_seq = prev.seq + 1 if prev is not None else 1
+        expected_prev = prev.hash if prev is not None else ""
+        if chain_hash(entry.prev_hash, entry) != entry.hash:
+            return ChainReport(False, checked, expected_seq, "altered")
+        if entry.seq != expected_seq:
+            if entry.seq > expected_seq and not _seq_appears(it, expected_seq):
+                return ChainReport(False, checked, expected_seq, "removed")
+            return ChainReport(False, checked, expected_seq, "reordered")
+        if entry.prev_hash != expected_prev:
+            # In place and self-consistent, but linked to a different predecessor:
+            # the predecessor was edited and its hash recomputed.
+            bad = prev.seq if prev is not None else entry.seq
+            return ChainReport(False, max(checked - 1, 0), bad, "altered")
+        prev = entry
+        checked += 1
+    if head_hash is not None and (prev.hash if prev is not None else "") != head_hash:
+        return ChainReport(False, checked, (prev.seq if prev is not None else 0) + 1, "removed")
+    return ChainReport(True, checked)
