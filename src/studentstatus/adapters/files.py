@@ -74,6 +74,7 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.domain.monitoring import DropoutCase
 from studentstatus.errors import ConflictError, StorageError, StudentStatusError
 from studentstatus.serialization import from_dict, to_dict
 
@@ -95,6 +96,7 @@ _ENTITY_TABLES: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "roster": (RosterEntry, lambda e: e.id),
     "attendance": (AttendanceEntry, lambda e: (e.record_id, e.day)),
     "audit": (AuditEntry, lambda e: e.seq),
+    "cases": (DropoutCase, lambda e: e.id),  # dropout cases (monitoring)
 }
 
 

@@ -56,6 +56,7 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 from studentstatus.errors import ConflictError, NotFoundError, mask
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork", "Op"]
@@ -76,6 +77,7 @@ TABLES = (
     "attendance",
     "audit",
     "numidx",
+    "cases",
 )
 
 
@@ -293,6 +295,10 @@ def apply_op(w: Working, op: Op) -> list[Any]:
             att[k] = (*att.get(k, ()), e)
     elif name == "audit.append":
         _insert(w, "audit", lambda a: a.seq, items, "audit entry")
+    elif name == "cases.add":  # dropout cases (monitoring)
+        _insert(w, "cases", lambda c: c.id, items, "case")
+    elif name == "cases.update":
+        return _update(w, "cases", lambda c: c.id, items, "case")
     else:  # pragma: no cover - programming error
         msg = f"unknown operation {name!r}"
         raise ValueError(msg)
@@ -616,6 +622,55 @@ class _Attendance(_Repo):
     def history(self, record_id: str, day: date) -> list[AttendanceEntry]:
         return list(self._t("attendance").get((record_id, day), ()))
 
+    def for_records(
+        self, record_ids: Sequence[str], *, start: date | None = None, end: date | None = None
+    ) -> dict[str, list[AttendanceEntry]]:
+        """Bulk :meth:`for_record` (monitoring): current entry per day for each id, by day."""
+        wanted = set(record_ids)
+        table = self._t("attendance")
+        out: dict[str, list[AttendanceEntry]] = {}
+        for rid, day in sorted(table):
+            if rid in wanted and (start is None or day >= start) and (end is None or day <= end):
+                out.setdefault(rid, []).append(table[(rid, day)][-1])
+        return out
+
+
+class _Cases(_Repo):
+    """Dropout cases (added for monitoring)."""
+
+    def add(self, case: DropoutCase) -> None:
+        self._do("cases.add", [case])
+
+    def add_many(self, cases: Iterable[DropoutCase]) -> int:
+        items = list(cases)
+        self._do("cases.add", items)
+        return len(items)
+
+    def get(self, case_id: str) -> DropoutCase:
+        found: DropoutCase = _get(self._t("cases"), case_id, "case")
+        return found
+
+    def update(self, case: DropoutCase) -> DropoutCase:
+        out: DropoutCase = self._do("cases.update", [case])[0]
+        return out
+
+    def update_many(self, cases: Sequence[DropoutCase]) -> list[DropoutCase]:
+        return list(self._do("cases.update", list(cases)))
+
+    def for_record(self, record_id: str) -> list[DropoutCase]:
+        table = self._t("cases")
+        return [c for _i, c in sorted(table.items()) if c.record_id == record_id]
+
+    def iter(
+        self, *, county_prefix: str = "", statuses: Iterable[CaseStatus] | None = None
+    ) -> Iterator[DropoutCase]:
+        st = None if statuses is None else frozenset(statuses)
+        table = self._t("cases")
+        for cid in sorted(table):
+            c = table[cid]
+            if c.county_code.startswith(county_prefix) and (st is None or c.status in st):
+                yield c
+
 
 class _Audit(_Repo):
     def append(self, entry: AuditEntry) -> None:
@@ -677,6 +732,7 @@ class MemoryUnitOfWork:
         self.roster = _Roster(self)
         self.attendance = _Attendance(self)
         self.audit = _Audit(self)
+        self.cases = _Cases(self)
 
     def _apply(self, op: Op) -> list[Any]:
         result = apply_op(self._working, op)
