@@ -1,0 +1,203 @@
+"""Population-registry adapters (公安人口库): an extract CSV file, and an in-memory one for tests.
+
+Both implement :class:`studentstatus.ports.PopulationRegistry`: given a
+batch of queries (document number, name, sex, birth date) they answer, per
+number, one of :class:`~studentstatus.domain.enums.VerificationResult`:
+
+* ``NOT_FOUND`` — the number is not in the registry;
+* ``DECEASED`` / ``CANCELLED`` — the registry's status says so (checked first);
+* ``NAME_MISMATCH`` — the number exists under another name;
+* ``INFO_MISMATCH`` — the name agrees but the sex or the birth date does not;
+* ``MATCH`` — everything agrees.
+
+The extract is a CSV file with the columns ``id_number, name, sex,
+birth_date, status`` (status ``normal``, ``deceased`` or ``cancelled``; sex
+``M``/``F``/``男``/``女``; dates as accepted by
+:func:`studentstatus.services.csvio.parse_date`).  It is loaded once into a
+compact index (one integer key and one integer value per person, about
+100 bytes a person), so a provincial extract of a million people fits in
+memory.  Rows that cannot be read are counted in ``skipped`` and ignored.
+
+>>> from datetime import date
+>>> from studentstatus.adapters.population import MemoryPopulationRegistry, Query
+>>> reg = MemoryPopulationRegistry([
+...     ("11010520200315002X", "王小明", "F", date(2020, 3, 15), "normal"),
+...     ("440306202109010045", "李四", "F", date(2021, 9, 1), "deceased")])
+>>> res = reg.verify([Query("11010520200315002X", "王小明", "F", date(2020, 3, 15)),
+...                   Query("11010520200315002X", "王小红", "F", date(2020, 3, 15)),
+...                   Query("440306202109010045", "李四", "F", date(2021, 9, 1)),
+...                   Query("510107201911300030", "张三", "M", date(2019, 11, 30))])
+>>> [r.value for r in res.values()]
+['NAME_MISMATCH', 'DECEASED', 'NOT_FOUND']
+>>> reg.verify([Query("11010520200315002X", "王小明", "F", date(2020, 3, 15))])[
+...     "11010520200315002X"].value
+'MATCH'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+
+import attrs
+
+from studentstatus.domain.enums import VerificationResult
+from studentstatus.ports import VerificationQuery
+
+__all__ = ["CsvPopulationRegistry", "MemoryPopulationRegistry", "Query", "RegistryRow"]
+
+_STATUS = {"normal": 0, "deceased": 1, "cancelled": 2}
+_STATUS_ZH = {"正常": 0, "死亡": 1, "注销": 2}
+_NAME_MASK = (1 << 40) - 1
+
+
+@attrs.frozen
+class Query:
+    """One verification question: number, name, sex (``M``/``F``) and birth date.
+
+    >>> from datetime import date
+    >>> Query("11010520200315002X", "王小明", "F", date(2020, 3, 15)).sex
+    'F'
+    """
+
+    number: str = attrs.field(repr=lambda n: repr(n[:6] + "*" * max(0, len(n) - 10) + n[-4:]))
+    name: str
+    sex: str
+    birth_date: date
+
+
+RegistryRow = tuple[str, str, str, date, str]
+"""``(id_number, name, sex, birth_date, status)`` with status normal/deceased/cancelled."""
+
+
+def _key(number: str) -> int | str:
+    # 17 digits + check (digit or X) packed in one int: 8 bytes instead of a 67-byte str.
+    n = number.strip().upper()
+    if len(n) == 18 and n[:17].isdigit() and (n[17].isdigit() or n[17] == "X"):
+        return int(n[:17]) * 11 + (10 if n[17] == "X" else int(n[17]))
+    return n
+
+
+def _name_hash(name: str) -> int:
+    # hash() is stable within a process, which is the index's whole life.
+    return hash(name.strip()) & _NAME_MASK
+
+
+def _pack(name: str, sex: str, birth: date, status: int) -> int:
+    return (_name_hash(name) << 24) | (birth.toordinal() << 3) | ((sex == "F") << 2) | status
+
+
+class MemoryPopulationRegistry:
+    """A registry held in memory, built from rows ``(id_number, name, sex, birth_date, status)``.
+
+    ``status`` is ``normal``, ``deceased`` or ``cancelled`` (or 正常/死亡/注销).
+
+    >>> from datetime import date
+    >>> reg = MemoryPopulationRegistry([("360426199101010071", "赵六", "M", date(1991, 1, 1),
+    ...                                  "normal")])
+    >>> len(reg), reg.verify([Query("360426199101010071", "赵六", "M", date(1991, 1, 2))])[
+    ...     "360426199101010071"].value
+    (1, 'INFO_MISMATCH')
+    """
+
+    def __init__(self, rows: Iterable[RegistryRow] = ()) -> None:
+        self._index: dict[int | str, int] = {}
+        self.skipped = 0
+        for number, name, sex, birth, status in rows:
+            self.add(number, name, sex, birth, status)
+
+    def add(self, number: str, name: str, sex: str, birth_date: date, status: str) -> None:
+        """Add or replace one person.
+
+        >>> from datetime import date
+        >>> reg = MemoryPopulationRegistry()
+        >>> reg.add("360426199101010071", "赵六", "男", date(1991, 1, 1), "normal"); len(reg)
+        1
+        """
+        code = _STATUS.get(status.strip().lower(), _STATUS_ZH.get(status.strip()))
+        if code is None:
+            msg = "status must be normal, deceased or cancelled"
+            raise ValueError(msg)
+        s = {"M": "M", "F": "F", "男": "M", "女": "F"}.get(sex.strip().upper(), "")
+        if not s:
+            msg = "sex must be M or F"
+            raise ValueError(msg)
+        self._index[_key(number)] = _pack(name, s, birth_date, code)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def verify(self, batch: Sequence[VerificationQuery]) -> Mapping[str, VerificationResult]:
+        """One result per queried number (keyed by the number as queried)."""
+        out: dict[str, VerificationResult] = {}
+        for q in batch:
+            out[q.number] = self._one(q)
+        return out
+
+    def _one(self, q: VerificationQuery) -> VerificationResult:
+        packed = self._index.get(_key(q.number))
+        if packed is None:
+            return VerificationResult.NOT_FOUND
+        status = packed & 3
+        if status == 1:
+            return VerificationResult.DECEASED
+        if status == 2:
+            return VerificationResult.CANCELLED
+        if packed >> 24 != _name_hash(q.name):
+            return VerificationResult.NAME_MISMATCH
+        sex_f = bool(packed & 4)
+        birth = (packed >> 3) & ((1 << 21) - 1)
+        if sex_f != (str(q.sex).upper() == "F") or birth != q.birth_date.toordinal():
+            return VerificationResult.INFO_MISMATCH
+        return VerificationResult.MATCH
+
+
+class CsvPopulationRegistry(MemoryPopulationRegistry):
+    """A registry extract CSV (``id_number, name, sex, birth_date, status``) loaded into an index.
+
+    Chinese headers 身份证号/姓名/性别/出生日期/状态 are accepted too.  Rows
+    that cannot be read are skipped and counted in ``skipped``.
+
+    >>> import tempfile, os
+    >>> from datetime import date
+    >>> d = tempfile.mkdtemp(); path = os.path.join(d, "extract.csv")
+    >>> with open(path, "w", encoding="utf-8") as fh:
+    ...     _ = fh.write("id_number,name,sex,birth_date,status\\n"
+    ...                  "11010520200315002X,王小明,女,2020-03-15,normal\\nbad,row\\n")
+    >>> reg = CsvPopulationRegistry(path)
+    >>> len(reg), reg.skipped
+    (1, 1)
+    """
+
+    ALIASES: Mapping[str, str] = {
+        "id_number": "id_number",
+        "name": "name",
+        "sex": "sex",
+        "birth_date": "birth_date",
+        "status": "status",
+        "身份证号": "id_number",
+        "公民身份号码": "id_number",
+        "姓名": "name",
+        "性别": "sex",
+        "出生日期": "birth_date",
+        "状态": "status",
+    }
+    """Header text → column."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        from studentstatus.services.csvio import parse_date, read_csv
+
+        self.path = os.fspath(path)
+        required = ("id_number", "name", "sex", "birth_date", "status")
+        for row in read_csv(self.path, aliases=self.ALIASES, required=required):
+            v = row.values
+            try:
+                if row.problems:
+                    raise ValueError
+                self.add(
+                    v["id_number"], v["name"], v["sex"], parse_date(v["birth_date"]), v["status"]
+                )
+            except (ValueError, KeyError):
+                self.skipped += 1
