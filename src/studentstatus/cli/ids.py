@@ -1,0 +1,143 @@
+"""``studentstatus check-id``: check identity, organisation and school numbers.
+
+One result per number; human output masks every number.  Exit 0 when all
+are valid, 1 when any is invalid, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import click
+
+from studentstatus import errors
+from studentstatus.ids import (
+    DocumentType,
+    detect,
+    foreign_pr,
+    resident,
+    school_code,
+    uscc,
+    validate_document,
+)
+
+__all__ = ["check_number", "register"]
+
+_TYPES = [
+    "auto",
+    *(t.value for t in DocumentType if t is not DocumentType.NONE),
+    "uscc",
+    "school_code",
+]
+
+
+def check_number(
+    number: str,
+    type_: str = "auto",
+    *,
+    strict_region: bool = True,
+    today: datetime.date | None = None,
+) -> dict[str, Any]:
+    """Check one number and return the JSON-ready result."""
+    result: dict[str, Any] = {
+        "valid": False,
+        "type": None if type_ == "auto" else type_,
+        "normalized": None,
+        "birth_date": None,
+        "sex": None,
+        "region_code": None,
+        "error": None,
+    }
+    try:
+        kind = type_
+        if kind == "auto":
+            detected = detect(number)
+            if uscc.is_valid(number):
+                kind = "uscc"
+            elif school_code.is_valid(number, kindergarten=False):
+                kind = "school_code"
+            elif detected is None or detected is DocumentType.NONE:
+                # report the resident-number diagnosis for ID-shaped input
+                resident.validate(number, strict_region=strict_region, today=today)
+                raise errors.InvalidFormat(
+                    "the number fits no known document",
+                    field="id_number",
+                    message_zh="无法识别的证件号码",
+                )
+            else:
+                kind = detected.value
+            result["type"] = kind
+        if kind == "uscc":
+            result["normalized"] = uscc.validate(number)
+        elif kind == "school_code":
+            result["normalized"] = school_code.validate(number, kindergarten=False)
+        else:
+            normalized = validate_document(kind, number, strict_region=strict_region, today=today)
+            result["normalized"] = normalized
+            if kind in ("resident", "hk_mo_permit", "tw_permit"):
+                parsed = resident.parse(normalized, strict_region=strict_region, today=today)
+                result.update(
+                    birth_date=parsed.birth_date.isoformat(),
+                    sex=parsed.sex,
+                    region_code=parsed.region_code,
+                )
+            elif kind == "foreign_pr":
+                fp = foreign_pr.parse(normalized, today=today)
+                result.update(birth_date=fp.birth_date.isoformat(), sex=fp.sex)
+        result["valid"] = True
+    except errors.InvalidNumber as exc:
+        result["error"] = {
+            "code": exc.code,
+            "message_zh": exc.message_zh,
+            "message_en": exc.message_en,
+        }
+    return result
+
+
+def _human(number: str, result: dict[str, Any]) -> str:
+    shown = errors.mask(number.strip())
+    if result["valid"]:
+        extra = " ".join(str(result[k]) for k in ("birth_date", "sex", "region_code") if result[k])
+        return f"OK       {shown}  {result['type']}" + (f"  {extra}" if extra else "")
+    err = result["error"]
+    why = f"{err['code']}: {err['message_zh']} / {err['message_en']}"
+    return f"INVALID  {shown}  {result['type'] or '?'}  {why}"
+
+
+@click.command("check-id")
+@click.argument("numbers", nargs=-1, required=True)
+@click.option("--type", "type_", type=click.Choice(_TYPES), default="auto", show_default=True)
+@click.option(
+    "--lenient", is_flag=True, help="Accept any known region code, whatever the birth year."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of results.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Reference date (default: today).",
+)
+def check_id(
+    numbers: tuple[str, ...],
+    type_: str,
+    lenient: bool,
+    as_json: bool,
+    today: datetime.datetime | None,
+) -> None:
+    """Check identity numbers (身份证件号码), USCCs and school codes."""
+    ref = today.date() if today is not None else datetime.date.today()
+    results = [check_number(n, type_, strict_region=not lenient, today=ref) for n in numbers]
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        for number, result in zip(numbers, results):
+            click.echo(_human(number, result))
+    if not all(r["valid"] for r in results):
+        raise SystemExit(1)
+
+
+def register(group: click.Group) -> None:
+    """Add ``check-id`` to the main command group."""
+    group.add_command(check_id)
