@@ -1,0 +1,21 @@
+"""Public hypothesis strategies (needs the ``testing`` extra)."""
+
+from __future__ import annotations
+
+from studentstatus.testing._ids import *  # noqa: F403
+
+# ruff: noqa: F405
+
+__all__ = [
+    "foreign_pr_numbers",
+    "hk_mo_travel_numbers",
+    "invalid_resident_ids",
+    "mobile_phones",
+    "passport_numbers",
+    "region_codes",
+    "residence_permits",
+    "resident_ids",
+    "school_codes",
+    "tw_travel_numbers",
+    "usccs",
+]
