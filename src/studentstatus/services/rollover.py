@@ -1,0 +1,369 @@
+"""Year-end rollover (升班/毕业): promote every ACTIVE child one grade, graduate the SENIORs.
+
+:func:`plan_rollover` says, per ACTIVE record in the operator's scope, what the
+rollover into school year ``Y`` would do; :func:`apply_rollover` does it.
+
+Per record (in this order):
+
+``done``
+    already promoted, skipped or graduated into ``Y`` (``last_promoted_year >= Y``):
+    nothing to do.  This makes the rollover **idempotent**: a second run changes
+    nothing.
+``repeat``
+    a REPEAT (留级) decided for ``Y`` (it sets ``last_promoted_year = Y`` and adds the
+    grade to ``repeated_grades``): the child stays in its grade this year only; the
+    next rollover promotes it again.
+``new``
+    entered in school year ``Y`` or later (its grade is already the one for ``Y``).
+``blocked``
+    the promotion or graduation breaks a rule; the reasons are every unmet guard of
+    the status machine plus ``open_request_exists`` when a change request is open
+    (the record's other changes wait for it).
+``promote`` / ``graduate``
+    PROMOTE to the next grade, or GRADUATE a SENIOR, effective 1 September ``Y``.
+
+Applying is **atomic**: every promotion and graduation of the scope is written in
+ONE unit of work, in chunks (``update_many`` of the records, ``append_many`` of the
+change events, ``audit_many`` of the audit entries), so either the whole scope
+rolls over or nothing does.  The memory and file stores hold the whole unit in
+memory until commit (the file store writes it as one journal line); the SQL store
+streams it inside one transaction.  The rollover for ``Y`` can be *planned* at any
+time but *applied* only from 1 September ``Y`` (the changes take effect that day
+and the status machine refuses future-dated changes): earlier, it raises
+``school_year_not_started``.
+
+>>> import random
+>>> from datetime import date, datetime, timezone
+>>> from studentstatus.adapters.memory import MemoryStore
+>>> from studentstatus.domain.enums import Grade, State
+>>> from studentstatus.domain.jurisdiction import Operator
+>>> from studentstatus.domain.model import StatusRecord
+>>> from studentstatus.services.runtime import FixedClock, Runtime
+>>> store = MemoryStore()
+>>> with store.unit_of_work() as uow:
+...     for i, g in enumerate([Grade.JUNIOR, Grade.SENIOR]):
+...         uow.records.add(StatusRecord(f"r{i}", f"c{i}", "1111000001", "110105",
+...                                      State.ACTIVE, g, date(2025, 9, 1)))
+...     uow.commit()
+>>> rt = Runtime(store, FixedClock(datetime(2026, 9, 1, 9, tzinfo=timezone.utc)),
+...              random.Random(1))
+>>> county = Operator.parse("county:110105")
+>>> plan = plan_rollover(rt, county, 2026)
+>>> [(i.record_id, i.action) for i in plan.items], plan.totals["promote"]
+([('r0', 'promote'), ('r1', 'graduate')], 1)
+>>> apply_rollover(rt, county, 2026).totals["graduate"]
+1
+>>> apply_rollover(rt, county, 2026).totals["changed"]  # idempotent
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from studentstatus.domain import machine
+from studentstatus.domain.age import SCHOOL_YEAR_START_MONTH, school_year_of
+from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
+from studentstatus.domain.model import StatusChange, StatusRecord
+from studentstatus.errors import RuleViolations, Violation
+from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.records import iter_scope, refuse
+
+if TYPE_CHECKING:
+    from studentstatus.domain.jurisdiction import Operator
+    from studentstatus.ports import UnitOfWork
+    from studentstatus.services.runtime import Runtime
+
+__all__ = [
+    "ACTIONS",
+    "RolloverItem",
+    "RolloverReport",
+    "apply_rollover",
+    "iter_items",
+    "plan_rollover",
+    "rollover_start",
+]
+
+ACTIONS: tuple[str, ...] = ("promote", "graduate", "repeat", "done", "new", "blocked")
+"""Every per-record outcome of a rollover, in report order."""
+
+DEFAULT_CHUNK = 2000
+"""Records per bulk write (update_many / append_many / audit_many)."""
+
+
+def rollover_start(school_year: int) -> date:
+    """The day the rollover into ``school_year`` takes effect (1 September).
+
+    >>> rollover_start(2026)
+    datetime.date(2026, 9, 1)
+    """
+    return date(school_year, SCHOOL_YEAR_START_MONTH, 1)
+
+
+@attrs.frozen
+class RolloverItem:
+    """What the rollover does to one record.
+
+    >>> RolloverItem("r1", "1111000001", Grade.JUNIOR, "promote", Grade.MIDDLE).to_dict()
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'record': 'r1', 'kindergarten': '1111000001', 'grade': 'JUNIOR', 'action': 'promote',
+     'to_grade': 'MIDDLE', 'reasons': []}
+    """
+
+    record_id: str
+    kindergarten_code: str
+    grade: Grade | None
+    action: str
+    to_grade: Grade | None = None
+    reasons: tuple[Violation, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "record": self.record_id,
+            "kindergarten": self.kindergarten_code,
+            "grade": self.grade.value if self.grade else None,
+            "action": self.action,
+            "to_grade": self.to_grade.value if self.to_grade else None,
+            "reasons": [
+                {
+                    "code": v.code,
+                    "field": v.field,
+                    "message_zh": v.message_zh,
+                    "message_en": v.message_en,
+                }
+                for v in self.reasons
+            ],
+        }
+
+
+@attrs.frozen
+class RolloverReport:
+    """Totals per action (plus ``records`` and ``changed``) and, when kept, the items.
+
+    >>> RolloverReport(2026, False, {"promote": 2}).to_dict()["totals"]
+    {'promote': 2}
+    """
+
+    school_year: int
+    applied: bool
+    totals: Mapping[str, int]
+    items: tuple[RolloverItem, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping: ``school_year``, ``applied``, ``totals``, ``items``."""
+        return {
+            "school_year": self.school_year,
+            "applied": self.applied,
+            "totals": dict(self.totals),
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+_OPEN_REQUEST = Violation(
+    "open_request_exists",
+    "record",
+    "该学籍有未办结的变动申请，其他变动须等待",
+    "the record has an open change request; other changes must wait",
+)
+
+
+def _classify(
+    record: StatusRecord,
+    year: int,
+    start: date,
+    context: machine.Context,
+    open_ids: frozenset[str],
+    operator: str,
+    now: Any,
+) -> tuple[RolloverItem, tuple[StatusRecord, StatusChange] | None]:
+    grade = record.grade
+    kg = record.kindergarten_code
+    if record.last_promoted_year is not None and record.last_promoted_year >= year:
+        action = "repeat" if grade in record.repeated_grades else "done"
+        return RolloverItem(record.id, kg, grade, action, grade), None
+    if school_year_of(record.entry_date, context.policy) >= year:
+        return RolloverItem(record.id, kg, grade, "new", grade), None
+    kind = ChangeKind.GRADUATE if grade is Grade.SENIOR else ChangeKind.PROMOTE
+    action = "graduate" if kind is ChangeKind.GRADUATE else "promote"
+    change = machine.Change(kind, start, reason=f"rollover {year}", operator=operator)
+    reasons: list[Violation] = [_OPEN_REQUEST] if record.id in open_ids else []
+    result: tuple[StatusRecord, StatusChange] | None = None
+    if reasons:
+        reasons.extend(machine.check(record, change, context=context))
+    else:
+        try:
+            result = machine.apply(record, change, context=context, recorded_at=now)
+        except RuleViolations as exc:
+            reasons.extend(exc.violations)
+    if reasons:
+        return RolloverItem(record.id, kg, grade, "blocked", grade, tuple(reasons)), None
+    assert result is not None
+    to_grade = result[0].grade if kind is ChangeKind.PROMOTE else None
+    return RolloverItem(record.id, kg, grade, action, to_grade), result
+
+
+def _run(
+    rt: Runtime,
+    uow: UnitOfWork,
+    operator: Operator,
+    school_year: int,
+    *,
+    today: date,
+    write: bool,
+    keep_items: bool,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+) -> RolloverReport:
+    start = rollover_start(school_year)
+    now = rt.clock.now()
+    context = machine.Context(today=today, policy=rt.policy)
+    open_ids = frozenset(r.record_id for r in uow.requests.iter(status=RequestStatus.OPEN))
+    totals = dict.fromkeys(("records", *ACTIONS, "changed"), 0)
+    items: list[RolloverItem] = []
+    updates: list[StatusRecord] = []
+    events: list[StatusChange] = []
+    who = str(operator)
+
+    def flush() -> None:
+        if not updates:
+            return
+        uow.records.update_many(updates)
+        uow.changes.append_many(events)
+        audit_many(
+            uow,
+            (
+                AuditEvent(
+                    who,
+                    f"rollover.{e.kind.value.lower()}",
+                    e.record_id,
+                    e.reason,
+                    e.before,
+                    e.after,
+                )
+                for e in events
+            ),
+            at=now,
+        )
+        updates.clear()
+        events.clear()
+
+    seen = 0
+    for record in iter_scope(uow, operator, states=(State.ACTIVE,), batch_size=chunk):
+        item, result = _classify(record, school_year, start, context, open_ids, who, now)
+        totals["records"] += 1
+        totals[item.action] += 1
+        if keep_items:
+            items.append(item)
+        if result is not None:
+            totals["changed"] += 1
+            if write:
+                new, event = result
+                updates.append(attrs.evolve(new, version=record.version))
+                events.append(event)
+                if len(updates) >= chunk:
+                    flush()
+        seen += 1
+        if progress is not None and seen % chunk == 0:
+            progress(chunk)
+    if write:
+        flush()
+    if progress is not None and seen % chunk:
+        progress(seen % chunk)
+    if not write:
+        totals["changed"] = 0
+    return RolloverReport(school_year, write, totals, tuple(items))
+
+
+def _ensure(operator: Operator) -> None:
+    if not operator.can("rollover"):
+        raise refuse(operator, "rollover", str(operator), code="role_not_allowed")
+
+
+def plan_rollover(
+    rt: Runtime,
+    operator: Operator,
+    school_year: int,
+    *,
+    keep_items: bool = True,
+    chunk: int = DEFAULT_CHUNK,
+) -> RolloverReport:
+    """The rollover into ``school_year`` for the operator's scope, without writing.
+
+    ``totals["changed"]`` is 0 in a plan; ``promote + graduate`` is what applying
+    would change.  See the module example.
+    """
+    _ensure(operator)
+    today = max(rt.clock.today(), rollover_start(school_year))
+    with rt.store.unit_of_work() as uow:
+        return _run(
+            rt,
+            uow,
+            operator,
+            school_year,
+            today=today,
+            write=False,
+            keep_items=keep_items,
+            chunk=chunk,
+            progress=None,
+        )
+
+
+def apply_rollover(
+    rt: Runtime,
+    operator: Operator,
+    school_year: int,
+    *,
+    keep_items: bool = False,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> RolloverReport:
+    """Apply every promotion and graduation of the operator's scope in one unit of work.
+
+    Blocked records are reported and left as they are; a second run changes
+    nothing.  ``progress(n)`` is called after every ``n`` records read.  Raises
+    :class:`~studentstatus.errors.RuleViolations` (``school_year_not_started``)
+    before 1 September of ``school_year``.  See the module example.
+    """
+    _ensure(operator)
+    today = rt.clock.today()
+    start = rollover_start(school_year)
+    if today < start:
+        raise RuleViolations(
+            [
+                Violation(
+                    "school_year_not_started",
+                    "school_year",
+                    f"{school_year}学年尚未开始（{start.isoformat()}起可升班）",
+                    f"school year {school_year} starts on {start.isoformat()}; "
+                    "apply the rollover on or after that day",
+                )
+            ]
+        )
+    with rt.store.unit_of_work() as uow:
+        report = _run(
+            rt,
+            uow,
+            operator,
+            school_year,
+            today=today,
+            write=True,
+            keep_items=keep_items,
+            chunk=chunk,
+            progress=progress,
+        )
+        uow.commit()
+    return report
+
+
+def iter_items(report: RolloverReport, action: str) -> Iterator[RolloverItem]:
+    """The items of ``report`` with ``action``.
+
+    >>> list(iter_items(RolloverReport(2026, False, {}), "blocked"))
+    []
+    """
+    return (i for i in report.items if i.action == action)
