@@ -122,7 +122,7 @@ def _entries(events: Iterator[StatusChange], code: str, day: date) -> Iterator[R
         if values.get("kindergarten_code") != code:
             continue
         try:
-            state = State(values.get("state"))
+            state = State(str(values.get("state", "")))
         except ValueError:
             continue
         if state not in ON_ROLL:
