@@ -1,0 +1,832 @@
+"""Child intake (入园建籍): check rows completely, register PENDING records with an L number.
+
+:func:`import_children` takes a CSV file (path or binary stream) or rows
+already read by :func:`studentstatus.services.csvio.read_csv`; one row per
+child with the columns of :data:`~studentstatus.services.csvio.CHILD_COLUMNS`
+(Chinese headers accepted).  :func:`register_child` is the single-child form
+for portals.
+
+Rules:
+
+* **Who**: a kindergarten registers its own children; a county may register
+  the children of the kindergartens in its county on their behalf.  A row of
+  a kindergarten outside the operator's scope is rejected ``out_of_scope``.
+* **Every row is checked completely**: every violation is its own
+  :class:`Rejection` ``(row, field, code, message_zh, message_en)``, rows
+  numbered from 1 for the first data row; ``field`` is the CSV column.
+* **Accepted rows** become ``PENDING`` records through the status machine
+  (``REGISTER``) with a temporary ``L`` number claimed in the number registry.
+* **Unlicensed kindergarten** (no valid licence on the entry date):
+  ``kindergarten_unlicensed``; with ``unlicensed_roster=True`` (counties only)
+  such children go on the county's unlicensed roster instead (no status, no
+  number).  An unknown kindergarten code is ``kindergarten_unknown``.
+* **Invalid ID numbers**: a document number that fails its check character,
+  its date or its region is accepted with an ``INVALID_ID`` problem when
+  ``policy.invalid_id == "problem"`` (the default, as the national system
+  does) and rejected with the identity check's code otherwise.  Numbers of
+  the wrong length or format are always rejected.
+* **Duplicates**, inside the file and against the store: the same document
+  number in two live records → a ``DUPLICATE_ID`` problem on both; children
+  without a document with the same name, sex and birth date →
+  ``SUSPECTED_DUPLICATE`` on both.  Problems are due on
+  ``policy.problem_due_month/day`` after the current school year.
+
+**Unit of work: the whole file.**  Every accepted row of a file is written in
+one unit of work, in chunks of ``chunk_size`` rows through the bulk methods
+(``add_many``, ``append_many``, ``claim_many``); the unit commits after the
+last row.  If the store fails anywhere (or the process dies), nothing of the
+file is written and the error propagates: run the import again.  Rejected
+rows never write anything.
+
+**Memory** stays flat in the number of rows: rows are streamed, and the only
+per-row state kept is a set of 64-bit hashes of the document numbers /
+identity keys and of the L numbers seen (about 60 bytes a row); a hash hit is
+confirmed by an exact look-up in the store, so a hash collision can never
+create a false problem.  Before the first row the store's existing live
+records are streamed once to fill these sets (cheap on an empty store,
+linear in the store's size otherwise).  Accepted records are passed to
+``on_record`` as they are written (the CLI spools them to a temporary file)
+and collected in the report only when ``collect_records`` is true.
+
+>>> import random
+>>> from datetime import date, datetime, timezone
+>>> from studentstatus.adapters.memory import MemoryStore
+>>> from studentstatus.domain.enums import KindergartenType
+>>> from studentstatus.domain.jurisdiction import Operator
+>>> from studentstatus.domain.model import Kindergarten, Licence
+>>> from studentstatus.services.runtime import FixedClock, Runtime
+>>> store = MemoryStore()
+>>> rt = Runtime(store, FixedClock(datetime(2024, 9, 2, tzinfo=timezone.utc)), random.Random(1))
+>>> kg = Kindergarten("1111000001", "12100000400000624D", "阳光幼儿园", "110105",
+...                   KindergartenType.PUBLIC,
+...                   licences=(Licence("L1", "局", date(2020, 1, 1), date(2030, 12, 31)),))
+>>> with store.unit_of_work() as uow:
+...     uow.kindergartens.add(kg); uow.commit()
+>>> row = {"kindergarten_code": "1111000001", "name": "王小明", "sex": "男",
+...        "birth_date": "2020-03-15", "id_type": "resident", "id_number": "110105202003150038",
+...        "guardian_name": "王芳", "guardian_relation": "mother",
+...        "guardian_phone": "13800138000", "entry_date": "2024-09-01", "grade": "中班"}
+>>> report = import_children(rt, Operator.parse("kindergarten:1111000001"), [row, dict(row)])
+>>> report.accepted, [r.code for r in report.rejected], report.problems
+(2, [], {'DUPLICATE_ID': 2})
+>>> report.records[0]["state"], report.records[0]["temp_number"][:15]
+('PENDING', 'L11010520200315')
+>>> bad = dict(row, sex="X", grade="博士班")
+>>> [(r.row, r.field, r.code) for r in import_children(
+...     rt, Operator.parse("kindergarten:1111000001"), [bad]).rejected]
+[(1, 'grade', 'grade_invalid'), (1, 'sex', 'sex_invalid')]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from typing import IO, Any
+
+import attrs
+
+from studentstatus.domain import numbers as national
+from studentstatus.domain.age import grade_violations, school_year_of
+from studentstatus.domain.child import build_child
+from studentstatus.domain.enums import ChangeKind, Grade, NumberKind, ProblemKind, Role, State
+from studentstatus.domain.jurisdiction import Operator
+from studentstatus.domain.kindergarten import licence_violations
+from studentstatus.domain.machine import Change, Context, apply
+from studentstatus.domain.model import (
+    Child,
+    DocumentKind,
+    IdentityDocument,
+    IssuedNumber,
+    Kindergarten,
+    ProblemRecord,
+    RosterEntry,
+    StatusChange,
+    StatusRecord,
+)
+from studentstatus.domain.policy import Policy
+from studentstatus.errors import PermissionDenied, RuleViolations, Violation
+from studentstatus.ports import UnitOfWork
+from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, parse_bool, parse_date, read_csv
+from studentstatus.services.runtime import Runtime
+
+__all__ = [
+    "INVALID_ID_CODES",
+    "REQUIRED_COLUMNS",
+    "IntakeReport",
+    "Rejection",
+    "authorize",
+    "chunked",
+    "due_date",
+    "import_children",
+    "new_problem",
+    "register_child",
+]
+
+log = logging.getLogger("studentstatus.services")
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "kindergarten_code",
+    "name",
+    "sex",
+    "birth_date",
+    "guardian_phone",
+    "entry_date",
+    "grade",
+)
+"""Columns a child-intake file must have (the others may be absent)."""
+
+INVALID_ID_CODES: frozenset[str] = frozenset({"checksum", "date", "region", "component"})
+"""Identity-check codes that become an INVALID_ID problem under ``invalid_id="problem"``."""
+
+_LIVE = tuple(s for s in State if s.is_live)
+_FIELD_MAP = {
+    "document.number": "id_number",
+    "document.type": "id_type",
+    "guardians": "guardian_phone",
+}
+_GUARDIAN_FIELD = re.compile(r"^guardians\[\d+\](?:\.(\w+))?$")
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def authorize(
+    operator: Operator,
+    action: str,
+    subject: Any = None,
+    *,
+    also: Sequence[str] = (),
+) -> None:
+    """Check the operator's role for ``action`` (or any of ``also``) and scope over ``subject``.
+
+    A refusal is logged (operator, action, subject id — never an ID number)
+    and raised as :class:`~studentstatus.errors.PermissionDenied`.
+
+    >>> authorize(Operator.parse("county:110105"), "approve_record", "110105")
+    >>> authorize(Operator.parse("county:110105"), "verify")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.PermissionDenied: role_not_allowed: county:110105 may not access ...
+    """
+    try:
+        if not any(operator.can(a) for a in (action, *also)):
+            operator.ensure_can(action)
+        if subject is not None:
+            operator.ensure_covers(subject)
+    except PermissionDenied as exc:
+        what = getattr(subject, "id", None) or getattr(subject, "school_code", None) or subject
+        log.warning(
+            "refused: operator=%s action=%s subject=%s code=%s", operator, action, what, exc.code
+        )
+        raise
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Split an iterable into lists of at most ``size`` items (streaming).
+
+    >>> [len(c) for c in chunked(range(5), 2)]
+    [2, 2, 1]
+    """
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def due_date(today: date, policy: Policy) -> date:
+    """When a problem opened on ``today`` is due: ``policy.problem_due_month/day`` (31 July)
+    at the end of the current school year.
+
+    >>> due_date(date(2024, 9, 2), Policy()), due_date(date(2025, 3, 1), Policy())
+    (datetime.date(2025, 7, 31), datetime.date(2025, 7, 31))
+    """
+    return date(school_year_of(today, policy) + 1, policy.problem_due_month, policy.problem_due_day)
+
+
+def new_problem(
+    rt: Runtime,
+    record: StatusRecord,
+    kind: ProblemKind,
+    *,
+    detail: str = "",
+    related: Sequence[str] = (),
+) -> ProblemRecord:
+    """A new OPEN problem on ``record`` (county = the record's region), due per policy.
+
+    >>> import random
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> rt = Runtime(MemoryStore(), rng=random.Random(0))
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, None,
+    ...                    date(2023, 9, 1))
+    >>> new_problem(rt, rec, ProblemKind.NOT_FOUND).county_code
+    '110105'
+    """
+    now = rt.clock.now()
+    return ProblemRecord(
+        id=rt.new_id("p"),
+        record_id=record.id,
+        kind=kind,
+        county_code=record.region_code,
+        kindergarten_code=record.kindergarten_code,
+        opened_at=now,
+        due_date=due_date(rt.clock.today(), rt.policy),
+        detail=detail,
+        related_record_ids=tuple(related),
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+@attrs.frozen
+class Rejection:
+    """One reason a row was rejected: row number (from 1), CSV column, code, messages.
+
+    >>> Rejection(3, "sex", "sex_invalid", "性别无效", "bad sex").to_dict()["row"]
+    3
+    """
+
+    row: int
+    field: str
+    code: str
+    message_zh: str
+    message_en: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``row, field, code, message_zh, message_en``)."""
+        return {
+            "row": self.row,
+            "field": self.field,
+            "code": self.code,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+        }
+
+
+@attrs.define
+class IntakeReport:
+    """What an import did: accepted count, every rejection, problems opened by kind, records.
+
+    ``records`` holds one JSON-ready dict per accepted row (``row``,
+    ``record_id``, ``child_id``, ``kindergarten_code``, ``temp_number``,
+    ``state``, ``grade``, ``problems``) or rostered row (``roster_id``,
+    ``state: null``), unless the import was run with ``collect_records=False``.
+
+    >>> IntakeReport().to_dict()
+    {'accepted': 0, 'rejected': [], 'problems': {}, 'records': [], 'rostered': 0, 'rows': 0}
+    """
+
+    accepted: int = 0
+    rejected: list[Rejection] = attrs.field(factory=list)
+    problems: dict[str, int] = attrs.field(factory=dict)
+    records: list[dict[str, Any]] = attrs.field(factory=list)
+    rostered: int = 0
+    rows: int = 0
+
+    @property
+    def rejected_rows(self) -> int:
+        """How many distinct rows were rejected."""
+        return len({r.row for r in self.rejected})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``studentstatus import --json``."""
+        return {
+            "accepted": self.accepted,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "problems": dict(sorted(self.problems.items())),
+            "records": list(self.records),
+            "rostered": self.rostered,
+            "rows": self.rows,
+        }
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _v(code: str, field: str, zh: str, en: str) -> Violation:
+    return Violation(code, field, zh, en)
+
+
+def _column(field: str) -> str:
+    if field in _FIELD_MAP:
+        return _FIELD_MAP[field]
+    m = _GUARDIAN_FIELD.match(field)
+    if m:
+        return {"name": "guardian_name", "relation": "guardian_relation"}.get(
+            m.group(1) or "", "guardian_phone"
+        )
+    if field in ("child", "kindergarten", "to_kindergarten"):
+        return "kindergarten_code" if "kindergarten" in field else ""
+    if field == "effective_date":
+        return "entry_date"
+    return field
+
+
+def _compact_number(text: str) -> str:
+    return re.sub(r"[\s\-]", "", text).upper()
+
+
+@attrs.define
+class _Candidate:
+    row: int
+    child: Child
+    record: StatusRecord
+    event: StatusChange
+    kindergarten: Kindergarten
+    invalid_id: Violation | None = None
+    key: tuple[str, ...] = ()
+    problems: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class _Roster:
+    row: int
+    entry: RosterEntry
+
+
+class _Index:
+    """64-bit hashes of identity keys and numbers seen (store + this file)."""
+
+    def __init__(self) -> None:
+        self.keys: set[int] = set()
+        self.numbers: set[int] = set()
+
+    def load(self, uow: UnitOfWork, batch: int = 5000) -> None:
+        if uow.records.count() == 0:
+            return
+        live: list[str] = []
+        for rec in uow.records.iter(batch_size=batch):
+            for n in (rec.temp_number, rec.national_number, *rec.former_numbers):
+                if n:
+                    self.numbers.add(hash(n))
+            if rec.state.is_live:
+                live.append(rec.child_id)
+                if len(live) >= batch:
+                    self._children(uow, live)
+                    live = []
+        if live:
+            self._children(uow, live)
+
+    def _children(self, uow: UnitOfWork, ids: list[str]) -> None:
+        for child in uow.children.get_many(ids).values():
+            self.keys.add(hash(_key(child)))
+
+
+def _key(child: Child) -> tuple[str, ...]:
+    doc = child.document
+    if doc is not None and doc.type.value != "none" and doc.number:
+        return ("d", _compact_number(doc.number))
+    return ("i", child.name, child.sex.value, child.birth_date.isoformat())
+
+
+class _Intake:
+    def __init__(
+        self,
+        rt: Runtime,
+        operator: Operator,
+        uow: UnitOfWork,
+        *,
+        unlicensed_roster: bool,
+        on_record: Callable[[dict[str, Any]], None] | None,
+        collect_records: bool,
+    ) -> None:
+        self.rt = rt
+        self.op = operator
+        self.uow = uow
+        self.roster = unlicensed_roster
+        self.on_record = on_record
+        self.collect = collect_records
+        self.today = rt.clock.today()
+        self.now = rt.clock.now()
+        self.due = due_date(self.today, rt.policy)
+        self.kgs: dict[str, Kindergarten | None] = {}
+        self.index = _Index()
+        self.index.load(uow)
+        self.report = IntakeReport()
+        self.problem_counts: Counter[str] = Counter()
+
+    # ---- per row
+
+    def kindergarten(self, code: str) -> Kindergarten | None:
+        if code not in self.kgs:
+            if len(self.kgs) > 50_000:
+                self.kgs.clear()
+            self.kgs[code] = self.uow.kindergartens.find(code)
+        return self.kgs[code]
+
+    def reject(self, row: int, violations: Iterable[Violation]) -> None:
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for v in violations:
+            field = _column(v.field)
+            if (field, v.code) in seen:
+                continue
+            seen.add((field, v.code))
+            out.append(Rejection(row, field, v.code, v.message_zh, v.message_en))
+        out.sort(key=lambda r: (r.field, r.code))
+        self.report.rejected.extend(out)
+
+    def check(self, row: CsvRow) -> _Candidate | _Roster | None:
+        v = row.values
+        out: list[Violation] = list(row.problems)
+        policy = self.rt.policy
+        code = v.get("kindergarten_code", "")
+        kg: Kindergarten | None = None
+        if not code:
+            out.append(
+                _v("required", "kindergarten_code", "缺少幼儿园代码", "the kindergarten is missing")
+            )
+        else:
+            kg = self.kindergarten(code)
+            if kg is None and not self.roster:
+                out.append(
+                    _v(
+                        "kindergarten_unknown",
+                        "kindergarten_code",
+                        "幼儿园代码不存在",
+                        "no kindergarten has this school code",
+                    )
+                )
+        if kg is not None and not self.op.covers_kindergarten(kg):
+            out.append(
+                _v(
+                    "out_of_scope",
+                    "kindergarten_code",
+                    f"{self.op} 无权为该幼儿园登记",
+                    f"{self.op} may not register children of this kindergarten",
+                )
+            )
+        entry: date | None = None
+        if not v.get("entry_date"):
+            out.append(_v("required", "entry_date", "缺少入园日期", "the entry date is missing"))
+        else:
+            try:
+                entry = parse_date(v["entry_date"])
+            except ValueError:
+                out.append(
+                    _v(
+                        "entry_date_invalid",
+                        "entry_date",
+                        "入园日期无效（YYYY-MM-DD、YYYY/MM/DD或YYYYMMDD）",
+                        "invalid entry date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)",
+                    )
+                )
+        grade: Grade | None = None
+        if not v.get("grade"):
+            out.append(_v("required", "grade", "缺少班级", "the grade is missing"))
+        else:
+            try:
+                grade = Grade.parse(v["grade"])
+            except ValueError:
+                out.append(
+                    _v(
+                        "grade_invalid",
+                        "grade",
+                        "班级应为托班/小班/中班/大班",
+                        "grade must be NURSERY/JUNIOR/MIDDLE/SENIOR or 托班/小班/中班/大班",
+                    )
+                )
+        rural = False
+        try:
+            rural = parse_bool(v.get("hukou_rural", ""))
+        except ValueError:
+            out.append(
+                _v(
+                    "hukou_rural_invalid",
+                    "hukou_rural",
+                    "户口性质无效",
+                    "hukou_rural must be yes/no",
+                )
+            )
+        child, child_problems, invalid = self.build(v, rural)
+        out.extend(child_problems)
+        unlicensed: list[Violation] = []
+        if kg is not None and entry is not None:
+            unlicensed = licence_violations(kg, entry)
+        if self.roster and (kg is None or unlicensed) and code:
+            if out or child is None:
+                self.reject(row.number, out)
+                return None
+            return self.roster_entry(row.number, child, kg, code)
+        out.extend(unlicensed)
+        if out or child is None or kg is None or entry is None or grade is None:
+            if child is None and grade is not None and entry is not None:
+                born = _try_date(v.get("birth_date", ""))
+                if born is not None:
+                    year = school_year_of(entry, policy)
+                    out.extend(grade_violations(born, grade, year, policy))
+            self.reject(row.number, out)
+            return None
+        temp = self.temp_number(kg.region_code, child.birth_date)
+        change = Change(
+            ChangeKind.REGISTER,
+            entry,
+            grade=grade,
+            operator=str(self.op),
+            child_id=child.id,
+            temp_number=temp,
+        )
+        ctx = Context(self.today, policy, kindergarten=kg, child=child)
+        try:
+            record, event = apply(
+                None, change, context=ctx, recorded_at=self.now, record_id=self.rt.new_id("r")
+            )
+        except RuleViolations as exc:
+            self.reject(row.number, exc.violations)
+            return None
+        self.index.numbers.add(hash(temp))
+        return _Candidate(row.number, child, record, event, kg, invalid, _key(child))
+
+    def build(
+        self, v: Mapping[str, str], rural: bool
+    ) -> tuple[Child | None, list[Violation], Violation | None]:
+        guardians = []
+        if v.get("guardian_name") or v.get("guardian_phone") or v.get("guardian_relation"):
+            guardians.append(
+                {
+                    "name": v.get("guardian_name", ""),
+                    "relation": v.get("guardian_relation", ""),
+                    "phone": v.get("guardian_phone", ""),
+                }
+            )
+        kwargs: dict[str, Any] = {
+            "name": v.get("name", ""),
+            "sex": v.get("sex", ""),
+            "birth_date": v.get("birth_date", ""),
+            "nationality": v.get("nationality") or "CHN",
+            "ethnicity": v.get("ethnicity") or None,
+            "hukou_region": v.get("hukou_region") or None,
+            "residence_region": v.get("residence_region") or None,
+            "guardians": guardians,
+            "hukou_rural": rural,
+            "today": self.today,
+        }
+        doc_type = v.get("id_type") or ("resident" if v.get("id_number") else "none")
+        number = v.get("id_number", "")
+        child_id = self.rt.new_id("c")
+        child, problems = build_child(
+            id=child_id, document_type=doc_type, document_number=number, **kwargs
+        )
+        if child is not None:
+            return child, [], None
+        doc_problems = [p for p in problems if p.field == "document.number"]
+        if (
+            self.rt.policy.invalid_id == "problem"
+            and doc_problems
+            and all(p.code in INVALID_ID_CODES for p in doc_problems)
+        ):
+            rest = [p for p in problems if p.field != "document.number"]
+            if rest:
+                return None, problems, None
+            bare, more = build_child(id=child_id, document_type="none", **kwargs)
+            if bare is None:
+                return None, more + doc_problems, None
+            doc = IdentityDocument(DocumentKind(doc_type.lower()), _compact_number(number))
+            return attrs.evolve(bare, document=doc), [], doc_problems[0]
+        return None, problems, None
+
+    def roster_entry(
+        self, row: int, child: Child, kg: Kindergarten | None, code: str
+    ) -> _Roster | None:
+        county = self.op.scope
+        if kg is not None and not self.op.covers_kindergarten(kg):
+            return None
+        entry = RosterEntry(
+            id=self.rt.new_id("u"),
+            county_code=county,
+            kindergarten_name=kg.name if kg is not None else code,
+            child_name=child.name,
+            sex=child.sex,
+            birth_date=child.birth_date,
+            document=child.document,
+            recorded_at=self.now,
+            operator=str(self.op),
+        )
+        return _Roster(row, entry)
+
+    def temp_number(self, region: str, born: date) -> str:
+        for _ in range(1000):
+            n = national.temporary_number(region, born, self.rt.rng)
+            if hash(n) not in self.index.numbers:
+                return n
+        msg = "no free temporary number for this region and birth date"  # pragma: no cover
+        raise RuntimeError(msg)  # pragma: no cover
+
+    # ---- per chunk
+
+    def flush(self, chunk: list[_Candidate | _Roster]) -> None:
+        uow = self.uow
+        cands = [c for c in chunk if isinstance(c, _Candidate)]
+        rostered = [c for c in chunk if isinstance(c, _Roster)]
+        problems: list[ProblemRecord] = []
+        events: list[AuditEvent] = []
+        op = str(self.op)
+        local: dict[tuple[str, ...], list[_Candidate]] = {}
+        pending_kinds: dict[str, set[ProblemKind]] = {}
+
+        def open_problem(rec: StatusRecord, kind: ProblemKind, related: Sequence[str]) -> None:
+            p = ProblemRecord(
+                id=self.rt.new_id("p"),
+                record_id=rec.id,
+                kind=kind,
+                county_code=rec.region_code,
+                kindergarten_code=rec.kindergarten_code,
+                opened_at=self.now,
+                due_date=self.due,
+                related_record_ids=tuple(related),
+            )
+            problems.append(p)
+            pending_kinds.setdefault(rec.id, set()).add(kind)
+            self.problem_counts[kind.value] += 1
+            events.append(
+                AuditEvent(op, "problem_open", p.id, after={"kind": kind.value, "record": rec.id})
+            )
+
+        for c in cands:
+            if c.invalid_id is not None:
+                open_problem(c.record, ProblemKind.INVALID_ID, ())
+                c.problems.append(ProblemKind.INVALID_ID.value)
+            h = hash(c.key)
+            others: list[StatusRecord] = [o.record for o in local.get(c.key, ())]
+            if h in self.index.keys:
+                others.extend(self.store_matches(c.key))
+            local.setdefault(c.key, []).append(c)
+            self.index.keys.add(h)
+            if not others:
+                continue
+            kind = ProblemKind.DUPLICATE_ID if c.key[0] == "d" else ProblemKind.SUSPECTED_DUPLICATE
+            open_problem(c.record, kind, [o.id for o in others])
+            c.problems.append(kind.value)
+            for other in others:
+                if kind in pending_kinds.get(other.id, set()):
+                    continue
+                if any(
+                    p.kind is kind and p.status.value != "RESOLVED"
+                    for p in uow.problems.for_record(other.id)
+                ):
+                    continue
+                open_problem(other, kind, [c.record.id])
+                for o in local.get(c.key, ()):
+                    if o.record.id == other.id:
+                        o.problems.append(kind.value)
+
+        for c in cands:
+            events.append(
+                AuditEvent(
+                    op,
+                    "register",
+                    c.record.id,
+                    after={
+                        "state": c.record.state.value,
+                        "kindergarten_code": c.record.kindergarten_code,
+                        "grade": c.record.grade.value if c.record.grade else None,
+                        "temp_number": c.record.temp_number,
+                        "child_id": c.child.id,
+                    },
+                )
+            )
+        if cands:
+            uow.children.add_many(c.child for c in cands)
+            uow.records.add_many(c.record for c in cands)
+            uow.changes.append_many(c.event for c in cands)
+            uow.numbers.claim_many(
+                IssuedNumber(c.record.temp_number or "", NumberKind.L, c.record.id, self.now)
+                for c in cands
+            )
+        if problems:
+            uow.problems.add_many(problems)
+        for r in rostered:
+            uow.roster.add(r.entry)
+            events.append(
+                AuditEvent(op, "roster", r.entry.id, after={"county_code": r.entry.county_code})
+            )
+        audit_many(uow, events, at=self.now)
+        self.report.accepted += len(cands)
+        self.report.rostered += len(rostered)
+        for item in chunk:
+            doc = _outcome(item)
+            if self.on_record is not None:
+                self.on_record(doc)
+            if self.collect:
+                self.report.records.append(doc)
+
+    def store_matches(self, key: tuple[str, ...]) -> list[StatusRecord]:
+        uow = self.uow
+        if key[0] == "d":
+            children = uow.children.find_by_document(key[1])
+        else:
+            found = uow.children.find_by_identity(key[1], key[2], date.fromisoformat(key[3]))
+            children = [c for c in found if c.document is None or c.document.type.value == "none"]
+        out: list[StatusRecord] = []
+        for child in children:
+            out.extend(r for r in uow.records.for_child(child.id) if r.state.is_live)
+        return out
+
+
+def _try_date(text: str) -> date | None:
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
+
+
+def _outcome(item: _Candidate | _Roster) -> dict[str, Any]:
+    if isinstance(item, _Roster):
+        return {"row": item.row, "roster_id": item.entry.id, "state": None}
+    rec = item.record
+    return {
+        "row": item.row,
+        "record_id": rec.id,
+        "child_id": rec.child_id,
+        "kindergarten_code": rec.kindergarten_code,
+        "temp_number": rec.temp_number,
+        "state": rec.state.value,
+        "grade": rec.grade.value if rec.grade else None,
+        "problems": sorted(set(item.problems)),
+    }
+
+
+def _rows(source: Any) -> Iterator[CsvRow]:
+    if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
+        yield from read_csv(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS)
+        return
+    for i, item in enumerate(source, start=1):
+        if isinstance(item, CsvRow):
+            yield item
+        else:
+            yield CsvRow(i, {k: str(v).strip() for k, v in dict(item).items() if v is not None})
+
+
+def import_children(
+    rt: Runtime,
+    operator: Operator,
+    source: str | os.PathLike[str] | IO[bytes] | Iterable[CsvRow | Mapping[str, str]],
+    *,
+    unlicensed_roster: bool = False,
+    chunk_size: int = 2000,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    collect_records: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> IntakeReport:
+    """Import children from a CSV file, a binary stream or rows; see the module docs.
+
+    Raises :class:`~studentstatus.errors.PermissionDenied` when the operator
+    may not register at all (or may not keep the unlicensed roster), and
+    :class:`~studentstatus.errors.StorageError` when the store fails (then
+    nothing of the file is written).
+    """
+    if unlicensed_roster:
+        authorize(operator, "roster")
+    authorize(operator, "register", also=("approve_record",))
+    if operator.role not in (Role.KINDERGARTEN, Role.COUNTY):
+        authorize(operator, "register")
+    with rt.store.unit_of_work() as uow:
+        run = _Intake(
+            rt,
+            operator,
+            uow,
+            unlicensed_roster=unlicensed_roster,
+            on_record=on_record,
+            collect_records=collect_records,
+        )
+        chunk: list[_Candidate | _Roster] = []
+        for row in _rows(source):
+            run.report.rows += 1
+            item = run.check(row)
+            if item is not None:
+                chunk.append(item)
+            if len(chunk) >= chunk_size:
+                run.flush(chunk)
+                chunk = []
+            if progress is not None and run.report.rows % chunk_size == 0:
+                progress(run.report.rows)
+        if chunk:
+            run.flush(chunk)
+        uow.commit()
+    if progress is not None:
+        progress(run.report.rows)
+    run.report.problems = dict(run.problem_counts)
+    return run.report
+
+
+def register_child(rt: Runtime, operator: Operator, values: Mapping[str, str]) -> dict[str, Any]:
+    """Register one child from form values (the CSV columns); return its record outcome.
+
+    Raises :class:`~studentstatus.errors.RuleViolations` with every violation
+    (fields are the CSV column names) when the child is refused.
+    """
+    report = import_children(rt, operator, [values])
+    if report.rejected:
+        raise RuleViolations(
+            Violation(r.code, r.field, r.message_zh, r.message_en) for r in report.rejected
+        )
+    return report.records[0]
