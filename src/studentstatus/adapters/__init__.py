@@ -1,0 +1,1 @@
+"""Storage adapters: in-memory, files and SQL (each implements :mod:`studentstatus.ports`)."""

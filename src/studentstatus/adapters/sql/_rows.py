@@ -1,0 +1,469 @@
+"""Private row mappers: domain entities <-> plain dicts for SQLAlchemy Core.
+
+Hand-written (not reflective) because they sit on the bulk path: one dict per
+entity, enums as their stable ``value``, tuples of value objects as JSON lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from studentstatus.domain.enums import (
+    AbsenceReason,
+    AttendanceStatus,
+    ChangeKind,
+    Grade,
+    KindergartenType,
+    LicenceState,
+    NumberKind,
+    ProblemKind,
+    ProblemStatus,
+    RequestStatus,
+    Role,
+    Sex,
+    State,
+    StepDecision,
+    VerificationResult,
+)
+from studentstatus.domain.model import (
+    ApprovalStep,
+    AttendanceEntry,
+    AuditEntry,
+    ChangeRequest,
+    Child,
+    DocumentKind,
+    Guardian,
+    IdentityDocument,
+    Inspection,
+    IssuedNumber,
+    Kindergarten,
+    Licence,
+    ProblemRecord,
+    RosterEntry,
+    StatusChange,
+    StatusRecord,
+)
+
+Row = Mapping[Any, Any]
+
+
+def _d(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# kindergartens ---------------------------------------------------------------------------
+
+
+def kindergarten_to_row(k: Kindergarten) -> dict[str, Any]:
+    return {
+        "school_code": k.school_code,
+        "uscc": k.uscc,
+        "name": k.name,
+        "region_code": k.region_code,
+        "type": k.type.value,
+        "inclusive": k.inclusive,
+        "licences": [
+            {
+                "number": lic.number,
+                "issuer": lic.issuer,
+                "issued": lic.issued.isoformat(),
+                "valid_until": lic.valid_until.isoformat(),
+                "state": lic.state.value,
+                "inspections": [
+                    {"year": i.year, "passed": i.passed, "note": i.note} for i in lic.inspections
+                ],
+            }
+            for lic in k.licences
+        ],
+        "version": k.version,
+    }
+
+
+def kindergarten_from_row(r: Row) -> Kindergarten:
+    return Kindergarten(
+        school_code=r["school_code"],
+        uscc=r["uscc"],
+        name=r["name"],
+        region_code=r["region_code"],
+        type=KindergartenType(r["type"]),
+        inclusive=bool(r["inclusive"]),
+        licences=tuple(
+            Licence(
+                number=lic["number"],
+                issuer=lic["issuer"],
+                issued=date.fromisoformat(lic["issued"]),
+                valid_until=date.fromisoformat(lic["valid_until"]),
+                state=LicenceState(lic["state"]),
+                inspections=tuple(
+                    Inspection(i["year"], bool(i["passed"]), i["note"]) for i in lic["inspections"]
+                ),
+            )
+            for lic in r["licences"]
+        ),
+        version=r["version"],
+    )
+
+
+# children --------------------------------------------------------------------------------
+
+
+def child_to_row(c: Child) -> dict[str, Any]:
+    doc = c.document
+    return {
+        "id": c.id,
+        "name": c.name,
+        "sex": c.sex.value,
+        "birth_date": c.birth_date,
+        "document_type": doc.type.value if doc is not None else None,
+        "document_number": doc.number if doc is not None else None,
+        "nationality": c.nationality,
+        "ethnicity": c.ethnicity,
+        "hukou_region": c.hukou_region,
+        "hukou_rural": c.hukou_rural,
+        "residence_region": c.residence_region,
+        "guardians": [
+            {"name": g.name, "relation": g.relation, "phone": g.phone} for g in c.guardians
+        ],
+        "left_behind": c.left_behind,
+        "disability": c.disability,
+        "orphan": c.orphan,
+        "version": c.version,
+    }
+
+
+def _document(type_: str | None, number: str | None) -> IdentityDocument | None:
+    if type_ is None:
+        return None
+    return IdentityDocument(DocumentKind(type_), number or "")
+
+
+def child_from_row(r: Row) -> Child:
+    return Child(
+        id=r["id"],
+        name=r["name"],
+        sex=Sex(r["sex"]),
+        birth_date=r["birth_date"],
+        document=_document(r["document_type"], r["document_number"]),
+        nationality=r["nationality"],
+        ethnicity=r["ethnicity"],
+        hukou_region=r["hukou_region"],
+        hukou_rural=bool(r["hukou_rural"]),
+        residence_region=r["residence_region"],
+        guardians=tuple(Guardian(g["name"], g["relation"], g["phone"]) for g in r["guardians"]),
+        left_behind=bool(r["left_behind"]),
+        disability=bool(r["disability"]),
+        orphan=bool(r["orphan"]),
+        version=r["version"],
+    )
+
+
+# records ---------------------------------------------------------------------------------
+
+
+def record_to_row(rec: StatusRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "child_id": rec.child_id,
+        "kindergarten_code": rec.kindergarten_code,
+        "region_code": rec.region_code,
+        "state": rec.state.value,
+        "grade": rec.grade.value if rec.grade is not None else None,
+        "entry_date": rec.entry_date,
+        "temp_number": rec.temp_number,
+        "national_number": rec.national_number,
+        "former_numbers": list(rec.former_numbers),
+        "verification": rec.verification.value if rec.verification is not None else None,
+        "county_confirmed": rec.county_confirmed,
+        "suspended_since": rec.suspended_since,
+        "suspended_until": rec.suspended_until,
+        "suspended_days": rec.suspended_days,
+        "last_promoted_year": rec.last_promoted_year,
+        "repeated_grades": [g.value for g in rec.repeated_grades],
+        "skipped": rec.skipped,
+        "state_before_cancel": (
+            rec.state_before_cancel.value if rec.state_before_cancel is not None else None
+        ),
+        "cancelled_on": rec.cancelled_on,
+        "version": rec.version,
+    }
+
+
+def record_from_row(r: Row) -> StatusRecord:
+    grade = r["grade"]
+    verification = r["verification"]
+    before = r["state_before_cancel"]
+    return StatusRecord(
+        id=r["id"],
+        child_id=r["child_id"],
+        kindergarten_code=r["kindergarten_code"],
+        region_code=r["region_code"],
+        state=State(r["state"]),
+        grade=Grade(grade) if grade is not None else None,
+        entry_date=r["entry_date"],
+        temp_number=r["temp_number"],
+        national_number=r["national_number"],
+        former_numbers=tuple(r["former_numbers"]),
+        verification=VerificationResult(verification) if verification is not None else None,
+        county_confirmed=bool(r["county_confirmed"]),
+        suspended_since=r["suspended_since"],
+        suspended_until=r["suspended_until"],
+        suspended_days=r["suspended_days"],
+        last_promoted_year=r["last_promoted_year"],
+        repeated_grades=tuple(Grade(g) for g in r["repeated_grades"]),
+        skipped=bool(r["skipped"]),
+        state_before_cancel=State(before) if before is not None else None,
+        cancelled_on=r["cancelled_on"],
+        version=r["version"],
+    )
+
+
+# change log ------------------------------------------------------------------------------
+
+
+def change_to_row(c: StatusChange) -> dict[str, Any]:
+    return {
+        "record_id": c.record_id,
+        "seq": c.seq,
+        "kind": c.kind.value,
+        "from_state": c.from_state.value if c.from_state is not None else None,
+        "to_state": c.to_state.value,
+        "effective_date": c.effective_date,
+        "recorded_at": c.recorded_at,
+        "operator": c.operator,
+        "reason": c.reason,
+        "evidence": list(c.evidence),
+        "before": dict(c.before),
+        "after": dict(c.after),
+    }
+
+
+def change_from_row(r: Row) -> StatusChange:
+    from_state = r["from_state"]
+    return StatusChange(
+        record_id=r["record_id"],
+        seq=r["seq"],
+        kind=ChangeKind(r["kind"]),
+        from_state=State(from_state) if from_state is not None else None,
+        to_state=State(r["to_state"]),
+        effective_date=r["effective_date"],
+        recorded_at=r["recorded_at"],
+        operator=r["operator"],
+        reason=r["reason"],
+        evidence=tuple(r["evidence"]),
+        before=dict(r["before"]),
+        after=dict(r["after"]),
+    )
+
+
+# change requests -------------------------------------------------------------------------
+
+
+def request_to_row(q: ChangeRequest) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "record_id": q.record_id,
+        "kind": q.kind.value,
+        "applicant": q.applicant,
+        "created_at": q.created_at,
+        "steps": [
+            {
+                "role": s.role.value,
+                "scope": s.scope,
+                "due": _iso(s.due),
+                "decision": s.decision.value,
+                "decided_by": s.decided_by,
+                "decided_at": s.decided_at.isoformat() if s.decided_at is not None else None,
+                "reason": s.reason,
+            }
+            for s in q.steps
+        ],
+        "status": q.status.value,
+        "effective_date": q.effective_date,
+        "to_kindergarten": q.to_kindergarten,
+        "until": q.until,
+        "reason": q.reason,
+        "evidence": list(q.evidence),
+        "open_record_id": q.record_id if q.status is RequestStatus.OPEN else None,
+        "version": q.version,
+    }
+
+
+def request_from_row(r: Row) -> ChangeRequest:
+    return ChangeRequest(
+        id=r["id"],
+        record_id=r["record_id"],
+        kind=ChangeKind(r["kind"]),
+        applicant=r["applicant"],
+        created_at=r["created_at"],
+        steps=tuple(
+            ApprovalStep(
+                role=Role(s["role"]),
+                scope=s["scope"],
+                due=_d(s["due"]),
+                decision=StepDecision(s["decision"]),
+                decided_by=s["decided_by"],
+                decided_at=_dt(s["decided_at"]),
+                reason=s["reason"],
+            )
+            for s in r["steps"]
+        ),
+        status=RequestStatus(r["status"]),
+        effective_date=r["effective_date"],
+        to_kindergarten=r["to_kindergarten"],
+        until=r["until"],
+        reason=r["reason"],
+        evidence=tuple(r["evidence"]),
+        version=r["version"],
+    )
+
+
+# problems --------------------------------------------------------------------------------
+
+
+def problem_to_row(p: ProblemRecord) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "record_id": p.record_id,
+        "kind": p.kind.value,
+        "county_code": p.county_code,
+        "kindergarten_code": p.kindergarten_code,
+        "opened_at": p.opened_at,
+        "due_date": p.due_date,
+        "status": p.status.value,
+        "detail": p.detail,
+        "related_record_ids": list(p.related_record_ids),
+        "evidence": list(p.evidence),
+        "resolution": p.resolution,
+        "resolved_by": p.resolved_by,
+        "resolved_at": p.resolved_at,
+        "version": p.version,
+    }
+
+
+def problem_from_row(r: Row) -> ProblemRecord:
+    return ProblemRecord(
+        id=r["id"],
+        record_id=r["record_id"],
+        kind=ProblemKind(r["kind"]),
+        county_code=r["county_code"],
+        kindergarten_code=r["kindergarten_code"],
+        opened_at=r["opened_at"],
+        due_date=r["due_date"],
+        status=ProblemStatus(r["status"]),
+        detail=r["detail"],
+        related_record_ids=tuple(r["related_record_ids"]),
+        evidence=tuple(r["evidence"]),
+        resolution=r["resolution"],
+        resolved_by=r["resolved_by"],
+        resolved_at=r["resolved_at"],
+        version=r["version"],
+    )
+
+
+# numbers, roster, attendance, audit ------------------------------------------------------
+
+
+def issued_to_row(n: IssuedNumber) -> dict[str, Any]:
+    return {
+        "number": n.number,
+        "kind": n.kind.value,
+        "record_id": n.record_id,
+        "issued_at": n.issued_at,
+    }
+
+
+def issued_from_row(r: Row) -> IssuedNumber:
+    return IssuedNumber(r["number"], NumberKind(r["kind"]), r["record_id"], r["issued_at"])
+
+
+def roster_to_row(e: RosterEntry) -> dict[str, Any]:
+    doc = e.document
+    return {
+        "id": e.id,
+        "county_code": e.county_code,
+        "kindergarten_name": e.kindergarten_name,
+        "child_name": e.child_name,
+        "sex": e.sex.value,
+        "birth_date": e.birth_date,
+        "document_type": doc.type.value if doc is not None else None,
+        "document_number": doc.number if doc is not None else None,
+        "recorded_at": e.recorded_at,
+        "operator": e.operator,
+    }
+
+
+def roster_from_row(r: Row) -> RosterEntry:
+    return RosterEntry(
+        id=r["id"],
+        county_code=r["county_code"],
+        kindergarten_name=r["kindergarten_name"],
+        child_name=r["child_name"],
+        sex=Sex(r["sex"]),
+        birth_date=r["birth_date"],
+        document=_document(r["document_type"], r["document_number"]),
+        recorded_at=r["recorded_at"],
+        operator=r["operator"],
+    )
+
+
+def attendance_to_row(a: AttendanceEntry) -> dict[str, Any]:
+    return {
+        "record_id": a.record_id,
+        "day": a.day,
+        "status": a.status.value,
+        "reason": a.reason.value if a.reason is not None else None,
+        "recorded_at": a.recorded_at,
+        "operator": a.operator,
+    }
+
+
+def attendance_from_row(r: Row) -> AttendanceEntry:
+    reason = r["reason"]
+    return AttendanceEntry(
+        record_id=r["record_id"],
+        day=r["day"],
+        status=AttendanceStatus(r["status"]),
+        reason=AbsenceReason(reason) if reason is not None else None,
+        recorded_at=r["recorded_at"],
+        operator=r["operator"],
+    )
+
+
+def audit_to_row(a: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": a.seq,
+        "at": a.at,
+        "operator": a.operator,
+        "action": a.action,
+        "subject": a.subject,
+        "reason": a.reason,
+        "before": dict(a.before),
+        "after": dict(a.after),
+        "prev_hash": a.prev_hash,
+        "hash": a.hash,
+    }
+
+
+def audit_from_row(r: Row) -> AuditEntry:
+    return AuditEntry(
+        seq=r["seq"],
+        at=r["at"],
+        operator=r["operator"],
+        action=r["action"],
+        subject=r["subject"],
+        reason=r["reason"],
+        before=dict(r["before"]),
+        after=dict(r["after"]),
+        prev_hash=r["prev_hash"],
+        hash=r["hash"],
+    )

@@ -1,0 +1,88 @@
+"""PostgreSQL ``COPY … FROM STDIN`` for the bulk paths (psycopg 3).
+
+Used by ``add_many`` of children, records and the change log when a batch is
+large: rows go through the raw DBAPI connection underneath the SQLAlchemy
+connection, so they join the same transaction (and savepoint).  Values are
+prepared by the same SQLAlchemy bind processors as an ``INSERT`` would use
+(JSON serialised, aware datetimes converted to UTC), so the stored rows are
+identical whichever path wrote them.
+
+>>> from studentstatus.adapters.sql.tables import build_tables
+>>> _copy_sql(build_tables(prefix="p_", schema="s").children, ["id", "name"])
+'COPY "s"."p_children" ("id", "name") FROM STDIN'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from studentstatus.adapters.sql.errors import translate_error
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["copy_rows"]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _copy_sql(table: sa.Table, columns: Sequence[str]) -> str:
+    name = _quote(table.name)
+    if table.schema:
+        name = f"{_quote(table.schema)}.{name}"
+    cols = ", ".join(_quote(c) for c in columns)
+    return f"COPY {name} ({cols}) FROM STDIN"
+
+
+def _processors(
+    conn: Connection, table: sa.Table, columns: Sequence[str]
+) -> list[Callable[[Any], Any] | None]:
+    """Per-column bind processors (JSON as text, UtcDateTime to naive UTC…)."""
+    dialect = conn.dialect
+    out: list[Callable[[Any], Any] | None] = []
+    for c in columns:
+        col_type = table.c[c].type
+        if isinstance(col_type, sa.JSON):
+            # COPY's text format wants the JSON text itself.
+            out.append(json.dumps)
+        else:
+            out.append(col_type.bind_processor(dialect))
+    return out
+
+
+def copy_rows(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Write ``rows`` (dicts keyed by column) into ``table`` with one COPY; returns the count.
+
+    Driver errors become :class:`~studentstatus.errors.StorageError`
+    (a duplicate key: :class:`~studentstatus.errors.ConflictError`).
+    """
+    if not rows:
+        return 0
+    cols = list(columns) if columns is not None else list(rows[0])
+    procs = _processors(conn, table, cols)
+    dbapi_conn = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    try:
+        with dbapi_conn.cursor() as cur, cur.copy(_copy_sql(table, cols)) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        (p(row[c]) if p is not None and row[c] is not None else row[c])
+                        for c, p in zip(cols, procs)
+                    ]
+                )
+    except Exception as exc:
+        raise translate_error(exc, f"COPY into {table.name}") from exc
+    return len(rows)

@@ -1,0 +1,96 @@
+"""Translation of database-driver errors into :mod:`studentstatus.errors`.
+
+Nothing from SQLAlchemy or a DBAPI driver escapes the adapter: integrity
+errors (duplicate key, unique violation) become
+:class:`~studentstatus.errors.ConflictError`, serialization failures and
+deadlocks also become :class:`ConflictError` (the unit can be retried), and
+every other database error becomes :class:`~studentstatus.errors.StorageError`.
+Messages keep the driver's error class name but not its text, which may quote
+row values (identity numbers).
+
+>>> import sqlalchemy as sa
+>>> err = sa.exc.IntegrityError("INSERT …", {}, Exception("UNIQUE constraint failed"))
+>>> type(translate_error(err)).__name__
+'ConflictError'
+>>> with translating("add record"):
+...     raise sa.exc.OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+Traceback (most recent call last):
+...
+studentstatus.errors.StorageError: add record failed: OperationalError (database error)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from studentstatus.errors import ConflictError, StorageError, StudentStatusError
+
+__all__ = ["translate_error", "translating"]
+
+# SQLSTATE classes / MySQL codes that mean "lost a race: retry the unit".
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+_RETRYABLE_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
+_INTEGRITY_MYSQL_CODES = {1062, 1586, 1022}
+
+
+def _driver_code(orig: BaseException | None) -> tuple[str | None, int | None]:
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    args = getattr(orig, "args", ())
+    mysql_code = args[0] if args and isinstance(args[0], int) else None
+    return (str(sqlstate) if sqlstate else None), mysql_code
+
+
+def translate_error(exc: BaseException, what: str = "storage operation") -> StorageError:
+    """The :class:`StorageError` (or :class:`ConflictError`) standing for a driver error.
+
+    Also accepts raw DBAPI exceptions (e.g. from a psycopg ``COPY``).
+
+    >>> translate_error(ValueError("x")).code
+    'storage'
+    """
+    orig: BaseException | None = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    sqlstate, mysql_code = _driver_code(orig)
+    name = type(exc if isinstance(exc, sa.exc.SQLAlchemyError) else orig).__name__
+    integrity = isinstance(exc, sa.exc.IntegrityError) or "IntegrityError" in {
+        k.__name__ for k in type(orig).__mro__
+    }
+    integrity = (
+        integrity or (sqlstate or "").startswith("23") or mysql_code in _INTEGRITY_MYSQL_CODES
+    )
+    if integrity:
+        return ConflictError(f"{what} conflicts with stored data: {name} (uniqueness)")
+    if sqlstate in _RETRYABLE_SQLSTATES or mysql_code in _RETRYABLE_MYSQL_CODES:
+        return ConflictError(f"{what} lost a concurrent race: {name} (retry the unit of work)")
+    if "database is locked" in str(orig):
+        return ConflictError(f"{what} could not get the SQLite write lock: {name} (busy)")
+    return StorageError(f"{what} failed: {name} (database error)")
+
+
+@contextmanager
+def translating(what: str = "storage operation") -> Iterator[None]:
+    """Re-raise driver errors inside the block as :class:`StorageError` subclasses.
+
+    Errors of this library (``NotFoundError``, ``ConflictError``…) pass through.
+
+    >>> with translating():
+    ...     pass
+    """
+    try:
+        yield
+    except StudentStatusError:
+        raise
+    except sa.exc.SQLAlchemyError as exc:
+        raise translate_error(exc, what) from exc
+    except Exception as exc:
+        if _is_dbapi_error(exc):
+            raise translate_error(exc, what) from exc
+        raise
+
+
+def _is_dbapi_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a DBAPI driver (PEP 249 ``Error`` hierarchy)."""
+    module = type(exc).__module__.split(".")[0]
+    return module in {"psycopg", "psycopg2", "pymysql", "sqlite3", "MySQLdb"}

@@ -1,0 +1,116 @@
+"""Run the Alembic migrations shipped in the package, from code (no ``alembic.ini``).
+
+The migrations live in ``studentstatus/adapters/sql/migrations``.  The table
+``prefix`` and ``schema`` of :func:`~studentstatus.adapters.sql.tables.build_tables`
+reach them through the Alembic :class:`~alembic.config.Config` attributes
+(``prefix``, ``schema``, ``connection``); the version table is
+``<prefix>alembic_version`` in that schema, so several installations (or the
+host's own Alembic history) can share one database.
+
+>>> cfg = alembic_config(prefix="ss_")
+>>> cfg.get_main_option("script_location")
+'studentstatus.adapters.sql:migrations'
+>>> import sqlalchemy as sa
+>>> engine = sa.create_engine("sqlite://")
+>>> with engine.begin() as conn:
+...     upgrade(conn)
+...     current(conn)
+'0001'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection, Engine
+
+from studentstatus.adapters.sql.errors import translating
+
+__all__ = ["alembic_config", "current", "downgrade", "migration_names", "upgrade"]
+
+SCRIPT_LOCATION = "studentstatus.adapters.sql:migrations"
+
+Bind = str | sa.URL | Engine | Connection
+
+
+def alembic_config(
+    connection: Connection | None = None, *, prefix: str = "", schema: str | None = None
+) -> Config:
+    """An Alembic :class:`Config` built in code for the shipped migrations.
+
+    >>> alembic_config(schema="app").attributes["schema"]
+    'app'
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    cfg.attributes["prefix"] = prefix
+    cfg.attributes["schema"] = schema
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migration_names(attributes: dict[str, Any], x_args: dict[str, str]) -> tuple[str, str | None]:
+    """``(prefix, schema)`` from Config attributes, else from ``alembic -x prefix=… -x schema=…``.
+
+    >>> migration_names({"prefix": "a_"}, {"schema": "s"})
+    ('a_', None)
+    >>> migration_names({}, {"prefix": "b_", "schema": "s"})
+    ('b_', 's')
+    """
+    if "prefix" in attributes:
+        return str(attributes.get("prefix") or ""), attributes.get("schema")
+    return x_args.get("prefix", ""), x_args.get("schema") or None
+
+
+@contextmanager
+def _connection(bind: Bind) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    if isinstance(bind, Engine):
+        engine, owned = bind, False
+    else:
+        from studentstatus.adapters.sql.store import _prepare_url
+
+        engine, owned = sa.create_engine(_prepare_url(bind)), True
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def upgrade(
+    bind: Bind, revision: str = "head", *, prefix: str = "", schema: str | None = None
+) -> None:
+    """Upgrade the schema to ``revision`` (default: the latest).
+
+    ``bind`` is a URL, an Engine (one transaction, committed) or a Connection
+    (runs in the caller's transaction; the caller commits).
+    """
+    with translating("migrate"), _connection(bind) as conn:
+        command.upgrade(alembic_config(conn, prefix=prefix, schema=schema), revision)
+
+
+def downgrade(bind: Bind, revision: str, *, prefix: str = "", schema: str | None = None) -> None:
+    """Downgrade the schema to ``revision`` (``"base"`` drops every table)."""
+    with translating("migrate"), _connection(bind) as conn:
+        command.downgrade(alembic_config(conn, prefix=prefix, schema=schema), revision)
+
+
+def current(bind: Bind, *, prefix: str = "", schema: str | None = None) -> str | None:
+    """The revision the database is at, or ``None`` before the first upgrade."""
+    with translating("read migration state"), _connection(bind) as conn:
+        ctx = MigrationContext.configure(
+            conn,
+            opts={"version_table": f"{prefix}alembic_version", "version_table_schema": schema},
+        )
+        return ctx.get_current_revision()

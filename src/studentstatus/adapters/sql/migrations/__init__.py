@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL adapter (run by :func:`~studentstatus.adapters.sql.upgrade`)."""

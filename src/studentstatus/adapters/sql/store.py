@@ -1,0 +1,973 @@
+"""The SQL store: :class:`SqlStore` and its unit of work on SQLAlchemy Core.
+
+One unit of work is one connection and one transaction.  When the host hands
+in its own :class:`~sqlalchemy.engine.Connection`, the unit of work runs
+inside a SAVEPOINT on it: :meth:`SqlUnitOfWork.commit` releases the savepoint
+(the writes join the host's transaction and become visible to others only when
+the host commits), :meth:`SqlUnitOfWork.rollback` and leaving the block without
+commit roll back to the savepoint; the host's outer transaction is never
+committed or rolled back by this library.
+
+Each write method is atomic on its own (a SAVEPOINT around it), so a call that
+fails with :class:`~studentstatus.errors.ConflictError` leaves the unit of work
+usable, exactly like the in-memory reference adapter.
+
+>>> from datetime import date
+>>> from studentstatus.domain.enums import Grade, State
+>>> from studentstatus.domain.model import StatusRecord
+>>> store = SqlStore("sqlite://", create=True)
+>>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.PENDING, Grade.JUNIOR,
+...                    entry_date=date(2023, 9, 1))
+>>> with store.unit_of_work() as uow:
+...     uow.records.add(rec)
+...     uow.commit()
+>>> with store.unit_of_work() as uow:
+...     uow.records.update(rec).version
+1
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Engine
+
+from studentstatus.adapters.sql import _rows
+from studentstatus.adapters.sql.errors import translating
+from studentstatus.adapters.sql.tables import SqlTables, build_tables
+from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
+from studentstatus.domain.model import (
+    AttendanceEntry,
+    AuditEntry,
+    ChangeRequest,
+    Child,
+    IssuedNumber,
+    Kindergarten,
+    ProblemRecord,
+    RosterEntry,
+    StatusChange,
+    StatusRecord,
+)
+from studentstatus.errors import ConflictError, NotFoundError, StorageError, mask
+
+__all__ = ["SqlStore", "SqlUnitOfWork"]
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+CHUNK = 5_000
+"""Rows per INSERT/UPDATE batch on the bulk paths (memory stays flat in N)."""
+
+COPY_THRESHOLD = CHUNK
+"""On PostgreSQL, ``add_many`` switches to COPY when the first chunk is full."""
+
+_IN_CHUNK = 500
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _prepare_url(url: str | sa.URL) -> sa.URL:
+    """Add ``charset=utf8mb4`` to MySQL/MariaDB URLs that do not name a charset.
+
+    >>> str(_prepare_url("mysql+pymysql://root@localhost/test"))
+    'mysql+pymysql://root@localhost/test?charset=utf8mb4'
+    >>> str(_prepare_url("sqlite:///x.db"))
+    'sqlite:///x.db'
+    """
+    u = sa.make_url(url)
+    if u.get_backend_name() in ("mysql", "mariadb") and "charset" not in u.query:
+        u = u.update_query_dict({"charset": "utf8mb4"})
+    return u
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Pragmas (WAL, foreign keys, busy timeout) and ``BEGIN IMMEDIATE`` transactions.
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy's
+    BEGIN/SAVEPOINT/RELEASE reach SQLite as written (SQLAlchemy's documented
+    recipe); ``BEGIN IMMEDIATE`` takes the write lock up front, so two units
+    racing on the same rows wait for each other (busy timeout) instead of
+    failing on a lock upgrade.
+    """
+    memory = engine.url.database in (None, "", ":memory:")
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqlStore:
+    """A :class:`~studentstatus.ports.Store` on SQLite, PostgreSQL or MySQL/MariaDB.
+
+    ``bind`` is a URL, an :class:`~sqlalchemy.engine.Engine` (the host's pool is
+    used; :meth:`close` does not dispose it) or a
+    :class:`~sqlalchemy.engine.Connection` (units of work run in SAVEPOINTs
+    inside the host's transaction; see the module docs).  ``metadata``,
+    ``prefix`` and ``schema`` are passed to
+    :func:`~studentstatus.adapters.sql.tables.build_tables`; ``create=True``
+    creates the tables (``metadata.create_all``; production uses the Alembic
+    migrations instead).
+
+    >>> store = SqlStore("sqlite://", prefix="demo_", create=True)
+    >>> store.tables.records.name
+    'demo_records'
+    >>> with store.unit_of_work() as uow:
+    ...     uow.records.count()
+    0
+    >>> store.close()
+    """
+
+    def __init__(
+        self,
+        bind: Engine | Connection | str | sa.URL,
+        *,
+        metadata: sa.MetaData | None = None,
+        schema: str | None = None,
+        prefix: str = "",
+        create: bool = False,
+        chunk_size: int = CHUNK,
+        copy_threshold: int = COPY_THRESHOLD,
+    ) -> None:
+        self._owns_engine = False
+        self._connection: Connection | None = None
+        if isinstance(bind, Connection):
+            self._connection = bind
+            self.engine = bind.engine
+        elif isinstance(bind, Engine):
+            self.engine = bind
+        else:
+            url = _prepare_url(bind)
+            self.engine = sa.create_engine(url)
+            self._owns_engine = True
+            if url.get_backend_name() == "sqlite":
+                _configure_sqlite(self.engine)
+        self.dialect_name = self.engine.dialect.name
+        self.tables: SqlTables = build_tables(metadata, prefix=prefix, schema=schema)
+        self.chunk_size = chunk_size
+        self.copy_threshold = copy_threshold
+        if create:
+            self.create_schema()
+
+    def __repr__(self) -> str:
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"SqlStore({url!r}, prefix={self.tables.prefix!r}, schema={self.tables.schema!r})"
+
+    @contextmanager
+    def _ddl_connection(self) -> Iterator[Connection]:
+        if self._connection is not None:
+            yield self._connection
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    def create_schema(self) -> None:
+        """Create the adapter's tables that do not exist yet (tests and demos)."""
+        with translating("create schema"), self._ddl_connection() as conn:
+            self.tables.metadata.create_all(conn, tables=list(self.tables.by_port.values()))
+
+    def drop_schema(self) -> None:
+        """Drop the adapter's tables (only those; the host's tables on a shared MetaData stay)."""
+        with translating("drop schema"), self._ddl_connection() as conn:
+            self.tables.metadata.drop_all(conn, tables=list(self.tables.by_port.values()))
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """A new unit of work (use it as a context manager)."""
+        return SqlUnitOfWork(self)
+
+    def close(self) -> None:
+        """Dispose the engine if this store created it (never the host's engine/connection)."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+
+class SqlUnitOfWork:
+    """One connection and one transaction (or one SAVEPOINT in a host connection).
+
+    Repositories are attributes, as in :class:`~studentstatus.ports.UnitOfWork`.
+    After :meth:`commit` or :meth:`rollback` the unit stays usable: the next
+    write starts a new transaction.
+    """
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._conn: Connection | None = None
+        self._tx: sa.engine.Transaction | None = None
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        """Open the connection and begin (a savepoint in a host connection)."""
+        store = self._store
+        with translating("begin unit of work"):
+            if store._connection is not None:
+                self._conn = store._connection
+            else:
+                self._conn = store.engine.connect()
+            self._begin()
+        ctx = _Ctx(self._conn, store)
+        self.kindergartens = SqlKindergartens(ctx)
+        self.children = SqlChildren(ctx)
+        self.records = SqlRecords(ctx)
+        self.changes = SqlChangeLog(ctx)
+        self.requests = SqlRequests(ctx)
+        self.problems = SqlProblems(ctx)
+        self.numbers = SqlNumbers(ctx)
+        self.roster = SqlRoster(ctx)
+        self.attendance = SqlAttendance(ctx)
+        self.audit = SqlAudit(ctx)
+        return self
+
+    def _begin(self) -> None:
+        assert self._conn is not None
+        if self._store._connection is not None:
+            self._tx = self._conn.begin_nested()
+        else:
+            self._tx = self._conn.begin()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed and release the connection."""
+        try:
+            if self._tx is not None and self._tx.is_active:
+                with translating("roll back unit of work"):
+                    self._tx.rollback()
+        finally:
+            self._tx = None
+            if self._conn is not None and self._store._connection is None:
+                self._conn.close()
+            self._conn = None
+
+    def commit(self) -> None:
+        """Commit (release the savepoint in a host connection); then begin again."""
+        if self._tx is None:
+            msg = "the unit of work is not active (use it in a with block)"
+            raise StorageError(msg)
+        with translating("commit"):
+            self._tx.commit()
+            self._begin()
+
+    def rollback(self) -> None:
+        """Discard every write since the last commit; then begin again."""
+        if self._tx is None:
+            return
+        with translating("rollback"):
+            if self._tx.is_active:
+                self._tx.rollback()
+            self._begin()
+
+
+@attrs.frozen
+class _Ctx:
+    conn: Connection
+    store: SqlStore
+
+    @property
+    def t(self) -> SqlTables:
+        return self.store.tables
+
+    @property
+    def dialect(self) -> str:
+        return self.store.dialect_name
+
+
+class _Repo:
+    def __init__(self, ctx: _Ctx) -> None:
+        self._ctx = ctx
+        self._conn = ctx.conn
+        self._t = ctx.t
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[None]:
+        """A SAVEPOINT around one write call: all of it or nothing, the unit stays usable."""
+        with translating(what):
+            sp = self._conn.begin_nested()
+            try:
+                yield
+            except BaseException:
+                if sp.is_active:
+                    sp.rollback()
+                raise
+            else:
+                sp.commit()
+
+    def _read(self, what: str) -> AbstractContextManager[None]:
+        return translating(what)
+
+    def _insert_many(
+        self,
+        table: sa.Table,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        copy: bool = False,
+        columns: Sequence[str] | None = None,
+        total_hint: int = 0,
+    ) -> int:
+        """Insert ``rows`` in chunks (COPY on PostgreSQL for large ``copy`` batches).
+
+        ``total_hint``: rows the caller already wrote in this call (streamed
+        callers pass chunk after chunk; COPY pays off once the batch is large).
+        """
+        total = 0
+        size = self._ctx.store.chunk_size
+        use_copy: bool | None = None if copy and self._ctx.dialect == "postgresql" else False
+        stmt = table.insert()
+        for chunk in _chunks(rows, size):
+            if use_copy is None:
+                use_copy = len(chunk) + total_hint >= self._ctx.store.copy_threshold
+            if use_copy:
+                from studentstatus.adapters.sql.copy import copy_rows
+
+                copy_rows(self._conn, table, chunk, columns=columns)
+            else:
+                self._conn.execute(stmt, chunk)
+            total += len(chunk)
+        return total
+
+    def _versioned_update(
+        self,
+        table: sa.Table,
+        key: str,
+        rows: Sequence[dict[str, Any]],
+        kind: str,
+    ) -> None:
+        """UPDATE … SET version = version + 1 WHERE key = ? AND version = ?, checked."""
+        if not rows:
+            return
+        cols = [c for c in rows[0] if c not in (key, "version")]
+        stmt = (
+            table.update()
+            .where(table.c[key] == sa.bindparam("b_key"))
+            .where(table.c.version == sa.bindparam("b_version"))
+            .values({c: sa.bindparam(f"b_{c}") for c in cols} | {"version": table.c.version + 1})
+        )
+        params = [
+            {"b_key": r[key], "b_version": r["version"]} | {f"b_{c}": r[c] for c in cols}
+            for r in rows
+        ]
+        result = self._conn.execute(stmt, params)
+        if result.rowcount != len(params):
+            stale = self._find_stale(table, key, rows)
+            raise stale
+
+    def _find_stale(
+        self, table: sa.Table, key: str, rows: Sequence[Mapping[str, Any]]
+    ) -> StorageError | NotFoundError:
+        ids = [r[key] for r in rows]
+        stored = {}
+        for part in _chunks(ids, _IN_CHUNK):
+            q = sa.select(table.c[key], table.c.version).where(table.c[key].in_(part))
+            stored.update(dict(list(self._conn.execute(q).tuples())))
+        for r in rows:
+            if r[key] not in stored:
+                return NotFoundError(f"{table.name}: no row with {key} {r[key]!r}")
+        return ConflictError(
+            f"{table.name}: stale version (someone else updated the row since it was read)"
+        )
+
+    def _get_one(self, table: sa.Table, key: str, value: Any) -> Mapping[Any, Any] | None:
+        q = sa.select(table).where(table.c[key] == value)
+        return self._conn.execute(q).mappings().first()
+
+    def _get_many(self, table: sa.Table, key: str, values: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for part in _chunks(dict.fromkeys(values), _IN_CHUNK):
+            q = sa.select(table).where(table.c[key].in_(part))
+            out.extend(self._conn.execute(q).mappings())
+        return out
+
+    def _keyset(
+        self,
+        table: sa.Table,
+        keys: Sequence[str],
+        where: Sequence[sa.ColumnElement[bool]],
+        convert: Callable[[Mapping[Any, Any]], E],
+        batch_size: int = 1000,
+    ) -> Iterator[E]:
+        """Stream rows ordered by ``keys`` in batches (keyset pagination): flat memory."""
+        cols = [table.c[k] for k in keys]
+        last: tuple[Any, ...] | None = None
+        while True:
+            q = sa.select(table).where(*where).order_by(*cols).limit(batch_size)
+            if last is not None:
+                if len(cols) == 1:
+                    q = q.where(cols[0] > last[0])
+                else:
+                    q = q.where(sa.tuple_(*cols) > sa.tuple_(*last))
+            with self._read(f"iterate {table.name}"):
+                batch = list(self._conn.execute(q).mappings())
+            for row in batch:
+                yield convert(row)
+            if len(batch) < batch_size:
+                return
+            last = tuple(batch[-1][k] for k in keys)
+
+
+def _record_numbers(record: StatusRecord) -> list[str]:
+    found = [n for n in (record.temp_number, record.national_number) if n]
+    found.extend(record.former_numbers)
+    return list(dict.fromkeys(found))
+
+
+def _not_found(what: str, key: str) -> NotFoundError:
+    return NotFoundError(f"no {what} {key!r}")
+
+
+# repositories ----------------------------------------------------------------------------
+
+
+class SqlKindergartens(_Repo):
+    """Kindergartens by school code."""
+
+    def add(self, kindergarten: Kindergarten) -> None:
+        """Insert; ConflictError if the school code exists."""
+        self.add_many([kindergarten])
+
+    def add_many(self, kindergartens: Iterable[Kindergarten]) -> int:
+        """Insert many, all or nothing; returns the count."""
+        with self._write("add kindergartens"):
+            return self._insert_many(
+                self._t.kindergartens, map(_rows.kindergarten_to_row, kindergartens)
+            )
+
+    def get(self, school_code: str) -> Kindergarten:
+        """The kindergarten, or NotFoundError."""
+        found = self.find(school_code)
+        if found is None:
+            raise _not_found("kindergarten", school_code)
+        return found
+
+    def find(self, school_code: str) -> Kindergarten | None:
+        """The kindergarten or None."""
+        with self._read("get kindergarten"):
+            row = self._get_one(self._t.kindergartens, "school_code", school_code)
+        return _rows.kindergarten_from_row(row) if row is not None else None
+
+    def update(self, kindergarten: Kindergarten) -> Kindergarten:
+        """Optimistic update; returns the stored entity with its new version."""
+        with self._write("update kindergarten"):
+            row = _rows.kindergarten_to_row(kindergarten)
+            self._versioned_update(self._t.kindergartens, "school_code", [row], "kindergarten")
+        return attrs.evolve(kindergarten, version=kindergarten.version + 1)
+
+    def iter(self, *, region_prefix: str = "") -> Iterator[Kindergarten]:
+        """Kindergartens whose region code starts with ``region_prefix``, by school code."""
+        t = self._t.kindergartens
+        where = (
+            [t.c.region_code.startswith(region_prefix, autoescape=True)] if region_prefix else []
+        )
+        return self._keyset(t, ["school_code"], where, _rows.kindergarten_from_row)
+
+
+class SqlChildren(_Repo):
+    """Children by id, with the look-ups used for duplicate detection."""
+
+    def add(self, child: Child) -> None:
+        """Insert; ConflictError if the id exists."""
+        self.add_many([child])
+
+    def add_many(self, children: Iterable[Child]) -> int:
+        """Insert many (COPY on PostgreSQL for large batches); returns the count."""
+        with self._write("add children"):
+            return self._insert_many(self._t.children, map(_rows.child_to_row, children), copy=True)
+
+    def get(self, child_id: str) -> Child:
+        """The child, or NotFoundError."""
+        with self._read("get child"):
+            row = self._get_one(self._t.children, "id", child_id)
+        if row is None:
+            raise _not_found("child", child_id)
+        return _rows.child_from_row(row)
+
+    def get_many(self, child_ids: Sequence[str]) -> dict[str, Child]:
+        """The children found among ``child_ids``."""
+        with self._read("get children"):
+            rows = self._get_many(self._t.children, "id", child_ids)
+        return {r["id"]: _rows.child_from_row(r) for r in rows}
+
+    def update(self, child: Child) -> Child:
+        """Optimistic update; returns the stored entity with its new version."""
+        with self._write("update child"):
+            self._versioned_update(self._t.children, "id", [_rows.child_to_row(child)], "child")
+        return attrs.evolve(child, version=child.version + 1)
+
+    def find_by_document(self, number: str) -> list[Child]:
+        """Children whose document number equals ``number``, by id."""
+        t = self._t.children
+        q = sa.select(t).where(t.c.document_number == number).order_by(t.c.id)
+        with self._read("find children by document"):
+            return [_rows.child_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def find_by_identity(self, name: str, sex: str, birth_date: date) -> list[Child]:
+        """Children with exactly this name, sex and birth date, by id."""
+        t = self._t.children
+        q = (
+            sa.select(t)
+            .where(t.c.name == name, t.c.sex == str(sex), t.c.birth_date == birth_date)
+            .order_by(t.c.id)
+        )
+        with self._read("find children by identity"):
+            rows = self._conn.execute(q).mappings()
+            # MySQL compares with a case/accent-insensitive collation: keep exact matches.
+            return [_rows.child_from_row(r) for r in rows if r["name"] == name]
+
+
+class SqlRecords(_Repo):
+    """Status records (the projection of the change log)."""
+
+    def add(self, record: StatusRecord) -> None:
+        """Insert; ConflictError if the id (or national number) exists."""
+        self.add_many([record])
+
+    def add_many(self, records: Iterable[StatusRecord]) -> int:
+        """Insert many (COPY on PostgreSQL for large batches); returns the count.
+
+        The records' numbers go to the number index in the same unit: a number
+        another record holds (or held) is a ConflictError.
+        """
+        numbers: list[dict[str, Any]] = []
+        with self._write("add records"):
+            n = 0
+            for chunk in _chunks(records, self._ctx.store.chunk_size):
+                rows = [_rows.record_to_row(rec) for rec in chunk]
+                numbers.clear()
+                for rec in chunk:
+                    numbers.extend(
+                        {"number": num, "record_id": rec.id} for num in _record_numbers(rec)
+                    )
+                n += self._insert_many(self._t.records, rows, copy=True, total_hint=n)
+                self._insert_many(self._t.record_numbers, numbers, copy=True, total_hint=n)
+        return n
+
+    def get(self, record_id: str) -> StatusRecord:
+        """The record, or NotFoundError."""
+        with self._read("get record"):
+            row = self._get_one(self._t.records, "id", record_id)
+        if row is None:
+            raise _not_found("record", record_id)
+        return _rows.record_from_row(row)
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, StatusRecord]:
+        """The records found among ``record_ids``."""
+        with self._read("get records"):
+            rows = self._get_many(self._t.records, "id", record_ids)
+        return {r["id"]: _rows.record_from_row(r) for r in rows}
+
+    def update(self, record: StatusRecord) -> StatusRecord:
+        """Optimistic update (``record.version`` = the version read); returns the new one."""
+        return self.update_many([record])[0]
+
+    def update_many(self, records: Sequence[StatusRecord]) -> list[StatusRecord]:
+        """Optimistic bulk update; any stale one → ConflictError and nothing written."""
+        records = list(records)
+        if len({r.id for r in records}) != len(records):
+            msg = "update_many: the same record twice in one batch (the second would be stale)"
+            raise ConflictError(msg)
+        t = self._t
+        with self._write("update records"):
+            for chunk in _chunks(records, self._ctx.store.chunk_size):
+                self._versioned_update(
+                    t.records, "id", [_rows.record_to_row(r) for r in chunk], "record"
+                )
+                self._index_numbers(chunk)
+        return [attrs.evolve(r, version=r.version + 1) for r in records]
+
+    def _index_numbers(self, chunk: Sequence[StatusRecord]) -> None:
+        """Add the chunk's new numbers to the index; a number held by another record conflicts."""
+        wanted = {num: rec.id for rec in chunk for num in _record_numbers(rec)}
+        if not wanted:
+            return
+        t = self._t.record_numbers
+        held: dict[str, str] = {}
+        for part in _chunks(list(wanted), _IN_CHUNK):
+            q = sa.select(t.c.number, t.c.record_id).where(t.c.number.in_(part))
+            held.update(dict(list(self._conn.execute(q).tuples())))
+        for num, rid in wanted.items():
+            if held.get(num, rid) != rid:
+                msg = f"number {mask(num)} belongs to another record / 学籍号已属于其他学籍"
+                raise ConflictError(msg)
+        new = [{"number": n, "record_id": r} for n, r in wanted.items() if n not in held]
+        if new:
+            self._conn.execute(t.insert(), new)
+
+    def find_by_number(self, number: str) -> StatusRecord | None:
+        """The record holding (or having held) ``number``: national, temporary or former."""
+        t = self._t
+        q = (
+            sa.select(t.records)
+            .join(t.record_numbers, t.record_numbers.c.record_id == t.records.c.id)
+            .where(t.record_numbers.c.number == number)
+        )
+        with self._read("find record by number"):
+            row = self._conn.execute(q).mappings().first()
+        return _rows.record_from_row(row) if row is not None else None
+
+    def for_child(self, child_id: str) -> list[StatusRecord]:
+        """Every record of a child, by id."""
+        t = self._t.records
+        q = sa.select(t).where(t.c.child_id == child_id).order_by(t.c.id)
+        with self._read("records of child"):
+            return [_rows.record_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def _where(
+        self,
+        region_prefix: str,
+        kindergarten_code: str | None,
+        states: Iterable[State] | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        t = self._t.records
+        where: list[sa.ColumnElement[bool]] = []
+        if region_prefix:
+            where.append(t.c.region_code.startswith(region_prefix, autoescape=True))
+        if kindergarten_code is not None:
+            where.append(t.c.kindergarten_code == kindergarten_code)
+        if states is not None:
+            where.append(t.c.state.in_([State(s).value for s in states]))
+        return where
+
+    def iter(
+        self,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        states: Iterable[State] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[StatusRecord]:
+        """Stream records by id, filtered, in keyset-paginated batches."""
+        where = self._where(region_prefix, kindergarten_code, states)
+        return self._keyset(self._t.records, ["id"], where, _rows.record_from_row, batch_size)
+
+    def count(
+        self,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        states: Iterable[State] | None = None,
+    ) -> int:
+        """How many records ``iter`` would yield."""
+        t = self._t.records
+        where = self._where(region_prefix, kindergarten_code, states)
+        q = sa.select(sa.func.count()).select_from(t).where(*where)
+        with self._read("count records"):
+            return int(self._conn.execute(q).scalar_one())
+
+
+class SqlChangeLog(_Repo):
+    """The append-only change log."""
+
+    def append(self, change: StatusChange) -> None:
+        """Append one event; ConflictError if (record_id, seq) exists."""
+        self.append_many([change])
+
+    def append_many(self, changes: Iterable[StatusChange]) -> int:
+        """Append many events (COPY on PostgreSQL for large batches); returns the count."""
+        with self._write("append changes"):
+            return self._insert_many(
+                self._t.change_log, map(_rows.change_to_row, changes), copy=True
+            )
+
+    def for_record(self, record_id: str) -> list[StatusChange]:
+        """A record's events ordered by seq."""
+        t = self._t.change_log
+        q = sa.select(t).where(t.c.record_id == record_id).order_by(t.c.seq)
+        with self._read("change log of record"):
+            return [_rows.change_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def iter(
+        self,
+        *,
+        kinds: Iterable[ChangeKind] | None = None,
+        effective_from: date | None = None,
+        effective_to: date | None = None,
+        record_ids: Sequence[str] | None = None,
+    ) -> Iterator[StatusChange]:
+        """Events filtered by kind and effective date (inclusive), by (record_id, seq)."""
+        t = self._t.change_log
+        where: list[sa.ColumnElement[bool]] = []
+        if kinds is not None:
+            where.append(t.c.kind.in_([ChangeKind(k).value for k in kinds]))
+        if effective_from is not None:
+            where.append(t.c.effective_date >= effective_from)
+        if effective_to is not None:
+            where.append(t.c.effective_date <= effective_to)
+        if record_ids is not None:
+            ids = list(dict.fromkeys(record_ids))
+            if not ids:
+                return iter(())
+            if len(ids) > _IN_CHUNK:
+                return self._iter_many_ids(ids, where)
+            where.append(t.c.record_id.in_(ids))
+        return self._keyset(t, ["record_id", "seq"], where, _rows.change_from_row)
+
+    def _iter_many_ids(
+        self, ids: list[str], where: list[sa.ColumnElement[bool]]
+    ) -> Iterator[StatusChange]:
+        t = self._t.change_log
+        for part in _chunks(sorted(ids), _IN_CHUNK):
+            yield from self._keyset(
+                t, ["record_id", "seq"], [*where, t.c.record_id.in_(part)], _rows.change_from_row
+            )
+
+
+class SqlRequests(_Repo):
+    """Change requests; the database holds "one OPEN request per record"."""
+
+    def add(self, request: ChangeRequest) -> None:
+        """Insert; ConflictError if the id exists or the record has an open request."""
+        with self._write("add change request"):
+            self._conn.execute(self._t.change_requests.insert(), [_rows.request_to_row(request)])
+
+    def get(self, request_id: str) -> ChangeRequest:
+        """The request, or NotFoundError."""
+        with self._read("get change request"):
+            row = self._get_one(self._t.change_requests, "id", request_id)
+        if row is None:
+            raise _not_found("change request", request_id)
+        return _rows.request_from_row(row)
+
+    def update(self, request: ChangeRequest) -> ChangeRequest:
+        """Optimistic update (also reopening conflicts with another open request)."""
+        with self._write("update change request"):
+            row = _rows.request_to_row(request)
+            self._versioned_update(self._t.change_requests, "id", [row], "change request")
+        return attrs.evolve(request, version=request.version + 1)
+
+    def open_for_record(self, record_id: str) -> ChangeRequest | None:
+        """The record's open request, if any."""
+        with self._read("open request of record"):
+            row = self._get_one(self._t.change_requests, "open_record_id", record_id)
+        return _rows.request_from_row(row) if row is not None else None
+
+    def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
+        """Requests by id, optionally by status."""
+        t = self._t.change_requests
+        where = [t.c.status == RequestStatus(status).value] if status is not None else []
+        return self._keyset(t, ["id"], where, _rows.request_from_row)
+
+
+class SqlProblems(_Repo):
+    """Problem records (问题学籍)."""
+
+    def add(self, problem: ProblemRecord) -> None:
+        """Insert; ConflictError if the id exists."""
+        self.add_many([problem])
+
+    def add_many(self, problems: Iterable[ProblemRecord]) -> int:
+        """Insert many; returns the count."""
+        with self._write("add problems"):
+            return self._insert_many(self._t.problems, map(_rows.problem_to_row, problems))
+
+    def get(self, problem_id: str) -> ProblemRecord:
+        """The problem, or NotFoundError."""
+        with self._read("get problem"):
+            row = self._get_one(self._t.problems, "id", problem_id)
+        if row is None:
+            raise _not_found("problem", problem_id)
+        return _rows.problem_from_row(row)
+
+    def update(self, problem: ProblemRecord) -> ProblemRecord:
+        """Optimistic update."""
+        with self._write("update problem"):
+            row = _rows.problem_to_row(problem)
+            self._versioned_update(self._t.problems, "id", [row], "problem")
+        return attrs.evolve(problem, version=problem.version + 1)
+
+    def for_record(self, record_id: str) -> list[ProblemRecord]:
+        """A record's problems by id."""
+        t = self._t.problems
+        q = sa.select(t).where(t.c.record_id == record_id).order_by(t.c.id)
+        with self._read("problems of record"):
+            return [_rows.problem_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def iter(
+        self,
+        *,
+        county_prefix: str = "",
+        statuses: Iterable[ProblemStatus] | None = None,
+        kinds: Iterable[ProblemKind] | None = None,
+    ) -> Iterator[ProblemRecord]:
+        """Problems by id, filtered."""
+        t = self._t.problems
+        where: list[sa.ColumnElement[bool]] = []
+        if county_prefix:
+            where.append(t.c.county_code.startswith(county_prefix, autoescape=True))
+        if statuses is not None:
+            where.append(t.c.status.in_([ProblemStatus(s).value for s in statuses]))
+        if kinds is not None:
+            where.append(t.c.kind.in_([ProblemKind(k).value for k in kinds]))
+        return self._keyset(t, ["id"], where, _rows.problem_from_row)
+
+
+class SqlNumbers(_Repo):
+    """Every number ever issued; uniqueness held by the primary key."""
+
+    def claim(self, issued: IssuedNumber) -> None:
+        """Bind a number to a record; ConflictError if the number was ever issued."""
+        self.claim_many([issued])
+
+    def claim_many(self, issued: Iterable[IssuedNumber]) -> int:
+        """Bind many numbers; any taken one → ConflictError and nothing written."""
+        with self._write("claim numbers"):
+            return self._insert_many(self._t.issued_numbers, map(_rows.issued_to_row, issued))
+
+    def resolve(self, number: str) -> IssuedNumber | None:
+        """Who holds (or held) ``number``."""
+        with self._read("resolve number"):
+            row = self._get_one(self._t.issued_numbers, "number", number)
+        return _rows.issued_from_row(row) if row is not None else None
+
+    def next_sequence(self, region_code: str, birth_date: date) -> int:
+        """Atomically allocate the next J-number sequence for (region, birth date).
+
+        One statement where the database can: ``INSERT … ON CONFLICT DO UPDATE
+        … RETURNING`` on PostgreSQL and SQLite, ``INSERT … ON DUPLICATE KEY
+        UPDATE`` (the row stays locked until commit) then a read on MySQL/MariaDB.
+        """
+        t = self._t.j_sequences
+        key = {"region_code": region_code, "birth_date": birth_date}
+        with self._write("allocate J sequence"):
+            if self._ctx.dialect in ("postgresql", "sqlite"):
+                ins = (pg_dialect if self._ctx.dialect == "postgresql" else sqlite_dialect).insert(
+                    t
+                )
+                stmt = (
+                    ins.values(**key, last=1)
+                    .on_conflict_do_update(
+                        index_elements=[t.c.region_code, t.c.birth_date],
+                        set_={"last": t.c["last"] + 1},
+                    )
+                    .returning(t.c["last"])
+                )
+                return int(self._conn.execute(stmt).scalar_one())
+            if self._ctx.dialect in ("mysql", "mariadb"):
+                mins = mysql_dialect.insert(t).values(**key, last=1)
+                self._conn.execute(mins.on_duplicate_key_update(last=t.c["last"] + 1))
+            else:  # pragma: no cover - other dialects: lock, then insert or increment
+                cur = self._conn.execute(
+                    sa.select(t.c["last"])
+                    .where(t.c.region_code == region_code, t.c.birth_date == birth_date)
+                    .with_for_update()
+                ).scalar()
+                if cur is None:
+                    self._conn.execute(t.insert().values(**key, last=1))
+                else:
+                    self._conn.execute(
+                        t.update()
+                        .where(t.c.region_code == region_code, t.c.birth_date == birth_date)
+                        .values(last=t.c["last"] + 1)
+                    )
+            q = sa.select(t.c["last"]).where(
+                t.c.region_code == region_code, t.c.birth_date == birth_date
+            )
+            return int(self._conn.execute(q).scalar_one())
+
+    def for_record(self, record_id: str) -> list[IssuedNumber]:
+        """Numbers bound to a record, by issue time (then number)."""
+        t = self._t.issued_numbers
+        q = sa.select(t).where(t.c.record_id == record_id).order_by(t.c.issued_at, t.c.number)
+        with self._read("numbers of record"):
+            return [_rows.issued_from_row(r) for r in self._conn.execute(q).mappings()]
+
+
+class SqlRoster(_Repo):
+    """Children of unlicensed kindergartens."""
+
+    def add(self, entry: RosterEntry) -> None:
+        """Insert; ConflictError if the id exists."""
+        with self._write("add roster entry"):
+            self._conn.execute(self._t.roster.insert(), [_rows.roster_to_row(entry)])
+
+    def iter(self, *, county_prefix: str = "") -> Iterator[RosterEntry]:
+        """Entries by id."""
+        t = self._t.roster
+        where = (
+            [t.c.county_code.startswith(county_prefix, autoescape=True)] if county_prefix else []
+        )
+        return self._keyset(t, ["id"], where, _rows.roster_from_row)
+
+
+class SqlAttendance(_Repo):
+    """Append-only attendance; the row id orders corrections."""
+
+    def add_many(self, entries: Iterable[AttendanceEntry]) -> int:
+        """Append entries."""
+        with self._write("add attendance"):
+            return self._insert_many(self._t.attendance, map(_rows.attendance_to_row, entries))
+
+    def for_record(
+        self, record_id: str, *, start: date | None = None, end: date | None = None
+    ) -> list[AttendanceEntry]:
+        """Current (latest) entry per day for a record, by day."""
+        t = self._t.attendance
+        q = sa.select(t).where(t.c.record_id == record_id)
+        if start is not None:
+            q = q.where(t.c.day >= start)
+        if end is not None:
+            q = q.where(t.c.day <= end)
+        q = q.order_by(t.c.day, t.c.id)
+        latest: dict[date, AttendanceEntry] = {}
+        with self._read("attendance of record"):
+            for row in self._conn.execute(q).mappings():
+                latest[row["day"]] = _rows.attendance_from_row(row)
+        return list(latest.values())
+
+    def history(self, record_id: str, day: date) -> list[AttendanceEntry]:
+        """Every entry recorded for (record, day), oldest first."""
+        t = self._t.attendance
+        q = sa.select(t).where(t.c.record_id == record_id, t.c.day == day).order_by(t.c.id)
+        with self._read("attendance history"):
+            return [_rows.attendance_from_row(r) for r in self._conn.execute(q).mappings()]
+
+
+class SqlAudit(_Repo):
+    """Append-only audit entries by seq."""
+
+    def append(self, entry: AuditEntry) -> None:
+        """Append; ConflictError if ``seq`` exists."""
+        self.append_many([entry])
+
+    def append_many(self, entries: Iterable[AuditEntry]) -> int:
+        """Append many."""
+        with self._write("append audit"):
+            return self._insert_many(self._t.audit_log, map(_rows.audit_to_row, entries))
+
+    def last(self) -> AuditEntry | None:
+        """The entry with the highest seq."""
+        t = self._t.audit_log
+        q = sa.select(t).order_by(t.c.seq.desc()).limit(1)
+        with self._read("last audit entry"):
+            row = self._conn.execute(q).mappings().first()
+        return _rows.audit_from_row(row) if row is not None else None
+
+    def iter(self) -> Iterator[AuditEntry]:
+        """Every entry by seq."""
+        return self._keyset(self._t.audit_log, ["seq"], [], _rows.audit_from_row)
