@@ -1,0 +1,376 @@
+"""Commands for status changes, approval queues, the audit chain, rollover and rolls.
+
+``change``, ``requests``, ``approve-request``, ``reject-request``,
+``withdraw-request``, ``lost-children``, ``audit verify``, ``rollover`` and
+``roll``: thin wrappers over :mod:`studentstatus.services.changes`,
+:mod:`~studentstatus.services.rollover`, :mod:`~studentstatus.services.roll`
+and :mod:`~studentstatus.services.audit`.
+
+The clock is the system clock; ``STUDENTSTATUS_NOW`` (an ISO date-time, e.g.
+``2026-09-01T09:00:00+08:00``) fixes it, for replays and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from studentstatus.cli._common import (
+    as_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    opened_store,
+    parse_operator,
+    store_option,
+)
+
+__all__ = ["register"]
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@contextmanager
+def _runtime(store_url: str) -> Iterator[Any]:
+    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
+
+    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
+    with opened_store(store_url) as store:
+        if now:
+            try:
+                at = datetime.fromisoformat(now)
+            except ValueError:
+                msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
+                raise click.UsageError(msg) from None
+            yield Runtime(store, FixedClock(at))
+        else:
+            yield Runtime(store, SystemClock())
+
+
+def _print_violations(violations: Any) -> None:
+    for v in violations:
+        click.echo(f"  {v.code} [{v.field}]: {v.message_en} / {v.message_zh}")
+
+
+@click.command("change")
+@click.argument("kind")
+@click.argument("record")
+@as_option
+@click.option("--to", "to_kindergarten", metavar="SCHOOLCODE", help="Destination (TRANSFER).")
+@click.option("--until", type=_DATE, help="End of a suspension (SUSPEND, EXTEND).")
+@click.option("--effective", type=_DATE, help="Effective date (default: today).")
+@click.option("--reason", default="", help="Reason (required by some changes).")
+@click.option("--evidence", multiple=True, metavar="REF", help="Evidence reference (repeatable).")
+@click.option("--grade", help="Grade after RESUME/RETURN/REENROLL (NURSERY…SENIOR or 托班…).")
+@click.option("--dry-run", is_flag=True, help="Check only: exit 0 if allowed, 1 if not.")
+@json_option
+@store_option
+@handle_errors()
+def change_cmd(
+    kind: str,
+    record: str,
+    operator_text: str,
+    to_kindergarten: str | None,
+    until: datetime | None,
+    effective: datetime | None,
+    reason: str,
+    evidence: tuple[str, ...],
+    grade: str | None,
+    dry_run: bool,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """Ask for change KIND of RECORD (a national number, a former number or a record id)."""
+    from studentstatus.domain.enums import Grade
+    from studentstatus.services import changes
+
+    operator = parse_operator(operator_text)
+    parsed_grade = Grade.parse(grade) if grade else None
+    kwargs: dict[str, Any] = {
+        "effective": _day(effective),
+        "to_kindergarten": to_kindergarten,
+        "until": _day(until),
+        "reason": reason,
+        "evidence": evidence,
+        "grade": parsed_grade,
+    }
+    with _runtime(store_url) as rt:
+        if dry_run:
+            result = changes.dry_run(rt, operator, record, kind, **kwargs)
+            if as_json:
+                echo_json(result.to_dict())
+            else:
+                click.echo("allowed" if result.allowed else "not allowed")
+                _print_violations(result.violations)
+                click.echo("approvals: " + (" → ".join(result.approvals) or "none"))
+            sys.exit(0 if result.allowed else 1)
+        outcome = changes.request_change(rt, operator, record, kind, **kwargs)
+    doc: dict[str, Any] = {"applied": outcome.applied}
+    if outcome.request is not None:
+        doc["request"] = outcome.request.id
+        doc["steps"] = [f"{s.role.value}:{s.scope}" for s in outcome.request.steps]
+    if outcome.change is not None:
+        doc["change"] = outcome.change.kind.value
+        doc["record"] = outcome.change.record_id
+        doc["seq"] = outcome.change.seq
+    if as_json:
+        echo_json(doc)
+    elif outcome.applied:
+        click.echo(f"applied {doc['change']} to {doc['record']}")
+    else:
+        click.echo(f"request {doc['request']} opened: " + " → ".join(doc["steps"]))
+
+
+def _echo_views(views: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json([v.to_dict() for v in views])
+        return
+    if not views:
+        click.echo("no requests")
+    for v in views:
+        flags = " OVERDUE" if v.overdue else ""
+        flags += " LOST" if v.lost else ""
+        due = v.due.isoformat() if v.due else "-"
+        click.echo(
+            f"{v.id}  {v.change.value:<9} record {v.record}  step {v.step or '-'}  due {due}{flags}"
+        )
+
+
+@click.command("requests")
+@as_option
+@click.option("--overdue", is_flag=True, help="Overdue requests of the operator's jurisdiction.")
+@json_option
+@store_option
+@handle_errors()
+def requests_cmd(operator_text: str, overdue: bool, as_json: bool, store_url: str) -> None:
+    """List the requests waiting for the operator (or, with --overdue, the overdue ones)."""
+    from studentstatus.services import changes
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        if overdue:
+            views = changes.overdue_requests(rt, operator)
+        else:
+            views = changes.requests_for(rt, operator)
+    _echo_views(views, as_json)
+
+
+def _echo_outcome(outcome: Any, as_json: bool) -> None:
+    request = outcome.request
+    doc = {
+        "request": request.id if request else None,
+        "status": request.status.value if request else None,
+        "applied": outcome.applied,
+        "change": outcome.change.kind.value if outcome.change else None,
+    }
+    if as_json:
+        echo_json(doc)
+    else:
+        click.echo(
+            f"request {doc['request']}: {doc['status']}"
+            + (f" — {doc['change']} applied" if outcome.applied else "")
+        )
+
+
+@click.command("approve-request")
+@click.argument("request_id")
+@as_option
+@click.option("--reason", default="", help="Optional note.")
+@json_option
+@store_option
+@handle_errors()
+def approve_cmd(
+    request_id: str, operator_text: str, reason: str, as_json: bool, store_url: str
+) -> None:
+    """Approve the pending step of REQUEST_ID (the last approval applies the change)."""
+    from studentstatus.services import changes
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        outcome = changes.approve_step(rt, operator, request_id, reason=reason)
+    _echo_outcome(outcome, as_json)
+
+
+@click.command("reject-request")
+@click.argument("request_id")
+@as_option
+@click.option("--reason", required=True, help="Why (required).")
+@json_option
+@store_option
+@handle_errors()
+def reject_cmd(
+    request_id: str, operator_text: str, reason: str, as_json: bool, store_url: str
+) -> None:
+    """Reject the pending step of REQUEST_ID; the request ends REJECTED."""
+    from studentstatus.services import changes
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        outcome = changes.reject_step(rt, operator, request_id, reason=reason)
+    _echo_outcome(outcome, as_json)
+
+
+@click.command("withdraw-request")
+@click.argument("request_id")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def withdraw_cmd(request_id: str, operator_text: str, as_json: bool, store_url: str) -> None:
+    """Withdraw REQUEST_ID (its applicant only, before the last approval)."""
+    from studentstatus.services import changes
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        request = changes.withdraw_request(rt, operator, request_id)
+    if as_json:
+        echo_json({"request": request.id, "status": request.status.value})
+    else:
+        click.echo(f"request {request.id}: {request.status.value}")
+
+
+@click.command("lost-children")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def lost_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
+    """The county's lost-child queue: transfers released by the source but not completed."""
+    from studentstatus.services import changes
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        views = changes.lost_children(rt, operator)
+    _echo_views(views, as_json)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit log."""
+
+
+@audit_group.command("verify")
+@click.option("--as", "operator_text", metavar="ROLE:SCOPE", help="Operator (province/ministry).")
+@json_option
+@store_option
+@handle_errors()
+def audit_verify_cmd(operator_text: str | None, as_json: bool, store_url: str) -> None:
+    """Recompute the chain; exit 1 and name the first altered/removed/reordered entry."""
+    from studentstatus.services.audit import verify
+    from studentstatus.services.records import refuse
+
+    if operator_text:
+        operator = parse_operator(operator_text)
+        if not operator.can("audit_verify"):
+            raise refuse(operator, "audit_verify", "audit log", code="role_not_allowed")
+    with opened_store(store_url) as store:
+        report = verify(store)
+    if as_json:
+        echo_json(report.to_dict())
+    elif report.ok:
+        click.echo(f"audit chain ok: {report.checked} entries")
+    else:
+        click.echo(
+            f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}"
+            f" ({report.checked} entries verified before it)"
+        )
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command("rollover")
+@click.option("--school-year", type=int, required=True, help="School year to roll into (2026).")
+@as_option
+@click.option("--dry-run", is_flag=True, help="Plan only: print what would happen.")
+@json_option
+@store_option
+@handle_errors()
+def rollover_cmd(
+    school_year: int, operator_text: str, dry_run: bool, as_json: bool, store_url: str
+) -> None:
+    """Promote every ACTIVE child of the scope one grade and graduate the SENIORs."""
+    from studentstatus.services import rollover
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        if dry_run:
+            report = rollover.plan_rollover(rt, operator, school_year)
+        elif sys.stderr.isatty():
+            from studentstatus.domain.enums import State
+
+            with rt.store.unit_of_work() as uow:
+                total = uow.records.count(states=(State.ACTIVE,), **operator.list_filter())
+            with click.progressbar(length=total, label="rollover", file=sys.stderr) as bar:
+                report = rollover.apply_rollover(
+                    rt, operator, school_year, keep_items=True, progress=bar.update
+                )
+        else:
+            report = rollover.apply_rollover(rt, operator, school_year, keep_items=True)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    for item in report.items:
+        line = f"{item.record_id}  {item.kindergarten_code}  {item.action}"
+        if item.action == "promote" and item.grade and item.to_grade:
+            line += f" {item.grade.value} → {item.to_grade.value}"
+        click.echo(line)
+        _print_violations(item.reasons)
+    totals = ", ".join(f"{k} {v}" for k, v in report.totals.items())
+    click.echo(("plan: " if dry_run else "applied: ") + totals)
+
+
+@click.command("roll")
+@click.option("--kindergarten", "kindergarten_code", required=True, metavar="SCHOOLCODE")
+@click.option("--as-of", "as_of", type=_DATE, required=True, help="The day (YYYY-MM-DD).")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def roll_cmd(
+    kindergarten_code: str, as_of: datetime, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """Who was on roll at a kindergarten on a day (from the change log)."""
+    from studentstatus.services.roll import roll_as_of
+
+    operator = parse_operator(operator_text)
+    day = as_of.date()
+    with _runtime(store_url) as rt:
+        entries = roll_as_of(rt, operator, kindergarten_code, day)
+    if as_json:
+        echo_json(
+            {
+                "kindergarten": kindergarten_code,
+                "as_of": day.isoformat(),
+                "count": len(entries),
+                "children": [e.to_dict() for e in entries],
+            }
+        )
+        return
+    for e in entries:
+        click.echo(f"{e.record_id}  {e.state.value}  {e.grade.value if e.grade else '-'}")
+    click.echo(f"{len(entries)} on roll at {kindergarten_code} on {day.isoformat()}")
+
+
+def register(group: click.Group) -> None:
+    """Attach the change, request, audit, rollover and roll commands to ``group``."""
+    for command in (
+        change_cmd,
+        requests_cmd,
+        approve_cmd,
+        reject_cmd,
+        withdraw_cmd,
+        lost_cmd,
+        audit_group,
+        rollover_cmd,
+        roll_cmd,
+    ):
+        group.add_command(command)
