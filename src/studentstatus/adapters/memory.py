@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar, cast
 
 import attrs
 
@@ -58,6 +58,19 @@ from studentstatus.domain.model import (
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 from studentstatus.errors import ConflictError, NotFoundError, mask
+from studentstatus.ports import (
+    AttendanceRepository,
+    AuditLog,
+    CaseRepository,
+    ChangeLog,
+    ChildRepository,
+    KindergartenRepository,
+    NumberRegistry,
+    ProblemRepository,
+    RecordRepository,
+    RequestRepository,
+    RosterRepository,
+)
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork", "Op"]
 
@@ -89,7 +102,8 @@ class Op:
     ``children.add``, ``children.update``, ``records.add``, ``records.update``,
     ``changes.append``, ``requests.add``, ``requests.update``, ``problems.add``,
     ``problems.update``, ``numbers.claim``, ``sequences.set``, ``roster.add``,
-    ``attendance.add``, ``audit.append``; ``items`` are the entities as passed
+    ``attendance.add``, ``audit.append``, ``cases.add``, ``cases.update``; ``items``
+    are the entities as passed
     (for ``sequences.set``: one ``(region_code, birth_date, value)`` triple).
 
     >>> Op("sequences.set", (("110105", date(2020, 1, 1), 1),)).name
@@ -338,7 +352,7 @@ class _Kindergartens(_Repo):
         return len(items)
 
     def get(self, school_code: str) -> Kindergarten:
-        return _get(self._t("kindergartens"), school_code, "kindergarten")
+        return cast(Kindergarten, _get(self._t("kindergartens"), school_code, "kindergarten"))
 
     def find(self, school_code: str) -> Kindergarten | None:
         found: Kindergarten | None = self._t("kindergartens").get(school_code)
@@ -365,7 +379,7 @@ class _Children(_Repo):
         return len(items)
 
     def get(self, child_id: str) -> Child:
-        return _get(self._t("children"), child_id, "child")
+        return cast(Child, _get(self._t("children"), child_id, "child"))
 
     def get_many(self, child_ids: Sequence[str]) -> dict[str, Child]:
         table = self._t("children")
@@ -417,7 +431,7 @@ class _Records(_Repo):
         return len(items)
 
     def get(self, record_id: str) -> StatusRecord:
-        return _get(self._t("records"), record_id, "record")
+        return cast(StatusRecord, _get(self._t("records"), record_id, "record"))
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, StatusRecord]:
         table = self._t("records")
@@ -508,7 +522,7 @@ class _Requests(_Repo):
         self._do("requests.add", [request])
 
     def get(self, request_id: str) -> ChangeRequest:
-        return _get(self._t("requests"), request_id, "request")
+        return cast(ChangeRequest, _get(self._t("requests"), request_id, "request"))
 
     def update(self, request: ChangeRequest) -> ChangeRequest:
         out: ChangeRequest = self._do("requests.update", [request])[0]
@@ -538,7 +552,7 @@ class _Problems(_Repo):
         return len(items)
 
     def get(self, problem_id: str) -> ProblemRecord:
-        return _get(self._t("problems"), problem_id, "problem")
+        return cast(ProblemRecord, _get(self._t("problems"), problem_id, "problem"))
 
     def update(self, problem: ProblemRecord) -> ProblemRecord:
         out: ProblemRecord = self._do("problems.update", [problem])[0]
@@ -722,17 +736,17 @@ class MemoryUnitOfWork:
         self._base, self._generation = store._snapshot()
         self._working = Working(self._base)
         self._ops: list[Op] = []
-        self.kindergartens = _Kindergartens(self)
-        self.children = _Children(self)
-        self.records = _Records(self)
-        self.changes = _Changes(self)
-        self.requests = _Requests(self)
-        self.problems = _Problems(self)
-        self.numbers = _Numbers(self)
-        self.roster = _Roster(self)
-        self.attendance = _Attendance(self)
-        self.audit = _Audit(self)
-        self.cases = _Cases(self)
+        self.kindergartens: KindergartenRepository = _Kindergartens(self)
+        self.children: ChildRepository = _Children(self)
+        self.records: RecordRepository = _Records(self)
+        self.changes: ChangeLog = _Changes(self)
+        self.requests: RequestRepository = _Requests(self)
+        self.problems: ProblemRepository = _Problems(self)
+        self.numbers: NumberRegistry = _Numbers(self)
+        self.roster: RosterRepository = _Roster(self)
+        self.attendance: AttendanceRepository = _Attendance(self)
+        self.audit: AuditLog = _Audit(self)
+        self.cases: CaseRepository = _Cases(self)
 
     def _apply(self, op: Op) -> list[Any]:
         result = apply_op(self._working, op)

@@ -1,0 +1,1156 @@
+"""Storage-adapter conformance kit: subclass, implement ``make_store``, run pytest.
+
+The classes here are plain (their names do not start with ``Test``), so pytest
+only collects them through *your* subclass::
+
+    from studentstatus.testing.contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        supports_persistence = True
+
+        def make_store(self):            # a fresh, EMPTY store on every call
+            return MyStore(...)
+
+        def reopen_store(self, store):   # only with supports_persistence
+            store.close()
+            return MyStore(...same place...)
+
+Optional hooks: ``close_store(store)`` (default ``store.close()``).  Capability
+flags skip what an adapter does not have:
+
+``supports_concurrent_units``
+    two units may be open at once and the later commit of a conflicting write
+    raises :class:`~studentstatus.errors.ConflictError` (default True);
+``supports_persistence``
+    data survives :meth:`StoreContract.reopen_store` (default False);
+``property_examples`` / ``differential_examples``
+    how many hypothesis examples the property tests and the differential state
+    machine run (defaults 20 and 15).
+
+:func:`run_differential` runs random operation sequences against an adapter and
+:class:`~studentstatus.adapters.memory.MemoryStore` side by side and compares
+every outcome and the whole visible state after each step.
+
+>>> issubclass(StoreContract, RecordContract) and not StoreContract.__name__.startswith("Test")
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from studentstatus.adapters.memory import MemoryStore
+from studentstatus.domain.enums import (
+    AbsenceReason,
+    AttendanceStatus,
+    ChangeKind,
+    Grade,
+    KindergartenType,
+    LicenceState,
+    NumberKind,
+    ProblemKind,
+    ProblemStatus,
+    RequestStatus,
+    Role,
+    Sex,
+    State,
+    StepDecision,
+    VerificationResult,
+)
+from studentstatus.domain.model import (
+    ApprovalStep,
+    AttendanceEntry,
+    AuditEntry,
+    ChangeRequest,
+    Child,
+    DocumentKind,
+    Guardian,
+    IdentityDocument,
+    Inspection,
+    IssuedNumber,
+    Kindergarten,
+    Licence,
+    ProblemRecord,
+    RosterEntry,
+    StatusChange,
+    StatusRecord,
+)
+from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
+from studentstatus.ports import Store, UnitOfWork
+
+__all__ = [
+    "AttendanceContract",
+    "AuditContract",
+    "ChangeLogContract",
+    "ChildContract",
+    "DifferentialContract",
+    "KindergartenContract",
+    "NumberContract",
+    "PersistenceContract",
+    "ProblemContract",
+    "PropertyContract",
+    "RecordContract",
+    "RequestContract",
+    "RosterContract",
+    "StoreContract",
+    "UnitOfWorkContract",
+    "dump",
+    "run_differential",
+]
+
+# Real public vectors: the GB 11643-1999 example number and published sample numbers.
+RESIDENT_IDS = ("11010519491231002X", "440524188001010014", "11010520200315002X")
+BEIJING = timezone(timedelta(hours=8))
+T0 = datetime(2024, 9, 1, 8, 30, tzinfo=BEIJING)
+RARE_NAMES = ("𠮷田", "王👶", "欧阳娜娜", "䶮", "Zoë Ælfgifu", "阿卜杜热依木·艾买提")
+
+
+def _kg(code: str = "1111000001", region: str = "110105", **kw: Any) -> Kindergarten:
+    lic = Licence(
+        "教民111010570000123号",
+        "北京市朝阳区教育委员会",
+        date(2019, 6, 1),
+        date(2029, 5, 31),
+        LicenceState.VALID,
+        (Inspection(2022, True), Inspection(2023, False, "消防整改")),
+    )
+    values: dict[str, Any] = {
+        "uscc": "12110105MB0000000X",
+        "name": f"朝阳区第{code[-2:]}幼儿园",
+        "type": KindergartenType.PUBLIC,
+        "inclusive": True,
+        "licences": (lic,),
+    }
+    values.update(kw)
+    return Kindergarten(code, region_code=region, **values)
+
+
+def _child(child_id: str = "c1", **kw: Any) -> Child:
+    values: dict[str, Any] = {
+        "name": "王小明",
+        "sex": Sex.M,
+        "birth_date": date(2020, 3, 15),
+        "document": IdentityDocument(DocumentKind.RESIDENT, RESIDENT_IDS[2]),
+        "ethnicity": "汉族",
+        "hukou_region": "110105",
+        "residence_region": "110105",
+        "guardians": (Guardian("王芳", "mother", "+8613800138000"),),
+    }
+    values.update(kw)
+    return Child(child_id, **values)
+
+
+def _record(record_id: str = "r1", **kw: Any) -> StatusRecord:
+    values: dict[str, Any] = {
+        "child_id": "c1",
+        "kindergarten_code": "1111000001",
+        "region_code": "110105",
+        "state": State.PENDING,
+        "grade": Grade.JUNIOR,
+        "entry_date": date(2023, 9, 1),
+    }
+    values.update(kw)
+    return StatusRecord(record_id, **values)
+
+
+def _change(
+    record_id: str, seq: int, day: date, kind: ChangeKind = ChangeKind.PROMOTE
+) -> StatusChange:
+    return StatusChange(
+        record_id,
+        seq,
+        kind,
+        State.ACTIVE,
+        State.ACTIVE,
+        day,
+        T0 + timedelta(days=seq),
+        "county:110105",
+        reason="批量升班",
+        evidence=("证明-1",),
+        before={"grade": "JUNIOR", "n": 1, "ok": True, "none": None},
+        after={"grade": "MIDDLE", "n": 2, "ok": False, "none": None},
+    )
+
+
+def _request(
+    req_id: str, record_id: str, status: RequestStatus = RequestStatus.OPEN
+) -> ChangeRequest:
+    steps = (
+        ApprovalStep(
+            Role.KINDERGARTEN,
+            "2222000002",
+            date(2024, 9, 14),
+            StepDecision.APPROVED,
+            "kg:2222000002",
+            T0,
+            "同意",
+        ),
+        ApprovalStep(Role.COUNTY, "110105", date(2024, 9, 28)),
+    )
+    return ChangeRequest(
+        req_id, record_id, ChangeKind.TRANSFER, "kindergarten:1111000001", T0, steps,
+        status=status, effective_date=date(2024, 10, 1), to_kindergarten="2222000002",
+        reason="搬家", evidence=("租房合同",),
+    )  # fmt: skip
+
+
+def _problem(pid: str, record_id: str, county: str = "110105", **kw: Any) -> ProblemRecord:
+    values: dict[str, Any] = {
+        "kind": ProblemKind.DUPLICATE_ID,
+        "kindergarten_code": "1111000001",
+        "opened_at": T0,
+        "due_date": date(2024, 10, 15),
+        "detail": "与 r9 证件号重复",
+        "related_record_ids": ("r9",),
+    }
+    values.update(kw)
+    return ProblemRecord(pid, record_id, county_code=county, **values)
+
+
+def _issued(number: str, record_id: str, at: datetime = T0) -> IssuedNumber:
+    return IssuedNumber(number, NumberKind(number[0]), record_id, at)
+
+
+def _audit(seq: int) -> AuditEntry:
+    return AuditEntry(
+        seq, T0 + timedelta(minutes=seq), "county:110105", "approve", f"record:r{seq}",
+        "核准", {"state": "PENDING"}, {"state": "ACTIVE"}, f"{seq - 1:064x}", f"{seq:064x}",
+    )  # fmt: skip
+
+
+def dump(uow: UnitOfWork, record_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Everything a unit of work shows through the read methods, for comparing stores.
+
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     dump(uow)["records"]
+    []
+    """
+    ids = tuple(sorted({r.id for r in uow.records.iter()} | set(record_ids)))
+    return {
+        "kindergartens": list(uow.kindergartens.iter()),
+        "records": list(uow.records.iter()),
+        "records_11": list(uow.records.iter(region_prefix="11", batch_size=2)),
+        "active": uow.records.count(states=[State.ACTIVE]),
+        "changes": list(uow.changes.iter()),
+        "requests": list(uow.requests.iter()),
+        "problems": list(uow.problems.iter()),
+        "roster": list(uow.roster.iter()),
+        "audit": list(uow.audit.iter()),
+        "audit_last": uow.audit.last(),
+        "numbers": {i: uow.numbers.for_record(i) for i in ids},
+        "open": {i: uow.requests.open_for_record(i) for i in ids},
+        "attendance": {i: uow.attendance.for_record(i) for i in ids},
+        "log": {i: uow.changes.for_record(i) for i in ids},
+    }
+
+
+class _Base:
+    """Factory methods and flags shared by every contract class."""
+
+    supports_concurrent_units: ClassVar[bool] = True
+    supports_persistence: ClassVar[bool] = False
+    property_examples: ClassVar[int] = 20
+    differential_examples: ClassVar[int] = 15
+
+    def make_store(self) -> Store:
+        """Return a fresh, empty store (the one method an integrator must implement)."""
+        raise NotImplementedError
+
+    def close_store(self, store: Store) -> None:
+        """Release a store made by :meth:`make_store`."""
+        store.close()
+
+    def reopen_store(self, store: Store) -> Store:
+        """Close ``store`` and open the same data again (for ``supports_persistence``)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def fresh_store(self) -> Iterator[Store]:
+        """A store from :meth:`make_store`, closed afterwards."""
+        store = self.make_store()
+        try:
+            yield store
+        finally:
+            self.close_store(store)
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        """A fresh store per test."""
+        with self.fresh_store() as store:
+            yield store
+
+
+def _commit(store: Store, fn: Callable[[UnitOfWork], Any]) -> Any:
+    with store.unit_of_work() as uow:
+        out = fn(uow)
+        uow.commit()
+        return out
+
+
+def _one_by_one(
+    store: Store, fn: Callable[[UnitOfWork, Any], Any], items: Iterable[Any]
+) -> list[Any]:
+    """Apply ``fn(uow, item)`` for each item, each in its own committed unit."""
+    out = []
+    for item in items:
+        with store.unit_of_work() as uow:
+            out.append(fn(uow, item))
+            uow.commit()
+    return out
+
+
+def _read(store: Store, fn: Callable[[UnitOfWork], Any]) -> Any:
+    with store.unit_of_work() as uow:
+        return fn(uow)
+
+
+class KindergartenContract(_Base):
+    """Kindergartens: round trip, not found, duplicate codes, versions, region filter."""
+
+    def test_kindergarten_round_trip(self, store: Store) -> None:
+        """A kindergarten with licences and inspections reads back equal."""
+        kg = _kg()
+        _commit(store, lambda u: u.kindergartens.add(kg))
+        assert _read(store, lambda u: u.kindergartens.get(kg.school_code)) == kg
+        assert _read(store, lambda u: u.kindergartens.find(kg.school_code)) == kg
+
+    def test_kindergarten_not_found(self, store: Store) -> None:
+        """``get`` raises NotFoundError, ``find`` returns None."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(NotFoundError):
+                uow.kindergartens.get("9999999999")
+            assert uow.kindergartens.find("9999999999") is None
+
+    def test_kindergarten_duplicate_code(self, store: Store) -> None:
+        """A second kindergarten with the same school code is a conflict."""
+        _commit(store, lambda u: u.kindergartens.add(_kg()))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.kindergartens.add(_kg(name="另一所")))
+
+    def test_kindergarten_versions(self, store: Store) -> None:
+        """Update bumps the version; an update from a stale read is a conflict."""
+        _commit(store, lambda u: u.kindergartens.add(_kg()))
+        new = _commit(store, lambda u: u.kindergartens.update(attrs.evolve(_kg(), name="新名")))
+        assert (new.version, new.name) == (1, "新名")
+        assert _read(store, lambda u: u.kindergartens.get(new.school_code)) == new
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.kindergartens.update(_kg()))
+
+    def test_kindergarten_iter_region_prefix(self, store: Store) -> None:
+        """``iter`` filters by region prefix and orders by school code."""
+        kgs = [
+            _kg("3333000003", "440305"),
+            _kg("1111000001", "110105"),
+            _kg("2222000002", "110106"),
+        ]
+        _commit(store, lambda u: u.kindergartens.add_many(kgs))
+        codes = _read(store, lambda u: [k.school_code for k in u.kindergartens.iter()])
+        assert codes == ["1111000001", "2222000002", "3333000003"]
+        beijing = _read(
+            store, lambda u: [k.school_code for k in u.kindergartens.iter(region_prefix="11")]
+        )
+        assert beijing == ["1111000001", "2222000002"]
+        assert _read(store, lambda u: list(u.kindergartens.iter(region_prefix="110106"))) == [
+            kgs[2]
+        ]
+
+
+class ChildContract(_Base):
+    """Children: every document type, rare characters, boundary dates, look-ups."""
+
+    def test_child_every_document_type(self, store: Store) -> None:
+        """A child with each DocumentType (and with none) round-trips."""
+        children = [
+            _child(f"c{i}", document=IdentityDocument(kind, f"{kind.value[:1].upper()}{i:08d}"))
+            for i, kind in enumerate(DocumentKind)
+        ]
+        children.append(_child("c-none", document=None))
+        children.append(
+            _child("c-real", document=IdentityDocument(DocumentKind.RESIDENT, RESIDENT_IDS[0]))
+        )
+        _commit(store, lambda u: u.children.add_many(children))
+        got = _read(store, lambda u: u.children.get_many([c.id for c in children] + ["missing"]))
+        assert got == {c.id: c for c in children}
+
+    def test_child_unicode_names_and_boundary_dates(self, store: Store) -> None:
+        """Rare CJK (extension B), emoji and minority names; 1900-01-01 and 2099-12-31."""
+        days = (date(1900, 1, 1), date(2099, 12, 31))
+        children = [
+            _child(f"u{i}", name=name, birth_date=days[i % 2],
+                   guardians=(Guardian(name + "妈妈", "母亲", "+85291234567"),))
+            for i, name in enumerate(RARE_NAMES)
+        ]  # fmt: skip
+        _commit(store, lambda u: u.children.add_many(children))
+        with store.unit_of_work() as uow:
+            assert [uow.children.get(c.id) for c in children] == children
+
+    def test_child_lookups(self, store: Store) -> None:
+        """find_by_document and find_by_identity return every match, by id."""
+        a = _child("c2")
+        b = _child("c1")
+        other = _child(
+            "c3", name="李四", document=IdentityDocument(DocumentKind.PASSPORT, "E12345678")
+        )
+        _commit(store, lambda u: u.children.add_many([a, b, other]))
+        with store.unit_of_work() as uow:
+            assert uow.children.find_by_document(RESIDENT_IDS[2]) == [b, a]
+            assert uow.children.find_by_document("E12345678") == [other]
+            assert uow.children.find_by_document("nobody") == []
+            assert uow.children.find_by_identity("王小明", Sex.M, date(2020, 3, 15)) == [b, a]
+            assert uow.children.find_by_identity("王小明", Sex.F, date(2020, 3, 15)) == []
+
+    def test_child_not_found_duplicate_and_stale(self, store: Store) -> None:
+        """Missing id, duplicate id and stale version are reported."""
+        _commit(store, lambda u: u.children.add(_child()))
+        with store.unit_of_work() as uow, pytest.raises(NotFoundError):
+            uow.children.get("nope")
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.children.add(_child()))
+        updated = _commit(store, lambda u: u.children.update(_child(name="王大明")))
+        assert updated.version == 1
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.children.update(_child(name="stale")))
+
+
+def _full_record() -> StatusRecord:
+    return _record(
+        "r-full", state=State.SUSPENDED, grade=Grade.SENIOR, entry_date=date(1900, 1, 1),
+        temp_number="L1101052020031500001", national_number="G11010520200315002X",
+        former_numbers=("L1101052020031599999",), verification=VerificationResult.MATCH,
+        county_confirmed=True, suspended_since=date(2024, 3, 1), suspended_until=date(2099, 12, 31),
+        suspended_days=120, last_promoted_year=2023, repeated_grades=(Grade.JUNIOR, Grade.MIDDLE),
+        skipped=True, state_before_cancel=State.ACTIVE, cancelled_on=date(2024, 2, 29),
+    )  # fmt: skip
+
+
+class RecordContract(_Base):
+    """Status records: fields, conflicts, numbers, filters, streaming and bulk paths."""
+
+    def test_record_round_trip_all_fields(self, store: Store) -> None:
+        """A record with every field set reads back equal."""
+        rec = _full_record()
+        _commit(store, lambda u: u.records.add(rec))
+        assert _read(store, lambda u: u.records.get(rec.id)) == rec
+        assert _read(store, lambda u: u.records.get_many([rec.id, "x"])) == {rec.id: rec}
+
+    def test_record_not_found(self, store: Store) -> None:
+        """NotFoundError on get and update of a missing record."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(NotFoundError):
+                uow.records.get("missing")
+            assert uow.records.find_by_number("L0000") is None
+            assert uow.records.for_child("nobody") == []
+
+    def test_record_conflicts(self, store: Store) -> None:
+        """Duplicate id, stale version and a number held by another record conflict."""
+        _commit(store, lambda u: u.records.add(_record("r1", temp_number="L1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.records.add(_record("r1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.records.add(_record("r2", temp_number="L1")))
+        stored = _commit(
+            store, lambda u: u.records.update(_record("r1", temp_number="L1", state=State.ACTIVE))
+        )
+        assert stored.version == 1
+        with pytest.raises(ConflictError):  # version 0 is stale
+            _commit(store, lambda u: u.records.update(_record("r1", temp_number="L1")))
+        _commit(store, lambda u: u.records.add(_record("r2", temp_number="L2")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.records.update(_record("r2", national_number="L1")))
+        assert _read(store, lambda u: u.records.get("r1")) == stored
+
+    def test_record_find_by_number(self, store: Store) -> None:
+        """Temporary, national and former numbers all resolve to their record."""
+        rec = _full_record()
+        _commit(store, lambda u: u.records.add(rec))
+        with store.unit_of_work() as uow:
+            for number in ("L1101052020031500001", "G11010520200315002X", "L1101052020031599999"):
+                assert uow.records.find_by_number(number) == rec
+
+    def test_record_for_child(self, store: Store) -> None:
+        """Every record of a child, by id."""
+        recs = [_record("r2"), _record("r1"), _record("r3", child_id="c2")]
+        _commit(store, lambda u: u.records.add_many(recs))
+        assert _read(store, lambda u: u.records.for_child("c1")) == [recs[1], recs[0]]
+
+    def test_record_iter_filters_and_count(self, store: Store) -> None:
+        """region_prefix, kindergarten_code and states filter ``iter``; ``count`` agrees."""
+        recs = [
+            _record(f"r{i:03d}", region_code=("110105", "110106", "440305")[i % 3],
+                    kindergarten_code=("1111000001", "2222000002")[i % 2],
+                    state=(State.PENDING, State.ACTIVE, State.WITHDRAWN, State.ACTIVE)[i % 4])
+            for i in range(24)
+        ]  # fmt: skip
+        _commit(store, lambda u: u.records.add_many(recs))
+        cases: list[dict[str, Any]] = [
+            {},
+            {"region_prefix": "11"},
+            {"region_prefix": "110106"},
+            {"kindergarten_code": "2222000002"},
+            {"states": [State.ACTIVE]},
+            {
+                "states": [State.ACTIVE, State.PENDING],
+                "region_prefix": "1101",
+                "kindergarten_code": "1111000001",
+            },
+            {"states": []},
+            {"region_prefix": "99"},
+        ]
+        with store.unit_of_work() as uow:
+            for kw in cases:
+                states = set(kw.get("states", State))
+                expected = [
+                    r for r in recs
+                    if r.region_code.startswith(kw.get("region_prefix", ""))
+                    and kw.get("kindergarten_code", r.kindergarten_code) == r.kindergarten_code
+                    and r.state in states
+                ]  # fmt: skip
+                assert list(uow.records.iter(**kw)) == expected, kw
+                assert uow.records.count(**kw) == len(expected), kw
+
+    def test_record_streaming_order(self, store: Store) -> None:
+        """``iter`` yields by id across batch boundaries, whatever the insert order."""
+        ids = [f"r{(i * 37) % 101:04d}" for i in range(101)]
+        _commit(store, lambda u: u.records.add_many(_record(i) for i in ids))
+        streamed = _read(store, lambda u: [r.id for r in u.records.iter(batch_size=7)])
+        assert streamed == sorted(ids)
+
+    def test_record_add_many_equals_add(self) -> None:
+        """add_many leaves the same state as add one by one; a duplicate fails the whole batch."""
+        recs = [_record(f"r{i}", temp_number=f"L{i}") for i in range(5)]
+        with self.fresh_store() as a, self.fresh_store() as b:
+            assert _commit(a, lambda u: u.records.add_many(recs)) == 5
+            _one_by_one(b, lambda u, r: u.records.add(r), recs)
+            assert _read(a, dump) == _read(b, dump)
+            with pytest.raises(ConflictError):
+                _commit(a, lambda u: u.records.add_many([_record("new1"), _record("r0")]))
+            assert _read(a, lambda u: u.records.get_many(["new1"])) == {}
+
+    def test_record_update_many_equals_update(self) -> None:
+        """update_many = update in order; one stale record → nothing written."""
+        recs = [_record(f"r{i}") for i in range(4)]
+        changed = [attrs.evolve(r, state=State.ACTIVE) for r in recs]
+        with self.fresh_store() as a, self.fresh_store() as b:
+            _commit(a, lambda u: u.records.add_many(recs))
+            _commit(b, lambda u: u.records.add_many(recs))
+            many = _commit(a, lambda u: u.records.update_many(changed))
+            single = _one_by_one(b, lambda u, r: u.records.update(r), changed)
+            assert many == single
+            assert [r.version for r in many] == [1, 1, 1, 1]
+            assert _read(a, dump) == _read(b, dump)
+            stale = [attrs.evolve(many[0], grade=Grade.MIDDLE), changed[1]]
+            with pytest.raises(ConflictError):
+                _commit(a, lambda u: u.records.update_many(stale))
+            assert _read(a, lambda u: u.records.get("r0")) == many[0]
+
+
+class ChangeLogContract(_Base):
+    """The change log: append-only, ordered, filtered, as-of reads, bulk = single."""
+
+    def test_change_round_trip(self, store: Store) -> None:
+        """An event with evidence and before/after dicts reads back equal."""
+        ev = _change("r1", 1, date(2024, 9, 1))
+        _commit(store, lambda u: u.changes.append(ev))
+        assert _read(store, lambda u: u.changes.for_record("r1")) == [ev]
+
+    def test_change_log_append_only_ordered(self, store: Store) -> None:
+        """(record_id, seq) is unique; for_record orders by seq whatever the append order."""
+        evs = [_change("r1", s, date(2024, 9, s)) for s in (3, 1, 2)]
+        _commit(store, lambda u: u.changes.append_many(evs))
+        assert [e.seq for e in _read(store, lambda u: u.changes.for_record("r1"))] == [1, 2, 3]
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.changes.append(attrs.evolve(evs[0], reason="rewritten")))
+        assert _read(store, lambda u: u.changes.for_record("r1"))[2] == evs[0]
+
+    def test_change_log_filters_and_as_of(self, store: Store) -> None:
+        """kinds, effective dates (inclusive) and record ids filter; as-of reads work."""
+        evs = [
+            _change("r1", 1, date(2023, 9, 1), ChangeKind.REGISTER),
+            _change("r1", 2, date(2023, 9, 15), ChangeKind.APPROVE),
+            _change("r1", 3, date(2024, 9, 1), ChangeKind.PROMOTE),
+            _change("r2", 1, date(2024, 3, 1), ChangeKind.REGISTER),
+        ]
+        _commit(store, lambda u: u.changes.append_many(reversed(evs)))
+        with store.unit_of_work() as uow:
+            assert list(uow.changes.iter()) == evs
+            assert list(uow.changes.iter(kinds=[ChangeKind.REGISTER])) == [evs[0], evs[3]]
+            assert list(uow.changes.iter(effective_to=date(2023, 9, 15))) == evs[:2]
+            assert list(uow.changes.iter(effective_from=date(2024, 3, 1))) == [evs[2], evs[3]]
+            assert list(uow.changes.iter(record_ids=["r2"])) == [evs[3]]
+            assert list(uow.changes.iter(kinds=[])) == []
+            as_of = list(uow.changes.iter(record_ids=["r1"], effective_to=date(2024, 8, 31)))
+            assert as_of[-1].kind is ChangeKind.APPROVE
+
+    def test_change_append_many_equals_append(self) -> None:
+        """append_many = append in order, and a clash fails the whole batch."""
+        evs = [_change("r1", s, date(2024, 9, s)) for s in (1, 2, 3)]
+        with self.fresh_store() as a, self.fresh_store() as b:
+            assert _commit(a, lambda u: u.changes.append_many(evs)) == 3
+            _one_by_one(b, lambda u, e: u.changes.append(e), evs)
+            assert _read(a, dump) == _read(b, dump)
+            clash = [_change("r1", 4, date(2024, 9, 4)), evs[0]]
+            with pytest.raises(ConflictError):
+                _commit(a, lambda u: u.changes.append_many(clash))
+            assert len(_read(a, lambda u: u.changes.for_record("r1"))) == 3
+
+
+class RequestContract(_Base):
+    """Change requests: steps round trip, one open request per record, versions."""
+
+    def test_request_round_trip(self, store: Store) -> None:
+        """A request with its approval steps reads back equal."""
+        req = _request("q1", "r1")
+        _commit(store, lambda u: u.requests.add(req))
+        assert _read(store, lambda u: u.requests.get("q1")) == req
+        assert _read(store, lambda u: u.requests.open_for_record("r1")) == req
+        with store.unit_of_work() as uow, pytest.raises(NotFoundError):
+            uow.requests.get("q-missing")
+
+    def test_second_open_request_conflicts(self, store: Store) -> None:
+        """A record has at most one open request; once closed, a new one is accepted."""
+        _commit(store, lambda u: u.requests.add(_request("q1", "r1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.requests.add(_request("q2", "r1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.requests.add(_request("q1", "r2")))
+        closed = _commit(
+            store, lambda u: u.requests.update(_request("q1", "r1", RequestStatus.APPROVED))
+        )
+        assert closed.version == 1
+        _commit(store, lambda u: u.requests.add(_request("q2", "r1")))
+        with store.unit_of_work() as uow:
+            assert uow.requests.open_for_record("r1") == _request("q2", "r1")
+            assert [r.id for r in uow.requests.iter()] == ["q1", "q2"]
+            assert list(uow.requests.iter(status=RequestStatus.APPROVED)) == [closed]
+        stale = _request("q1", "r1", RequestStatus.REJECTED)
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.requests.update(stale))
+
+
+class ProblemContract(_Base):
+    """Problem records: round trip, per record, filters, versions."""
+
+    def test_problem_round_trip_and_filters(self, store: Store) -> None:
+        """Problems read back equal and filter by county prefix, status and kind."""
+        probs = [
+            _problem("p1", "r1"),
+            _problem("p2", "r1", "440305", kind=ProblemKind.NOT_FOUND),
+            _problem("p3", "r2", "110106", status=ProblemStatus.RESOLVED, resolution="已删除",
+                     resolved_by="county:110106", resolved_at=T0),
+        ]  # fmt: skip
+        _commit(store, lambda u: u.problems.add_many(probs))
+        with store.unit_of_work() as uow:
+            assert uow.problems.get("p3") == probs[2]
+            assert uow.problems.for_record("r1") == probs[:2]
+            assert list(uow.problems.iter(county_prefix="11")) == [probs[0], probs[2]]
+            assert list(uow.problems.iter(statuses=[ProblemStatus.OPEN])) == probs[:2]
+            assert list(uow.problems.iter(kinds=[ProblemKind.NOT_FOUND])) == [probs[1]]
+            with pytest.raises(NotFoundError):
+                uow.problems.get("p9")
+
+    def test_problem_conflicts(self, store: Store) -> None:
+        """Duplicate id and stale version conflict."""
+        _commit(store, lambda u: u.problems.add(_problem("p1", "r1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.problems.add(_problem("p1", "r2")))
+        new = _commit(
+            store, lambda u: u.problems.update(_problem("p1", "r1", evidence=("户口本",)))
+        )
+        assert new.version == 1
+        assert new.evidence == ("户口本",)
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.problems.update(_problem("p1", "r1")))
+
+
+class NumberContract(_Base):
+    """The number registry: numbers unique forever, J sequences atomic per key."""
+
+    def test_number_claim_resolve(self, store: Store) -> None:
+        """Claimed numbers resolve; a number can never be claimed twice."""
+        l_num = _issued("L1101052020031500001", "r1")
+        g_num = _issued("G11010520200315002X", "r1", T0 + timedelta(days=30))
+        _commit(store, lambda u: u.numbers.claim_many([g_num, l_num]))
+        with store.unit_of_work() as uow:
+            assert uow.numbers.resolve(l_num.number) == l_num
+            assert uow.numbers.resolve("L0") is None
+            assert uow.numbers.for_record("r1") == [l_num, g_num]
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.numbers.claim(_issued(l_num.number, "r2")))
+
+    def test_claim_many_equals_claim(self) -> None:
+        """claim_many = claim in order; one taken number → nothing written."""
+        nums = [_issued(f"L110105202001010{i:04d}", f"r{i}") for i in range(4)]
+        with self.fresh_store() as a, self.fresh_store() as b:
+            assert _commit(a, lambda u: u.numbers.claim_many(nums)) == 4
+            _one_by_one(b, lambda u, n: u.numbers.claim(n), nums)
+            assert _read(a, lambda u: dump(u, ("r0", "r1", "r2", "r3"))) == _read(
+                b, lambda u: dump(u, ("r0", "r1", "r2", "r3"))
+            )
+            fresh = _issued("J1101052020010100015", "r9")
+            with pytest.raises(ConflictError):
+                _commit(a, lambda u: u.numbers.claim_many([fresh, nums[2]]))
+            assert _read(a, lambda u: u.numbers.resolve(fresh.number)) is None
+
+    def test_next_sequence(self, store: Store) -> None:
+        """1, 2, 3… per (region, birth date); keys are independent; commits persist it."""
+        d1, d2 = date(2020, 1, 1), date(2020, 1, 2)
+        with store.unit_of_work() as uow:
+            got = [uow.numbers.next_sequence("110105", d1) for _ in range(3)]
+            other = [
+                uow.numbers.next_sequence("110106", d1),
+                uow.numbers.next_sequence("110105", d2),
+            ]
+            uow.commit()
+        assert got == [1, 2, 3]
+        assert other == [1, 1]
+        assert _commit(store, lambda u: u.numbers.next_sequence("110105", d1)) == 4
+        with store.unit_of_work() as uow:
+            assert uow.numbers.next_sequence("110105", d1) == 5  # rolled back below
+        assert _commit(store, lambda u: u.numbers.next_sequence("110105", d1)) == 5
+
+
+class RosterContract(_Base):
+    """Roster of children at unlicensed kindergartens."""
+
+    def test_roster_round_trip(self, store: Store) -> None:
+        """Entries read back equal, filter by county prefix, and ids are unique."""
+        entries = [
+            RosterEntry("e2", "440305", "无证看护点", "陈𠮷", Sex.F, date(2021, 2, 28),
+                        IdentityDocument(DocumentKind.TW_PERMIT, "83000000"), T0, "county:440305"),
+            RosterEntry("e1", "110105", "社区看护点", "李雷", Sex.M, date(2021, 6, 1)),
+        ]  # fmt: skip
+        _one_by_one(store, lambda u, e: u.roster.add(e), entries)
+        with store.unit_of_work() as uow:
+            assert list(uow.roster.iter()) == [entries[1], entries[0]]
+            assert list(uow.roster.iter(county_prefix="44")) == [entries[0]]
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.roster.add(entries[0]))
+
+
+class AttendanceContract(_Base):
+    """Attendance: latest entry per day, corrections keep history."""
+
+    def test_attendance_corrections_keep_history(self, store: Store) -> None:
+        """A correction replaces the current entry of the day but the history keeps both."""
+        d = date(2024, 9, 2)
+        first = AttendanceEntry("r1", d, AttendanceStatus.ABSENT, AbsenceReason.UNKNOWN, T0, "kg")
+        fix = AttendanceEntry(
+            "r1", d, AttendanceStatus.ABSENT, AbsenceReason.SICK, T0 + timedelta(hours=2), "kg"
+        )
+        next_day = AttendanceEntry("r1", date(2024, 9, 3), AttendanceStatus.PRESENT)
+        other = AttendanceEntry("r2", d, AttendanceStatus.PRESENT)
+        _commit(store, lambda u: u.attendance.add_many([next_day, first, other]))
+        _commit(store, lambda u: u.attendance.add_many([fix]))
+        with store.unit_of_work() as uow:
+            assert uow.attendance.for_record("r1") == [fix, next_day]
+            assert uow.attendance.for_record("r1", start=date(2024, 9, 3)) == [next_day]
+            assert uow.attendance.for_record("r1", end=d) == [fix]
+            assert uow.attendance.history("r1", d) == [first, fix]
+            assert uow.attendance.history("r1", date(2024, 9, 9)) == []
+
+
+class AuditContract(_Base):
+    """The audit log: ordered by seq, seq unique, last()."""
+
+    def test_audit_log(self, store: Store) -> None:
+        """Entries read back by seq; a duplicate seq conflicts; last() is the highest."""
+        assert _read(store, lambda u: u.audit.last()) is None
+        _commit(store, lambda u: u.audit.append_many([_audit(2), _audit(1)]))
+        _commit(store, lambda u: u.audit.append(_audit(3)))
+        with store.unit_of_work() as uow:
+            assert list(uow.audit.iter()) == [_audit(1), _audit(2), _audit(3)]
+            assert uow.audit.last() == _audit(3)
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.audit.append(attrs.evolve(_audit(2), reason="tampered")))
+
+
+class UnitOfWorkContract(_Base):
+    """Atomicity and isolation of units of work."""
+
+    def test_commit_persists_rollback_discards(self, store: Store) -> None:
+        """Committed writes are visible to later units; rolled back ones are not."""
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("r1"))
+            uow.commit()
+            uow.records.add(_record("r2"))
+            assert uow.records.find_by_number("x") is None
+            uow.rollback()
+            assert uow.records.get_many(["r1", "r2"]).keys() == {"r1"}
+        assert _read(store, lambda u: [r.id for r in u.records.iter()]) == ["r1"]
+
+    def test_exit_without_commit_rolls_back(self, store: Store) -> None:
+        """Leaving the block without commit discards every write."""
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("r1"))
+            uow.changes.append(_change("r1", 1, date(2024, 9, 1)))
+            uow.numbers.claim(_issued("L1", "r1"))
+        with store.unit_of_work() as uow:
+            assert uow.records.count() == 0
+            assert uow.changes.for_record("r1") == []
+            assert uow.numbers.resolve("L1") is None
+
+    def test_exception_rolls_back(self, store: Store) -> None:
+        """An exception inside the block discards the unit's writes."""
+
+        class Boom(Exception):
+            pass
+
+        def body() -> None:
+            with store.unit_of_work() as uow:
+                uow.records.add(_record("r1"))
+                uow.audit.append(_audit(1))
+                raise Boom
+
+        with pytest.raises(Boom):
+            body()
+        assert _read(store, lambda u: (u.records.count(), u.audit.last())) == (0, None)
+
+    def test_failed_bulk_write_writes_nothing(self, store: Store) -> None:
+        """A rejected bulk write writes nothing, not even its valid rows; later units work."""
+        _commit(store, lambda u: u.records.add(_record("r1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.records.add_many([_record("r2"), _record("r1")]))
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("r3"))
+            uow.commit()
+        assert _read(store, lambda u: [r.id for r in u.records.iter()]) == ["r1", "r3"]
+
+    def test_uncommitted_writes_are_invisible(self, store: Store) -> None:
+        """Another unit does not see writes before commit."""
+        if not self.supports_concurrent_units:
+            pytest.skip("adapter does not support concurrent units")
+        with store.unit_of_work() as writer:
+            writer.records.add(_record("r1"))
+            with store.unit_of_work() as reader:
+                assert reader.records.get_many(["r1"]) == {}
+            writer.commit()
+        assert _read(store, lambda u: u.records.count()) == 1
+
+    def test_concurrent_units_conflict(self, store: Store) -> None:
+        """Two units update the same record: the later commit conflicts and publishes nothing."""
+        if not self.supports_concurrent_units:
+            pytest.skip("adapter does not support concurrent units")
+        _commit(store, lambda u: u.records.add(_record("r1")))
+        first = store.unit_of_work()
+        second = store.unit_of_work()
+        with first, second:
+            a = first.records.get("r1")
+            b = second.records.get("r1")
+            first.records.update(attrs.evolve(a, state=State.ACTIVE))
+            second.records.update(attrs.evolve(b, state=State.CANCELLED))
+            second.audit.append(_audit(1))
+            first.commit()
+            with pytest.raises(ConflictError):
+                second.commit()
+        with store.unit_of_work() as uow:
+            assert uow.records.get("r1").state is State.ACTIVE
+            assert uow.records.get("r1").version == 1
+            assert uow.audit.last() is None
+
+    def test_concurrent_sequences_and_inserts_conflict(self, store: Store) -> None:
+        """Racing J-sequence allocations and inserts of the same id: the loser conflicts."""
+        if not self.supports_concurrent_units:
+            pytest.skip("adapter does not support concurrent units")
+        d = date(2020, 1, 1)
+        first = store.unit_of_work()
+        second = store.unit_of_work()
+        with first, second:
+            assert first.numbers.next_sequence("110105", d) == 1
+            got = second.numbers.next_sequence("110105", d)
+            first.commit()
+            if got == 1:  # optimistic store: the loser must not commit a duplicate
+                with pytest.raises(ConflictError):
+                    second.commit()
+            else:  # serialising store: the second allocation waited and got the next one
+                assert got == 2
+                second.commit()
+        first = store.unit_of_work()
+        second = store.unit_of_work()
+        with first, second:
+            first.records.add(_record("r9"))
+            second.records.add(_record("r9", state=State.ACTIVE))
+            first.commit()
+            with pytest.raises(ConflictError):
+                second.commit()
+        assert _read(store, lambda u: u.records.get("r9").state) is State.PENDING
+
+
+class PersistenceContract(_Base):
+    """Data survives closing and reopening (``supports_persistence``)."""
+
+    def test_reopen_keeps_everything(self) -> None:
+        """Every kind of entity is still there, equal, after reopening."""
+        if not self.supports_persistence:
+            pytest.skip("adapter does not persist")
+        store = self.make_store()
+        try:
+            _commit(store, _fill)
+            before = _read(store, dump)
+            seq = _read(store, lambda u: u.numbers.next_sequence("110105", date(2020, 1, 1)))
+            store = self.reopen_store(store)
+            assert _read(store, dump) == before
+            assert (
+                _commit(store, lambda u: u.numbers.next_sequence("110105", date(2020, 1, 1))) == seq
+            )
+        finally:
+            self.close_store(store)
+
+
+def _fill(uow: UnitOfWork) -> None:
+    uow.kindergartens.add(_kg())
+    uow.children.add(_child())
+    uow.records.add(_full_record())
+    uow.changes.append_many(
+        [_change("r-full", 1, date(2024, 9, 1)), _change("r-full", 2, date(2099, 12, 31))]
+    )
+    uow.requests.add(_request("q1", "r-full"))
+    uow.problems.add(_problem("p1", "r-full"))
+    uow.numbers.claim(_issued("L1101052020031500001", "r-full"))
+    uow.numbers.next_sequence("110105", date(2020, 1, 1))
+    uow.roster.add(RosterEntry("e1", "110105", "看护点", "䶮", Sex.M, date(1900, 1, 1)))
+    uow.attendance.add_many([AttendanceEntry("r-full", date(2024, 9, 2), AttendanceStatus.PRESENT)])
+    uow.audit.append(_audit(1))
+
+
+# --------------------------------------------------------------------------- properties
+
+_ids = st.sampled_from([f"r{i}" for i in range(8)])
+_regions = st.sampled_from(["110105", "110106", "440305"])
+_days = st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31))
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+_former = st.from_regex(r"F[0-9]{3}", fullmatch=True)
+
+
+@st.composite
+def _records(draw: st.DrawFn, record_id: st.SearchStrategy[str] = _ids) -> StatusRecord:
+    number = st.none() | st.from_regex(r"L[0-9]{4}", fullmatch=True)
+    return StatusRecord(
+        draw(record_id), draw(_text), draw(st.sampled_from(["1111000001", "2222000002"])),
+        draw(_regions), draw(st.sampled_from(State)), draw(st.none() | st.sampled_from(Grade)),
+        draw(_days), temp_number=draw(number),
+        former_numbers=tuple(draw(st.lists(_former, max_size=2))),
+        verification=draw(st.none() | st.sampled_from(VerificationResult)),
+        suspended_days=draw(st.integers(0, 2000)),
+        repeated_grades=tuple(draw(st.lists(st.sampled_from(Grade), max_size=2))),
+    )  # fmt: skip
+
+
+class PropertyContract(_Base):
+    """Hypothesis round trips and bulk-equals-single over generated data."""
+
+    def test_record_round_trip_property(self) -> None:
+        """Any record (Unicode text, any date 1900–2099) reads back equal."""
+
+        @settings(max_examples=self.property_examples, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+        @given(rec=_records(), name=_text, birth=_days)
+        def check(rec: StatusRecord, name: str, birth: date) -> None:
+            child = _child("c-prop", name=name, birth_date=birth)
+            with self.fresh_store() as store:
+                _commit(store, lambda u: u.children.add_many([child]) + u.records.add_many([rec]))
+                assert _read(store, lambda u: u.records.get(rec.id)) == rec
+                assert _read(store, lambda u: u.children.get(child.id)) == child
+
+        check()
+
+    def test_bulk_equals_single_property(self) -> None:
+        """add_many of any batch ends in the same state (or error) as add one by one."""
+
+        @settings(max_examples=self.property_examples, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+        @given(st.lists(_records(), max_size=6))
+        def check(recs: list[StatusRecord]) -> None:
+            with self.fresh_store() as a, self.fresh_store() as b:
+                bulk = _outcome(a, lambda u: u.records.add_many(recs))
+                single = _outcome(b, lambda u: _add_each(u, recs))
+                assert (bulk[0], _read(a, dump)) == (single[0], _read(b, dump))
+
+        check()
+
+
+def _add_each(uow: UnitOfWork, records: list[StatusRecord]) -> int:
+    for rec in records:
+        uow.records.add(rec)
+    return len(records)
+
+
+def _outcome(store: Store, fn: Callable[[UnitOfWork], Any]) -> tuple[str | None, Any]:
+    """Run ``fn`` in a unit and commit; the error class name (or None) and the result."""
+    try:
+        with store.unit_of_work() as uow:
+            out = fn(uow)
+            uow.commit()
+    except StudentStatusError as exc:
+        return type(exc).__name__, None
+    return None, out
+
+
+# --------------------------------------------------------------------------- differential
+
+
+def _then_rollback(uow: UnitOfWork, fn: Callable[[UnitOfWork], Any]) -> Any:
+    out = fn(uow)
+    uow.rollback()
+    return out
+
+
+def run_differential(
+    make_store: Callable[[], Store],
+    *,
+    close_store: Callable[[Store], None] | None = None,
+    max_examples: int = 15,
+    step_count: int = 25,
+) -> None:
+    """Run random operation sequences on ``make_store()`` and on a MemoryStore; compare.
+
+    After every step the outcome (result or error class) and :func:`dump` of both
+    stores must be equal.  The machine class is built on each call, so calling
+    this from several test classes is safe with hypothesis.
+
+    >>> run_differential(MemoryStore, max_examples=2, step_count=3)
+    """
+    closer = close_store or (lambda s: s.close())
+    ids = [f"r{i}" for i in range(5)]
+    pool = [f"L{i}" for i in range(4)]
+    numbers = st.none() | st.sampled_from(pool)
+
+    class Differential(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ref = MemoryStore()
+            self.sut = make_store()
+
+        def both(self, fn: Callable[[UnitOfWork], Any], commit: bool = True) -> None:
+            results = []
+            stores: tuple[Store, Store] = (self.ref, self.sut)
+            for store in stores:
+                if commit:
+                    results.append(_outcome(store, fn))
+                else:
+                    results.append(_outcome(store, lambda u: _then_rollback(u, fn)))
+            assert results[0] == results[1], results
+
+        @rule(rec=_records(st.sampled_from(ids)), commit=st.booleans())
+        def add_record(self, rec: StatusRecord, commit: bool) -> None:
+            self.both(lambda u: u.records.add(rec), commit)
+
+        @rule(rid=st.sampled_from(ids), state=st.sampled_from(State), number=numbers,
+              skew=st.sampled_from([0, 0, 0, -1, 1]), commit=st.booleans())  # fmt: skip
+        def update_record(
+            self, rid: str, state: State, number: str | None, skew: int, commit: bool
+        ) -> None:
+            with self.ref.unit_of_work() as u:
+                current = u.records.get_many([rid]).get(rid)
+            if current is None:
+                current = _record(rid)
+            new = attrs.evolve(
+                current, state=state, national_number=number, version=current.version + skew
+            )
+            self.both(lambda u: u.records.update(new), commit)
+
+        @rule(rids=st.lists(st.sampled_from(ids), max_size=3), commit=st.booleans())
+        def update_many(self, rids: list[str], commit: bool) -> None:
+            with self.ref.unit_of_work() as u:
+                found = u.records.get_many(rids)
+            batch = [
+                attrs.evolve(found[r], skipped=not found[r].skipped) for r in rids if r in found
+            ]
+            self.both(lambda u: u.records.update_many(batch), commit)
+
+        @rule(code=st.sampled_from(["1111000001", "2222000002"]), region=_regions)
+        def add_kindergarten(self, code: str, region: str) -> None:
+            self.both(lambda u: u.kindergartens.add(_kg(code, region)))
+
+        @rule(rid=st.sampled_from(ids), seq=st.integers(1, 3), day=_days,
+              kind=st.sampled_from(ChangeKind), commit=st.booleans())  # fmt: skip
+        def append_change(
+            self, rid: str, seq: int, day: date, kind: ChangeKind, commit: bool
+        ) -> None:
+            self.both(lambda u: u.changes.append(_change(rid, seq, day, kind)), commit)
+
+        @rule(number=st.sampled_from(pool), rid=st.sampled_from(ids), minutes=st.integers(0, 9))
+        def claim(self, number: str, rid: str, minutes: int) -> None:
+            self.both(
+                lambda u: u.numbers.claim(_issued(number, rid, T0 + timedelta(minutes=minutes)))
+            )
+
+        @rule(region=_regions, day=st.sampled_from([date(2020, 1, 1), date(2021, 2, 28)]),
+              n=st.integers(1, 3), commit=st.booleans())  # fmt: skip
+        def next_sequence(self, region: str, day: date, n: int, commit: bool) -> None:
+            self.both(lambda u: [u.numbers.next_sequence(region, day) for _ in range(n)], commit)
+
+        @rule(qid=st.sampled_from(["q1", "q2", "q3"]), rid=st.sampled_from(ids),
+              status=st.sampled_from(RequestStatus))  # fmt: skip
+        def add_request(self, qid: str, rid: str, status: RequestStatus) -> None:
+            self.both(lambda u: u.requests.add(_request(qid, rid, status)))
+
+        @rule(rid=st.sampled_from(ids), day=st.sampled_from([date(2024, 9, 2), date(2024, 9, 3)]),
+              status=st.sampled_from(AttendanceStatus), commit=st.booleans())  # fmt: skip
+        def attendance(self, rid: str, day: date, status: AttendanceStatus, commit: bool) -> None:
+            self.both(lambda u: u.attendance.add_many([AttendanceEntry(rid, day, status)]), commit)
+
+        @rule(seq=st.integers(1, 4))
+        def audit(self, seq: int) -> None:
+            self.both(lambda u: u.audit.append(_audit(seq)))
+
+        @invariant()
+        def same_state(self) -> None:
+            with self.ref.unit_of_work() as a, self.sut.unit_of_work() as b:
+                assert dump(a, tuple(ids)) == dump(b, tuple(ids))
+
+        def teardown(self) -> None:
+            closer(self.sut)
+
+    run_state_machine_as_test(
+        Differential,
+        settings=settings(
+            max_examples=max_examples,
+            stateful_step_count=step_count,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        ),
+    )
+
+
+class DifferentialContract(_Base):
+    """The adapter behaves like MemoryStore on random operation sequences."""
+
+    def test_differential_against_memory(self) -> None:
+        """Random sequences of writes, commits and rollbacks: same outcomes, same state."""
+        run_differential(
+            self.make_store, close_store=self.close_store, max_examples=self.differential_examples
+        )
+
+
+class StoreContract(
+    KindergartenContract,
+    ChildContract,
+    RecordContract,
+    ChangeLogContract,
+    RequestContract,
+    ProblemContract,
+    NumberContract,
+    RosterContract,
+    AttendanceContract,
+    AuditContract,
+    UnitOfWorkContract,
+    PersistenceContract,
+    PropertyContract,
+    DifferentialContract,
+):
+    """Every contract above: subclass this, implement ``make_store``, set the flags.
+
+    >>> sorted(n for n in dir(StoreContract) if n.startswith("test_"))[:2]
+    ['test_attendance_corrections_keep_history', 'test_audit_log']
+    """

@@ -1,0 +1,88 @@
+"""The in-memory reference store runs the whole conformance kit, plus its own checks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+
+from studentstatus.adapters.memory import MemoryStore
+from studentstatus.domain.enums import Grade, State
+from studentstatus.domain.model import StatusRecord
+from studentstatus.errors import ConflictError
+from studentstatus.ports import Store, UnitOfWork
+from studentstatus.testing.contract import StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    """MemoryStore against the kit."""
+
+    def make_store(self) -> Store:
+        """A fresh in-memory store."""
+        return MemoryStore()
+
+
+def _rec(rid: str) -> StatusRecord:
+    return StatusRecord(
+        rid, "c", "1111000001", "110105", State.PENDING, Grade.JUNIOR, date(2023, 9, 1)
+    )
+
+
+def test_unit_of_work_satisfies_protocol() -> None:
+    """The memory unit of work is a runtime UnitOfWork."""
+    with MemoryStore().unit_of_work() as uow:
+        assert isinstance(uow, UnitOfWork)
+
+
+def test_threads_racing_on_one_record_lose_no_update() -> None:
+    """16 threads x 25 read-modify-update attempts: final version == successful updates."""
+    store = MemoryStore()
+    with store.unit_of_work() as uow:
+        uow.records.add(_rec("r1"))
+        uow.commit()
+    wins: list[int] = []
+    conflicts: list[int] = []
+    seqs: list[int] = []
+
+    def work() -> None:
+        for _ in range(25):
+            try:
+                with store.unit_of_work() as uow:
+                    rec = uow.records.get("r1")
+                    uow.records.update(rec)
+                    n = uow.numbers.next_sequence("110105", date(2020, 1, 1))
+                    uow.commit()
+                wins.append(1)
+                seqs.append(n)
+            except ConflictError:
+                conflicts.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with store.unit_of_work() as uow:
+        assert uow.records.get("r1").version == len(wins)
+    assert len(wins) + len(conflicts) == 16 * 25
+    assert sorted(seqs) == list(range(1, len(wins) + 1))
+
+
+def test_commit_time_check_catches_a_newer_version() -> None:
+    """A stale write that passed at write time is refused at commit, and nothing is published."""
+    store = MemoryStore()
+    with store.unit_of_work() as uow:
+        uow.records.add(_rec("r1"))
+        uow.commit()
+    slow = store.unit_of_work()
+    rec = slow.records.get("r1")
+    slow.records.update(rec)
+    slow.records.add(_rec("r2"))
+    with store.unit_of_work() as fast:
+        fast.records.update(fast.records.get("r1"))
+        fast.commit()
+    with pytest.raises(ConflictError):
+        slow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.records.get_many(["r1", "r2"]).keys() == {"r1"}
