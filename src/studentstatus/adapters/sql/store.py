@@ -59,6 +59,7 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 from studentstatus.errors import ConflictError, NotFoundError, StorageError, mask
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
@@ -241,6 +242,7 @@ class SqlUnitOfWork:
         self.roster = SqlRoster(ctx)
         self.attendance = SqlAttendance(ctx)
         self.audit = SqlAudit(ctx)
+        self.cases = SqlCases(ctx)
         return self
 
     def _begin(self) -> None:
@@ -940,6 +942,27 @@ class SqlAttendance(_Repo):
                 latest[row["day"]] = _rows.attendance_from_row(row)
         return list(latest.values())
 
+    def for_records(
+        self, record_ids: Sequence[str], *, start: date | None = None, end: date | None = None
+    ) -> dict[str, list[AttendanceEntry]]:
+        """Bulk :meth:`for_record` (monitoring): one query per chunk of ids, not per record."""
+        t = self._t.attendance
+        out: dict[str, list[AttendanceEntry]] = {}
+        for part in _chunks(dict.fromkeys(record_ids), _IN_CHUNK):
+            q = sa.select(t).where(t.c.record_id.in_(part))
+            if start is not None:
+                q = q.where(t.c.day >= start)
+            if end is not None:
+                q = q.where(t.c.day <= end)
+            q = q.order_by(t.c.record_id, t.c.day, t.c.id)
+            latest: dict[tuple[str, date], AttendanceEntry] = {}
+            with self._read("attendance of records"):
+                for row in self._conn.execute(q).mappings():
+                    latest[(row["record_id"], row["day"])] = _rows.attendance_from_row(row)
+            for (rid, _day), entry in latest.items():
+                out.setdefault(rid, []).append(entry)
+        return out
+
     def history(self, record_id: str, day: date) -> list[AttendanceEntry]:
         """Every entry recorded for (record, day), oldest first."""
         t = self._t.attendance
@@ -971,3 +994,79 @@ class SqlAudit(_Repo):
     def iter(self) -> Iterator[AuditEntry]:
         """Every entry by seq."""
         return self._keyset(self._t.audit_log, ["seq"], [], _rows.audit_from_row)
+
+
+class SqlCases(_Repo):
+    """Dropout-control cases (monitoring): indexed columns plus the case as JSON."""
+
+    @staticmethod
+    def _to_row(case: DropoutCase) -> dict[str, Any]:
+        from studentstatus.serialization import to_dict
+
+        return {
+            "id": case.id,
+            "record_id": case.record_id,
+            "county_code": case.county_code,
+            "kindergarten_code": case.kindergarten_code,
+            "status": case.status.value,
+            "data": to_dict(case),
+            "version": case.version,
+        }
+
+    @staticmethod
+    def _from_row(row: Mapping[Any, Any]) -> DropoutCase:
+        from studentstatus.serialization import from_dict
+
+        case = from_dict(DropoutCase, row["data"])
+        return attrs.evolve(case, version=row["version"])
+
+    def add(self, case: DropoutCase) -> None:
+        """Insert; ConflictError if the id exists."""
+        self.add_many([case])
+
+    def add_many(self, cases: Iterable[DropoutCase]) -> int:
+        """Insert many."""
+        with self._write("add cases"):
+            return self._insert_many(self._t.cases, map(self._to_row, cases))
+
+    def get(self, case_id: str) -> DropoutCase:
+        """The case, or NotFoundError."""
+        with self._read("get case"):
+            row = self._get_one(self._t.cases, "id", case_id)
+        if row is None:
+            raise _not_found("dropout case", case_id)
+        return self._from_row(row)
+
+    def update(self, case: DropoutCase) -> DropoutCase:
+        """Optimistic update."""
+        return self.update_many([case])[0]
+
+    def update_many(self, cases: Sequence[DropoutCase]) -> list[DropoutCase]:
+        """Optimistic update of many; any stale one → ConflictError and nothing written."""
+        items = list(cases)
+        out = [attrs.evolve(c, version=c.version + 1) for c in items]
+        rows = [self._to_row(c) | {"version": c.version} for c in items]
+        for row, new in zip(rows, out):
+            row["data"] = self._to_row(new)["data"]
+        with self._write("update cases"):
+            self._versioned_update(self._t.cases, "id", rows, "case")
+        return out
+
+    def for_record(self, record_id: str) -> list[DropoutCase]:
+        """A record's cases by id."""
+        t = self._t.cases
+        q = sa.select(t).where(t.c.record_id == record_id).order_by(t.c.id)
+        with self._read("cases of record"):
+            return [self._from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def iter(
+        self, *, county_prefix: str = "", statuses: Iterable[CaseStatus] | None = None
+    ) -> Iterator[DropoutCase]:
+        """Cases by id, filtered."""
+        t = self._t.cases
+        where: list[sa.ColumnElement[bool]] = []
+        if county_prefix:
+            where.append(t.c.county_code.startswith(county_prefix, autoescape=True))
+        if statuses is not None:
+            where.append(t.c.status.in_([st.value for st in statuses]))
+        return self._keyset(t, ["id"], where, self._from_row)

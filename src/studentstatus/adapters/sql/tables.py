@@ -104,6 +104,7 @@ class SqlTables:
     roster: sa.Table
     attendance: sa.Table
     audit_log: sa.Table
+    cases: sa.Table
 
     @property
     def by_port(self) -> dict[str, sa.Table]:
@@ -125,6 +126,7 @@ class SqlTables:
             "roster": self.roster,
             "attendance": self.attendance,
             "audit": self.audit_log,
+            "cases": self.cases,
         }
 
 
@@ -340,6 +342,19 @@ def build_tables(
         sa.Column("prev_hash", sa.String(128), nullable=False),
         sa.Column("hash", sa.String(128), nullable=False),
     )
+    # Dropout-control cases (monitoring): indexed columns + the whole case as JSON.
+    cases = table(
+        "cases",
+        _id_col(),
+        sa.Column("record_id", sa.String(ID), nullable=False),
+        sa.Column("county_code", sa.String(REGION), nullable=False),
+        sa.Column("kindergarten_code", sa.String(CODE), nullable=False),
+        sa.Column("status", sa.String(ENUM), nullable=False),
+        sa.Column("data", sa.JSON, nullable=False),
+        _version(),
+        ix("cases_record_id", "record_id"),
+        ix("cases_county_status", "county_code", "status"),
+    )
     return SqlTables(
         metadata=md,
         prefix=prefix,
@@ -356,4 +371,5 @@ def build_tables(
         roster=roster,
         attendance=attendance,
         audit_log=audit_log,
+        cases=cases,
     )
