@@ -24,6 +24,7 @@ from studentstatus.errors import (
     ValidationError,
     Violation,
 )
+from studentstatus.store import open_store
 
 __all__ = [
     "ConflictError",
@@ -36,4 +37,5 @@ __all__ = [
     "ValidationError",
     "Violation",
     "__version__",
+    "open_store",
 ]
