@@ -82,8 +82,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import IO, Any
 
@@ -125,6 +127,7 @@ __all__ = [
     "import_children",
     "new_problem",
     "register_child",
+    "spooled",
 ]
 
 log = logging.getLogger("studentstatus.services")
@@ -200,6 +203,26 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+@contextmanager
+def spooled(ids: Iterable[str], chunk_size: int) -> Iterator[Iterator[list[str]]]:
+    """Write ``ids`` to a temporary file, then yield them back in chunks (flat memory).
+
+    Bulk services select the records to work on in one read pass, spool their
+    ids, close that unit of work, and then work through the ids chunk by
+    chunk, each chunk in its own unit of work.  That is safe on every adapter
+    (no writes while a result set is open) and keeps memory flat in N.
+
+    >>> with spooled(["a", "b", "c"], 2) as chunks:
+    ...     list(chunks)
+    [['a', 'b'], ['c']]
+    """
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as fh:
+        for item in ids:
+            fh.write(item + "\n")
+        fh.seek(0)
+        yield chunked((line.rstrip("\n") for line in fh), chunk_size)
 
 
 def due_date(today: date, policy: Policy) -> date:
