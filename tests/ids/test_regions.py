@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+
 from studentstatus import regions
+from studentstatus.testing.strategies import region_codes
 
 
 def test_abolished_code() -> None:
@@ -64,3 +67,14 @@ def test_counties() -> None:
     assert all(c.startswith("11") for c in codes)
     assert "441900" in regions.counties("4419")
     assert len(regions.counties("")) > 2500
+
+
+@given(region_codes(valid_in_year=2005))
+def test_region_codes_strategy(code: str) -> None:
+    assert regions.valid_in(code, 2005)
+
+
+@given(region_codes(level="province"))
+def test_province_codes_strategy(code: str) -> None:
+    assert code.endswith("0000")
+    assert regions.lookup(code) is not None
