@@ -1,0 +1,346 @@
+"""National student-status numbers (全国学籍号): issue G/J numbers, and look records up.
+
+:func:`issue_numbers` gives every ``ACTIVE`` record in the operator's scope
+that has no national number and **no unresolved problem**:
+
+* ``G`` + the resident ID (or HK/Macau/Taiwan residence permit) when
+  public-security verification matched (``record.verification == MATCH``);
+* ``J`` + school region + birth date + a three-digit sequence (allocated
+  atomically per region and birth date by the number registry) + a MOD 11-2
+  check character, for a child without a resident ID whom the county
+  confirmed at approval (``record.county_confirmed``).
+
+Everything else is counted in ``skipped`` by reason: ``open_problem``,
+``not_verified`` (resident ID not yet MATCH), ``not_confirmed``,
+``number_taken`` (the G number was already issued to another record: numbers
+are never reused, even after a cancellation), ``sequence_exhausted`` (more
+than 999 J numbers for one region and birth date).  Records that already
+have a number are not touched, so a second run issues nothing and changes
+nothing.  The temporary ``L`` number moves to ``former_numbers`` and stays
+bound to the record in the number registry, so it still resolves.
+
+Only the ministry or a province issues numbers (``issue_numbers`` in
+:data:`~studentstatus.domain.jurisdiction.ROLE_RULES`).  Records are selected
+in one read pass (ids spooled to a temporary file, plus the set of records
+with unresolved problems), then numbered chunk by chunk, one unit of work
+per chunk.  Every number issued is logged in the audit trail (a G number
+masked, since it contains the ID).
+
+:func:`show` finds a record by national number, temporary or former number,
+or record id, and returns it with its history; identity numbers (and G
+numbers) are masked unless ``reveal=True``.
+
+>>> import random
+>>> from datetime import date, datetime, timezone
+>>> from studentstatus.adapters.memory import MemoryStore
+>>> from studentstatus.domain.enums import KindergartenType
+>>> from studentstatus.domain.jurisdiction import Operator
+>>> from studentstatus.domain.model import Kindergarten, Licence
+>>> from studentstatus.services.approval import approve_records
+>>> from studentstatus.services.intake import import_children
+>>> from studentstatus.services.runtime import FixedClock, Runtime
+>>> store = MemoryStore()
+>>> rt = Runtime(store, FixedClock(datetime(2024, 9, 2, tzinfo=timezone.utc)), random.Random(1))
+>>> with store.unit_of_work() as uow:
+...     uow.kindergartens.add(Kindergarten("1111000001", "12100000400000624D", "阳光幼儿园",
+...         "110105", KindergartenType.PUBLIC,
+...         licences=(Licence("L1", "局", date(2020, 1, 1), date(2030, 12, 31)),)))
+...     uow.commit()
+>>> row = {"kindergarten_code": "1111000001", "name": "王小明", "sex": "男",
+...        "birth_date": "2020-03-15", "id_type": "none", "guardian_phone": "13800138000",
+...        "entry_date": "2024-09-01", "grade": "中班"}
+>>> out = import_children(rt, Operator.parse("kindergarten:1111000001"), [row]).records[0]
+>>> _ = approve_records(rt, Operator.parse("county:110105"), all_pending=True)
+>>> first = issue_numbers(rt, Operator.parse("province:11"))
+>>> [(i["kind"], i["national_number"]) for i in first.issued]
+[('J', 'J110105202003150011')]
+>>> issue_numbers(rt, Operator.parse("province:11")).issued
+[]
+>>> shown = show(rt, Operator.parse("county:110105"), out["temp_number"])
+>>> shown["national_number"], shown["former_numbers"] == [out["temp_number"]]
+('J110105202003150011', True)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import attrs
+
+from studentstatus.domain import numbers as national
+from studentstatus.domain.child import RESIDENT_LIKE
+from studentstatus.domain.enums import NumberKind, ProblemStatus, State, VerificationResult
+from studentstatus.domain.jurisdiction import Operator
+from studentstatus.domain.model import IssuedNumber, StatusRecord
+from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask
+from studentstatus.ports import UnitOfWork
+from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.intake import authorize, spooled
+from studentstatus.services.runtime import Runtime
+
+__all__ = ["NumberReport", "find_record", "issue_numbers", "show"]
+
+_OPEN = (ProblemStatus.OPEN, ProblemStatus.EVIDENCE_SUBMITTED)
+
+
+@attrs.define
+class NumberReport:
+    """Numbers issued (``record_id``, ``national_number``, ``kind``) and skipped counts by reason.
+
+    >>> NumberReport().to_dict()
+    {'issued': [], 'skipped': {}}
+    """
+
+    issued: list[dict[str, str]] = attrs.field(factory=list)
+    skipped: dict[str, int] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``studentstatus issue-numbers --json``."""
+        return {"issued": list(self.issued), "skipped": dict(sorted(self.skipped.items()))}
+
+
+def _number_for(
+    uow: UnitOfWork, rec: StatusRecord, doc_type: str, doc_number: str, birth: Any, *, safe: bool
+) -> tuple[str | None, str]:
+    """(number, "") or (None, skip reason)."""
+    if doc_type in RESIDENT_LIKE and doc_number:
+        if rec.verification is not VerificationResult.MATCH:
+            return None, "not_verified"
+        try:
+            number = national.g_number(doc_number)
+        except InvalidNumber:
+            return None, "invalid_id"
+        if safe and uow.numbers.resolve(number) is not None:
+            return None, "number_taken"
+        return number, ""
+    if not rec.county_confirmed:
+        return None, "not_confirmed"
+    seq = uow.numbers.next_sequence(rec.region_code, birth)
+    if seq > 999:
+        return None, "sequence_exhausted"
+    number = national.j_number(rec.region_code, birth, seq)
+    if safe and uow.numbers.resolve(number) is not None:
+        return None, "number_taken"
+    return number, ""
+
+
+def _issue_chunk(
+    rt: Runtime,
+    operator: Operator,
+    uow: UnitOfWork,
+    ids: Sequence[str],
+    blocked: set[str],
+    *,
+    safe: bool,
+) -> tuple[list[dict[str, str]], Counter[str]]:
+    now = rt.clock.now()
+    records = uow.records.get_many(list(ids))
+    children = uow.children.get_many([r.child_id for r in records.values()])
+    skipped: Counter[str] = Counter()
+    issued: list[dict[str, str]] = []
+    claims: list[IssuedNumber] = []
+    updated: list[StatusRecord] = []
+    audits: list[AuditEvent] = []
+    for rid in ids:
+        rec = records.get(rid)
+        if rec is None or rec.state is not State.ACTIVE:
+            skipped["not_active"] += 1
+            continue
+        if rec.national_number:
+            skipped["already_issued"] += 1
+            continue
+        if not operator.covers_record(rec):
+            skipped["out_of_scope"] += 1
+            continue
+        if rid in blocked:
+            skipped["open_problem"] += 1
+            continue
+        child = children.get(rec.child_id)
+        if child is None:
+            skipped["no_child"] += 1
+            continue
+        doc = child.document
+        number, reason = _number_for(
+            uow,
+            rec,
+            doc.type.value if doc is not None else "none",
+            doc.number if doc is not None else "",
+            child.birth_date,
+            safe=safe,
+        )
+        if number is None:
+            skipped[reason] += 1
+            continue
+        kind = NumberKind(number[0])
+        former = rec.former_numbers
+        if rec.temp_number and rec.temp_number not in former:
+            former = (*former, rec.temp_number)
+        updated.append(
+            attrs.evolve(rec, national_number=number, temp_number=None, former_numbers=former)
+        )
+        claims.append(IssuedNumber(number, kind, rid, now))
+        shown = mask(number[1:]) if kind is NumberKind.G else number
+        issued.append({"record_id": rid, "national_number": number, "kind": kind.value})
+        audits.append(
+            AuditEvent(
+                str(operator),
+                "issue_number",
+                rid,
+                before={"temp_number": rec.temp_number},
+                after={"kind": kind.value, "national_number": shown},
+            )
+        )
+    if claims:
+        uow.numbers.claim_many(claims)
+        uow.records.update_many(updated)
+        audit_many(uow, audits, at=now)
+    return issued, skipped
+
+
+def issue_numbers(
+    rt: Runtime,
+    operator: Operator,
+    *,
+    chunk_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> NumberReport:
+    """Issue G/J numbers to every eligible record in scope; see the module docs.
+
+    Raises :class:`~studentstatus.errors.PermissionDenied` unless the operator
+    may ``issue_numbers``.
+    """
+    authorize(operator, "issue_numbers")
+    report = NumberReport()
+    skipped: Counter[str] = Counter()
+    blocked: set[str] = set()
+    with spooled(_active_ids(rt, operator, blocked), chunk_size) as chunks:
+        done = 0
+        for ids in chunks:
+            try:
+                with rt.store.unit_of_work() as uow:
+                    issued, skips = _issue_chunk(rt, operator, uow, ids, blocked, safe=False)
+                    uow.commit()
+            except ConflictError:
+                # A number was taken before (e.g. the G number of a cancelled record):
+                # redo this chunk checking each number first.
+                with rt.store.unit_of_work() as uow:
+                    issued, skips = _issue_chunk(rt, operator, uow, ids, blocked, safe=True)
+                    uow.commit()
+            report.issued.extend(issued)
+            skipped.update(skips)
+            done += len(ids)
+            if progress is not None:
+                progress(done)
+    report.skipped = dict(skipped)
+    return report
+
+
+def _active_ids(rt: Runtime, operator: Operator, blocked: set[str]) -> Iterator[str]:
+    scope = operator.list_filter()
+    with rt.store.unit_of_work() as uow:
+        prefix = scope.get("region_prefix", "")
+        for p in uow.problems.iter(county_prefix=prefix, statuses=_OPEN):
+            blocked.add(p.record_id)
+        for rec in uow.records.iter(states=[State.ACTIVE], **scope):
+            yield rec.id
+
+
+def find_record(uow: UnitOfWork, key: str) -> StatusRecord:
+    """The record holding ``key`` as national, temporary or former number, or with that id.
+
+    Raises :class:`~studentstatus.errors.NotFoundError`.
+    """
+    text = key.strip()
+    found = uow.records.find_by_number(text.upper())
+    if found is not None:
+        return found
+    holder = uow.numbers.resolve(text.upper())
+    if holder is not None:
+        return uow.records.get(holder.record_id)
+    try:
+        return uow.records.get(text)
+    except NotFoundError:
+        pass
+    msg = f"no record with number or id {mask(text) if len(text) >= 15 else text}"
+    raise NotFoundError(msg)
+
+
+def _masked_number(number: str | None, reveal: bool) -> str | None:
+    if number is None or reveal or not number.startswith("G"):
+        return number
+    return "G" + mask(number[1:])
+
+
+def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> dict[str, Any]:
+    """The record found by number or id, with child, numbers, problems and change history.
+
+    The operator's scope must cover the record
+    (:class:`~studentstatus.errors.PermissionDenied` otherwise); identity
+    numbers and G numbers are masked unless ``reveal``.
+    """
+    with rt.store.unit_of_work() as uow:
+        rec = find_record(uow, key)
+        authorize(operator, "view", rec)
+        child = uow.children.get(rec.child_id)
+        history = uow.changes.for_record(rec.id)
+        issued = uow.numbers.for_record(rec.id)
+        problems = uow.problems.for_record(rec.id)
+    doc = child.document
+    doc_number = None
+    if doc is not None and doc.number:
+        doc_number = doc.number if reveal else mask(doc.number)
+    return {
+        "record_id": rec.id,
+        "child_id": rec.child_id,
+        "state": rec.state.value,
+        "grade": rec.grade.value if rec.grade else None,
+        "kindergarten_code": rec.kindergarten_code,
+        "region_code": rec.region_code,
+        "entry_date": rec.entry_date.isoformat(),
+        "national_number": _masked_number(rec.national_number, reveal),
+        "temp_number": rec.temp_number,
+        "former_numbers": list(rec.former_numbers),
+        "verification": rec.verification.value if rec.verification else None,
+        "county_confirmed": rec.county_confirmed,
+        "version": rec.version,
+        "child": {
+            "name": child.name,
+            "sex": child.sex.value,
+            "birth_date": child.birth_date.isoformat(),
+            "document_type": doc.type.value if doc is not None else "none",
+            "document_number": doc_number,
+        },
+        "numbers": [
+            {
+                "number": _masked_number(n.number, reveal),
+                "kind": n.kind.value,
+                "issued_at": n.issued_at.isoformat(),
+            }
+            for n in issued
+        ],
+        "problems": [
+            {
+                "id": p.id,
+                "kind": p.kind.value,
+                "status": p.status.value,
+                "due_date": p.due_date.isoformat(),
+                "resolution": p.resolution,
+            }
+            for p in problems
+        ],
+        "history": [
+            {
+                "seq": e.seq,
+                "kind": e.kind.value,
+                "from": e.from_state.value if e.from_state else None,
+                "to": e.to_state.value,
+                "effective_date": e.effective_date.isoformat(),
+                "recorded_at": e.recorded_at.isoformat(),
+                "operator": e.operator,
+                "reason": e.reason,
+            }
+            for e in history
+        ],
+    }
