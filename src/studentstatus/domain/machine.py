@@ -325,6 +325,10 @@ _MESSAGES: Mapping[str, tuple[str, str]] = {
         "the effective date is before the record's last dated event",
     ),
     "kindergarten_required": ("缺少幼儿园信息", "the kindergarten is missing"),
+    "kindergarten_mismatch": (
+        "幼儿园与学籍所在园不一致",
+        "the context's kindergarten is not the record's",
+    ),
     "child_required": ("缺少幼儿信息", "the child's data are missing"),
     "child_mismatch": ("幼儿与学籍不对应", "the child is not the record's child"),
     "grade_required": ("缺少班级（年级）", "the grade is missing"),
@@ -385,19 +389,17 @@ class Guard:
 def _entry_kindergarten(
     record: StatusRecord | None, change: Change, ctx: Context
 ) -> tuple[Kindergarten | None, list[Violation]]:
-    if change.to_kindergarten is not None or (record is not None and ctx.destination is not None):
+    if change.to_kindergarten is not None:
         dest = ctx.destination
         if dest is None:
             return None, [_v("destination_required", "to_kindergarten")]
-        if change.to_kindergarten is not None and dest.school_code != change.to_kindergarten:
+        if dest.school_code != change.to_kindergarten:
             return None, [_v("destination_mismatch", "to_kindergarten")]
         return dest, []
     if ctx.kindergarten is None:
         return None, [_v("kindergarten_required", "kindergarten")]
     if record is not None and ctx.kindergarten.school_code != record.kindergarten_code:
-        return None, [
-            _v("kindergarten_required", "kindergarten", "the record's kindergarten is needed")
-        ]
+        return None, [_v("kindergarten_mismatch", "kindergarten")]
     return ctx.kindergarten, []
 
 
@@ -614,6 +616,7 @@ GUARDS: Final[Mapping[str, Guard]] = {
     g.code: g
     for g in (
         _guard("kindergarten_unlicensed", False, _g_kindergarten, "kindergarten_required",
+               "kindergarten_mismatch",
                "destination_required", "destination_mismatch"),
         _guard("child_invalid", False, _g_child, "child_required", "child_mismatch"),
         _guard("grade_age_mismatch", True, _g_grade_age, "grade_required", "grade_unknown",

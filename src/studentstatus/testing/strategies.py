@@ -19,3 +19,9 @@ __all__ = [
     "tw_travel_numbers",
     "usccs",
 ]
+
+# Domain strategies (kindergartens, children, records, changes): studentstatus.testing._domain
+from studentstatus.testing._domain import *  # noqa: F403
+from studentstatus.testing._domain import __all__ as _domain_all
+
+__all__ += _domain_all

@@ -1,0 +1,232 @@
+"""A hypothesis stateful machine over the status rules (:mod:`studentstatus.domain.machine`).
+
+:class:`StatusMachine` registers one child, then drives its record through
+random changes — legal ones (parameters filled in to meet the parameter
+guards) and arbitrary ones — while the days pass, and checks after every step:
+
+* a refused change raises :class:`~studentstatus.errors.RuleViolations` with
+  exactly the violations :func:`~studentstatus.domain.machine.check` returned,
+  each with a code and both messages, and leaves the record as it was;
+* an accepted change bumps the version by one and its event has that ``seq``;
+* GRADUATED and DECEASED stay terminal; the grade stays on the ladder;
+* ``replay(events)`` equals the live record, version included;
+* every kind :func:`~studentstatus.domain.machine.allowed_changes` offers has
+  a fitting from-state and passes every guard that does not read the change's
+  parameters.
+
+Use it in a test module (pytest collects the ``TestCase``)::
+
+    from hypothesis import settings
+    from studentstatus.testing.machine import StatusMachine
+
+    TestStatusMachine = StatusMachine.TestCase
+    TestStatusMachine.settings = settings(max_examples=500, stateful_step_count=20)
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import attrs
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from studentstatus.domain import machine
+from studentstatus.domain.age import GRADES, birth_range
+from studentstatus.domain.enums import ChangeKind, Grade, State
+from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
+from studentstatus.domain.policy import Policy
+from studentstatus.errors import RuleViolations, Violation
+from studentstatus.testing._domain import _valid_child, fill_change, kindergartens
+
+__all__ = ["StatusMachine"]
+
+_AT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+_POLICIES = st.sampled_from(
+    [
+        Policy(),
+        Policy(age_tolerance=1, max_suspension_days=200, total_suspension_days=400),
+        Policy(restore_window_days=30, invalid_id="reject"),
+    ]
+)
+
+
+class StatusMachine(RuleBasedStateMachine):
+    """Random legal and illegal changes on one record, with the invariants above."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record: StatusRecord | None = None
+        self.events: list[StatusChange] = []
+        self.today = datetime.date(2020, 9, 1)
+        self.policy = Policy()
+        self.kgs: dict[str, Kindergarten] = {}
+        self.home: Kindergarten | None = None
+        self.other: Kindergarten | None = None
+        self.unlicensed: Kindergarten | None = None
+        self.child: Child | None = None
+        self.ever_terminal: State | None = None
+
+    @initialize(
+        policy=_POLICIES,
+        home=kindergartens(licensed=True),
+        other=kindergartens(licensed=True),
+        unlicensed=kindergartens(licensed=False),
+        year=st.integers(2016, 2026),
+        grade=st.sampled_from(GRADES),
+        data=st.data(),
+    )
+    def setup(
+        self,
+        policy: Policy,
+        home: Kindergarten,
+        other: Kindergarten,
+        unlicensed: Kindergarten,
+        year: int,
+        grade: Grade,
+        data: st.DataObject,
+    ) -> None:
+        """Choose the policy, three kindergartens, a child and the first day."""
+        self.policy = policy
+        other = attrs.evolve(other, school_code=home.school_code[:-1] + "x")
+        unlicensed = attrs.evolve(unlicensed, school_code=home.school_code[:-1] + "y")
+        self.home, self.other, self.unlicensed = home, other, unlicensed
+        self.kgs = {k.school_code: k for k in (home, other, unlicensed)}
+        first, last = birth_range(grade, year, Policy())
+        self.child = data.draw(_valid_child((first, last)))
+        self.today = data.draw(st.dates(datetime.date(year, 9, 1), datetime.date(year + 1, 8, 31)))
+
+    def _context(self, data: st.DataObject) -> machine.Context:
+        assert self.home is not None
+        mine = self.kgs[self.record.kindergarten_code] if self.record is not None else self.home
+        dest = data.draw(st.sampled_from([k for k in self.kgs.values() if k is not mine] + [mine]))
+        entering = data.draw(st.sampled_from([mine, self.unlicensed]), label="kindergarten")
+        return machine.Context(
+            self.today,
+            self.policy,
+            kindergarten=mine if self.record is not None else entering,
+            destination=dest,
+            child=data.draw(st.sampled_from([self.child, self.child, None]), label="child"),
+            open_request=data.draw(st.booleans(), label="open_request"),
+        )
+
+    @rule(days=st.sampled_from([0, 1, 30, 120, 200, 366, 800]))
+    def advance(self, days: int) -> None:
+        """Let time pass."""
+        self.today += datetime.timedelta(days=days)
+
+    @rule(kind=st.sampled_from(ChangeKind), legal=st.booleans(), data=st.data())
+    def attempt(self, kind: ChangeKind, legal: bool, data: st.DataObject) -> None:
+        """Try a change; refused or applied, the outcome must agree with ``check``."""
+        ctx = self._context(data)
+        change = fill_change(kind, self.record, ctx, data, legal=legal)
+        if legal and kind is ChangeKind.TRANSFER and ctx.destination is not None:
+            change = attrs.evolve(change, to_kindergarten=ctx.destination.school_code)
+        self._try(change, ctx)
+
+    @precondition(lambda self: self.record is None)
+    @rule(data=st.data())
+    def register(self, data: st.DataObject) -> None:
+        """Register the child at the licensed home kindergarten with a grade that fits."""
+        assert self.home is not None
+        ctx = machine.Context(self.today, self.policy, kindergarten=self.home, child=self.child)
+        self._try(fill_change(ChangeKind.REGISTER, None, ctx, data), ctx)
+
+    @precondition(lambda self: self.record is not None)
+    @rule(data=st.data())
+    def attempt_allowed(self, data: st.DataObject) -> None:
+        """Try one of the changes ``allowed_changes`` offers, with legal parameters."""
+        ctx = self._context(data)
+        kinds = machine.allowed_changes(self.record, ctx)
+        if not kinds:
+            return
+        kind = data.draw(st.sampled_from(kinds))
+        self._try(fill_change(kind, self.record, ctx, data), ctx)
+
+    def _try(self, change: machine.Change, ctx: machine.Context) -> None:
+        problems = machine.check(self.record, change, context=ctx)
+        for v in problems:
+            assert v.code, v
+            assert v.message_zh, v
+            assert v.message_en, v
+            assert v.field, v
+        before = self.record
+        refused: list[Violation] | None = None
+        try:
+            new, applied = machine.apply(
+                self.record, change, context=ctx, recorded_at=_AT, record_id="r-1"
+            )
+        except RuleViolations as err:
+            refused = list(err.violations)
+        if refused is not None:
+            event(f"refused {change.kind.value}: {problems[0].code if problems else '-'}")
+            assert refused == problems
+            assert problems
+            assert self.record == before
+            return
+        assert not problems, problems
+        expected_version = 1 if before is None else before.version + 1
+        assert new.version == expected_version == applied.seq
+        assert applied.kind is change.kind
+        assert applied.from_state == (before.state if before is not None else None)
+        assert applied.to_state is new.state
+        if before is not None and before.state in machine.TERMINAL:
+            raise AssertionError(f"{change.kind} left terminal {before.state}")
+        event(f"applied {change.kind.value}")
+        self.record = new
+        self.events.append(applied)
+
+    @invariant()
+    def terminal_states_stay(self) -> None:
+        """Once GRADUATED or DECEASED, always so."""
+        if self.record is None:
+            return
+        if self.ever_terminal is not None:
+            assert self.record.state is self.ever_terminal
+        elif self.record.state in machine.TERMINAL:
+            self.ever_terminal = self.record.state
+
+    @invariant()
+    def grade_on_the_ladder(self) -> None:
+        """The grade is one of the four grades."""
+        if self.record is not None:
+            assert self.record.grade in GRADES
+
+    @invariant()
+    def replay_matches(self) -> None:
+        """Folding the events gives the live record, version included."""
+        if self.record is not None:
+            assert machine.replay(self.events) == self.record
+            assert self.record.version == len(self.events)
+
+    @invariant()
+    def suspension_fields_coherent(self) -> None:
+        """Suspension dates are set exactly while SUSPENDED, within the caps."""
+        r = self.record
+        if r is None:
+            return
+        suspended = r.state is State.SUSPENDED
+        assert (r.suspended_since is not None) == suspended
+        assert (r.suspended_until is not None) == suspended
+        assert (r.state is State.CANCELLED) == (r.state_before_cancel is not None)
+
+    @invariant()
+    def allowed_changes_pass_context_guards(self) -> None:
+        """What a portal offers fits the state and passes the context-only guards."""
+        if self.home is None:
+            return
+        ctx = machine.Context(
+            self.today,
+            self.policy,
+            kindergarten=self.kgs[self.record.kindergarten_code] if self.record else self.home,
+            child=self.child,
+        )
+        guards = machine.GUARDS.values()
+        param_codes = {c for g in guards if g.uses_change for c in g.codes}
+        context_codes = {c for g in guards if not g.uses_change for c in g.codes} - param_codes
+        context_codes |= set(machine.COMMON_GUARDS)
+        for kind in machine.allowed_changes(self.record, ctx):
+            probe = machine.Change(kind, self.today)
+            found = {v.code for v in machine.check(self.record, probe, context=ctx)}
+            assert not (found & context_codes), (kind, found)
