@@ -78,7 +78,7 @@ def _changed(entry: AuditEntry, field: str) -> AuditEntry:
         new = ("0" if not value.startswith("0") else "1") + value[1:]
     else:
         new = value + "x"
-    return attrs.evolve(entry, **{field: new})
+    return attrs.evolve(entry, **{field: new})  # type: ignore[arg-type]
 
 
 FIELDS = ["seq", "at", "operator", "action", "subject", "reason", "before", "after"]

@@ -76,7 +76,7 @@ class TestKnownDates:
 
     def test_sets_are_frozen(self) -> None:
         """Plain sets and lists are converted to frozensets (hashable calendar)."""
-        cal = HolidayCalendar(holidays={date(2025, 1, 1)})  # type: ignore[arg-type]
+        cal = HolidayCalendar(holidays={date(2025, 1, 1)})
         assert isinstance(cal.holidays, frozenset)
         assert hash(cal) == hash(HolidayCalendar(holidays=frozenset({date(2025, 1, 1)})))
 

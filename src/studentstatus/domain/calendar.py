@@ -33,6 +33,7 @@ datetime.date(2025, 10, 9)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -80,6 +81,10 @@ class WeekdayCalendar:
         return d.weekday() < 5
 
 
+def _date_set(values: Iterable[date]) -> frozenset[date]:
+    return frozenset(values)
+
+
 @attrs.frozen
 class HolidayCalendar:
     """Weekdays minus ``holidays``, plus ``extra_working_days`` (调休 make-up days).
@@ -96,8 +101,8 @@ class HolidayCalendar:
     (False, True)
     """
 
-    holidays: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
-    extra_working_days: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
+    holidays: frozenset[date] = attrs.field(default=frozenset(), converter=_date_set)
+    extra_working_days: frozenset[date] = attrs.field(default=frozenset(), converter=_date_set)
 
     def is_working_day(self, d: date, /) -> bool:
         """Whether ``d`` is a working day under this calendar.
