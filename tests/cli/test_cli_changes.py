@@ -1,0 +1,167 @@
+"""CLI: change (with --dry-run), requests, approve/reject/withdraw-request, lost-children,
+audit verify, rollover and roll on a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from services._changes_world import KG_A, KG_B, KG_D, runtime, seed  # type: ignore[import-not-found]
+from studentstatus.adapters.sql import SqlStore
+from studentstatus.cli import main
+from studentstatus.domain.enums import Grade
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = SqlStore(url, create=True)
+    seed(
+        runtime(store),
+        [(KG_A, Grade.JUNIOR), (KG_A, Grade.SENIOR), (KG_A, Grade.MIDDLE), (KG_B, Grade.JUNIOR)],
+    )
+    store.close()
+    monkeypatch.setenv("STUDENTSTATUS_STORE", url)
+    monkeypatch.setenv("STUDENTSTATUS_NOW", "2025-09-02T09:00:00+00:00")
+    return url
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_dry_run_exit_codes(db: str) -> None:
+    code, out = run("change", "SKIP", "r0001", "--as", "kindergarten:1111000001", "--dry-run")
+    assert code == 1
+    assert "reason_required" in out
+    assert "skip_beyond_senior" in out
+    code, out = run(
+        "change", "SKIP", "r0001", "--as", "kindergarten:1111000001", "--dry-run", "--json"
+    )
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["allowed"] is False
+    assert {"code", "field", "message_zh", "message_en"} <= set(doc["violations"][0])
+    code, out = run(
+        "change", "GO_ABROAD", "L110105202110030000", "--as", "kindergarten:1111000001",
+        "--dry-run", "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out) == {"allowed": True, "violations": [], "approvals": ["county"]}
+
+
+def test_transfer_across_provinces_by_cli(db: str) -> None:
+    code, out = run(
+        "change", "TRANSFER", "r0000", "--as", "kindergarten:4444000001", "--to", KG_D.school_code,
+        "--reason", "随迁", "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    req = json.loads(out)["request"]
+    for who in ("kindergarten:1111000001", "county:110105", "county:440305", "province:11"):
+        code, out = run("requests", "--as", who, "--json")
+        views = json.loads(out)
+        assert [v["id"] for v in views] == [req]
+        assert {"id", "change", "record", "step", "due"} <= set(views[0])
+        assert views[0]["step"] == who
+        code, out = run("approve-request", req, "--as", who, "--json")
+        assert code == 0
+        assert json.loads(out)["applied"] is False
+    code, out = run("approve-request", req, "--as", "province:44", "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "request": req,
+        "status": "APPROVED",
+        "applied": True,
+        "change": "TRANSFER",
+    }
+    code, out = run("roll", "--kindergarten", KG_D.school_code, "--as-of", "2025-09-02",
+                    "--as", "county:440305", "--json")  # fmt: skip
+    assert code == 0
+    assert [c["record"] for c in json.loads(out)["children"]] == ["r0000"]
+    code, out = run("audit", "verify", "--json")
+    assert code == 0
+    assert json.loads(out)["ok"] is True
+
+
+def test_reject_withdraw_refusal_and_lost_children(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out = run("change", "GO_ABROAD", "r0000", "--as", "kindergarten:1111000001", "--json")
+    req = json.loads(out)["request"]
+    code, out = run("reject-request", req, "--as", "county:110108", "--reason", "x")
+    assert (code == 1 and "not_step_approver" in out) or "out_of_scope" in out
+    code, out = run("reject-request", req, "--as", "county:110105")
+    assert code == 2  # --reason is required
+    code, out = run(
+        "reject-request", req, "--as", "county:110105", "--reason", "材料不全", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["status"] == "REJECTED"
+    code, out = run("change", "GO_ABROAD", "r0000", "--as", "kindergarten:1111000002", "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "out_of_scope"
+    code, out = run(
+        "change", "WITHDRAW", "r0002", "--as", "kindergarten:1111000001", "--reason", "搬家"
+    )
+    req = out.split()[1]
+    code, out = run("withdraw-request", req, "--as", "county:110105")
+    assert code == 1
+    code, out = run("withdraw-request", req, "--as", "kindergarten:1111000001", "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "WITHDRAWN"
+    # A transfer released by the source and then left alone lands in the lost-child queue.
+    code, out = run("change", "TRANSFER", "r0000", "--as", "kindergarten:1111000002",
+                    "--to", KG_B.school_code, "--json")  # fmt: skip
+    req = json.loads(out)["request"]
+    run("approve-request", req, "--as", "kindergarten:1111000001")
+    code, out = run("lost-children", "--as", "county:110105", "--json")
+    assert json.loads(out) == []
+    monkeypatch.setenv("STUDENTSTATUS_NOW", "2025-12-01T09:00:00+00:00")
+    code, out = run("lost-children", "--as", "county:110105", "--json")
+    assert [v["id"] for v in json.loads(out)] == [req]
+    code, out = run("requests", "--as", "county:110105", "--overdue", "--json")
+    assert [v["id"] for v in json.loads(out)] == [req]
+    code, out = run("lost-children", "--as", "kindergarten:1111000001")
+    assert code == 1
+    assert "role_not_allowed" in out
+
+
+def test_rollover_cli_and_audit_tamper(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDENTSTATUS_NOW", "2026-09-01T09:00:00+00:00")
+    code, out = run(
+        "rollover", "--school-year", "2026", "--as", "county:110105", "--dry-run", "--json"
+    )
+    plan = json.loads(out)
+    assert code == 0
+    assert plan["applied"] is False
+    assert plan["totals"]["promote"] == 3
+    assert plan["totals"]["graduate"] == 1
+    code, out = run("rollover", "--school-year", "2026", "--as", "county:110105")
+    assert code == 0
+    assert "applied: records 4, promote 3, graduate 1" in out
+    code, out = run("rollover", "--school-year", "2026", "--as", "county:110105", "--json")
+    assert json.loads(out)["totals"]["changed"] == 0
+    code, out = run("rollover", "--school-year", "2026", "--as", "kindergarten:1111000001")
+    assert code == 1
+    assert "role_not_allowed" in out
+    code, out = run("audit", "verify")
+    assert code == 0
+    assert "ok" in out
+    import sqlalchemy as sa
+
+    store = SqlStore(db)
+    t = store.tables.audit_log
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.seq == 2).values(operator="ministry"))
+    store.close()
+    code, out = run("audit", "verify", "--json")
+    assert code == 1
+    assert json.loads(out)["first_bad_seq"] == 2
+    code, out = run("audit", "verify", "--as", "county:110105")
+    assert code == 1
+    assert "role_not_allowed" in out
