@@ -1,0 +1,447 @@
+"""Registration commands: kindergarten registry, child intake, approval, verification, problems,
+national numbers and look-up.
+
+``kindergarten import``, ``import``, ``approve``, ``verify``, ``problems``,
+``resolve-problem``, ``issue-numbers`` and ``show``: thin wrappers over
+:mod:`studentstatus.services.kindergartens`, :mod:`~studentstatus.services.intake`,
+:mod:`~studentstatus.services.approval`, :mod:`~studentstatus.services.verification`,
+:mod:`~studentstatus.services.problems` and :mod:`~studentstatus.services.numbers`.
+
+Exit codes: 0 when everything went through; 1 when a row, a record or the
+operator was refused (the reasons are printed; with ``--json`` the JSON
+document is printed all the same); 2 for usage errors.
+
+The clock is the system clock; ``STUDENTSTATUS_NOW`` (an ISO date-time) fixes
+it, and ``STUDENTSTATUS_SEED`` seeds the random source (temporary numbers,
+ids), for replays and tests.  Progress is shown on stderr only when it is a
+terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+
+from studentstatus.cli._common import (
+    as_option,
+    echo_json,
+    handle_errors,
+    json_default,
+    json_option,
+    opened_store,
+    parse_operator,
+    store_option,
+)
+
+__all__ = ["register"]
+
+
+@contextmanager
+def _runtime(store_url: str, registry: Any = None) -> Iterator[Any]:
+    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
+
+    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
+    seed = os.environ.get("STUDENTSTATUS_SEED", "").strip()
+    rng = random.Random(int(seed)) if seed.isdigit() else random.Random()
+    clock: Any = SystemClock()
+    if now:
+        try:
+            clock = FixedClock(datetime.fromisoformat(now))
+        except ValueError:
+            msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
+            raise click.UsageError(msg) from None
+    with opened_store(store_url) as store:
+        yield Runtime(store, clock, rng, registry=registry)
+
+
+def _progress(label: str) -> Callable[[int], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int) -> None:
+        click.echo(f"\r{label}: {done:,}", err=True, nl=False)
+
+    return show
+
+
+def _end_progress(progress: Callable[[int], None] | None) -> None:
+    if progress is not None:
+        click.echo("", err=True)
+
+
+def _print_rejections(rejected: list[Any]) -> None:
+    for r in rejected:
+        click.echo(f"  row {r.row} [{r.field}] {r.code}: {r.message_en} / {r.message_zh}")
+
+
+@click.group("kindergarten")
+def kindergarten_group() -> None:
+    """The kindergarten registry (licensed kindergartens and their licences)."""
+
+
+@kindergarten_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def kindergarten_import_cmd(file: str, operator_text: str, as_json: bool, store_url: str) -> None:
+    """Import kindergartens from FILE.csv (school_code, uscc, name, region_code, type, …)."""
+    from studentstatus.services.kindergartens import import_kindergartens
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        report = import_kindergartens(rt, operator, file)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(f"accepted {report.accepted} rows, rejected {report.rejected_rows} rows")
+        _print_rejections(report.rejected)
+    sys.exit(1 if report.rejected else 0)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@as_option
+@click.option(
+    "--unlicensed-roster",
+    is_flag=True,
+    help="(county) Put children of unlicensed kindergartens on the county's roster.",
+)
+@json_option
+@store_option
+@handle_errors()
+def import_cmd(
+    file: str, operator_text: str, unlicensed_roster: bool, as_json: bool, store_url: str
+) -> None:
+    """Register the children in FILE.csv (one row per child) as PENDING records.
+
+    Every row is checked completely; rejected rows write nothing; the whole
+    file is one unit of work.
+    """
+    from studentstatus.services.intake import import_children
+
+    operator = parse_operator(operator_text)
+    progress = _progress("rows")
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, _runtime(store_url) as rt:
+
+        def sink(doc: dict[str, Any]) -> None:
+            spool.write(json.dumps(doc, ensure_ascii=False, default=json_default) + "\n")
+
+        report = import_children(
+            rt,
+            operator,
+            file,
+            unlicensed_roster=unlicensed_roster,
+            on_record=sink if as_json else None,
+            collect_records=False,
+            progress=progress,
+        )
+        _end_progress(progress)
+        if as_json:
+            spool.seek(0)
+            _echo_streamed(report.to_dict(), "records", (line.rstrip("\n") for line in spool))
+    if not as_json:
+        problems = ", ".join(f"{k} {v}" for k, v in sorted(report.problems.items())) or "none"
+        click.echo(
+            f"accepted {report.accepted} rows, rejected {report.rejected_rows} rows, "
+            f"rostered {report.rostered}; problems: {problems}"
+        )
+        _print_rejections(report.rejected)
+    sys.exit(1 if report.rejected else 0)
+
+
+def _echo_streamed(doc: dict[str, Any], key: str, items: Iterator[str]) -> None:
+    """Print ``doc`` as one JSON document whose ``key`` list is streamed from JSON texts."""
+    click.echo("{")
+    for k, v in doc.items():
+        if k != key:
+            value = json.dumps(v, ensure_ascii=False, default=json_default)
+            click.echo(f"  {json.dumps(k)}: {value},")
+    click.echo(f"  {json.dumps(key)}: [", nl=False)
+    n = _echo_items(items, indent="    ")
+    click.echo("  ]\n}" if n else "]\n}")
+
+
+def _echo_items(items: Iterator[str], *, indent: str) -> int:
+    n = 0
+    for item in items:
+        click.echo(("\n" if n == 0 else ",\n") + indent + item, nl=False)
+        n += 1
+    if n:
+        click.echo("")
+    return n
+
+
+@click.command("approve")
+@as_option
+@click.option("--all", "all_pending", is_flag=True, help="Approve every PENDING record in scope.")
+@click.option("--record", "record_ids", multiple=True, metavar="ID", help="Record id (repeatable).")
+@json_option
+@store_option
+@handle_errors()
+def approve_cmd(
+    operator_text: str,
+    all_pending: bool,
+    record_ids: tuple[str, ...],
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """(county) Approve PENDING records: PENDING → ACTIVE (核准)."""
+    from studentstatus.services.approval import approve_records
+
+    if not all_pending and not record_ids:
+        raise click.UsageError("give --all or at least one --record ID")
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        report = approve_records(
+            rt, operator, record_ids=list(record_ids) or None, all_pending=all_pending
+        )
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(f"approved {len(report.approved)}, refused {len(report.refused)}")
+        for r in report.refused:
+            click.echo(f"  {r['record_id']} {r['code']}: {r['message_en']} / {r['message_zh']}")
+    sys.exit(1 if report.refused else 0)
+
+
+@click.command("verify")
+@click.option(
+    "--registry",
+    "registry_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Population-registry extract CSV (id_number, name, sex, birth_date, status).",
+)
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url: str) -> None:
+    """(province) Verify resident IDs of ACTIVE/PENDING records against the registry."""
+    from studentstatus.adapters.population import CsvPopulationRegistry
+    from studentstatus.services.verification import verify_records
+
+    operator = parse_operator(operator_text)
+    from studentstatus.domain.jurisdiction import ensure_can
+
+    ensure_can(operator, "verify")
+    registry = CsvPopulationRegistry(registry_file)
+    progress = _progress("records")
+    with _runtime(store_url, registry) as rt:
+        report = verify_records(rt, operator, progress=progress)
+    _end_progress(progress)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        results = ", ".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "none"
+        problems = ", ".join(f"{k} {v}" for k, v in sorted(report.problems.items())) or "none"
+        click.echo(f"checked {report.checked}: {results}; problems opened: {problems}")
+
+
+@click.command("problems")
+@as_option
+@click.option("--overdue", is_flag=True, help="Only problems past their due date.")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved problems.")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the list to this CSV file (formula-leading cells escaped).",
+)
+@json_option
+@store_option
+@handle_errors()
+def problems_cmd(
+    operator_text: str,
+    overdue: bool,
+    include_resolved: bool,
+    csv_file: str | None,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """The problem records (问题学籍) in scope: kind, record, kindergarten, due date, status."""
+    from studentstatus.services.csvio import write_csv
+    from studentstatus.services.problems import PROBLEM_COLUMNS, list_problems
+
+    if as_json and csv_file:
+        raise click.UsageError("--json and --csv are exclusive")
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        items = list_problems(rt, operator, overdue=overdue, include_resolved=include_resolved)
+        if csv_file:
+            rows = ({**p, "related_record_ids": " ".join(p["related_record_ids"])} for p in items)
+            n = write_csv(csv_file, PROBLEM_COLUMNS, rows)
+            click.echo(f"wrote {n} problems to {csv_file}", err=True)
+            return
+        if as_json:
+            click.echo("[", nl=False)
+            _echo_items((json.dumps(p, ensure_ascii=False) for p in items), indent="  ")
+            click.echo("]")
+            return
+        n = 0
+        for p in items:
+            n += 1
+            late = " OVERDUE" if p["overdue"] else ""
+            click.echo(
+                f"{p['id']}  {p['kind']:<20} record {p['record_id']}  "
+                f"kindergarten {p['kindergarten_code']}  due {p['due_date']}  {p['status']}{late}"
+            )
+        click.echo(f"{n} problems", err=True)
+
+
+@click.command("resolve-problem")
+@click.argument("problem_id")
+@click.option(
+    "--action",
+    required=True,
+    type=click.Choice(["evidence", "correct", "delete", "arbitrate", "accept", "reopen"]),
+    help="evidence (佐证), correct (变更), delete (删除), arbitrate (仲裁); "
+    "accept/reopen: the county's answer to evidence.",
+)
+@as_option
+@click.option("--reason", required=True, help="Why (logged with the action).")
+@click.option("--evidence", multiple=True, metavar="REF", help="Evidence reference (repeatable).")
+@click.option(
+    "--set",
+    "corrections",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="A corrected value for 'correct' (CSV column name, e.g. id_number=…; repeatable).",
+)
+@click.option("--winner", metavar="RECORD_ID", help="The record that keeps its status (arbitrate).")
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Registry extract CSV to re-verify a corrected resident ID.",
+)
+@json_option
+@store_option
+@handle_errors()
+def resolve_problem_cmd(
+    problem_id: str,
+    action: str,
+    operator_text: str,
+    reason: str,
+    evidence: tuple[str, ...],
+    corrections: tuple[str, ...],
+    winner: str | None,
+    registry_file: str | None,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """Resolve problem PROBLEM_ID with an action; every action is logged with its reason."""
+    from studentstatus.services.problems import resolve_problem
+
+    operator = parse_operator(operator_text)
+    values: dict[str, str] = {}
+    for item in corrections:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            raise click.BadParameter(f"expected FIELD=VALUE, got {item!r}", param_hint="--set")
+        values[field.strip()] = value
+    registry = None
+    if registry_file:
+        from studentstatus.adapters.population import CsvPopulationRegistry
+
+        registry = CsvPopulationRegistry(registry_file)
+    with _runtime(store_url, registry) as rt:
+        out = resolve_problem(
+            rt,
+            operator,
+            problem_id,
+            action,
+            reason=reason,
+            evidence=evidence,
+            corrections=values or None,
+            winner_record_id=winner,
+        )
+    if as_json:
+        echo_json(out)
+    else:
+        p = out["problem"]
+        click.echo(f"{p['id']} {p['kind']}: {p['status']}")
+        if out["cancelled"]:
+            click.echo("cancelled: " + ", ".join(out["cancelled"]))
+        if out["opened"]:
+            click.echo("opened: " + ", ".join(out["opened"]))
+
+
+@click.command("issue-numbers")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
+    """(province, ministry) Issue G/J national numbers to every eligible ACTIVE record."""
+    from studentstatus.services.numbers import issue_numbers
+
+    operator = parse_operator(operator_text)
+    progress = _progress("records")
+    with _runtime(store_url) as rt:
+        report = issue_numbers(rt, operator, progress=progress)
+    _end_progress(progress)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
+        click.echo(f"issued {len(report.issued)}; skipped: {skipped}")
+
+
+@click.command("show")
+@click.argument("key", metavar="NUMBER_OR_RECORD_ID")
+@as_option
+@click.option("--reveal", is_flag=True, help="Show full identity numbers (scope must cover it).")
+@json_option
+@store_option
+@handle_errors()
+def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_url: str) -> None:
+    """Show a record by national, temporary or former number, or by record id."""
+    from studentstatus.services.numbers import show
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        doc = show(rt, operator, key, reveal=reveal)
+    if as_json:
+        echo_json(doc)
+        return
+    child = doc["child"]
+    click.echo(f"record {doc['record_id']}  {doc['state']}  {doc['grade'] or '-'}")
+    click.echo(f"kindergarten {doc['kindergarten_code']} ({doc['region_code']})")
+    click.echo(f"national number {doc['national_number'] or '-'}")
+    click.echo("former numbers " + (", ".join(doc["former_numbers"]) or "-"))
+    click.echo(
+        f"child {child['name']} {child['sex']} {child['birth_date']} "
+        f"{child['document_type']} {child['document_number'] or ''}"
+    )
+    for e in doc["history"]:
+        click.echo(
+            f"  {e['seq']:>3} {e['effective_date']} {e['kind']:<10} "
+            f"{e['from'] or '-'} → {e['to']}  {e['operator']} {e['reason']}"
+        )
+
+
+def register(group: click.Group) -> None:
+    """Attach the registration commands to the ``studentstatus`` group."""
+    for command in (
+        kindergarten_group,
+        import_cmd,
+        approve_cmd,
+        verify_cmd,
+        problems_cmd,
+        resolve_problem_cmd,
+        issue_numbers_cmd,
+        show_cmd,
+    ):
+        group.add_command(command)
