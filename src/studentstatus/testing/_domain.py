@@ -85,7 +85,7 @@ def _licence(draw: st.DrawFn, good: bool) -> Licence:
     if how == "future":
         issued = draw(st.dates(D(2036, 1, 1), D(2040, 1, 1)))
         return Licence(number, "教育局", issued, draw(st.dates(issued, D(2060, 1, 1))))
-    issued = draw(st.dates(D(2000, 1, 1), WINDOW[0]))
+    issued = draw(st.dates(D(2000, 1, 1), D(2013, 12, 31)))
     until = draw(st.dates(WINDOW[1], D(2060, 12, 31)))
     if how == "revoked":
         state = draw(st.sampled_from([LicenceState.REVOKED, LicenceState.SUSPENDED]))
