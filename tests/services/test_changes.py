@@ -378,3 +378,30 @@ def test_step_roles_match_policy() -> None:
         assert out.request is not None
         assert [s.decided_by for s in out.request.steps] == ["county:110105", "city:1101"]
         assert _record(rt, "r0000").state is State.ABROAD
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param("postgres_url", marks=pytest.mark.postgres),
+        pytest.param("mysql_url", marks=pytest.mark.mysql),
+    ],
+)
+def test_transfer_across_provinces_on_server(
+    server: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The full six-step inter-province transfer on PostgreSQL and MariaDB."""
+    url = request.getfixturevalue(server)
+    with make_store("sql", tmp_path, url) as store:
+        rt = runtime(store)
+        seed(rt, [(KG_A, Grade.MIDDLE)])
+        _tick(rt)
+        out = _through(
+            rt, "r0000", ChangeKind.TRANSFER, applicant=OPS["kgD"], to_kindergarten=KG_D.school_code
+        )
+        assert out.applied
+        assert out.request is not None
+        assert len(out.request.steps) == 6
+        moved = _record(rt, "r0000")
+        assert (moved.kindergarten_code, moved.region_code) == (KG_D.school_code, KG_D.region_code)
+        assert verify(store).ok

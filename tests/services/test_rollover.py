@@ -138,3 +138,23 @@ def test_rollover_is_all_or_nothing() -> None:
             type(store).unit_of_work = real  # type: ignore[method-assign]
         assert _grades(store) == before
         assert apply_rollover(rt, OPS["c105"], 2026, chunk=3).totals["promote"] == 7
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param("postgres_url", marks=pytest.mark.postgres),
+        pytest.param("mysql_url", marks=pytest.mark.mysql),
+    ],
+)
+def test_rollover_on_server(server: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = request.getfixturevalue(server)
+    with make_store("sql", tmp_path, url) as store:
+        rt = runtime(store)
+        _world(rt)
+        rt.clock.at = datetime(2026, 9, 1, 8, tzinfo=UTC)  # type: ignore[attr-defined]
+        report = apply_rollover(rt, OPS["c105"], 2026, chunk=2)
+        assert (report.totals["promote"], report.totals["graduate"]) == (4, 1)
+        assert apply_rollover(rt, OPS["c105"], 2026).totals["changed"] == 0
+        assert _grades(store)["r0003"] == (State.GRADUATED, Grade.SENIOR)
+        assert verify(store).ok
