@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
+from studentstatus import regions
 from studentstatus.errors import (
     InvalidChecksum,
     InvalidDate,
@@ -19,7 +20,7 @@ from studentstatus.errors import (
 )
 from studentstatus.ids import resident
 from studentstatus.ids._mod11 import check_char, weighted_sum
-from studentstatus.testing.strategies import residence_permits, resident_ids
+from studentstatus.testing.strategies import region_codes, residence_permits, resident_ids
 
 VALID = [
     "360426199101010071",
@@ -192,11 +193,35 @@ def test_adjacent_transposition_fails_checksum(number: str, pos: int) -> None:
 def test_differential_against_stdnum(number: str) -> None:
     """stdnum demands the code exist in the birth year; we accept codes created
     later, so we are a superset: stdnum-valid implies valid here."""
-    if ric.is_valid(number):
-        assert resident.is_valid(number)
+    ours, theirs = resident.is_valid(number), ric.is_valid(number)
+    if theirs:
+        assert ours
+    if ours and not theirs:
+        # the only allowed difference: the code did not exist yet in the birth year
+        assert not regions.valid_in(number[:6], int(number[6:10]))
     assert resident.is_valid(number, strict_region=False)
+
+
+@given(st.data(), st.integers(1985, 2020))
+def test_differential_historical_codes(data: st.DataObject, year: int) -> None:
+    """Codes in use in the birth year (incl. since-abolished ones): both agree."""
+    code = data.draw(region_codes(level="county", valid_in_year=year))
+    number = data.draw(
+        resident_ids(
+            regions=[code],
+            min_birth=datetime.date(year, 1, 1),
+            max_birth=datetime.date(year, 12, 31),
+        )
+    )
+    assert resident.is_valid(number)
+    assert ric.is_valid(number)
 
 
 @pytest.mark.parametrize("number", VALID[:8])
 def test_agrees_with_stdnum_on_vectors(number: str) -> None:
     assert ric.is_valid(number) == resident.is_valid(number)
+
+
+@given(residence_permits(kind="tw"))
+def test_generated_tw_permits(number: str) -> None:
+    assert resident.parse(number).kind is resident.ResidentKind.TW_PERMIT

@@ -28,13 +28,11 @@ import datetime
 
 __all__ = [
     "CHECK_VALUES",
-    "COMMON_DATES",
     "MIN_YEAR",
     "MMDD",
     "WEIGHTS",
     "check_char",
     "date_ok",
-    "fill_common_dates",
     "is_valid_checksum",
     "today_key",
     "weighted_sum",
@@ -110,30 +108,6 @@ def date_ok(ymd: str) -> bool:
         return False
     year = int(ymd[:4])
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-#: Every real date 1900-01-01..2099-12-31 as ``YYYYMMDD``, filled by
-#: :func:`fill_common_dates` (a fast membership test; :func:`date_ok` decides
-#: for anything not in it).
-COMMON_DATES: set[str] = set()
-
-
-def fill_common_dates() -> None:
-    """Fill :data:`COMMON_DATES` (idempotent).
-
-    >>> fill_common_dates(); "20000229" in COMMON_DATES, "21000229" in COMMON_DATES
-    (True, False)
-    """
-    if COMMON_DATES:
-        return
-    dates = set()
-    for year in range(1900, 2100):
-        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        for mmdd in MMDD:
-            dates.add(f"{year}{mmdd}")
-        if leap:
-            dates.add(f"{year}0229")
-    COMMON_DATES.update(dates)
 
 
 _TODAY_KEYS: dict[datetime.date, str] = {}

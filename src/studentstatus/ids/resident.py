@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import sys
 from collections.abc import Mapping
 
 import attrs
@@ -69,14 +70,7 @@ from studentstatus.errors import (
     InvalidNumber,
     InvalidRegion,
 )
-from studentstatus.ids._mod11 import (
-    CHECK_VALUES,
-    COMMON_DATES,
-    check_char,
-    date_ok,
-    fill_common_dates,
-    today_key,
-)
+from studentstatus.ids._mod11 import CHECK_VALUES, MIN_YEAR, MMDD, check_char, date_ok, today_key
 
 __all__ = [
     "FIELD",
@@ -137,15 +131,15 @@ _COMPACT = str.maketrans(
 # Diagnosis codes (0 = valid).
 _OK, _TYPE, _LENGTH, _LENGTH15, _FORMAT, _CHECKSUM, _DATE, _FUTURE, _REGION, _ABOLISHED = range(10)
 
-# Address code -> last day of its last year of use ('99991231' = current),
-# compared as text with the YYYYMMDD birth date; filled at first use.
+# Address code -> last year of use ('9999' = current), compared as text with
+# the YYYY of the birth date; filled at first use.  The year strings are
+# interned so that the table stays small (cache-friendly).
 _TABLE: dict[str, str] = {}
 
 
 def _load_table() -> dict[str, str]:
     if not _TABLE:
-        fill_common_dates()
-        _TABLE.update({code: last + "1231" for code, last in regions.id_address_table().items()})
+        _TABLE.update({code: sys.intern(last) for code, last in regions.id_address_table().items()})
     return _TABLE
 
 
@@ -196,7 +190,7 @@ def _diagnose(number: object, strict_region: bool, today: datetime.date | None) 
     last = (_TABLE or _load_table()).get(prefix)
     if last is None:
         return _REGION
-    if strict_region and date8 > last:
+    if strict_region and date8[:4] > last:
         return _ABOLISHED
     return _OK
 
@@ -228,14 +222,14 @@ def is_valid(
                 return _diagnose(number, strict_region, today) == 0
             if (2 * int(body, 13) + 10) % 11 != 1:
                 return False
-        date8 = number[6:14]
-        if date8 not in COMMON_DATES and not date_ok(date8):
+        year = number[6:10]
+        if year < MIN_YEAR or (number[10:14] not in MMDD and not date_ok(number[6:14])):
             return False
-        if today is not None and date8 > today_key(today):
+        if today is not None and number[6:14] > today_key(today):
             return False
         last = _TABLE.get(number[:6])
         if last is not None:
-            return not strict_region or date8 <= last
+            return not strict_region or year <= last
     return _diagnose(number, strict_region, today) == 0
 
 

@@ -7,6 +7,7 @@ Every strategy here generates numbers that the matching validator accepts
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Sequence
 
 from hypothesis import strategies as st
@@ -61,16 +62,23 @@ def region_codes(level: str = "county", valid_in_year: int | None = None) -> st.
     """
     if level == "county" and valid_in_year is None:
         return st.sampled_from(regions.counties(""))
-    codes = sorted(
-        code
-        for code, r in _all_regions().items()
-        if r.level == level
-        and code not in regions.PERMIT_CODES
-        and (valid_in_year is None or regions.valid_in(code, valid_in_year))
+    return st.sampled_from(_codes(level, valid_in_year))
+
+
+@functools.cache
+def _codes(level: str, valid_in_year: int | None) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            code
+            for code, r in _all_regions().items()
+            if r.level == level
+            and code not in regions.PERMIT_CODES
+            and (valid_in_year is None or regions.valid_in(code, valid_in_year))
+        )
     )
-    return st.sampled_from(codes)
 
 
+@functools.cache
 def _all_regions() -> dict[str, regions.Region]:
     out: dict[str, regions.Region] = {}
     for code in regions.id_address_table():
