@@ -12,9 +12,9 @@ or more names with the years they were in use (``[1992-]东丽区``); a name
 without a year range is treated as always in use.  Nothing is copied into
 this repository: a newer python-stdnum brings newer data.
 
-Two codes are added by hand: ``830000`` (Taiwan residents' residence permit,
-absent from ``loc.dat``) and nothing else; ``810000``/``820000`` (HK, Macau)
-and ``710000`` (台湾省) come from the file.
+One code is added by hand: ``830000`` (Taiwan residents' residence permit,
+absent from ``loc.dat``); ``810000``/``820000`` (HK, Macau) and ``710000``
+(台湾省) come from the file.
 
 More information:
 

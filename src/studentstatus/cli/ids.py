@@ -53,12 +53,16 @@ def check_number(
     try:
         kind = type_
         if kind == "auto":
+            # school codes before 台胞证 (both may be 10 digits), identity
+            # documents before USCCs
             detected = detect(number)
-            if uscc.is_valid(number):
-                kind = "uscc"
-            elif school_code.is_valid(number, kindergarten=False):
+            if school_code.is_valid(number, kindergarten=False):
                 kind = "school_code"
-            elif detected is None or detected is DocumentType.NONE:
+            elif detected is not None and detected is not DocumentType.NONE:
+                kind = detected.value
+            elif uscc.is_valid(number):
+                kind = "uscc"
+            else:
                 # report the resident-number diagnosis for ID-shaped input
                 resident.validate(number, strict_region=strict_region, today=today)
                 raise errors.InvalidFormat(
@@ -66,8 +70,6 @@ def check_number(
                     field="id_number",
                     message_zh="无法识别的证件号码",
                 )
-            else:
-                kind = detected.value
             result["type"] = kind
         if kind == "uscc":
             result["normalized"] = uscc.validate(number)
