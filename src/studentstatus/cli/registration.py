@@ -12,8 +12,7 @@ operator was refused (the reasons are printed; with ``--json`` the JSON
 document is printed all the same); 2 for usage errors.
 
 The clock is the system clock; ``STUDENTSTATUS_NOW`` (an ISO date-time) fixes
-it, and ``STUDENTSTATUS_SEED`` seeds the random source (temporary numbers,
-ids), for replays and tests.  Progress is shown on stderr only when it is a
+it, for replays and tests.  Progress is shown on stderr only when it is a
 terminal.
 """
 
@@ -50,8 +49,7 @@ def _runtime(store_url: str, registry: Any = None) -> Iterator[Any]:
     from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
 
     now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
-    seed = os.environ.get("STUDENTSTATUS_SEED", "").strip()
-    rng = random.Random(int(seed)) if seed.isdigit() else random.Random()
+    rng = random.Random()
     clock: Any = SystemClock()
     if now:
         try:
