@@ -55,6 +55,7 @@ from studentstatus.ids._mod11 import check_char, date_ok, is_valid_checksum, tod
 __all__ = [
     "FIELD",
     "ForeignPrId",
+    "check_char",
     "check_char_2004",
     "compact",
     "format",
@@ -235,6 +236,3 @@ def format(number: str) -> str:
     '91184019850101001X'
     """
     return compact(number)
-
-
-__all__ += ["check_char"]  # MOD 11-2 of the 2023 body, re-exported
