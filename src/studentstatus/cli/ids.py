@@ -40,7 +40,14 @@ def check_number(
     strict_region: bool = True,
     today: datetime.date | None = None,
 ) -> dict[str, Any]:
-    """Check one number and return the JSON-ready result."""
+    """Check one number and return the JSON-ready result.
+
+    >>> r = check_number("44011320141005001x")
+    >>> r["valid"], r["type"], r["normalized"], r["birth_date"], r["sex"]
+    (True, 'resident', '44011320141005001X', '2014-10-05', 'M')
+    >>> check_number("36042619910102009X")["error"]["code"]
+    'checksum'
+    """
     result: dict[str, Any] = {
         "valid": False,
         "type": None if type_ == "auto" else type_,
@@ -141,5 +148,11 @@ def check_id(
 
 
 def register(group: click.Group) -> None:
-    """Add ``check-id`` to the main command group."""
+    """Add ``check-id`` to the main command group.
+
+    >>> group = click.Group()
+    >>> register(group)
+    >>> sorted(group.commands)
+    ['check-id']
+    """
     group.add_command(check_id)

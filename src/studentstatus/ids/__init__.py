@@ -86,7 +86,11 @@ class Scheme:
     def is_valid(
         self, number: object, strict_region: bool = True, today: datetime.date | None = None
     ) -> bool:
-        """Whether :attr:`validate` accepts the number; never raises."""
+        """Whether :attr:`validate` accepts the number; never raises.
+
+        >>> SCHEMES[DocumentType.TW_TRAVEL].is_valid("12345678")
+        True
+        """
         try:
             self.validate(number, strict_region, today)
         except InvalidNumber:
