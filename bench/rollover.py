@@ -113,7 +113,7 @@ def phase_baseline(url: str) -> dict[str, float]:
                     c.c.evidence,
                     c.c.before,
                     c.c.after,
-                ],  # fmt: skip
+                ],
                 sa.select(
                     r.c.id,
                     r.c.version + 1,
