@@ -364,7 +364,15 @@ def withdraw(
 
 @attrs.frozen
 class Overdue:
-    """An open request whose pending step is past its due date."""
+    """An open request whose pending step is past its due date.
+
+    >>> r = ChangeRequest("q1", "r1", ChangeKind.SUSPEND, "kindergarten:1111000001",
+    ...                   datetime(2025, 9, 1),
+    ...                   (ApprovalStep(Role.COUNTY, "110105", due=date(2025, 9, 15)),))
+    >>> o = overdue_steps([r], date(2025, 9, 20))[0]
+    >>> o.index, o.days_late, o.request.id
+    (0, 5, 'q1')
+    """
 
     request: ChangeRequest
     index: int

@@ -173,7 +173,11 @@ class ChainReport:
     problem: ChainProblem | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping of the report."""
+        """A JSON-ready mapping of the report.
+
+        >>> ChainReport(False, 2, 3, "removed").to_dict()["problem"]
+        'removed'
+        """
         return {
             "ok": self.ok,
             "checked": self.checked,
@@ -198,7 +202,9 @@ def verify_chain(
       including ``seq``, ``prev_hash`` or ``hash``), or the next entry's
       ``prev_hash`` does not match an entry whose hash was recomputed after an edit;
     * **removed** — the expected seq is missing (the next entry skips it and it
-      does not appear later), or the last hash differs from ``head_hash``;
+      does not appear later), or the last hash differs from ``head_hash`` (entries
+      after it were cut off — or the last entry was edited and re-sealed, which a
+      chain alone cannot tell apart);
     * **reordered** — an entry is out of place: the expected seq appears later
       (or a seq appears twice).
 

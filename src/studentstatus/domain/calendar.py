@@ -60,7 +60,11 @@ class WorkingDayCalendar(Protocol):
     """
 
     def is_working_day(self, d: date, /) -> bool:
-        """Whether ``d`` is a working day."""
+        """Whether ``d`` is a working day.
+
+        >>> WeekdayCalendar().is_working_day(date(2025, 9, 28))
+        False
+        """
         ...
 
 

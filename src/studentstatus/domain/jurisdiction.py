@@ -112,7 +112,11 @@ ACTIONS: frozenset[str] = frozenset(ROLE_RULES)
 
 
 class ScopeFilter(TypedDict, total=False):
-    """Keyword arguments that restrict a repository listing to an operator's scope."""
+    """Keyword arguments that restrict a repository listing to an operator's scope.
+
+    >>> ScopeFilter(region_prefix="4403")
+    {'region_prefix': '4403'}
+    """
 
     region_prefix: str
     kindergarten_code: str
@@ -304,7 +308,13 @@ class Operator:
             raise ValueError(msg) from None
 
     def ensure_can(self, action: str) -> None:
-        """Raise ``PermissionDenied(code='role_not_allowed')`` unless :meth:`can`."""
+        """Raise ``PermissionDenied(code='role_not_allowed')`` unless :meth:`can`.
+
+        >>> Operator.parse("county:110105").ensure_can("attendance")
+        Traceback (most recent call last):
+        ...
+        studentstatus.errors.PermissionDenied: role_not_allowed: county:110105 may not access ...
+        """
         ensure_can(self, action)
 
 

@@ -33,7 +33,11 @@ __all__ = ["MigrantStatus", "flow_key", "is_migrant", "is_rural_migrant", "migra
 
 
 class MigrantStatus(enum.StrEnum):
-    """Where a child's household registration lies relative to the kindergarten."""
+    """Where a child's household registration lies relative to the kindergarten.
+
+    >>> MigrantStatus("OTHER_PROVINCE") is MigrantStatus.OTHER_PROVINCE
+    True
+    """
 
     LOCAL = "LOCAL"
     """Household registration in the kindergarten's own county (本县)."""

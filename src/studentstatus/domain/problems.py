@@ -120,6 +120,13 @@ class Candidate:
     ``document_number`` is compared upper-cased without spaces; a record with
     no number (or document type ``none``) takes part in the suspected-duplicate
     check instead.  ``repr`` masks the number.
+
+    >>> c = Candidate("r1", "c1", "王小明", Sex.M, date(2020, 3, 15), "resident",
+    ...               "11010520200315002x", "110105", "1111000001")
+    >>> c.document_key
+    ('resident', '11010520200315002X')
+    >>> "11010520200315002" in repr(c)
+    False
     """
 
     record_id: str
@@ -162,7 +169,12 @@ class Candidate:
 
     @property
     def document_key(self) -> tuple[str, str] | None:
-        """``(type, number)`` compared for DUPLICATE_ID, or ``None`` without a document."""
+        """``(type, number)`` compared for DUPLICATE_ID, or ``None`` without a document.
+
+        >>> Candidate("r1", "c1", "李华", Sex.F, date(2021, 1, 2), "none", "", "1", "k"
+        ...           ).document_key is None
+        True
+        """
         number = "".join((self.document_number or "").split()).upper()
         kind = _doc_type(self.document_type)
         if not number or kind == "none":
@@ -171,13 +183,24 @@ class Candidate:
 
     @property
     def identity_key(self) -> tuple[str, Sex, date]:
-        """``(name, sex, birth date)`` compared for SUSPECTED_DUPLICATE."""
+        """``(name, sex, birth date)`` compared for SUSPECTED_DUPLICATE.
+
+        >>> Candidate("r1", "c1", " 李 华", Sex.F, date(2021, 1, 2), None, None, "1", "k"
+        ...           ).identity_key
+        ('李华', <Sex.F: 'F'>, datetime.date(2021, 1, 2))
+        """
         return (normalise_name(self.name), self.sex, self.birth_date)
 
 
 @attrs.frozen
 class Finding:
-    """A problem to open: which record, which kind, and the records it clashes with."""
+    """A problem to open: which record, which kind, and the records it clashes with.
+
+    ``detail`` is human-readable and masks document numbers.
+
+    >>> Finding("r1", ProblemKind.DUPLICATE_ID, ("r2",), "110105", "1111000001").kind.label_zh
+    '身份证件号重复'
+    """
 
     record_id: str
     kind: ProblemKind
@@ -470,7 +493,11 @@ def _append(detail: str, note: str) -> str:
 
 @attrs.frozen
 class Arbitration:
-    """Outcome of an arbitration: the record that keeps its status and those cancelled."""
+    """Outcome of an arbitration: the record that keeps its status and those cancelled.
+
+    >>> Arbitration("r1", ("r2",), ("p1",)).cancel
+    ('r2',)
+    """
 
     keep: str
     cancel: tuple[str, ...]
