@@ -303,6 +303,9 @@ class IntakeReport:
     ``record_id``, ``child_id``, ``kindergarten_code``, ``temp_number``,
     ``state``, ``grade``, ``problems``) or rostered row (``roster_id``,
     ``state: null``), unless the import was run with ``collect_records=False``.
+    A record's ``problems`` are those known when it was written: a twin met
+    in a later chunk adds a problem to the earlier record in the store, which
+    the problem list shows.
 
     >>> IntakeReport().to_dict()
     {'accepted': 0, 'rejected': [], 'problems': {}, 'records': [], 'rostered': 0, 'rows': 0}
