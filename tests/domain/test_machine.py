@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import attrs
 import pytest
@@ -548,3 +549,17 @@ class TestRendering:
         assert text.startswith("digraph status {")
         assert text.count(" -> ") == len(m.to_mermaid().splitlines()) - 1 - len(m.TERMINAL)
         assert "GRADUATED [shape=doublecircle" in text
+
+
+class TestDocs:
+    """docs/concepts/status-machine.md carries the current table and diagram."""
+
+    def test_diagram_and_table_in_sync(self) -> None:
+        """The checked-in Mermaid diagram and table rows are the generated ones."""
+        doc = (Path(__file__).parents[2] / "docs" / "concepts" / "status-machine.md").read_text(
+            encoding="utf-8"
+        )
+        assert "```mermaid\n" + m.to_mermaid() + "```" in doc
+        for r in m.transitions_table():
+            sources = ", ".join(r["from"]) or "—"
+            assert f"| `{r['change']}` {r['label_zh']} | {sources} | {r['to']} |" in doc
