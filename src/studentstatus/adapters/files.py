@@ -386,14 +386,14 @@ class FileStore:
         _fsync_dir(self.path)
         _write_durably(self.path / JOURNAL, iter([b""]))
         _fsync_dir(self.path)
-        old = self._snapshot_name
         st = os.stat(self.path / JOURNAL)
         self._journal_id = (st.st_dev, st.st_ino)
         self._snapshot_name = name
         self._snap_seq = seq
         self._offset = 0
-        if old:
-            shutil.rmtree(self.path / old, ignore_errors=True)
+        for stale in self.path.glob("snapshot-*"):  # older ones and crashed compactions
+            if stale.name != name:
+                shutil.rmtree(stale, ignore_errors=True)
 
     def compact(self) -> None:
         """Write a snapshot of everything committed and empty the journal."""
