@@ -229,7 +229,8 @@ def import_kindergartens(
                 )
             )
         if problems or kg is None:
-            seen: set[tuple[str, str]] = set()
+            absent = {v.field for v in row.problems if v.code == "column_missing"}
+            seen: set[tuple[str, str]] = {(f, "required") for f in absent}
             for v in problems:
                 if (v.field, v.code) not in seen:
                     seen.add((v.field, v.code))
