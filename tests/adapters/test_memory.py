@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from typing import Any
 
+import attrs
 import pytest
 
 from studentstatus.adapters.memory import MemoryStore
@@ -12,7 +14,7 @@ from studentstatus.domain.enums import Grade, State
 from studentstatus.domain.model import StatusRecord
 from studentstatus.errors import ConflictError
 from studentstatus.ports import Store, UnitOfWork
-from studentstatus.testing.contract import StoreContract
+from studentstatus.testing.contract import StoreContract, run_differential
 
 
 class TestMemoryStore(StoreContract):
@@ -86,3 +88,29 @@ def test_commit_time_check_catches_a_newer_version() -> None:
         slow.commit()
     with store.unit_of_work() as uow:
         assert uow.records.get_many(["r1", "r2"]).keys() == {"r1"}
+
+
+class _DropsFormerNumbers:
+    """A records repository that loses ``former_numbers`` on ``add``: a broken adapter."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def add(self, record: StatusRecord) -> None:
+        self._inner.add(attrs.evolve(record, former_numbers=()))
+
+
+class _LossyStore(MemoryStore):
+    def unit_of_work(self) -> Any:
+        uow = super().unit_of_work()
+        uow.records = _DropsFormerNumbers(uow.records)
+        return uow
+
+
+def test_the_differential_machine_catches_a_lossy_adapter() -> None:
+    """The kit is not vacuous: a store that drops one field fails the differential run."""
+    with pytest.raises(AssertionError):
+        run_differential(_LossyStore, max_examples=60)
