@@ -450,9 +450,11 @@ class _Intake:
         return self.kgs[code]
 
     def reject(self, row: int, violations: Iterable[Violation]) -> None:
-        seen: set[tuple[str, str]] = set()
+        items = list(violations)
+        absent = {v.field for v in items if v.code == "column_missing"}
+        seen: set[tuple[str, str]] = {(f, "required") for f in absent}
         out = []
-        for v in violations:
+        for v in items:
             field = _column(v.field)
             if (field, v.code) in seen:
                 continue
