@@ -17,6 +17,7 @@ preschool grade fits them during the window.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
 
 import attrs
@@ -69,6 +70,12 @@ _NAMES = st.text(
 )
 
 
+@functools.cache
+def _counties() -> st.SearchStrategy[str]:
+    # one strategy object: building a sampled_from over ~2,800 codes per draw is slow
+    return region_codes("county")
+
+
 @st.composite
 def _licence(draw: st.DrawFn, good: bool) -> Licence:
     number = "教民" + draw(st.text("0123456789", min_size=15, max_size=15)) + "号"
@@ -100,7 +107,7 @@ def kindergartens(draw: st.DrawFn, licensed: bool | None = True) -> Kindergarten
     (``True``), on none (``False``), or either (``None``)."""
     if licensed is None:
         licensed = draw(st.booleans())
-    region = draw(region_codes("county"))
+    region = draw(_counties())
     code = "11" + region[:2] + draw(st.text("0123456789", min_size=6, max_size=6))
     if licensed:
         licences = [draw(_licence(True)), *draw(st.lists(_licence(False), max_size=2))]
@@ -140,7 +147,7 @@ def _valid_child(draw: st.DrawFn, birth: tuple[datetime.date, datetime.date]) ->
         birth_date=born,
         document=document,
         ethnicity=draw(st.none() | st.sampled_from(["01", "02", "05", "56", "97", "98"])),
-        hukou_region=draw(st.none() | region_codes("county")),
+        hukou_region=draw(st.none() | _counties()),
         guardians=guardians,
         left_behind=draw(st.booleans()),
     )
@@ -204,7 +211,7 @@ def records(draw: st.DrawFn, state: State | None = None) -> StatusRecord:
         id=draw(st.uuids()).hex,
         child_id=draw(st.uuids()).hex,
         kindergarten_code="11" + draw(st.text("0123456789", min_size=8, max_size=8)),
-        region_code=draw(region_codes("county")),
+        region_code=draw(_counties()),
         state=st_,
         grade=grade,
         entry_date=entry,
