@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from services._registration_world import bad_checksum, csv_bytes, real_row, row
 from studentstatus.cli import main
 from studentstatus.domain import numbers as national
 from studentstatus.services.csvio import KINDERGARTEN_COLUMNS
-
-from services._registration_world import bad_checksum, csv_bytes, real_row, row
 
 KG_ROWS = [
     {
