@@ -388,7 +388,7 @@ class _Repo:
         stored = {}
         for part in _chunks(ids, _IN_CHUNK):
             q = sa.select(table.c[key], table.c.version).where(table.c[key].in_(part))
-            stored.update(dict(list(self._conn.execute(q).tuples())))
+            stored.update({k: v for k, v in self._conn.execute(q)})  # noqa: C416 (Row has .keys())
         for r in rows:
             if r[key] not in stored:
                 return NotFoundError(f"{table.name}: no row with {key} {r[key]!r}")
@@ -612,7 +612,7 @@ class SqlRecords(_Repo):
         held: dict[str, str] = {}
         for part in _chunks(list(wanted), _IN_CHUNK):
             q = sa.select(t.c.number, t.c.record_id).where(t.c.number.in_(part))
-            held.update(dict(list(self._conn.execute(q).tuples())))
+            held.update({k: v for k, v in self._conn.execute(q)})  # noqa: C416 (Row has .keys())
         for num, rid in wanted.items():
             if held.get(num, rid) != rid:
                 msg = f"number {mask(num)} belongs to another record / 学籍号已属于其他学籍"
