@@ -14,8 +14,8 @@ host's own Alembic history) can share one database.
 >>> engine = sa.create_engine("sqlite://")
 >>> with engine.begin() as conn:
 ...     upgrade(conn)
-...     current(conn)
-'0001'
+...     current(conn) == head_revision()
+True
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from studentstatus.adapters.sql.errors import translating
 
-__all__ = ["alembic_config", "current", "downgrade", "migration_names", "upgrade"]
+__all__ = [
+    "alembic_config",
+    "current",
+    "downgrade",
+    "head_revision",
+    "migration_names",
+    "upgrade",
+]
 
 SCRIPT_LOCATION = "studentstatus.adapters.sql:migrations"
 
@@ -54,6 +61,19 @@ def alembic_config(
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+def head_revision() -> str:
+    """The newest revision shipped with the package.
+
+    >>> head_revision() >= "0001"
+    True
+    """
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 def migration_names(attributes: dict[str, Any], x_args: dict[str, str]) -> tuple[str, str | None]:
@@ -94,10 +114,26 @@ def upgrade(
     """Upgrade the schema to ``revision`` (default: the latest).
 
     ``bind`` is a URL, an Engine (one transaction, committed) or a Connection
-    (runs in the caller's transaction; the caller commits).
+    (runs in the caller's transaction; the caller commits).  A database whose
+    tables were made by ``SqlStore(create=True)`` (no version row) is first
+    stamped ``head``, since ``create_all`` wrote the current schema.
     """
     with translating("migrate"), _connection(bind) as conn:
-        command.upgrade(alembic_config(conn, prefix=prefix, schema=schema), revision)
+        cfg = alembic_config(conn, prefix=prefix, schema=schema)
+        if _created_without_migrations(conn, prefix, schema):
+            command.stamp(cfg, "head")
+        command.upgrade(cfg, revision)
+
+
+def _created_without_migrations(conn: Connection, prefix: str, schema: str | None) -> bool:
+    """Tables made by ``SqlStore(create=True)`` (``create_all``) but no version row yet.
+
+    Such a database already has the current schema: it is stamped ``head``
+    instead of being created twice.
+    """
+    inspector = sa.inspect(conn)
+    has_records = inspector.has_table(f"{prefix}records", schema=schema)
+    return has_records and _current(conn, prefix, schema) is None
 
 
 def downgrade(bind: Bind, revision: str, *, prefix: str = "", schema: str | None = None) -> None:
@@ -109,8 +145,12 @@ def downgrade(bind: Bind, revision: str, *, prefix: str = "", schema: str | None
 def current(bind: Bind, *, prefix: str = "", schema: str | None = None) -> str | None:
     """The revision the database is at, or ``None`` before the first upgrade."""
     with translating("read migration state"), _connection(bind) as conn:
-        ctx = MigrationContext.configure(
-            conn,
-            opts={"version_table": f"{prefix}alembic_version", "version_table_schema": schema},
-        )
-        return ctx.get_current_revision()
+        return _current(conn, prefix, schema)
+
+
+def _current(conn: Connection, prefix: str, schema: str | None) -> str | None:
+    ctx = MigrationContext.configure(
+        conn,
+        opts={"version_table": f"{prefix}alembic_version", "version_table_schema": schema},
+    )
+    return ctx.get_current_revision()

@@ -11,7 +11,7 @@ installations can share one database or schema.
 >>> [c.name for c in t.records.constraints if isinstance(c, sa.UniqueConstraint)]
 ['uq_ss_records_national_number']
 >>> sorted(t.by_port)[:3]
-['attendance', 'audit', 'change_log']
+['attendance', 'audit', 'cases']
 """
 
 from __future__ import annotations
