@@ -45,6 +45,9 @@ class TestFileStore(StoreContract):
 class TestFileStoreCompactingOften(TestFileStore):
     """The same kit with a compaction after every second commit."""
 
+    property_examples = 8
+    differential_examples = 6
+
     def make_store(self) -> Store:
         """A file store that compacts every 2 commits."""
         return FileStore(tempfile.mkdtemp(prefix="ss-files-"), compact_every=2)
