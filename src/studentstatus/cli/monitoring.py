@@ -1,0 +1,296 @@
+"""Monitoring commands: attendance import, dropout ledgers and cases, flows, the report.
+
+``attendance import FILE.csv``, ``dropout --county CODE``, ``case contact
+CASE_ID --note …``, ``flows --from DATE --to DATE``, ``report --region CODE
+--school-year YEAR [--out DIR]``; all take ``--store``, ``--as ROLE:SCOPE``
+and ``--json`` (one JSON document on stdout).  ``STUDENTSTATUS_NOW`` (an ISO
+date-time) fixes the clock, for scripted runs and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+
+from studentstatus.cli._common import (
+    as_option,
+    echo_json,
+    handle_errors,
+    json_option,
+    opened_store,
+    parse_operator,
+    store_option,
+)
+
+__all__ = ["register"]
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@contextmanager
+def _runtime(store_url: str) -> Iterator[Any]:
+    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
+
+    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
+    with opened_store(store_url) as store:
+        if now:
+            try:
+                at = datetime.fromisoformat(now)
+            except ValueError:
+                msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
+                raise click.UsageError(msg) from None
+            yield Runtime(store, FixedClock(at))
+        else:
+            yield Runtime(store, SystemClock())
+
+
+def _population(path: str | None) -> Any:
+    if path is None:
+        return None
+    from studentstatus.errors import RuleViolations, Violation
+    from studentstatus.services.dropout import read_population
+
+    people, bad = read_population(path)
+    if bad:
+        raise RuleViolations(
+            Violation(v.code, v.field, f"第{row}行：{v.message_zh}", f"row {row}: {v.message_en}")
+            for row, v in bad
+        )
+    return people
+
+
+@click.group("attendance")
+def attendance_group() -> None:
+    """Daily attendance (出勤)."""
+
+
+@attendance_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def attendance_import(file: str, operator_text: str, as_json: bool, store_url: str) -> None:
+    """Import FILE.csv (record_id or national_number, date, status, reason).
+
+    Every bad row is reported and nothing is written when there is one (exit 1).
+    """
+    from studentstatus.services.attendance import import_attendance
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        if sys.stderr.isatty() and not as_json:
+            size = sum(1 for _ in open(file, "rb")) - 1  # noqa: SIM115 - counted and closed
+            with click.progressbar(length=max(size, 0), label="rows", file=sys.stderr) as bar:
+                report = import_attendance(rt, operator, file, progress=bar.update)
+        else:
+            report = import_attendance(rt, operator, file)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        for e in report.errors:
+            click.echo(
+                f"row {e.row} [{e.field}] {e.code}: {e.message_en} / {e.message_zh}", err=True
+            )
+        click.echo(
+            f"rows {report.rows}, written {report.written}, corrections {report.corrections}, "
+            f"cases opened {len(report.opened_cases)}, closed {len(report.closed_cases)}"
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("dropout")
+@click.option("--county", required=True, metavar="CODE6", help="County region code.")
+@click.option(
+    "--population",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Population extract CSV (id_number, name, sex, birth_date, hukou_region).",
+)
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def dropout_cmd(
+    county: str, population: str | None, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """The county's three ledgers (控辍保学台账), comparisons and open cases."""
+    from studentstatus.services.dropout import county_ledgers
+
+    operator = parse_operator(operator_text)
+    people = _population(population)
+    with _runtime(store_url) as rt:
+        led = county_ledgers(rt, operator, county, population=people)
+    if as_json:
+        echo_json(led.to_dict())
+        return
+    c = led.counts()
+    eligible = f"{c['eligible']} (适龄未入园 {c['unenrolled']})" if led.eligible_known else "—"
+    click.echo(f"county {led.county} as of {led.as_of}")
+    click.echo(f"  eligible children 适龄儿童: {eligible}")
+    click.echo(f"  suspected dropouts 疑似辍学: {c['suspected']}")
+    click.echo(f"  confirmed dropouts 确认辍学: {c['confirmed']}")
+    click.echo(f"  enrolled but absent 名在人不在: {c['absent_on_paper']}")
+    click.echo(f"  lost-child queue 转出未转入: {c['lost_children']}")
+    for case in led.suspected:
+        click.echo(
+            f"  case {case.id} record {case.record_id} kg {case.kindergarten_code} "
+            f"{case.trigger.value} contacts {len(case.contacts)}: {case.detail}"
+        )
+
+
+@click.group("case")
+def case_group() -> None:
+    """Dropout cases (疑似辍学案件)."""
+
+
+@case_group.command("contact")
+@click.argument("case_id")
+@click.option("--note", required=True, help="What was done or said (劝返记录).")
+@click.option(
+    "--kind",
+    type=click.Choice(["persuasion", "contact"]),
+    default="persuasion",
+    show_default=True,
+)
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def case_contact(
+    case_id: str, note: str, kind: str, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """Record a contact or persuasion attempt on CASE_ID."""
+    from studentstatus.domain.monitoring import ContactKind
+    from studentstatus.services.dropout import case_dict, record_contact
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        case = record_contact(rt, operator, case_id, note, kind=ContactKind(kind.upper()))
+    if as_json:
+        echo_json(case_dict(case))
+    else:
+        click.echo(f"case {case.id}: {len(case.contacts)} contact(s) recorded")
+
+
+@click.command("flows")
+@click.option("--from", "start", type=_DATE, required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", type=_DATE, required=True, help="Last day (YYYY-MM-DD).")
+@click.option(
+    "--level", type=click.Choice(["province", "county"]), default="province", show_default=True
+)
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def flows_cmd(
+    start: datetime,
+    end: datetime,
+    level: str,
+    operator_text: str,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """Origin → destination matrix of transfers effective in the period."""
+    from studentstatus.services.flows import transfer_flows
+
+    operator = parse_operator(operator_text)
+    with _runtime(store_url) as rt:
+        m = transfer_flows(rt, operator, start.date(), end.date(), level=level)  # type: ignore[arg-type]
+    if as_json:
+        echo_json(m.to_dict())
+        return
+    click.echo(f"transfers {m.start} … {m.end} ({m.level}): {m.total}")
+    for o, d, n in m.rows():
+        click.echo(f"  {o} -> {d}: {n}")
+
+
+@click.command("report")
+@click.option("--region", required=True, metavar="CODE", help="Region code (2, 4 or 6 digits).")
+@click.option("--school-year", type=int, required=True, help="School year (2026 = 2026-27).")
+@click.option(
+    "--population",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Population extract CSV, for the gross enrolment rate.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Write PNG charts and index.html here (needs the 'plots' extra).",
+)
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def report_cmd(
+    region: str,
+    school_year: int,
+    population: str | None,
+    out_dir: str | None,
+    operator_text: str,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """The enrolment report of REGION for a school year (counts, shares, GER, changes…)."""
+    from studentstatus.services.flows import transfer_flows
+    from studentstatus.services.reports import build_report, school_year_range
+
+    operator = parse_operator(operator_text)
+    people = _population(population)
+    written: list[str] = []
+    with _runtime(store_url) as rt:
+        rep = build_report(rt, operator, region, school_year, population=people)
+        if out_dir is not None:
+            try:
+                from studentstatus.services.charts import write_report_page
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                msg = "charts need matplotlib: pip install 'studentstatus[plots]'"
+                raise click.ClickException(msg) from exc
+            start, end = school_year_range(school_year)
+            flows = transfer_flows(rt, operator, start, min(end, rt.clock.today()))
+            written = [str(p) for p in write_report_page(rep, out_dir, flows=flows)]
+    if as_json:
+        doc = rep.to_dict()
+        if written:
+            doc["files"] = written
+        echo_json(doc)
+        return
+    click.echo(f"report {rep.region or 'all'} {rep.school_year} as of {rep.as_of}")
+    click.echo(f"  children on roll: {rep.total}")
+    click.echo(f"  by type: {rep.by_type}")
+    click.echo(f"  by grade: {rep.by_grade}")
+    click.echo(f"  by sex: {rep.by_sex}")
+    click.echo(f"  by age: {rep.by_age}")
+    click.echo(f"  by migrant status: {rep.by_migrant} (rural migrants {rep.rural_migrants})")
+    click.echo(f"  inclusive share: {_pct(rep.inclusive_share)}; public: {_pct(rep.public_share)}")
+    if rep.gross_enrolment_rate is not None:
+        click.echo(f"  gross enrolment rate: {_pct(rep.gross_enrolment_rate)}")
+    click.echo(f"  changes: {rep.changes_by_kind}")
+    for path in written:
+        click.echo(f"  wrote {path}")
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+def register(group: click.Group) -> None:
+    """Attach the monitoring commands to ``group``.
+
+    >>> g = click.Group("x")
+    >>> register(g)
+    >>> sorted(g.commands)
+    ['attendance', 'case', 'dropout', 'flows', 'report']
+    """
+    group.add_command(attendance_group)
+    group.add_command(dropout_cmd)
+    group.add_command(case_group)
+    group.add_command(flows_cmd)
+    group.add_command(report_cmd)
