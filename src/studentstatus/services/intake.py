@@ -91,16 +91,18 @@ from typing import IO, Any
 
 import attrs
 
+from studentstatus import ids, phones
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import grade_violations, school_year_of
-from studentstatus.domain.child import build_child
-from studentstatus.domain.enums import ChangeKind, Grade, NumberKind, ProblemKind, Role, State
+from studentstatus.domain.child import build_child, check_child
+from studentstatus.domain.enums import ChangeKind, Grade, NumberKind, ProblemKind, Role, Sex, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.kindergarten import licence_violations
 from studentstatus.domain.machine import Change, Context, apply
 from studentstatus.domain.model import (
     Child,
     DocumentKind,
+    Guardian,
     IdentityDocument,
     IssuedNumber,
     Kindergarten,
@@ -110,7 +112,7 @@ from studentstatus.domain.model import (
     StatusRecord,
 )
 from studentstatus.domain.policy import Policy
-from studentstatus.errors import PermissionDenied, RuleViolations, Violation
+from studentstatus.errors import InvalidNumber, PermissionDenied, RuleViolations, Violation
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, parse_bool, parse_date, read_csv
@@ -535,18 +537,22 @@ class _Intake:
                     "hukou_rural must be yes/no",
                 )
             )
-        child, child_problems, invalid = self.build(v, rural)
+        child, child_problems, invalid, checked = self.build(v, rural)
         out.extend(child_problems)
         unlicensed: list[Violation] = []
         if kg is not None and entry is not None:
             unlicensed = licence_violations(kg, entry)
         if self.roster and (kg is None or unlicensed) and code:
+            if child is not None and not checked:
+                out.extend(self.recheck(child, invalid))
             if out or child is None:
                 self.reject(row.number, out)
                 return None
             return self.roster_entry(row.number, child, kg, code)
         out.extend(unlicensed)
         if out or child is None or kg is None or entry is None or grade is None:
+            if child is not None and not checked:
+                out.extend(self.recheck(child, invalid))
             if child is None and grade is not None and entry is not None:
                 born = _try_date(v.get("birth_date", ""))
                 if born is not None:
@@ -574,9 +580,75 @@ class _Intake:
         self.index.numbers.add(hash(temp))
         return _Candidate(row.number, child, record, event, kg, invalid, _key(child))
 
+    def recheck(self, child: Child, invalid: Violation | None) -> list[Violation]:
+        problems = check_child(child, today=self.today)
+        if invalid is not None:
+            problems = [p for p in problems if p.field != "document.number"]
+        return problems
+
+    def fast(
+        self, v: Mapping[str, str], rural: bool, child_id: str
+    ) -> tuple[Child, Violation | None] | None:
+        """Parse a row whose values all parse into an (unchecked) child, or ``None``.
+
+        The checks themselves run once, inside the machine's REGISTER guards
+        (or :meth:`recheck` when the row is refused for other reasons); rows
+        that do not even parse take :func:`build_child`, which reports them.
+        """
+        try:
+            sex = Sex.parse(v.get("sex", ""))
+            born = parse_date(v.get("birth_date", ""))
+            number = v.get("id_number", "")
+            kind = DocumentKind((v.get("id_type") or ("resident" if number else "none")).lower())
+            phone = v.get("guardian_phone", "")
+            if not phone:
+                return None
+            phone = phones.normalize(phone)
+        except (ValueError, InvalidNumber):
+            return None
+        invalid: Violation | None = None
+        document: IdentityDocument | None = None
+        if kind.value == "none":
+            if number:
+                return None
+        else:
+            try:
+                number = ids.validate_document(kind, number, today=self.today)
+            except InvalidNumber as err:
+                if self.rt.policy.invalid_id != "problem" or err.code not in INVALID_ID_CODES:
+                    return None
+                v_ = err.violation
+                invalid = Violation(v_.code, "document.number", v_.message_zh, v_.message_en)
+                number = _compact_number(number)
+            document = IdentityDocument(kind, number)
+        eth = v.get("ethnicity") or None
+        if eth is not None and eth.isdigit() and len(eth) == 1:
+            eth = "0" + eth
+        child = Child(
+            child_id,
+            v.get("name", "").strip(),
+            sex,
+            born,
+            document,
+            nationality=(v.get("nationality") or "CHN").upper(),
+            ethnicity=eth,
+            hukou_region=v.get("hukou_region") or None,
+            hukou_rural=rural,
+            residence_region=v.get("residence_region") or None,
+            guardians=(
+                Guardian(v.get("guardian_name", ""), v.get("guardian_relation", ""), phone),
+            ),
+        )
+        return child, invalid
+
     def build(
         self, v: Mapping[str, str], rural: bool
-    ) -> tuple[Child | None, list[Violation], Violation | None]:
+    ) -> tuple[Child | None, list[Violation], Violation | None, bool]:
+        """(child, violations, invalid-ID violation, whether the child was checked)."""
+        child_id = self.rt.new_id("c")
+        quick = self.fast(v, rural, child_id)
+        if quick is not None:
+            return quick[0], [], quick[1], False
         guardians = []
         if v.get("guardian_name") or v.get("guardian_phone") or v.get("guardian_relation"):
             guardians.append(
@@ -600,12 +672,11 @@ class _Intake:
         }
         doc_type = v.get("id_type") or ("resident" if v.get("id_number") else "none")
         number = v.get("id_number", "")
-        child_id = self.rt.new_id("c")
         child, problems = build_child(
             id=child_id, document_type=doc_type, document_number=number, **kwargs
         )
         if child is not None:
-            return child, [], None
+            return child, [], None, True
         doc_problems = [p for p in problems if p.field == "document.number"]
         if (
             self.rt.policy.invalid_id == "problem"
@@ -614,13 +685,13 @@ class _Intake:
         ):
             rest = [p for p in problems if p.field != "document.number"]
             if rest:
-                return None, problems, None
+                return None, problems, None, True
             bare, more = build_child(id=child_id, document_type="none", **kwargs)
             if bare is None:
-                return None, more + doc_problems, None
+                return None, more + doc_problems, None, True
             doc = IdentityDocument(DocumentKind(doc_type.lower()), _compact_number(number))
-            return attrs.evolve(bare, document=doc), [], doc_problems[0]
-        return None, problems, None
+            return attrs.evolve(bare, document=doc), [], doc_problems[0], True
+        return None, problems, None, True
 
     def roster_entry(
         self, row: int, child: Child, kg: Kindergarten | None, code: str

@@ -1,0 +1,410 @@
+"""Benchmark: a province-sized registration run (not a test).
+
+Generates a roster of N children (default 1,000,000) in one province, with
+2% duplicate ID numbers, 1% checksum-invalid IDs and 3% children without an
+ID, written to a CSV file, plus a population-registry extract CSV for the
+verification stage (0.5% name mismatches, 0.2% missing).  Then, for each
+store (SQLite file, PostgreSQL), in a fresh child process:
+
+1. import (``import_children`` as every county of the province, the
+   whole file streamed in 5,000-row chunks; rows of other counties are
+   rejected ``out_of_scope`` so each county imports its own file — the
+   bench splits the roster per county up front);
+2. approve (``approve_records(all_pending=True)`` per county);
+3. verify (``verify_records`` as the province, against the extract);
+4. issue numbers (``issue_numbers`` as the province);
+
+and prints rows/s per stage and the process's peak RSS after each stage.
+In the same child process it measures the raw driver on the same rows
+(children + records columns): ``sqlite3.executemany`` into a fresh SQLite
+file, ``psycopg`` ``COPY`` into fresh PostgreSQL tables, and prints the
+ratio import rows/s ÷ raw rows/s.
+
+    .venv/bin/python bench/registration.py --n 100000
+    .venv/bin/python bench/registration.py            # 1,000,000 rows
+    .venv/bin/python bench/registration.py --stores sqlite --n 20000
+
+PostgreSQL: ``--pg-url`` (default ``$STUDENTSTATUS_TEST_POSTGRES_URL`` or
+postgresql+psycopg://postgres@127.0.0.1:5432/test); tables get a unique
+prefix and are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from studentstatus import regions
+from studentstatus.ids.resident import check_digit
+
+PROVINCE = "44"
+NOW = datetime(2025, 9, 2, 1, tzinfo=UTC)
+HEADER = [
+    "kindergarten_code", "name", "sex", "birth_date", "id_type", "id_number", "nationality",
+    "ethnicity", "hukou_region", "hukou_rural", "residence_region", "guardian_name",
+    "guardian_relation", "guardian_phone", "entry_date", "grade",
+]  # fmt: skip
+GRADE_BIRTH = {  # school year 2025, cut-off 31 August
+    "NURSERY": (date(2022, 9, 1), date(2023, 8, 31)),
+    "JUNIOR": (date(2021, 9, 1), date(2022, 8, 31)),
+    "MIDDLE": (date(2020, 9, 1), date(2021, 8, 31)),
+    "SENIOR": (date(2019, 9, 1), date(2020, 8, 31)),
+}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "子涵欣怡梓轩浩宇一诺雨桐思远佳琪俊杰可馨明轩"
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux ru_maxrss is KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- data
+
+
+def counties(n_counties: int) -> list[str]:
+    """Current county codes of the province (the first n)."""
+    return regions.counties(PROVINCE)[:n_counties]
+
+
+def kindergarten_code(county_index: int, k: int) -> str:
+    """A kindergarten school code (type 11, province 44)."""
+    return f"11{PROVINCE}{county_index:03d}{k:03d}"
+
+
+def generate(workdir: Path, n: int, seed: int) -> dict[str, object]:
+    """Write roster-<county>.csv files, kindergartens.json and registry.csv; return the plan."""
+    rng = random.Random(seed)
+    per_kg = 200
+    n_kg = max(1, n // per_kg)
+    codes = counties(max(1, min(20, n_kg)))
+    kgs = [(kindergarten_code(i % len(codes), i // len(codes)), codes[i % len(codes)])
+           for i in range(n_kg)]  # fmt: skip
+    files = {c: (workdir / f"roster-{c}.csv").open("w", encoding="utf-8", newline="")
+             for c in codes}  # fmt: skip
+    writers = {c: csv.writer(fh) for c, fh in files.items()}
+    for w in writers.values():
+        w.writerow(HEADER)
+    reg_fh = (workdir / "registry.csv").open("w", encoding="utf-8", newline="")
+    reg = csv.writer(reg_fh)
+    reg.writerow(["id_number", "name", "sex", "birth_date", "status"])
+    recent: list[str] = []
+    stats = {"rows": 0, "duplicates": 0, "bad_ids": 0, "no_id": 0}
+    serial: dict[tuple[str, date], int] = {}
+    for i in range(n):
+        kg, county = kgs[i % n_kg]
+        grade = rng.choice(list(GRADE_BIRTH))
+        lo, hi = GRADE_BIRTH[grade]
+        born = lo + timedelta(days=rng.randrange((hi - lo).days + 1))
+        sex = "M" if rng.random() < 0.52 else "F"
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+        roll = rng.random()
+        id_type, number = "resident", ""
+        if roll < 0.02 and recent:
+            number = rng.choice(recent)  # the same child registered twice
+            sex = "M" if int(number[16]) % 2 else "F"
+            born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+            grade = next(g for g, (a, b) in GRADE_BIRTH.items() if a <= born <= b)
+            stats["duplicates"] += 1
+        elif roll < 0.05:
+            id_type = "none"
+            stats["no_id"] += 1
+        else:
+            key = (county, born)
+            s = serial.get(key, rng.randrange(50)) + 1
+            serial[key] = s
+            order = (s * 2 + (1 if sex == "M" else 0)) % 1000
+            body = f"{county}{born:%Y%m%d}{order:03d}"
+            number = body + check_digit(body)
+            if roll < 0.06:
+                number = number[:-1] + ("0" if number[-1] != "0" else "1")
+                stats["bad_ids"] += 1
+            else:
+                if len(recent) < 5000:
+                    recent.append(number)
+                else:
+                    recent[rng.randrange(5000)] = number
+                r = rng.random()
+                if r < 0.005:
+                    reg.writerow([number, name + "某", sex, born.isoformat(), "normal"])
+                elif r >= 0.007:
+                    reg.writerow([number, name, sex, born.isoformat(), "normal"])
+        writers[county].writerow([
+            kg, name, sex, born.isoformat(), id_type, number, "CHN", "01", county, "0",
+            county, "家长", "mother", f"13{rng.randrange(10**9):09d}", "2025-09-01", grade,
+        ])  # fmt: skip
+        stats["rows"] += 1
+    for fh in files.values():
+        fh.close()
+    reg_fh.close()
+    (workdir / "kindergartens.json").write_text(json.dumps(kgs))
+    return {"counties": codes, "stats": stats}
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _store(kind: str, workdir: Path, pg_url: str, prefix: str):  # type: ignore[no-untyped-def]
+    from studentstatus.adapters.sql import SqlStore
+
+    if kind == "sqlite":
+        return SqlStore(f"sqlite:///{workdir / f'{prefix}.db'}", create=True)
+    return SqlStore(pg_url, prefix=prefix, create=True)
+
+
+def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, object]:
+    """All stages for one store, in this (child) process."""
+    from studentstatus.adapters.population import CsvPopulationRegistry
+    from studentstatus.domain.enums import KindergartenType
+    from studentstatus.domain.jurisdiction import Operator
+    from studentstatus.domain.model import Kindergarten, Licence
+    from studentstatus.services.approval import approve_records
+    from studentstatus.services.intake import import_children
+    from studentstatus.services.numbers import issue_numbers
+    from studentstatus.services.runtime import FixedClock, Runtime
+    from studentstatus.services.verification import verify_records
+
+    plan = json.loads((workdir / "plan.json").read_text())
+    codes: list[str] = plan["counties"]
+    kgs = json.loads((workdir / "kindergartens.json").read_text())
+    prefix = f"bench{uuid.uuid4().hex[:6]}_"
+    store = _store(kind, workdir, pg_url, prefix)
+    out: dict[str, object] = {"store": kind, "rows": plan["stats"]["rows"]}
+    try:
+        lic = (Licence("LIC", "教育局", date(2015, 1, 1), date(2035, 12, 31)),)
+        with store.unit_of_work() as uow:
+            uow.kindergartens.add_many(
+                Kindergarten(code, "12100000400000624D", f"幼儿园{code[-6:]}", county,
+                             KindergartenType.PUBLIC, licences=lic)
+                for code, county in kgs
+            )  # fmt: skip
+            uow.commit()
+        rt = Runtime(store, FixedClock(NOW), random.Random(7))
+        n = int(plan["stats"]["rows"])
+
+        t = time.perf_counter()
+        accepted = rejected = 0
+        problems: dict[str, int] = {}
+        for county in codes:
+            rep = import_children(
+                rt,
+                Operator.parse(f"county:{county}"),
+                workdir / f"roster-{county}.csv",
+                chunk_size=chunk,
+                collect_records=False,
+            )
+            accepted += rep.accepted
+            rejected += rep.rejected_rows
+            for k, v in rep.problems.items():
+                problems[k] = problems.get(k, 0) + v
+        dt = time.perf_counter() - t
+        out["import"] = {"seconds": dt, "rows_per_s": n / dt, "accepted": accepted,
+                         "rejected_rows": rejected, "problems": problems, "rss_mb": rss_mb()}  # fmt: skip
+
+        t = time.perf_counter()
+        approved = 0
+        for county in codes:
+            approved += len(
+                approve_records(
+                    rt, Operator.parse(f"county:{county}"), all_pending=True, chunk_size=chunk
+                ).approved
+            )
+        dt = time.perf_counter() - t
+        out["approve"] = {"seconds": dt, "rows_per_s": approved / dt, "approved": approved,
+                          "rss_mb": rss_mb()}  # fmt: skip
+
+        t = time.perf_counter()
+        registry = CsvPopulationRegistry(workdir / "registry.csv")
+        load = time.perf_counter() - t
+        ver = verify_records(rt, Operator.parse(f"province:{PROVINCE}"), registry,
+                             chunk_size=chunk)  # fmt: skip
+        dt = time.perf_counter() - t
+        out["verify"] = {"seconds": dt, "registry_load_s": load, "rows_per_s": ver.checked / dt,
+                         "checked": ver.checked, "results": ver.results, "rss_mb": rss_mb()}  # fmt: skip
+        del registry
+
+        t = time.perf_counter()
+        nums = issue_numbers(rt, Operator.parse(f"province:{PROVINCE}"), chunk_size=chunk)
+        dt = time.perf_counter() - t
+        kinds: dict[str, int] = {}
+        for item in nums.issued:
+            kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
+        out["issue"] = {"seconds": dt, "rows_per_s": len(nums.issued) / dt, "issued": kinds,
+                        "skipped": nums.skipped, "rss_mb": rss_mb()}  # fmt: skip
+        del nums
+
+        out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
+        imp = out["import"]
+        raw = out["raw"]
+        assert isinstance(imp, dict) and isinstance(raw, dict)
+        out["ratio_import_vs_raw"] = imp["rows_per_s"] / raw["rows_per_s"]
+        out["peak_rss_mb"] = rss_mb()
+    finally:
+        if kind != "sqlite":
+            store.drop_schema()
+        store.close()
+    return out
+
+
+def _raw_rows(workdir: Path, codes: list[str], kgs: list[list[str]]):  # type: ignore[no-untyped-def]
+    """(child row, record row) tuples for the same CSV rows: minimal parsing, no checks."""
+    region_of = {code: county for code, county in kgs}
+    i = 0
+    for county in codes:
+        with (workdir / f"roster-{county}.csv").open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            for r in reader:
+                i += 1
+                cid, rid = f"c{i:031x}", f"r{i:031x}"
+                child = (cid, r[1], r[2], r[3], r[4], r[5] or None, r[6], r[7], r[8], False,
+                         r[10], json.dumps([[r[11], r[12], "+86" + r[13]]]), 0)  # fmt: skip
+                record = (rid, cid, r[0], region_of[r[0]], "PENDING", r[15], r[14],
+                          f"L{county}{r[3].replace('-', '')}{i % 10000:04d}", 1)  # fmt: skip
+                yield child, record
+
+
+CHILD_COLS = ("id", "name", "sex", "birth_date", "document_type", "document_number",
+              "nationality", "ethnicity", "hukou_region", "hukou_rural", "residence_region",
+              "guardians", "version")  # fmt: skip
+RECORD_COLS = ("id", "child_id", "kindergarten_code", "region_code", "state", "grade",
+               "entry_date", "temp_number", "version")  # fmt: skip
+CHILD_DDL = ("CREATE TABLE {p}children (id TEXT PRIMARY KEY, name TEXT, sex TEXT, birth_date "
+             "DATE, document_type TEXT, document_number TEXT, nationality TEXT, ethnicity TEXT, "
+             "hukou_region TEXT, hukou_rural BOOLEAN, residence_region TEXT, guardians TEXT, "
+             "version INTEGER)")  # fmt: skip
+RECORD_DDL = ("CREATE TABLE {p}records (id TEXT PRIMARY KEY, child_id TEXT, kindergarten_code "
+              "TEXT, region_code TEXT, state TEXT, grade TEXT, entry_date DATE, temp_number TEXT "
+              "UNIQUE, version INTEGER)")  # fmt: skip
+INDEXES = ("CREATE INDEX {p}c_doc ON {p}children (document_number)",
+           "CREATE INDEX {p}r_child ON {p}records (child_id)",
+           "CREATE INDEX {p}r_region ON {p}records (region_code)")  # fmt: skip
+
+
+def raw_baseline(kind: str, workdir: Path, pg_url: str, codes: list[str], kgs: list[list[str]]
+                 ) -> dict[str, float]:  # fmt: skip
+    """Insert the same rows with the raw driver; rows/s (rows = children, as in the import)."""
+    p = f"raw{uuid.uuid4().hex[:6]}_"
+    batch = 5000
+    t = time.perf_counter()
+    n = 0
+    if kind == "sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(workdir / f"{p}.db")
+        con.execute(CHILD_DDL.format(p=p))
+        con.execute(RECORD_DDL.format(p=p))
+        for ddl in INDEXES:
+            con.execute(ddl.format(p=p))
+        t = time.perf_counter()
+        ci = f"INSERT INTO {p}children VALUES ({','.join('?' * len(CHILD_COLS))})"
+        ri = f"INSERT INTO {p}records VALUES ({','.join('?' * len(RECORD_COLS))})"
+        children: list[tuple[object, ...]] = []
+        records: list[tuple[object, ...]] = []
+        for c, r in _raw_rows(workdir, codes, kgs):
+            children.append(c)
+            records.append(r)
+            if len(children) >= batch:
+                con.executemany(ci, children)
+                con.executemany(ri, records)
+                n += len(children)
+                children, records = [], []
+        con.executemany(ci, children)
+        con.executemany(ri, records)
+        n += len(children)
+        con.commit()
+        dt = time.perf_counter() - t
+        con.close()
+    else:
+        import psycopg
+
+        url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as con:
+            con.execute(CHILD_DDL.format(p=p))
+            con.execute(RECORD_DDL.format(p=p))
+            for ddl in INDEXES:
+                con.execute(ddl.format(p=p))
+            con.commit()
+            t = time.perf_counter()
+            with con.cursor() as cur:
+                with cur.copy(f"COPY {p}children ({','.join(CHILD_COLS)}) FROM STDIN") as cc:
+                    for c, _ in _raw_rows(workdir, codes, kgs):
+                        cc.write_row(c)
+                        n += 1
+                with cur.copy(f"COPY {p}records ({','.join(RECORD_COLS)}) FROM STDIN") as cr:
+                    for _, r in _raw_rows(workdir, codes, kgs):
+                        cr.write_row(r)
+            con.commit()
+            dt = time.perf_counter() - t
+            con.execute(f"DROP TABLE {p}records")
+            con.execute(f"DROP TABLE {p}children")
+            con.commit()
+    return {"seconds": dt, "rows_per_s": n / dt, "rows": n}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    """Generate the data, run every store in a child process, print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--stores", default="sqlite,postgres")
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "STUDENTSTATUS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    ap.add_argument("--chunk", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=2025)
+    ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        result = run_child(args.child, args.workdir, args.pg_url, args.chunk)
+        print(json.dumps(result))
+        return
+    tmp = tempfile.TemporaryDirectory(prefix="regbench-")
+    workdir = args.workdir or Path(tmp.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    plan = generate(workdir, args.n, args.seed)
+    (workdir / "plan.json").write_text(json.dumps(plan))
+    print(f"generated {args.n:,} rows in {time.perf_counter() - t:.1f} s: {plan['stats']}",
+          flush=True)  # fmt: skip
+    for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
+        cmd = [sys.executable, __file__, "--child", kind, "--workdir", str(workdir),
+               "--pg-url", args.pg_url, "--chunk", str(args.chunk)]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(f"{kind}: FAILED\n{proc.stderr[-3000:]}", flush=True)
+            continue
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"\n== {kind}: {res['rows']:,} rows", flush=True)
+        for stage in ("import", "approve", "verify", "issue"):
+            s = res[stage]
+            extra = {k: v for k, v in s.items() if k not in ("seconds", "rows_per_s", "rss_mb")}
+            print(f"  {stage:<8} {s['seconds']:9.1f} s  {s['rows_per_s']:10,.0f} rows/s  "
+                  f"peak RSS so far {s['rss_mb']:6.0f} MB  {extra}")  # fmt: skip
+        raw = res["raw"]
+        driver = "sqlite3.executemany" if kind == "sqlite" else "psycopg COPY"
+        print(f"  raw {driver}: {raw['seconds']:.1f} s, {raw['rows_per_s']:,.0f} rows/s")
+        print(f"  import / raw driver = {res['ratio_import_vs_raw']:.3f}×   "
+              f"peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
