@@ -55,9 +55,8 @@ from studentstatus.domain.enums import (
     StepDecision,
 )
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.errors import RuleViolations, StudentStatusError
+from studentstatus.errors import RuleViolations
 from studentstatus.ids import _mod11, uscc
-from studentstatus.ids.foreign_pr import check_char_2004 as _unused_check  # noqa: F401
 from studentstatus.ports import Store
 from studentstatus.services.csvio import CHILD_COLUMNS, KINDERGARTEN_COLUMNS
 from studentstatus.services.runtime import CHINA_TZ, FixedClock, Runtime
@@ -66,6 +65,7 @@ if TYPE_CHECKING:
     import random
 
     from studentstatus.domain.model import ApprovalStep, ChangeRequest
+    from studentstatus.domain.monitoring import PopulationPerson
 
 __all__ = [
     "COUNTIES",
@@ -225,7 +225,9 @@ def _name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + given
 
 
-def _kindergartens(rng: random.Random) -> tuple[list[dict[str, str]], dict[str, list[str]], dict]:
+def _kindergartens(
+    rng: random.Random,
+) -> tuple[list[dict[str, str]], dict[str, list[str]], dict[str, str]]:
     rows: list[dict[str, str]] = []
     licensed: dict[str, list[str]] = {}
     unlicensed: dict[str, str] = {}
@@ -373,10 +375,18 @@ def generate_province(rng: random.Random, children: int) -> Province:
         born = _birth_for(Grade.JUNIOR, rng)
         sex = rng.choice("MF")
         bad = Kid(
-            unlicensed["440305"], "440305", _name(rng), sex, born, Grade.JUNIOR,
-            id_number=_resident("440305", born, sex, used, rng), hukou_region="440305",
-            guardian_name=_name(rng), guardian_phone="13800138000", tag="unlicensed",
-        )  # fmt: skip
+            unlicensed["440305"],
+            "440305",
+            _name(rng),
+            sex,
+            born,
+            Grade.JUNIOR,
+            id_number=_resident("440305", born, sex, used, rng),
+            hukou_region="440305",
+            guardian_name=_name(rng),
+            guardian_phone="13800138000",
+            tag="unlicensed",
+        )
         bad.true_number = bad.id_number
         kids.append(bad)
         roster.append(bad)
@@ -423,9 +433,11 @@ def generate_province(rng: random.Random, children: int) -> Province:
             "hukou_region": k.hukou_region,
         }
         for k in kids
-        if k.id_type == "resident" and k.true_number and k.hukou_region in COUNTIES
+        if k.id_type == "resident"
+        and k.true_number
+        and k.hukou_region in COUNTIES
         and k.tag in ("valid", "invalid_checksum")
-    ]  # fmt: skip
+    ]
     for _ in range(max(3, n // 100)):  # children of the right age with no record: 适龄未入园
         county = rng.choice(COUNTIES)
         born = _birth_for(rng.choice((Grade.JUNIOR, Grade.MIDDLE, Grade.SENIOR)), rng)
@@ -516,6 +528,7 @@ class _Demo:
         self.province: Province | None = None
         self.kid_of: dict[str, Kid] = {}
         self.requests: Counter[str] = Counter()
+        self.population: list[PopulationPerson] | None = None
 
     # ---- helpers
 
@@ -578,9 +591,9 @@ class _Demo:
         self.numbers()
         self.school_year()
         self.attendance()
+        self.report()
         self.overdue()
         self.year_end()
-        self.report()
         self.handover()
         self.audit()
         return self.result
@@ -597,12 +610,20 @@ class _Demo:
         )
         self.line(f"{len(p.kids)} intake rows; documents: {_counts(docs)}")
         self.line(f"planted: {_counts({k: v for k, v in tags.items() if k != 'valid'})}")
-        self.line(f"registry extract: {len(p.registry)} people; population extract: "
-                  f"{len(p.population)} children")  # fmt: skip
-        _write_csv(self.file("registry.csv"), ("id_number", "name", "sex", "birth_date",
-                   "status"), p.registry)  # fmt: skip
-        _write_csv(self.file("population.csv"), ("id_number", "name", "sex", "birth_date",
-                   "hukou_region"), p.population)  # fmt: skip
+        self.line(
+            f"registry extract: {len(p.registry)} people; population extract: "
+            f"{len(p.population)} children"
+        )
+        _write_csv(
+            self.file("registry.csv"),
+            ("id_number", "name", "sex", "birth_date", "status"),
+            p.registry,
+        )
+        _write_csv(
+            self.file("population.csv"),
+            ("id_number", "name", "sex", "birth_date", "hukou_region"),
+            p.population,
+        )
 
     def kindergartens(self) -> None:
         from studentstatus.services.kindergartens import import_kindergartens
@@ -695,8 +716,9 @@ class _Demo:
         with self.progress("verify", len(self.kid_of)) as bar:
             report = verify_records(self.rt, Operator.parse(f"province:{PROVINCE}"), progress=bar)
         self.line(f"{report.checked} records checked: {_counts(report.results)}")
-        self.line(f"problems opened: {_counts(report.problems)}; skipped: "
-                  f"{_counts(report.skipped)}")  # fmt: skip
+        self.line(
+            f"problems opened: {_counts(report.problems)}; skipped: {_counts(report.skipped)}"
+        )
 
     def resolve(self) -> None:
         from studentstatus.services.problems import list_problems, resolve_problem
@@ -718,20 +740,38 @@ class _Demo:
                 kid = self.kid_of.get(p["record_id"])
                 try:
                     if kind is ProblemKind.INVALID_ID and kid is not None:
-                        resolve_problem(self.rt, kop, p["id"], "correct", reason="按户口簿更正",
-                                        corrections={"id_number": kid.true_number})  # fmt: skip
+                        resolve_problem(
+                            self.rt,
+                            kop,
+                            p["id"],
+                            "correct",
+                            reason="按户口簿更正",
+                            corrections={"id_number": kid.true_number},
+                        )
                         actions["correct (ID number)"] += 1
                     elif kind is ProblemKind.NAME_MISMATCH and kid is not None:
-                        resolve_problem(self.rt, kop, p["id"], "correct", reason="按户口簿更正姓名",
-                                        corrections={"name": kid.registry_name})  # fmt: skip
+                        resolve_problem(
+                            self.rt,
+                            kop,
+                            p["id"],
+                            "correct",
+                            reason="按户口簿更正姓名",
+                            corrections={"name": kid.registry_name},
+                        )
                         actions["correct (name)"] += 1
                     elif kind in (ProblemKind.NOT_FOUND, ProblemKind.INFO_MISMATCH):
                         if kind is ProblemKind.NOT_FOUND and not kept_one:
                             kept_one = True
                             left_open += 1
                             continue
-                        resolve_problem(self.rt, kop, p["id"], "evidence", reason="户口簿复印件",
-                                        evidence=[f"scan:{p['record_id']}"])  # fmt: skip
+                        resolve_problem(
+                            self.rt,
+                            kop,
+                            p["id"],
+                            "evidence",
+                            reason="户口簿复印件",
+                            evidence=[f"scan:{p['record_id']}"],
+                        )
                         resolve_problem(self.rt, cop, p["id"], "accept", reason="核实无误")
                         actions["evidence + accept"] += 1
                     elif kind is ProblemKind.REGISTRY_DECEASED:
@@ -739,8 +779,14 @@ class _Demo:
                         actions["delete"] += 1
                     elif kind is ProblemKind.DUPLICATE_ID:
                         winner = min([p["record_id"], *p["related_record_ids"]])
-                        resolve_problem(self.rt, cop, p["id"], "arbitrate", reason="入园材料核实",
-                                        winner_record_id=winner)  # fmt: skip
+                        resolve_problem(
+                            self.rt,
+                            cop,
+                            p["id"],
+                            "arbitrate",
+                            reason="入园材料核实",
+                            winner_record_id=winner,
+                        )
                         actions["arbitrate"] += 1
                     elif kind is ProblemKind.SUSPECTED_DUPLICATE:
                         resolve_problem(self.rt, kop, p["id"], "delete", reason="重复录入")
@@ -763,8 +809,10 @@ class _Demo:
             report = issue_numbers(self.rt, Operator.parse(f"province:{PROVINCE}"), progress=bar)
         kinds = Counter(i["kind"] for i in report.issued)
         self.result.numbers = {"G": kinds.get("G", 0), "J": kinds.get("J", 0)}
-        self.line(f"issued {kinds.get('G', 0)} G and {kinds.get('J', 0)} J numbers; "
-                  f"not issued: {_counts(report.skipped)}")  # fmt: skip
+        self.line(
+            f"issued {kinds.get('G', 0)} G and {kinds.get('J', 0)} J numbers; "
+            f"not issued: {_counts(report.skipped)}"
+        )
         again = issue_numbers(self.rt, Operator.parse(f"province:{PROVINCE}"))
         self.line(f"second run issues {len(again.issued)} (idempotent)")
 
@@ -780,8 +828,8 @@ class _Demo:
         from studentstatus.services.changes import (
             approve_step,
             lost_children,
-            request_change,
             reject_step,
+            request_change,
         )
 
         assert self.province is not None
@@ -792,11 +840,9 @@ class _Demo:
         self.rng.shuffle(active)
         taken: set[str] = set()
 
-        def take(
-            pred: Callable[[tuple[str, str, str, Grade]], bool],
-        ) -> tuple[str, str, str, Grade]:
+        def take(county: str | None = None) -> tuple[str, str, str, Grade]:
             for item in active:
-                if item[0] not in taken and pred(item):
+                if item[0] not in taken and county in (None, item[2]):
                     taken.add(item[0])
                     return item
             raise LookupError("no record left for the demo")
@@ -806,31 +852,39 @@ class _Demo:
 
         plan: list[tuple[str, str, str]] = []
         for _ in range(8):
-            rid, kg, county, _g = take(lambda i: True)
+            rid, kg, county, _g = take()
             dest = next(c for c in licensed[county] if c != kg)
             plan.append(("within county", rid, dest))
-        for src, dst in (("440303", "440304"), ("440304", "440305"), ("440305", "440106"),
-                         ("440303", "440106")):  # fmt: skip
-            rid, kg, county, _g = take(lambda i, s=src: i[2] == s)
+        for src, dst in (
+            ("440303", "440304"),
+            ("440304", "440305"),
+            ("440305", "440106"),
+            ("440303", "440106"),
+        ):
+            rid, kg, county, _g = take(src)
             plan.append(("across counties", rid, licensed[dst][0]))
         for _ in range(2):
-            rid, kg, county, _g = take(lambda i: True)
+            rid, kg, county, _g = take()
             plan.append(("across provinces", rid, licensed[NEIGHBOUR_COUNTY][0]))
         kinds: Counter[str] = Counter()
         steps_before = self.requests["steps"]
         for label, rid, dest in plan:
             self.clock.advance(hours=1)
-            if self.walk(kg_op(dest), rid, ChangeKind.TRANSFER, to_kindergarten=dest,
-                         reason="随父母迁居"):  # fmt: skip
+            if self.walk(
+                kg_op(dest), rid, ChangeKind.TRANSFER, to_kindergarten=dest, reason="随父母迁居"
+            ):
                 kinds[label] += 1
-        self.line(f"transfers applied: {_counts(kinds)} "
-                  f"({self.requests['steps'] - steps_before} approval steps walked)")  # fmt: skip
+        self.line(
+            f"transfers applied: {_counts(kinds)} "
+            f"({self.requests['steps'] - steps_before} approval steps walked)"
+        )
 
         # One transfer the county rejects.
-        rid, kg, county, _g = take(lambda i: True)
+        rid, kg, county, _g = take()
         dest = next(c for c in licensed[county] if c != kg)
-        out = request_change(self.rt, kg_op(dest), rid, ChangeKind.TRANSFER,
-                             to_kindergarten=dest, reason="家长申请")  # fmt: skip
+        out = request_change(
+            self.rt, kg_op(dest), rid, ChangeKind.TRANSFER, to_kindergarten=dest, reason="家长申请"
+        )
         request = out.request
         while request is not None and self.pending(request).role is not Role.COUNTY:
             step = self.pending(request)
@@ -838,22 +892,22 @@ class _Demo:
                 self.rt, _step_operator(step.role, step.scope), request.id
             ).request
         assert request is not None
-        reject_step(self.rt, Operator.parse(f"county:{county}"), request.id,
-                    reason="转入园学位已满")  # fmt: skip
+        reject_step(
+            self.rt, Operator.parse(f"county:{county}"), request.id, reason="转入园学位已满"
+        )
         self.requests["rejected"] += 1
         self.line("1 transfer rejected by the county (转入园学位已满)")
 
         # Suspensions (休学) in December, resumed in March.
         suspended = []
         for _ in range(5):
-            rid, kg, _c, _g = take(lambda i: True)
-            if self.walk(kg_op(kg), rid, ChangeKind.SUSPEND, until=date(2026, 3, 1),
-                         reason="病休"):  # fmt: skip
+            rid, kg, _c, _g = take()
+            if self.walk(kg_op(kg), rid, ChangeKind.SUSPEND, until=date(2026, 3, 1), reason="病休"):
                 suspended.append((rid, kg))
         self.when(date(2026, 1, 5))
         abroad = []
         for _ in range(3):
-            rid, kg, _c, _g = take(lambda i: True)
+            rid, kg, _c, _g = take()
             if self.walk(kg_op(kg), rid, ChangeKind.GO_ABROAD, reason="随父母出国"):
                 abroad.append((rid, kg))
         self.when(date(2026, 3, 2))
@@ -861,14 +915,22 @@ class _Demo:
             self.walk(kg_op(kg), rid, ChangeKind.RESUME, reason="病愈复学")
             for rid, kg in suspended[:-1]
         )
-        self.line(f"suspensions: {len(suspended)} (休学, Dec → 1 Mar), resumed {resumed}, "
-                  f"1 still suspended")  # fmt: skip
+        self.line(
+            f"suspensions: {len(suspended)} (休学, Dec → 1 Mar), resumed {resumed}, "
+            f"1 still suspended"
+        )
 
         # A transfer the source releases but nobody completes: the lost-child queue.
-        rid, kg, county, _g = take(lambda i: i[2] == "440304")
+        rid, kg, county, _g = take("440304")
         dest = licensed["440303"][0]
-        out = request_change(self.rt, kg_op(dest), rid, ChangeKind.TRANSFER,
-                             to_kindergarten=dest, reason="随父母迁居")  # fmt: skip
+        out = request_change(
+            self.rt,
+            kg_op(dest),
+            rid,
+            ChangeKind.TRANSFER,
+            to_kindergarten=dest,
+            reason="随父母迁居",
+        )
         request = out.request
         while request is not None and self.pending(request).role is not Role.COUNTY:
             step = self.pending(request)
@@ -879,18 +941,21 @@ class _Demo:
         self.when(date(2026, 4, 1))
         withdrawn = 0
         for _ in range(4):
-            rid, kg, _c, _g = take(lambda i: True)
+            rid, kg, _c, _g = take()
             withdrawn += self.walk(kg_op(kg), rid, ChangeKind.WITHDRAW, reason="家长申请退园")
         self.when(date(2026, 4, 15))
-        rid, kg, _c, _g = take(lambda i: True)
-        died = self.walk(kg_op(kg), rid, ChangeKind.DEATH, reason="意外死亡",
-                         evidence=["死亡医学证明书"])  # fmt: skip
+        rid, kg, _c, _g = take()
+        died = self.walk(
+            kg_op(kg), rid, ChangeKind.DEATH, reason="意外死亡", evidence=["死亡医学证明书"]
+        )
         self.when(date(2026, 5, 11))
         returned = sum(
             self.walk(kg_op(kg), rid, ChangeKind.RETURN, reason="回国") for rid, kg in abroad[:2]
         )
-        self.line(f"study abroad: {len(abroad)} (Jan), returned {returned} (May); "
-                  f"withdrawals {withdrawn}; deaths {int(died)}")  # fmt: skip
+        self.line(
+            f"study abroad: {len(abroad)} (Jan), returned {returned} (May); "
+            f"withdrawals {withdrawn}; deaths {int(died)}"
+        )
         lost = lost_children(self.rt, Operator.parse("county:440304"))
         self.line(
             f"lost-child queue of county:440304 on {self.clock.today()}: {len(lost)} "
@@ -900,6 +965,7 @@ class _Demo:
 
     def attendance(self) -> None:
         from studentstatus.services.attendance import import_attendance
+        from studentstatus.services.changes import approve_step
         from studentstatus.services.dropout import (
             cases_of,
             county_ledgers,
@@ -907,7 +973,6 @@ class _Demo:
             record_contact,
             request_withdrawal,
         )
-        from studentstatus.services.changes import approve_step
 
         self.when(date(2026, 6, 16), 18)
         self.stage("attendance (12 school days, 1-16 June) and dropout control (控辍保学)")
@@ -918,6 +983,8 @@ class _Demo:
             by_kg.setdefault(kg, []).append(rid)
         rows_total = sum(len(v) for v in by_kg.values()) * len(days)
         missing: list[tuple[str, str]] = []
+        everyone = sorted(rid for rids in by_kg.values() for rid in rids)
+        gone = set(self.rng.sample(everyone, min(len(everyone), max(3, len(everyone) // 150))))
         opened = written = 0
         with self.progress("attendance", rows_total) as bar:
             done = 0
@@ -925,16 +992,20 @@ class _Demo:
                 path = self.out / "attendance" / f"{kg}.csv"
                 path.parent.mkdir(exist_ok=True)
                 rows = []
-                gone = set(self.rng.sample(rids, 1)) if len(rids) > 60 else set()
                 for rid in rids:
                     if rid in gone:
                         missing.append((rid, kg))
                     for d in days:
                         absent = rid in gone or self.rng.random() < 0.04
                         reason = "unknown" if rid in gone else self.rng.choice(("sick", "personal"))
-                        rows.append({"record_id": rid, "date": d.isoformat(),
-                                     "status": "absent" if absent else "present",
-                                     "reason": reason if absent else ""})  # fmt: skip
+                        rows.append(
+                            {
+                                "record_id": rid,
+                                "date": d.isoformat(),
+                                "status": "absent" if absent else "present",
+                                "reason": reason if absent else "",
+                            }
+                        )
                 _write_csv(path, ("record_id", "date", "status", "reason"), rows)
                 report = import_attendance(self.rt, Operator.parse(f"kindergarten:{kg}"), path)
                 written += report.written
@@ -942,8 +1013,10 @@ class _Demo:
                 done += len(rows)
                 bar(done)
         self.result.files.append(str(self.out / "attendance"))
-        self.line(f"{written} attendance entries from {len(by_kg)} kindergartens; "
-                  f"{opened} suspected-dropout cases opened (10+ school days absent)")  # fmt: skip
+        self.line(
+            f"{written} attendance entries from {len(by_kg)} kindergartens; "
+            f"{opened} suspected-dropout cases opened (10+ school days absent)"
+        )
 
         # One child comes back, one gets a persuasion visit, one is withdrawn via the county.
         self.when(date(2026, 6, 18), 18)
@@ -958,9 +1031,14 @@ class _Demo:
             cop = Operator.parse(f"county:{county}")
             if i % 3 == 0:
                 path = self.out / "attendance" / f"{kg}-back.csv"
-                _write_csv(path, ("record_id", "date", "status", "reason"),
-                           [{"record_id": rid, "date": "2026-06-17", "status": "present"},
-                            {"record_id": rid, "date": "2026-06-18", "status": "present"}])  # fmt: skip
+                _write_csv(
+                    path,
+                    ("record_id", "date", "status", "reason"),
+                    [
+                        {"record_id": rid, "date": "2026-06-17", "status": "present"},
+                        {"record_id": rid, "date": "2026-06-18", "status": "present"},
+                    ],
+                )
                 import_attendance(self.rt, Operator.parse(f"kindergarten:{kg}"), path)
                 outcomes["returned (attendance resumed)"] += 1
             elif i % 3 == 1:
@@ -968,18 +1046,24 @@ class _Demo:
                 outcomes["persuasion visit recorded"] += 1
             else:
                 record_contact(self.rt, cop, case.id, "电话联系：家长已搬离本市")
-                updated = request_withdrawal(self.rt, Operator.parse(f"kindergarten:{kg}"),
-                                             case.id, reason="家长搬离，确认离园")  # fmt: skip
+                updated = request_withdrawal(
+                    self.rt,
+                    Operator.parse(f"kindergarten:{kg}"),
+                    case.id,
+                    reason="家长搬离，确认离园",
+                )
                 if updated.withdraw_request_id:
                     approve_step(self.rt, cop, updated.withdraw_request_id)
                 outcomes["withdrawn (confirmed dropout)"] += 1
         self.line(f"cases: {_counts(outcomes)}")
-        people, bad = read_population(self.out / "population.csv")
+        people, _bad = read_population(self.out / "population.csv")
         self.population = people
         totals: Counter[str] = Counter()
         for county in COUNTIES:
-            led = county_ledgers(self.rt, Operator.parse(f"county:{county}"), county,
-                                 population=people)  # fmt: skip
+            mine = [p for p in people if p.hukou_region == county]
+            led = county_ledgers(
+                self.rt, Operator.parse(f"county:{county}"), county, population=mine
+            )
             totals.update(led.counts())
         self.result.dropout = dict(totals)
         self.line(
@@ -1014,13 +1098,13 @@ class _Demo:
                 rid,
                 ChangeKind.REPEAT,
                 reason="发育迟缓，家长申请留级",
-            )  # fmt: skip
+            )
             for rid, kg, _c, _g in self.rng.sample(seniors, min(2, len(seniors)))
         )
         skips = sum(
             self.walk(
                 Operator.parse(f"kindergarten:{kg}"), rid, ChangeKind.SKIP, reason="能力评估通过"
-            )  # fmt: skip
+            )
             for rid, kg, _c, _g in self.rng.sample(juniors, min(1, len(juniors)))
         )
         self.line(f"REPEAT {repeats}, SKIP {skips} (county-approved)")
@@ -1030,62 +1114,83 @@ class _Demo:
             plan = plan_rollover(self.rt, op, 2026, keep_items=False)
             with self.progress(f"rollover province:{prov}", sum(plan.totals.values())) as bar:
                 report = apply_rollover(self.rt, op, 2026, progress=bar)
-            totals.update({k: v for k, v in report.totals.items()})
+            totals.update(report.totals)
         self.result.rollover = dict(totals)
-        self.line(f"promoted {totals['promote']}, graduated {totals['graduate']}, "
-                  f"repeating {totals['repeat']}, blocked {totals['blocked']} "
-                  f"(skipped this year already: {totals['done']})")  # fmt: skip
+        self.line(
+            f"promoted {totals['promote']}, graduated {totals['graduate']}, "
+            f"repeating {totals['repeat']}, blocked {totals['blocked']} "
+            f"(skipped this year already: {totals['done']})"
+        )
         again = apply_rollover(self.rt, Operator.parse(f"province:{PROVINCE}"), 2026)
         self.line(f"second run changes {again.totals.get('changed', 0)} (idempotent)")
 
     def report(self) -> None:
         from studentstatus.services.reports import build_report
 
+        self.when(date(2026, 6, 30), 17)
         self.stage("report (province 44, school year 2025-26)")
-        report = build_report(self.rt, Operator.parse(f"province:{PROVINCE}"), PROVINCE, 2025,
-                              population=getattr(self, "population", None),
-                              as_of=date(2026, 6, 30))  # fmt: skip
+        report = build_report(
+            self.rt,
+            Operator.parse(f"province:{PROVINCE}"),
+            PROVINCE,
+            2025,
+            population=self.population,
+            as_of=date(2026, 6, 30),
+        )
         doc = report.to_dict()
         path = self.file("report.json")
-        path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n",
-                        encoding="utf-8")  # fmt: skip
-        self.line(f"on roll {doc.get('total')}; inclusive share {_pct(doc.get('inclusive_share'))}"
-                  f", public share {_pct(doc.get('public_share'))}, gross enrolment rate "
-                  f"{_pct(doc.get('gross_enrolment_rate'))}")  # fmt: skip
+        path.write_text(
+            json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        self.line(
+            f"on roll {doc.get('total')}; inclusive share {_pct(doc.get('inclusive_share'))}"
+            f", public share {_pct(doc.get('public_share'))}, gross enrolment rate "
+            f"{_pct(doc.get('gross_enrolment_rate'))}"
+        )
         changes = doc.get("changes_by_kind") or {}
         if changes:
             self.line(f"changes in the year: {_counts(changes)}")
-        self.charts(report)
-        self.flows()
+        flows = self.flows()
+        self.charts(report, flows)
 
-    def charts(self, report: Any) -> None:
+    def flows(self) -> Any:
         try:
-            from studentstatus.services import charts
+            from studentstatus.services.flows import transfer_flows
+        except ImportError as exc:
+            self.skip(f"flows: studentstatus.services.flows not available ({exc.name})")
+            return None
+        matrix = transfer_flows(
+            self.rt, Operator.parse("ministry"), date(2025, 9, 1), date(2026, 8, 31), level="county"
+        )
+        pairs = {
+            f"{_county_name(o)}→{_county_name(d)}": n
+            for o, row in matrix.flows.items()
+            for d, n in row.items()
+            if o != d
+        }
+        self.line(f"transfer flows between counties: {_counts(pairs)}")
+        return matrix
+
+    def charts(self, report: Any, flows: Any) -> None:
+        try:
+            from studentstatus.services.charts import write_report_page
         except ImportError as exc:
             self.skip(f"charts: studentstatus.services.charts not available ({exc.name})")
             return
-        writer = getattr(charts, "write_charts", None) or getattr(charts, "render_report", None)
-        if writer is None:
-            self.skip("charts: no chart writer in studentstatus.services.charts")
-            return
+        names = {c: _county_name(c) for c in (*COUNTIES, NEIGHBOUR_COUNTY)}
         try:
-            written = writer(report, self.out / "charts")
+            written = write_report_page(
+                report, self.out / "charts", flows=flows, county_names=names
+            )
         except ImportError as exc:
-            self.skip(f"charts: plotting extra not installed ({exc.name}); pip install "
-                      "'studentstatus[plots]'")  # fmt: skip
+            self.skip(
+                f"charts: plotting extra not installed ({exc.name}); pip install "
+                "'studentstatus[plots]'"
+            )
             return
-        files = [str(p) for p in (written or [])]
-        self.result.files.extend(files)
-        self.line(f"charts: {', '.join(Path(f).name for f in files) or 'none'}")
-
-    def flows(self) -> None:
-        try:
-            from studentstatus.services import flows
-        except ImportError as exc:
-            self.skip(f"flows: studentstatus.services.flows not available ({exc.name})")
-            return
-        del flows
-        self.skip("flows: see `studentstatus flows`")
+        for path in written:
+            self.result.files.append(str(path))
+        self.line(f"charts: {', '.join(p.name for p in written)}")
 
     def skip(self, text: str) -> None:
         self.result.skipped.append(text)
@@ -1097,11 +1202,14 @@ class _Demo:
         self.stage("handover of the graduates to primary school (学籍档案)")
         doc = export_graduates(self.rt, Operator.parse(f"province:{PROVINCE}"), 2026)
         path = self.file("handover-2026.json")
-        path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n",
-                        encoding="utf-8")  # fmt: skip
+        path.write_text(
+            json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+        )
         self.result.graduates = len(doc["records"])
-        self.line(f"{len(doc['records'])} graduates exported (schema "
-                  f"{doc['schema_version']}, ID numbers masked)")  # fmt: skip
+        self.line(
+            f"{len(doc['records'])} graduates exported (schema "
+            f"{doc['schema_version']}, ID numbers masked)"
+        )
 
     def audit(self) -> None:
         from studentstatus.services.audit import verify
@@ -1110,8 +1218,10 @@ class _Demo:
         chain = verify(self.rt.store)
         self.result.audit_ok = chain.ok
         self.result.audit_entries = chain.checked
-        self.line(f"{chain.checked} hash-chained audit entries; chain "
-                  f"{'verifies' if chain.ok else 'BROKEN at ' + str(chain.first_bad_seq)}")  # fmt: skip
+        self.line(
+            f"{chain.checked} hash-chained audit entries; chain "
+            f"{'verifies' if chain.ok else 'BROKEN at ' + str(chain.first_bad_seq)}"
+        )
 
 
 def _pct(value: object) -> str:
@@ -1138,9 +1248,12 @@ def run_demo(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    demo = _Demo(store, children=children, seed=seed, out_dir=out, echo=echo,
-                 progress=progress or _no_progress)  # fmt: skip
-    try:
-        return demo.run()
-    except StudentStatusError:
-        raise
+    demo = _Demo(
+        store,
+        children=children,
+        seed=seed,
+        out_dir=out,
+        echo=echo,
+        progress=progress or _no_progress,
+    )
+    return demo.run()
