@@ -114,9 +114,12 @@ def test_national_numbers_resolve_and_corrections_keep_history() -> None:
     first = import_attendance(
         rt, KG, _csv(f"{g},2026-10-29,absent,", header="学籍号,日期,考勤,缺勤原因")
     )
-    assert first.ok and first.written == 1 and first.corrections == 0
+    assert first.ok
+    assert first.written == 1
+    assert first.corrections == 0
     fix = import_attendance(rt, KG, _csv("r1,2026-10-29,present,"))
-    assert fix.ok and fix.corrections == 1
+    assert fix.ok
+    assert fix.corrections == 1
     hist = attendance_history(rt, KG, "r1", date(2026, 10, 29))
     assert [e.status for e in hist] == [AttendanceStatus.ABSENT, AttendanceStatus.PRESENT]
     assert hist[0].reason is AbsenceReason.UNKNOWN
@@ -146,10 +149,13 @@ def test_ten_absent_school_days_open_a_case_and_a_present_day_closes_it(tmp_path
     rows = [f"r1,{d},absent,personal" for d in days] + [f"r2,{d},present," for d in days]
     rt = runtime(store)
     report = import_attendance(rt, KG, _csv(*rows))
-    assert report.ok and len(report.opened_cases) == 1 and report.closed_cases == ()
+    assert report.ok
+    assert len(report.opened_cases) == 1
+    assert report.closed_cases == ()
     with store.unit_of_work() as uow:
         (case,) = list(uow.cases.iter(county_prefix="110105"))
-    assert case.record_id == "r1" and case.trigger is CaseTrigger.ABSENCE_STREAK
+    assert case.record_id == "r1"
+    assert case.trigger is CaseTrigger.ABSENCE_STREAK
     assert case.last_absent_day == end
     back = import_attendance(rt, KG, _csv("r1,2026-10-30,present,"))
     assert back.closed_cases == (case.id,)
@@ -196,7 +202,8 @@ def test_detect_absences_scans_the_county() -> None:
         uow.commit()
     rt = runtime(store)
     opened, closed = detect_absences(rt, COUNTY)
-    assert len(opened) == 1 and closed == []
+    assert len(opened) == 1
+    assert closed == []
     assert detect_absences(rt, COUNTY) == ([], [])  # one open case per record
     with pytest.raises(PermissionDenied):
         detect_absences(rt, Operator.parse("county:440305"), region="110105")
