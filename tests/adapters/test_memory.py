@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
 import pytest
 
 from studentstatus.adapters.memory import MemoryStore
-from studentstatus.domain.enums import Grade, State
-from studentstatus.domain.model import StatusRecord
+from studentstatus.domain.enums import Grade, NumberKind, State
+from studentstatus.domain.model import IssuedNumber, StatusRecord
 from studentstatus.errors import ConflictError
 from studentstatus.ports import Store, UnitOfWork
 from studentstatus.testing.contract import StoreContract, run_differential
@@ -113,4 +113,18 @@ class _LossyStore(MemoryStore):
 def test_the_differential_machine_catches_a_lossy_adapter() -> None:
     """The kit is not vacuous: a store that drops one field fails the differential run."""
     with pytest.raises(AssertionError):
-        run_differential(_LossyStore, max_examples=60)
+        run_differential(_LossyStore, max_examples=60, shrink=False)
+
+
+def test_conflict_messages_mask_numbers() -> None:
+    """A taken number is reported masked, never whole."""
+    store = MemoryStore()
+    number = "G11010519491231002X"
+    issued = IssuedNumber(number, NumberKind.G, "r1", datetime(2024, 9, 1, tzinfo=UTC))
+    with store.unit_of_work() as uow:
+        uow.numbers.claim(issued)
+        uow.commit()
+    with store.unit_of_work() as uow, pytest.raises(ConflictError) as info:
+        uow.numbers.claim(issued)
+    assert number not in str(info.value)
+    assert "G11010*********002X" in str(info.value)

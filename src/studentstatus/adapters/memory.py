@@ -177,7 +177,8 @@ def _insert(
     for item in items:
         k = key(item)
         if k in current or k in seen:
-            raise _conflict(f"{what} {k} exists", f"{what} 已存在")
+            shown = mask(k) if table == "numbers" else k  # never a whole number in a message
+            raise _conflict(f"{what} {shown} exists", f"{what} 已存在")
         seen.add(k)
     target = w.write(table)
     for item in items:

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -1011,12 +1011,14 @@ def run_differential(
     close_store: Callable[[Store], None] | None = None,
     max_examples: int = 15,
     step_count: int = 25,
+    shrink: bool = True,
 ) -> None:
     """Run random operation sequences on ``make_store()`` and on a MemoryStore; compare.
 
     After every step the outcome (result or error class) and :func:`dump` of both
     stores must be equal.  The machine class is built on each call, so calling
-    this from several test classes is safe with hypothesis.
+    this from several test classes is safe with hypothesis.  ``shrink=False``
+    reports the first failing sequence as found (faster, but longer).
 
     >>> run_differential(MemoryStore, max_examples=2, step_count=3)
     """
@@ -1024,6 +1026,7 @@ def run_differential(
     ids = [f"r{i}" for i in range(5)]
     pool = [f"L{i}" for i in range(4)]
     numbers = st.none() | st.sampled_from(pool)
+    children = [f"c{i}" for i in range(3)]
 
     class Differential(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -1072,6 +1075,38 @@ def run_differential(
         def add_kindergarten(self, code: str, region: str) -> None:
             self.both(lambda u: u.kindergartens.add(_kg(code, region)))
 
+        @rule(recs=st.lists(_records(st.sampled_from(ids)), max_size=3), commit=st.booleans())
+        def add_many_records(self, recs: list[StatusRecord], commit: bool) -> None:
+            self.both(lambda u: u.records.add_many(recs), commit)
+
+        @rule(cid=st.sampled_from(children), name=_text, birth=_days, commit=st.booleans())
+        def add_child(self, cid: str, name: str, birth: date, commit: bool) -> None:
+            self.both(lambda u: u.children.add(_child(cid, name=name, birth_date=birth)), commit)
+
+        @rule(cid=st.sampled_from(children), name=_text, skew=st.sampled_from([0, 0, -1]))
+        def update_child(self, cid: str, name: str, skew: int) -> None:
+            with self.ref.unit_of_work() as u:
+                current = u.children.get_many([cid]).get(cid) or _child(cid)
+            new = attrs.evolve(current, name=name, version=current.version + skew)
+            self.both(lambda u: u.children.update(new))
+
+        @rule(pid=st.sampled_from(["p1", "p2"]), rid=st.sampled_from(ids), county=_regions,
+              status=st.sampled_from(ProblemStatus), update=st.booleans())  # fmt: skip
+        def problem(
+            self, pid: str, rid: str, county: str, status: ProblemStatus, update: bool
+        ) -> None:
+            with self.ref.unit_of_work() as u:
+                version = next((p.version for p in u.problems.iter() if p.id == pid), 0)
+            prob = _problem(pid, rid, county, status=status, version=version)
+            if update:
+                self.both(lambda u: u.problems.update(prob))
+            else:
+                self.both(lambda u: u.problems.add(prob))
+
+        @rule(chosen=st.lists(st.sampled_from(pool), max_size=3), rid=st.sampled_from(ids))
+        def claim_many(self, chosen: list[str], rid: str) -> None:
+            self.both(lambda u: u.numbers.claim_many(_issued(n, rid) for n in chosen))
+
         @rule(rid=st.sampled_from(ids), seq=st.integers(1, 3), day=_days,
               kind=st.sampled_from(ChangeKind), commit=st.booleans())  # fmt: skip
         def append_change(
@@ -1108,6 +1143,9 @@ def run_differential(
         def same_state(self) -> None:
             with self.ref.unit_of_work() as a, self.sut.unit_of_work() as b:
                 assert dump(a, tuple(ids)) == dump(b, tuple(ids))
+                assert a.children.get_many(children) == b.children.get_many(children)
+                doc = RESIDENT_IDS[2]
+                assert a.children.find_by_document(doc) == b.children.find_by_document(doc)
 
         def teardown(self) -> None:
             closer(self.sut)
@@ -1119,6 +1157,7 @@ def run_differential(
             stateful_step_count=step_count,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            phases=list(Phase) if shrink else [p for p in Phase if p is not Phase.shrink],
         ),
     )
 
