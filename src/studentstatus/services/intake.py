@@ -42,9 +42,12 @@ rows never write anything.
 per-row state kept is a set of 64-bit hashes of the document numbers /
 identity keys and of the L numbers seen (about 60 bytes a row); a hash hit is
 confirmed by an exact look-up in the store, so a hash collision can never
-create a false problem.  Before the first row the store's existing live
-records are streamed once to fill these sets (cheap on an empty store,
-linear in the store's size otherwise).  Accepted records are passed to
+create a false problem.  Before the first row the store's existing records
+are streamed once to fill these sets (cheap on an empty store, linear in the
+store's size otherwise); the sets are kept for the next import in the same
+process and reused when nothing else was written in between (the audit
+log's last entry is still the one this process left), so a county-by-county
+import of a province streams the store once, not once per county.  Accepted records are passed to
 ``on_record`` as they are written (the CLI spools them to a temporary file)
 and collected in the report only when ``collect_records`` is true.
 
@@ -79,10 +82,12 @@ and collected in the report only when ``collect_records`` is true.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -381,6 +386,28 @@ class _Roster:
     entry: RosterEntry
 
 
+_INDEXES: weakref.WeakKeyDictionary[Any, tuple[int, _Index]] = weakref.WeakKeyDictionary()
+
+
+def _audit_seq(uow: UnitOfWork) -> int:
+    last = uow.audit.last()
+    return last.seq if last is not None else 0
+
+
+def _cached_index(store: Any, uow: UnitOfWork) -> _Index:
+    """The store's index, reused from this process's previous import when nothing else was
+    written since (the audit log's last seq is unchanged), else rebuilt."""
+    try:
+        cached = _INDEXES.get(store)
+    except TypeError:
+        cached = None
+    if cached is not None and cached[0] == _audit_seq(uow):
+        return cached[1]
+    index = _Index()
+    index.load(uow)
+    return index
+
+
 class _Index:
     """64-bit hashes of identity keys and numbers seen (store + this file)."""
 
@@ -437,8 +464,7 @@ class _Intake:
         self.now = rt.clock.now()
         self.due = due_date(self.today, rt.policy)
         self.kgs: dict[str, Kindergarten | None] = {}
-        self.index = _Index()
-        self.index.load(uow)
+        self.index = _cached_index(rt.store, uow)
         self.report = IntakeReport()
         self.problem_counts: Counter[str] = Counter()
 
@@ -910,7 +936,10 @@ def import_children(
                 progress(run.report.rows)
         if chunk:
             run.flush(chunk)
+        seq = _audit_seq(uow)
         uow.commit()
+    with contextlib.suppress(TypeError):
+        _INDEXES[rt.store] = (seq, run.index)
     if progress is not None:
         progress(run.report.rows)
     run.report.problems = dict(run.problem_counts)
