@@ -422,9 +422,13 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the portal on http://127.0.0.1:8000 (``PORTAL_PORT`` changes the port)."""
     del argv
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     app = create_app()
     port = int(os.environ.get("PORTAL_PORT", "8000"))
-    print(f"studentstatus portal on http://127.0.0.1:{port}/", file=sys.stderr)
+    rt: Runtime = app.extensions["studentstatus"]
+    print(
+        f"studentstatus portal on http://127.0.0.1:{port}/ (store: {rt.store!r})", file=sys.stderr
+    )
     app.run(host="127.0.0.1", port=port, debug=False)
 
 
