@@ -210,7 +210,8 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                 problems[k] = problems.get(k, 0) + v
         dt = time.perf_counter() - t
         out["import"] = {"seconds": dt, "rows_per_s": n / dt, "accepted": accepted,
-                         "rejected_rows": rejected, "problems": problems, "rss_mb": rss_mb()}  # fmt: skip
+                         "rejected_rows": rejected, "problems": problems,
+                         "rss_mb": rss_mb()}  # fmt: skip
 
         t = time.perf_counter()
         approved = 0
@@ -231,7 +232,8 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                              chunk_size=chunk)  # fmt: skip
         dt = time.perf_counter() - t
         out["verify"] = {"seconds": dt, "registry_load_s": load, "rows_per_s": ver.checked / dt,
-                         "checked": ver.checked, "results": ver.results, "rss_mb": rss_mb()}  # fmt: skip
+                         "checked": ver.checked, "results": ver.results,
+                         "rss_mb": rss_mb()}  # fmt: skip
         del registry
 
         t = time.perf_counter()
@@ -247,7 +249,8 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
         out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
         imp = out["import"]
         raw = out["raw"]
-        assert isinstance(imp, dict) and isinstance(raw, dict)
+        assert isinstance(imp, dict)
+        assert isinstance(raw, dict)
         out["ratio_import_vs_raw"] = imp["rows_per_s"] / raw["rows_per_s"]
         out["peak_rss_mb"] = rss_mb()
     finally:
@@ -259,7 +262,7 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
 
 def _raw_rows(workdir: Path, codes: list[str], kgs: list[list[str]]):  # type: ignore[no-untyped-def]
     """(child row, record row) tuples for the same CSV rows: minimal parsing, no checks."""
-    region_of = {code: county for code, county in kgs}
+    region_of = dict(kgs)
     i = 0
     for county in codes:
         with (workdir / f"roster-{county}.csv").open(encoding="utf-8", newline="") as fh:
