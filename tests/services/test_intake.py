@@ -288,3 +288,66 @@ def _end_to_end(store) -> None:  # type: ignore[no-untyped-def]
         assert len(recs) == 4
         for rec in recs:
             assert uow.numbers.resolve(rec.temp_number or "").record_id == rec.id
+
+
+@pytest.mark.parametrize(
+    ("cell", "escaped"),
+    [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+8613800138000", "'+8613800138000"),
+        ("-1+2", "'-1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("王小明", "王小明"),
+        ("a=b", "a=b"),
+    ],
+)
+def test_csv_exports_escape_formula_leading_cells(cell: str, escaped: str) -> None:
+    from studentstatus.services.csvio import escape_cell, write_csv
+
+    assert escape_cell(cell) == escaped
+    out = io.StringIO()
+    write_csv(out, ["x"], [[cell]])
+    import csv as _csv
+
+    assert list(_csv.reader(io.StringIO(out.getvalue(), newline="")))[1] == [escaped]
+
+
+def test_reader_reports_bad_bytes_short_long_and_huge_cells() -> None:
+    from studentstatus.services.csvio import CHILD_ALIASES, MAX_CELL, read_csv
+
+    data = (
+        b"name,sex,birth_date\n"
+        b"\xff\xfeabc,M,2020-01-01\n"
+        b"b,F\n"
+        b"c,M,2020-01-01,extra\n" + b"d" * (MAX_CELL + 5) + b",M,2020-01-01\n\n"
+        b"e,F,2020-01-01\n"
+    )
+    rows = list(read_csv(io.BytesIO(data), aliases=CHILD_ALIASES, required=("name", "grade")))
+    got = [(r.number, sorted((p.code, p.field) for p in r.problems)) for r in rows]
+    assert got == [
+        (1, [("column_missing", "grade"), ("encoding", "name")]),
+        (2, [("column_missing", "grade"), ("row_short", "")]),
+        (3, [("column_missing", "grade"), ("row_long", "")]),
+        (4, [("column_missing", "grade"), ("too_long", "name")]),
+        (5, [("column_missing", "grade")]),
+    ]
+
+
+def test_progress_and_record_callbacks(rt) -> None:  # type: ignore[no-untyped-def]
+    seen: list[int] = []
+    records: list[dict[str, object]] = []
+    report = import_children(
+        rt,
+        OPS["kgA"],
+        [row(i) for i in range(1, 6)],
+        chunk_size=2,
+        on_record=records.append,
+        collect_records=False,
+        progress=seen.append,
+    )
+    assert report.records == []
+    assert [r["row"] for r in records] == [1, 2, 3, 4, 5]
+    assert seen[-1] == 5
+    assert seen == sorted(seen)

@@ -422,7 +422,7 @@ def write_csv(
 def _write(
     fh: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]
 ) -> int:
-    writer = csv.writer(fh, lineterminator="\n")
+    writer = csv.writer(fh)  # RFC 4180 CRLF: a cell with CR or LF gets quoted
     writer.writerow([escape_cell(h) for h in header])
     n = 0
     for row in rows:
