@@ -23,7 +23,8 @@ is written to ``out_dir``.  ``docs/demo.md`` describes the stages.
 >>> from studentstatus.adapters.memory import MemoryStore
 >>> lines: list[str] = []
 >>> with tempfile.TemporaryDirectory() as tmp:
-...     result = run_demo(MemoryStore(), children=120, seed=7, out_dir=tmp, echo=lines.append)
+...     result = run_demo(MemoryStore(), children=120, seed=7, out_dir=tmp,
+...                       echo=lines.append, charts=False)
 >>> result.audit_ok, result.numbers["G"] > 0
 (True, True)
 >>> lines[0].startswith("studentstatus demo")
@@ -513,9 +514,11 @@ class _Demo:
         out_dir: Path,
         echo: Echo,
         progress: Progress,
+        charts: bool = True,
     ) -> None:
         import random
 
+        self.with_charts = charts
         self.rng = random.Random(seed)
         self.clock = FixedClock(_at(date(2025, 9, 1), 8))
         self.rt = Runtime(store, self.clock, random.Random(seed + 1))
@@ -1151,7 +1154,10 @@ class _Demo:
         if changes:
             self.line(f"changes in the year: {_counts(changes)}")
         flows = self.flows()
-        self.charts(report, flows)
+        if self.with_charts:
+            self.charts(report, flows)
+        else:
+            self.skip("charts: left out (--no-charts)")
 
     def flows(self) -> Any:
         try:
@@ -1240,11 +1246,13 @@ def run_demo(
     out_dir: str | os.PathLike[str] = "studentstatus-demo",
     echo: Echo = print,
     progress: Progress | None = None,
+    charts: bool = True,
 ) -> DemoResult:
     """Generate the province and run the school year on ``store`` (see the module docs).
 
     ``store`` should be empty.  ``out_dir`` receives the generated input files
-    and the outputs (report, charts, handover export).
+    and the outputs (report, charts, handover export).  ``charts=False``
+    leaves out the PNG charts and their HTML page (matplotlib is the slow part).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1255,5 +1263,6 @@ def run_demo(
         out_dir=out,
         echo=echo,
         progress=progress or _no_progress,
+        charts=charts,
     )
     return demo.run()

@@ -108,8 +108,11 @@ def _bars(enabled: bool) -> Callable[[str, int], Any]:
     show_default=True,
     help="Folder for generated files, charts and exports.",
 )
+@click.option("--no-charts", is_flag=True, help="Leave out the PNG charts (faster).")
 @handle_errors()
-def demo_cmd(store_url: str | None, children: int, seed: int | None, out_dir: Path) -> None:
+def demo_cmd(
+    store_url: str | None, children: int, seed: int | None, out_dir: Path, no_charts: bool
+) -> None:
     """Generate a small province and run a whole school year through the services."""
     from studentstatus.demo import DEFAULT_SEED, run_demo
 
@@ -123,6 +126,7 @@ def demo_cmd(store_url: str | None, children: int, seed: int | None, out_dir: Pa
             out_dir=out_dir,
             echo=click.echo,
             progress=_bars(sys.stderr.isatty()),
+            charts=not no_charts,
         )
     finally:
         store.close()
