@@ -519,8 +519,7 @@ def read_population(
             (r.number, r.values, r.problems) for r in read_csv(stream, aliases=POPULATION_ALIASES)
         )
     else:
-        mappings = cast("Iterable[Mapping[str, str]]", source)
-        rows = ((i, dict(r), ()) for i, r in enumerate(mappings, start=1))
+        rows = ((i, dict(r), ()) for i, r in enumerate(source, start=1))
     people: list[PopulationPerson] = []
     bad: list[tuple[int, Violation]] = []
     for number, values, problems in rows:
