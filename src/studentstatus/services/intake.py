@@ -39,10 +39,10 @@ file is written and the error propagates: run the import again.  Rejected
 rows never write anything.
 
 **Memory** stays flat in the number of rows: rows are streamed, and the only
-per-row state kept is a set of 64-bit hashes of the document numbers /
-identity keys and of the L numbers seen (about 60 bytes a row); a hash hit is
-confirmed by an exact look-up in the store, so a hash collision can never
-create a false problem.  Before the first row the store's existing records
+per-row state kept is a Bloom filter of the document numbers / identity keys
+and of the L numbers seen (about 2.5 bytes a row, 1% false positives); a hit
+is confirmed by an exact look-up in the store, so a false positive costs one
+query and can never create a false problem.  Before the first row the store's existing records
 are streamed once to fill these sets (cheap on an empty store, linear in the
 store's size otherwise); the sets are kept for the next import in the same
 process and reused when nothing else was written in between (the audit
@@ -408,12 +408,62 @@ def _cached_index(store: Any, uow: UnitOfWork) -> _Index:
     return index
 
 
+class _Bloom:
+    """A scalable Bloom filter of 64-bit hashes: ~10 bits an item, about 1% false positives.
+
+    A false positive only costs an exact look-up in the store (duplicates) or
+    one more random draw (L numbers); there are no false negatives.
+    """
+
+    _K = 7
+
+    def __init__(self, bits: int = 1 << 20) -> None:  # a power of two
+        self._layers: list[tuple[bytearray, int]] = []
+        self._count = 0
+        self._capacity = 0
+        self._next_bits = bits
+        self._grow()
+
+    def _grow(self) -> None:
+        bits = self._next_bits
+        self._layers.append((bytearray(bits // 8), bits))
+        self._capacity += bits // 10
+        self._next_bits = bits * 2
+
+    def add(self, h: int) -> None:
+        """Add a hash."""
+        if self._count >= self._capacity:
+            self._grow()
+        data, bits = self._layers[-1]
+        mask = bits - 1
+        h1 = h & 0xFFFFFFFF
+        h2 = ((h >> 32) & 0xFFFFFFFF) | 1
+        for i in range(self._K):
+            p = (h1 + i * h2) & mask
+            data[p >> 3] |= 1 << (p & 7)
+        self._count += 1
+
+    def __contains__(self, h: object) -> bool:
+        assert isinstance(h, int)
+        h1 = h & 0xFFFFFFFF
+        h2 = ((h >> 32) & 0xFFFFFFFF) | 1
+        for data, bits in self._layers:
+            mask = bits - 1
+            for i in range(self._K):
+                p = (h1 + i * h2) & mask
+                if not data[p >> 3] & (1 << (p & 7)):
+                    break
+            else:
+                return True
+        return False
+
+
 class _Index:
-    """64-bit hashes of identity keys and numbers seen (store + this file)."""
+    """Bloom filters of the identity keys and numbers seen (store + this file)."""
 
     def __init__(self) -> None:
-        self.keys: set[int] = set()
-        self.numbers: set[int] = set()
+        self.keys = _Bloom()
+        self.numbers = _Bloom()
 
     def load(self, uow: UnitOfWork, batch: int = 5000) -> None:
         if uow.records.count() == 0:
