@@ -966,8 +966,56 @@ class _Demo:
         )
         self.result.requests = {k: v for k, v in self.requests.items() if ":" not in k}
 
-    def attendance(self) -> None:
+    def import_days(
+        self, label: str, days: Sequence[date], absent_all: set[str], suffix: str
+    ) -> tuple[int, int, int, dict[str, str]]:
+        """One attendance CSV per kindergarten for ``days``, imported by the kindergarten.
+
+        Every ACTIVE child is listed; those in ``absent_all`` are absent every day
+        (reason unknown), the others absent now and then.  Returns (entries written,
+        cases opened, cases closed, {record id: kindergarten}).
+        """
         from studentstatus.services.attendance import import_attendance
+
+        by_kg: dict[str, list[str]] = {}
+        for rid, kg, _c, _g in self._active():
+            by_kg.setdefault(kg, []).append(rid)
+        folder = self.out / "attendance"
+        folder.mkdir(exist_ok=True)
+        written = opened = closed = done = 0
+        with self.progress(label, sum(map(len, by_kg.values())) * len(days)) as bar:
+            for kg, rids in sorted(by_kg.items()):
+                rows = []
+                for rid in rids:
+                    for d in days:
+                        absent = rid in absent_all or self.rng.random() < 0.04
+                        reason = (
+                            "unknown"
+                            if rid in absent_all
+                            else self.rng.choice(("sick", "personal"))
+                        )
+                        rows.append(
+                            {
+                                "record_id": rid,
+                                "date": d.isoformat(),
+                                "status": "absent" if absent else "present",
+                                "reason": reason if absent else "",
+                            }
+                        )
+                path = folder / f"{kg}-{suffix}.csv"
+                _write_csv(path, ("record_id", "date", "status", "reason"), rows)
+                report = import_attendance(self.rt, Operator.parse(f"kindergarten:{kg}"), path)
+                written += report.written
+                opened += len(report.opened_cases)
+                closed += len(report.closed_cases)
+                done += len(rows)
+                bar(done)
+        where = str(folder) + os.sep
+        if where not in self.result.files:
+            self.result.files.append(where)
+        return written, opened, closed, {r: kg for kg, rids in by_kg.items() for r in rids}
+
+    def attendance(self) -> None:
         from studentstatus.services.changes import approve_step
         from studentstatus.services.dropout import (
             cases_of,
@@ -977,87 +1025,50 @@ class _Demo:
             request_withdrawal,
         )
 
-        self.when(date(2026, 6, 16), 18)
-        self.stage("attendance (12 school days, 1-16 June) and dropout control (控辍保学)")
-        days = [date(2026, 6, 1) + timedelta(days=d) for d in range(16)]
-        days = [d for d in days if d.weekday() < 5]
-        by_kg: dict[str, list[str]] = {}
-        for rid, kg, _c, _g in self._active():
-            by_kg.setdefault(kg, []).append(rid)
-        rows_total = sum(len(v) for v in by_kg.values()) * len(days)
-        missing: list[tuple[str, str]] = []
-        everyone = sorted(rid for rids in by_kg.values() for rid in rids)
-        gone = set(self.rng.sample(everyone, min(len(everyone), max(3, len(everyone) // 150))))
-        opened = written = 0
-        with self.progress("attendance", rows_total) as bar:
-            done = 0
-            for kg, rids in sorted(by_kg.items()):
-                path = self.out / "attendance" / f"{kg}.csv"
-                path.parent.mkdir(exist_ok=True)
-                rows = []
-                for rid in rids:
-                    if rid in gone:
-                        missing.append((rid, kg))
-                    for d in days:
-                        absent = rid in gone or self.rng.random() < 0.04
-                        reason = "unknown" if rid in gone else self.rng.choice(("sick", "personal"))
-                        rows.append(
-                            {
-                                "record_id": rid,
-                                "date": d.isoformat(),
-                                "status": "absent" if absent else "present",
-                                "reason": reason if absent else "",
-                            }
-                        )
-                _write_csv(path, ("record_id", "date", "status", "reason"), rows)
-                report = import_attendance(self.rt, Operator.parse(f"kindergarten:{kg}"), path)
-                written += report.written
-                opened += len(report.opened_cases)
-                done += len(rows)
-                bar(done)
-        self.result.files.append(str(self.out / "attendance"))
+        self.when(date(2026, 6, 12), 18)
+        self.stage("attendance (1-12 June, 10 school days) and dropout control (控辍保学)")
+        days = [date(2026, 6, 1) + timedelta(days=d) for d in range(12)]
+        active = sorted(rid for rid, _kg, _c, _g in self._active())
+        gone = set(self.rng.sample(active, min(len(active), max(3, len(active) // 150))))
+        written, opened, _closed, kg_of = self.import_days(
+            "attendance", [d for d in days if d.weekday() < 5], gone, "0601"
+        )
         self.line(
-            f"{written} attendance entries from {len(by_kg)} kindergartens; "
-            f"{opened} suspected-dropout cases opened (10+ school days absent)"
+            f"{written} attendance entries from {len(set(kg_of.values()))} kindergartens; "
+            f"{opened} suspected-dropout cases opened (absent 10 school days in a row)"
         )
 
-        # One child comes back, one gets a persuasion visit, one is withdrawn via the county.
-        self.when(date(2026, 6, 18), 18)
+        # Persuasion visits (劝返) for all; one in three is confirmed as withdrawn through the
+        # normal WITHDRAW approval; one in three comes back in the following week.
+        self.when(date(2026, 6, 15), 10)
         outcomes: Counter[str] = Counter()
         with self.rt.store.unit_of_work() as uow:
             cases = {c.record_id: c for c in cases_of(uow).iter()}
-        for i, (rid, kg) in enumerate(missing):
+        back: set[str] = set()
+        for i, rid in enumerate(sorted(gone)):
             case = cases.get(rid)
             if case is None:
                 continue
-            county = case.county_code
-            cop = Operator.parse(f"county:{county}")
-            if i % 3 == 0:
-                path = self.out / "attendance" / f"{kg}-back.csv"
-                _write_csv(
-                    path,
-                    ("record_id", "date", "status", "reason"),
-                    [
-                        {"record_id": rid, "date": "2026-06-17", "status": "present"},
-                        {"record_id": rid, "date": "2026-06-18", "status": "present"},
-                    ],
-                )
-                import_attendance(self.rt, Operator.parse(f"kindergarten:{kg}"), path)
-                outcomes["returned (attendance resumed)"] += 1
-            elif i % 3 == 1:
-                record_contact(self.rt, cop, case.id, "家访：家长承诺下周送园（劝返）")
-                outcomes["persuasion visit recorded"] += 1
-            else:
-                record_contact(self.rt, cop, case.id, "电话联系：家长已搬离本市")
+            cop = Operator.parse(f"county:{case.county_code}")
+            record_contact(self.rt, cop, case.id, "家访：动员家长送园（劝返）")
+            outcomes["persuasion visits"] += 1
+            if i % 3 == 2:
                 updated = request_withdrawal(
                     self.rt,
-                    Operator.parse(f"kindergarten:{kg}"),
+                    Operator.parse(f"kindergarten:{kg_of[rid]}"),
                     case.id,
-                    reason="家长搬离，确认离园",
+                    reason="家长搬离本市，确认离园",
                 )
                 if updated.withdraw_request_id:
                     approve_step(self.rt, cop, updated.withdraw_request_id)
-                outcomes["withdrawn (confirmed dropout)"] += 1
+                outcomes["withdrawn (confirmed dropouts)"] += 1
+            elif i % 3 == 0:
+                back.add(rid)
+        self.when(date(2026, 6, 19), 18)
+        week = [date(2026, 6, 15) + timedelta(days=d) for d in range(5)]
+        week = [d for d in week if d != date(2026, 6, 19)]  # 端午节 (Dragon Boat Festival)
+        _w, _o, closed, _kgs = self.import_days("attendance", week, gone - back, "0615")
+        outcomes["returned (attendance resumed)"] = closed
         self.line(f"cases: {_counts(outcomes)}")
         people, _bad = read_population(self.out / "population.csv")
         self.population = people
