@@ -84,6 +84,13 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.domain.monitoring import (
+    CaseContact,
+    CaseStatus,
+    CaseTrigger,
+    ContactKind,
+    DropoutCase,
+)
 from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
 from studentstatus.ports import Store, UnitOfWork
 
@@ -1172,6 +1179,84 @@ class DifferentialContract(_Base):
         )
 
 
+class CaseContract(_Base):
+    """Dropout cases (``uow.cases``, added for monitoring): round trip, conflicts, filters.
+
+    ``supports_cases``: ``None`` (default) runs these tests when the store's unit
+    of work has a ``cases`` repository and skips them otherwise; ``True``
+    requires it; ``False`` skips.
+    """
+
+    supports_cases: ClassVar[bool | None] = None
+
+    def _cases(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            has = getattr(uow, "cases", None) is not None
+        if self.supports_cases is False or (self.supports_cases is None and not has):
+            pytest.skip("this store keeps no dropout cases")
+        assert has, "supports_cases is True but the unit of work has no .cases"
+
+    @staticmethod
+    def _case(i: int, county: str = "110105", **kw: Any) -> DropoutCase:
+        return DropoutCase(
+            f"case{i:03d}",
+            f"r{i}",
+            county,
+            "1111000001",
+            CaseTrigger.ABSENCE_STREAK,
+            T0,
+            date(2024, 9, 13),
+            **kw,
+        )
+
+    def test_cases_round_trip_and_conflicts(self, store: Store) -> None:
+        """Cases with contacts read back equal; duplicate ids and stale versions conflict."""
+        self._cases(store)
+        contact = CaseContact(
+            T0 + timedelta(days=3), "county:110105", "家访𠮷😀", ContactKind.CONTACT
+        )
+        full = self._case(1, contacts=(contact,), detail="连续缺勤", withdraw_request_id="q1")
+        _commit(store, lambda u: u.cases.add(full))  # type: ignore[attr-defined]
+        assert _read(store, lambda u: u.cases.get("case001")) == full  # type: ignore[attr-defined]
+        with pytest.raises(NotFoundError):
+            _read(store, lambda u: u.cases.get("nope"))  # type: ignore[attr-defined]
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.cases.add(full))  # type: ignore[attr-defined]
+        closed = attrs.evolve(
+            full, status=CaseStatus.RETURNED, closed_at=T0 + timedelta(days=5), closed_by="kg"
+        )
+        stored = _commit(store, lambda u: u.cases.update(closed))  # type: ignore[attr-defined]
+        assert stored == attrs.evolve(closed, version=1)
+        assert _read(store, lambda u: u.cases.get("case001")) == stored  # type: ignore[attr-defined]
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.cases.update(closed))  # type: ignore[attr-defined]
+
+    def test_cases_bulk_filters_and_rollback(self, store: Store) -> None:
+        """add_many/update_many are all-or-nothing; iter filters by county and status, by id."""
+        self._cases(store)
+        cases = [self._case(3), self._case(1), self._case(2, county="440305")]
+        _commit(store, lambda u: u.cases.add_many(cases))  # type: ignore[attr-defined]
+        with store.unit_of_work() as uow:
+            repo = uow.cases  # type: ignore[attr-defined]
+            assert [c.id for c in repo.iter()] == ["case001", "case002", "case003"]
+            assert [c.id for c in repo.iter(county_prefix="11")] == ["case001", "case003"]
+            assert list(repo.iter(statuses=[CaseStatus.WITHDRAWN])) == []
+            assert [c.id for c in repo.for_record("r2")] == ["case002"]
+        done = attrs.evolve(cases[1], status=CaseStatus.WITHDRAWN)
+        stale = attrs.evolve(cases[0], version=7)
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.cases.update_many([done, stale]))  # type: ignore[attr-defined]
+        assert _read(store, lambda u: u.cases.get("case001")).status is CaseStatus.SUSPECTED  # type: ignore[attr-defined]
+        _commit(store, lambda u: u.cases.update_many([done]))  # type: ignore[attr-defined]
+        with store.unit_of_work() as uow:
+            repo = uow.cases  # type: ignore[attr-defined]
+            assert [c.id for c in repo.iter(statuses=[CaseStatus.WITHDRAWN])] == ["case001"]
+            repo.add(self._case(9))
+            uow.rollback()
+        with pytest.raises(NotFoundError):
+            _read(store, lambda u: u.cases.get("case009"))  # type: ignore[attr-defined]
+
+
 class StoreContract(
     KindergartenContract,
     ChildContract,
@@ -1187,6 +1272,7 @@ class StoreContract(
     PersistenceContract,
     PropertyContract,
     DifferentialContract,
+    CaseContract,
 ):
     """Every contract above: subclass this, implement ``make_store``, set the flags.
 
