@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,18 @@ def test_demo_on_memory_store_leaves_a_consistent_store(tmp_path: Path) -> None:
     assert len([c for c in charts if c.endswith(".png")]) >= 4
     for name in charts:
         assert (tmp_path / "a" / "charts" / name).stat().st_size > 1000
+
+
+def test_demo_without_the_plotting_extra_skips_only_the_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
+    lines, result, store = _run_memory(tmp_path, 4, 60, charts=True)
+    assert any("plotting extra not installed" in s for s in result.skipped)
+    assert any("skipped: charts" in line for line in lines)
+    assert not list(tmp_path.glob("charts/*.png"))
+    assert "audit verify" in "\n".join(lines)
+    check_invariants(store)
 
 
 def test_same_seed_same_output_other_seed_other_output(tmp_path: Path) -> None:

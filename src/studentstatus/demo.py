@@ -1133,7 +1133,7 @@ class _Demo:
         self.line(
             f"promoted {totals['promote']}, graduated {totals['graduate']}, "
             f"repeating {totals['repeat']}, blocked {totals['blocked']} "
-            f"(skipped this year already: {totals['done']})"
+            f"(already moved up this year by a SKIP: {totals['done']})"
         )
         again = apply_rollover(self.rt, Operator.parse(f"province:{PROVINCE}"), 2026)
         self.line(f"second run changes {again.totals.get('changed', 0)} (idempotent)")
@@ -1159,7 +1159,8 @@ class _Demo:
         self.line(
             f"on roll {doc.get('total')}; inclusive share {_pct(doc.get('inclusive_share'))}"
             f", public share {_pct(doc.get('public_share'))}, gross enrolment rate "
-            f"{_pct(doc.get('gross_enrolment_rate'))}"
+            f"{_pct(doc.get('gross_enrolment_rate'))} (children on roll / local-hukou children "
+            "aged 3-5: migrant children push it past 100 %)"
         )
         changes = doc.get("changes_by_kind") or {}
         if changes:
