@@ -75,6 +75,8 @@ COPY_THRESHOLD = CHUNK
 
 _IN_CHUNK = 500
 
+_DRIVER_INSERT = {"sqlite": "?", "mysql": "%s", "mariadb": "%s"}
+
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
@@ -172,6 +174,9 @@ class SqlStore:
         self.tables: SqlTables = build_tables(metadata, prefix=prefix, schema=schema)
         self.chunk_size = chunk_size
         self.copy_threshold = copy_threshold
+        self._plans: dict[
+            tuple[str, tuple[str, ...]], tuple[str, list[Callable[[Any], Any] | None]]
+        ] = {}
         if create:
             self.create_schema()
 
@@ -196,6 +201,27 @@ class SqlStore:
         """Drop the adapter's tables (only those; the host's tables on a shared MetaData stay)."""
         with translating("drop schema"), self._ddl_connection() as conn:
             self.tables.metadata.drop_all(conn, tables=list(self.tables.by_port.values()))
+
+    def _insert_plan(
+        self, table: sa.Table, cols: Sequence[str]
+    ) -> tuple[str, list[Callable[[Any], Any] | None]]:
+        key = (table.fullname, tuple(cols))
+        plan = self._plans.get(key)
+        if plan is None:
+            dialect = self.engine.dialect
+            prep = dialect.identifier_preparer
+            mark = _DRIVER_INSERT[self.dialect_name]
+            names = ", ".join(prep.quote(c) for c in cols)
+            marks = ", ".join([mark] * len(cols))
+            sql = f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})"
+            procs: list[Callable[[Any], Any] | None] = [
+                None
+                if isinstance(table.c[c].type, sa.String | sa.Integer | sa.Boolean)
+                else table.c[c].type._cached_bind_processor(dialect)
+                for c in cols
+            ]
+            plan = self._plans[key] = (sql, procs)
+        return plan
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A new unit of work (use it as a context manager)."""
@@ -350,10 +376,34 @@ class _Repo:
                 from studentstatus.adapters.sql.copy import copy_rows
 
                 copy_rows(self._conn, table, chunk, columns=columns)
+            elif self._ctx.dialect in _DRIVER_INSERT and len(chunk) > 1:
+                self._driver_insert(table, chunk)
             else:
                 self._conn.execute(stmt, chunk)
             total += len(chunk)
         return total
+
+    def _driver_insert(self, table: sa.Table, chunk: Sequence[Mapping[str, Any]]) -> None:
+        """executemany straight to the DBAPI cursor (same transaction), values prepared once.
+
+        Used on SQLite and MySQL/MariaDB for multi-row chunks: the same bind
+        processors as a Core ``INSERT`` (dates, JSON, UTC datetimes), without
+        SQLAlchemy's per-row parameter machinery, which costs more than the
+        driver itself at bulk sizes.
+        """
+        cols = list(chunk[0])
+        sql, procs = self._ctx.store._insert_plan(table, cols)
+        convert = [(i, p) for i, p in enumerate(procs) if p is not None]
+        params: list[tuple[Any, ...]] = []
+        for row in chunk:
+            values = list(row.values())
+            if len(values) != len(cols):  # rows of a chunk share one mapper: same key order
+                values = [row[c] for c in cols]
+            for i, p in convert:
+                if values[i] is not None:
+                    values[i] = p(values[i])
+            params.append(tuple(values))
+        self._conn.exec_driver_sql(sql, params)
 
     def _versioned_update(
         self,
