@@ -261,10 +261,25 @@ def server(portal: Any) -> Iterator[str]:
 
 def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) -> None:
     """A kindergarten and its county walk through the portal in a real browser."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     pages: list[str] = []
+
+    def submit(button: Any) -> None:
+        """Click a submit button and wait until the next page has replaced this one."""
+        old = browser.find_element(By.TAG_NAME, "html")
+        button.click()
+        # While the page is being replaced Chromium may answer "node does not belong to the
+        # document" instead of "stale": keep polling until the old page is really gone.
+        WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(
+            expected_conditions.staleness_of(old)
+        )
+        WebDriverWait(browser, 20).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
 
     def go(path: str) -> None:
         browser.get(server + path)
@@ -272,7 +287,7 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
 
     def switch(operator: str) -> None:
         Select(browser.find_element(By.ID, "operator")).select_by_value(operator)
-        browser.find_element(By.ID, "switch").click()
+        submit(browser.find_element(By.ID, "switch"))
         pages.append(browser.page_source)
 
     def record_state() -> str:
@@ -285,7 +300,7 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
             box.clear()
             box.send_keys(CHILD[field])
         Select(browser.find_element(By.ID, "grade")).select_by_value(CHILD["grade"])
-        browser.find_element(By.ID, "register-submit").click()
+        submit(browser.find_element(By.ID, "register-submit"))
         pages.append(browser.page_source)
         return str(browser.find_element(By.ID, "record").get_attribute("data-record"))
 
@@ -299,7 +314,7 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
     # 2. The county approves it.
     switch(COUNTY)
     row = browser.find_element(By.CSS_SELECTOR, f'tr.record[data-record="{first}"]')
-    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    submit(row.find_element(By.CSS_SELECTOR, "button.approve"))
     pages.append(browser.page_source)
     assert record_state() == "ACTIVE"
 
@@ -316,7 +331,7 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
     assert {r.get_attribute("data-kind") for r in rows} == {"DUPLICATE_ID"}
     dup = next(r for r in rows if r.get_attribute("data-record") == second)
     dup.find_element(By.NAME, "reason").send_keys("重复登记，保留已核准学籍")
-    dup.find_element(By.CSS_SELECTOR, "button.delete").click()
+    submit(dup.find_element(By.CSS_SELECTOR, "button.delete"))
     pages.append(browser.page_source)
     assert browser.find_elements(By.CSS_SELECTOR, "tr.problem-row") == []
     cancelled = browser.find_element(By.CSS_SELECTOR, f'tr.record[data-record="{second}"]')
@@ -336,7 +351,7 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
     assert all(
         b.is_enabled() for b in browser.find_elements(By.CSS_SELECTOR, "button.allowed-change")
     )
-    browser.find_element(By.CSS_SELECTOR, 'button.dry-run[value="GRADUATE"]').click()
+    submit(browser.find_element(By.CSS_SELECTOR, 'button.dry-run[value="GRADUATE"]'))
     pages.append(browser.page_source)
     result = browser.find_element(By.ID, "dry-run-result")
     assert result.get_attribute("data-allowed") == "no"
@@ -347,18 +362,18 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
         assert row.find_element(By.CSS_SELECTOR, ".en").text.strip()
 
     # 7. Requesting an allowed change without its reason is refused with the code …
-    browser.find_element(By.CSS_SELECTOR, 'button.allowed-change[value="WITHDRAW"]').click()
+    submit(browser.find_element(By.CSS_SELECTOR, 'button.allowed-change[value="WITHDRAW"]'))
     pages.append(browser.page_source)
     refused = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#refused code.code")]
     assert "reason_required" in refused
     # … and a change that needs the county waits for it; it approves: the child is ABROAD.
     go(f"/records/{first}")
     browser.find_element(By.ID, "reason").send_keys("随父母出国")
-    browser.find_element(By.CSS_SELECTOR, 'button.allowed-change[value="GO_ABROAD"]').click()
+    submit(browser.find_element(By.CSS_SELECTOR, 'button.allowed-change[value="GO_ABROAD"]'))
     pages.append(browser.page_source)
     assert "county:110105" in browser.find_element(By.CLASS_NAME, "flash").text
     switch(COUNTY)
-    browser.find_element(By.CSS_SELECTOR, "tr.request button.approve-request").click()
+    submit(browser.find_element(By.CSS_SELECTOR, "tr.request button.approve-request"))
     pages.append(browser.page_source)
     go(f"/records/{first}")
     assert record_state() == "ABROAD"
@@ -372,7 +387,7 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
     }
     assert "PROMOTE" not in offered
     assert "RETURN" in offered
-    browser.find_element(By.CSS_SELECTOR, 'button.dry-run[value="PROMOTE"]').click()
+    submit(browser.find_element(By.CSS_SELECTOR, 'button.dry-run[value="PROMOTE"]'))
     pages.append(browser.page_source)
     codes = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#dry-run-result code.code")]
     assert "transition_not_allowed" in codes
