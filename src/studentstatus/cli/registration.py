@@ -230,10 +230,10 @@ def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url:
     from studentstatus.adapters.population import CsvPopulationRegistry
     from studentstatus.services.verification import verify_records
 
-    operator = parse_operator(operator_text)
-    from studentstatus.domain.jurisdiction import ensure_can
+    from studentstatus.services.intake import authorize
 
-    ensure_can(operator, "verify")
+    operator = parse_operator(operator_text)
+    authorize(operator, "verify")  # before loading a big extract
     registry = CsvPopulationRegistry(registry_file)
     progress = _progress("records")
     with _runtime(store_url, registry) as rt:
