@@ -228,9 +228,8 @@ def approve_cmd(
 def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url: str) -> None:
     """(province) Verify resident IDs of ACTIVE/PENDING records against the registry."""
     from studentstatus.adapters.population import CsvPopulationRegistry
-    from studentstatus.services.verification import verify_records
-
     from studentstatus.services.intake import authorize
+    from studentstatus.services.verification import verify_records
 
     operator = parse_operator(operator_text)
     authorize(operator, "verify")  # before loading a big extract
