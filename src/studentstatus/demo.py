@@ -1064,9 +1064,8 @@ class _Demo:
                 outcomes["withdrawn (confirmed dropouts)"] += 1
             elif i % 3 == 0:
                 back.add(rid)
-        self.when(date(2026, 6, 19), 18)
-        week = [date(2026, 6, 15) + timedelta(days=d) for d in range(5)]
-        week = [d for d in week if d != date(2026, 6, 19)]  # 端午节 (Dragon Boat Festival)
+        self.when(date(2026, 6, 16), 18)
+        week = [date(2026, 6, 15), date(2026, 6, 16)]
         _w, _o, closed, _kgs = self.import_days("attendance", week, gone - back, "0615")
         outcomes["returned (attendance resumed)"] = closed
         self.line(f"cases: {_counts(outcomes)}")
