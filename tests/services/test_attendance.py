@@ -133,8 +133,9 @@ def test_only_kindergartens_import_and_out_of_scope_rows_are_logged(
 ) -> None:
     store = _store_with([_rec(1), _rec(3, kg="1111000002")])
     rt = runtime(store)
-    with pytest.raises(PermissionDenied):
+    with caplog.at_level(logging.WARNING), pytest.raises(PermissionDenied):
         import_attendance(rt, COUNTY, _csv("r1,2026-10-29,present,"))
+    assert any("role_not_allowed" in r.getMessage() for r in caplog.records)
     with caplog.at_level(logging.WARNING):
         import_attendance(rt, KG, _csv("r3,2026-10-29,present,"))
     assert any("out_of_scope" in r.getMessage() for r in caplog.records)

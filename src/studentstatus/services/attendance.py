@@ -85,6 +85,7 @@ __all__ = [
     "attendance_for",
     "attendance_history",
     "detect_absences",
+    "ensure_role",
     "fetch_attendance",
     "import_attendance",
     "month_school_day_counts",
@@ -174,6 +175,24 @@ class AttendanceImportReport:
             "opened_cases": list(self.opened_cases),
             "closed_cases": list(self.closed_cases),
         }
+
+
+def ensure_role(operator: Operator, action: str) -> None:
+    """:meth:`Operator.ensure_can`, logging the refusal (operator and action) before raising.
+
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> ensure_role(Operator.parse("county:110105"), "attendance")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.PermissionDenied: role_not_allowed: ...
+    """
+    from studentstatus.errors import PermissionDenied
+
+    try:
+        operator.ensure_can(action)
+    except PermissionDenied:
+        log.warning("refused: operator=%s action=%s code=role_not_allowed", operator, action)
+        raise
 
 
 def _v(code: str, field: str, zh: str, en: str) -> Violation:
@@ -284,7 +303,7 @@ def import_attendance(
     not record attendance; rows about other kindergartens' children are
     reported as ``out_of_scope`` row errors (and logged, masked).
     """
-    operator.ensure_can("attendance")
+    ensure_role(operator, "attendance")
     now = rt.clock.now()
     today = rt.clock.today()
     errors: list[RowError] = []
@@ -605,7 +624,7 @@ def detect_absences(
     >>> detect_absences(rt, Operator.parse("county:110105"))
     ([], [])
     """
-    operator.ensure_can("monitor")
+    ensure_role(operator, "monitor")
     prefix = _region_scope(operator, region)
     today = as_of or rt.clock.today()
     now = rt.clock.now()

@@ -67,6 +67,7 @@ from studentstatus.domain.monitoring import (
     close_case,
 )
 from studentstatus.errors import Violation, mask
+from studentstatus.services.attendance import ensure_role
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def get_case(rt: Runtime, operator: Operator, case_id: str) -> DropoutCase:
     ...
     studentstatus.errors.NotFoundError: ...not found: nope / 未找到
     """
-    operator.ensure_can("monitor")
+    ensure_role(operator, "monitor")
     with rt.store.unit_of_work() as uow:
         return _scoped_case(uow, operator, case_id)
 
@@ -287,7 +288,7 @@ def open_case(
     """
     from studentstatus.services.records import ensure_record
 
-    operator.ensure_can("monitor")
+    ensure_role(operator, "monitor")
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         rec = uow.records.get(record_id)
@@ -323,7 +324,7 @@ def record_contact(
 
     ``note`` must not be empty (``ValueError``); a closed case refuses.
     """
-    operator.ensure_can("monitor")
+    ensure_role(operator, "monitor")
     text = note.strip()
     if not text:
         msg = "note_required: a contact needs a note / 请填写联系记录"
@@ -412,7 +413,7 @@ def refresh_cases(
     []
     """
     if _check_role:
-        operator.ensure_can("monitor")
+        ensure_role(operator, "monitor")
         _ensure_county(operator, county)
     now = rt.clock.now()
     today = rt.clock.today()
@@ -638,7 +639,7 @@ def county_ledgers(
     County operators see their county; city/province/ministry any county inside
     their scope; kindergartens are refused (``role_not_allowed``).
     """
-    operator.ensure_can("monitor")
+    ensure_role(operator, "monitor")
     _ensure_county(operator, county)
     refresh_cases(rt, operator, county, _check_role=False)
     today = as_of or rt.clock.today()

@@ -34,6 +34,7 @@ import attrs
 
 from studentstatus.domain.enums import ChangeKind
 from studentstatus.domain.migration import MigrantStatus, is_rural_migrant, migrant_status
+from studentstatus.services.attendance import ensure_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -82,7 +83,7 @@ def migrant_flags(rt: Runtime, operator: Operator, record_id: str) -> MigrantFla
     """
     from studentstatus.services.records import ensure_record
 
-    operator.ensure_can("view")
+    ensure_role(operator, "view")
     with rt.store.unit_of_work() as uow:
         rec = uow.records.get(record_id)
         ensure_record(operator, rec, "migrant_flags")
@@ -178,7 +179,7 @@ def transfer_flows(
     if end < start:
         msg = "the period ends before it starts / 结束日期早于开始日期"
         raise ValueError(msg)
-    operator.ensure_can("report")
+    ensure_role(operator, "report")
     width = 2 if level == "province" else 6
     counts: Counter[tuple[str, str]] = Counter()
     kgs: dict[str, Kindergarten | None] = {}

@@ -47,6 +47,7 @@ from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
 from studentstatus.domain.enums import KindergartenType, State
 from studentstatus.domain.migration import MigrantStatus, migrant_status
 from studentstatus.domain.policy import Policy
+from studentstatus.services.attendance import ensure_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -424,7 +425,7 @@ def report_scope(uow: UnitOfWork, operator: Operator, region: str) -> ReportScop
     """
     from studentstatus.services.records import refuse
 
-    operator.ensure_can("report")
+    ensure_role(operator, "report")
     valid = region.isdigit() and len(region) in (2, 4, 6)
     if not valid and not (region == "" and operator.region_prefix == ""):
         msg = f"region must be a 2, 4 or 6-digit code, not {region[:12]!r}"
