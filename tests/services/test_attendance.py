@@ -239,3 +239,25 @@ def test_streak_rules_agree_with_a_naive_scan(absent: list[bool]) -> None:
         n = sum(1 for d, a in zip(_days, absent) if a and (d.year, d.month) == m)
         fired = any(a.month == m for a in alerts)
         assert fired == (n / months[m] > 0.5)
+
+
+def test_a_returned_child_is_not_flagged_again_for_the_old_absences() -> None:
+    store = _store_with([_rec(1)])
+    rt = runtime(store)
+    old = school_days(date(2026, 9, 28), date(2026, 10, 12))[-10:]
+    rt.clock.advance(days=-18)  # type: ignore[attr-defined]  # 2026-10-12
+    first = import_attendance(rt, KG, _csv(*[f"r1,{d},absent," for d in old]))
+    assert len(first.opened_cases) == 1
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    back = import_attendance(rt, KG, _csv("r1,2026-10-13,present,"))
+    assert back.closed_cases == first.opened_cases
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    again = import_attendance(rt, KG, _csv("r1,2026-10-14,present,"))
+    assert again.opened_cases == ()  # the old streak is covered by the closed case
+    new = school_days(date(2026, 10, 15), date(2026, 10, 28))
+    rt.clock.advance(days=14)  # type: ignore[attr-defined]
+    later = import_attendance(rt, KG, _csv(*[f"r1,{d},absent," for d in new]))
+    assert len(later.opened_cases) == 1  # ten new absences: a new case
+    with store.unit_of_work() as uow:
+        case = uow.cases.get(later.opened_cases[0])
+    assert case.last_absent_day == date(2026, 10, 28)

@@ -268,17 +268,29 @@ def _evaluate(
     operator: str,
     now: datetime,
 ) -> tuple[list[str], list[str], list[AuditEvent]]:
-    """Run the absence rules for ``records`` over [start, end]; open/close cases in ``uow``."""
-    from studentstatus.services.dropout import apply_alerts
+    """Run the absence rules for ``records`` over [start, end]; open/close cases in ``uow``.
+
+    Absences up to the last absence of an earlier, closed case of the same
+    record are not counted again: a child who came back and is absent anew
+    gets a new case only for the new absences.
+    """
+    from studentstatus.services.dropout import apply_alerts, cases_of
 
     days = school_days(start, end, rt.calendar)
     months = month_school_day_counts({(d.year, d.month) for d in days}, rt.calendar)
+    covered: dict[str, date] = {}
+    for county in sorted({r.region_code for r in records.values()}):
+        for case in cases_of(uow).iter(county_prefix=county):
+            if case.record_id in records and not case.status.is_open:
+                upto = case.last_absent_day or case.opened_at.date()
+                covered[case.record_id] = max(upto, covered.get(case.record_id, upto))
     alerts: dict[str, list[AbsenceAlert]] = {}
     last_present: dict[str, date] = {}
     for chunk in _chunks(sorted(records), CHUNK):
         history = fetch_attendance(uow, chunk, start=start, end=end)
         for rid, entries in history.items():
-            marks = {e.day: e.status for e in entries}
+            since = covered.get(rid)
+            marks = {e.day: e.status for e in entries if since is None or e.day > since}
             found = absence_alerts(days, marks, month_school_days=months, policy=rt.policy)
             if found:
                 alerts[rid] = found

@@ -217,7 +217,6 @@ def apply_alerts(
         events.append(_case_event(operator, "case.open", case, case.detail))
     if new:
         repo.add_many(new)
-    fresh = {c.id for c in new}
     closing: list[DropoutCase] = []
     for rid, case in sorted(open_cases.items()):
         back = last_present.get(rid)
@@ -227,9 +226,8 @@ def apply_alerts(
             continue
         if case.last_absent_day is None and back < case.opened_at.date():
             continue
-        stored = case if case.id not in fresh else attrs.evolve(case, version=0)
         closed = close_case(
-            stored,
+            case,
             CaseStatus.RETURNED,
             at=now,
             by=operator,
