@@ -581,3 +581,17 @@ def test_round_trip_property_sqlite(tmp_path: Path) -> None:
 
     check()
     store.close()
+
+
+def test_keys_and_names_compare_exactly(sql_store: SqlStore) -> None:
+    """Ids differing only in case are different rows (MariaDB: binary collation)."""
+    with sql_store.unit_of_work() as uow:
+        uow.records.add(_rec("r1"))
+        uow.records.add(_rec("R1"))
+        with pytest.raises(NotFoundError):
+            uow.records.get("r١")  # an Arabic-Indic digit is not "1"
+        assert [r.id for r in uow.records.iter()] == ["R1", "r1"]
+        kid = Child("c1", "Zoë", Sex.F, date(2020, 1, 1))
+        uow.children.add(kid)
+        assert uow.children.find_by_identity("zoe", "F", date(2020, 1, 1)) == []
+        assert uow.children.find_by_identity("Zoë", "F", date(2020, 1, 1)) == [kid]

@@ -588,9 +588,7 @@ class SqlChildren(_Repo):
             .order_by(t.c.id)
         )
         with self._read("find children by identity"):
-            rows = self._conn.execute(q).mappings()
-            # MySQL compares with a case/accent-insensitive collation: keep exact matches.
-            return [_rows.child_from_row(r) for r in rows if r["name"] == name]
+            return [_rows.child_from_row(r) for r in self._conn.execute(q).mappings()]
 
 
 class SqlRecords(_Repo):

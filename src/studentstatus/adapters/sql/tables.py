@@ -147,7 +147,16 @@ def build_tables(
     p = prefix
 
     def table(name: str, *items: sa.schema.SchemaItem) -> sa.Table:
-        return sa.Table(f"{p}{name}", md, *items, schema=schema)
+        # MySQL/MariaDB: utf8mb4 with a binary collation, so that ids, codes, numbers and
+        # names compare exactly (case- and accent-sensitive) as on the other backends.
+        return sa.Table(
+            f"{p}{name}",
+            md,
+            *items,
+            schema=schema,
+            mysql_charset="utf8mb4",
+            mysql_collate="utf8mb4_bin",
+        )
 
     def ix(name: str, *cols: str, unique: bool = False) -> sa.Index:
         return sa.Index(f"ix_{p}{name}", *cols, unique=unique)

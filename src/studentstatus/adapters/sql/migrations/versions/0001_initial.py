@@ -63,7 +63,13 @@ def upgrade() -> None:
     p, schema = _names()
 
     def create(name: str, *items: sa.schema.SchemaItem) -> None:
-        op.create_table(f"{p}{name}", *items, schema=schema)
+        op.create_table(
+            f"{p}{name}",
+            *items,
+            schema=schema,
+            mysql_charset="utf8mb4",
+            mysql_collate="utf8mb4_bin",
+        )
 
     def index(table: str, name: str, *cols: str, unique: bool = False) -> None:
         op.create_index(f"ix_{p}{name}", f"{p}{table}", list(cols), unique=unique, schema=schema)

@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON, nullable=False),
         sa.Column("version", sa.Integer, nullable=False, server_default="0"),
         schema=schema,
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
     op.create_index(f"ix_{p}cases_record_id", f"{p}cases", ["record_id"], schema=schema)
     op.create_index(
