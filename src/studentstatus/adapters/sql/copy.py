@@ -67,7 +67,14 @@ def copy_rows(
     """Write ``rows`` (dicts keyed by column) into ``table`` with one COPY; returns the count.
 
     Driver errors become :class:`~studentstatus.errors.StorageError`
-    (a duplicate key: :class:`~studentstatus.errors.ConflictError`).
+    (a duplicate key: :class:`~studentstatus.errors.ConflictError`).  Needs a
+    psycopg 3 connection; an empty batch does nothing on any connection:
+
+    >>> import sqlalchemy as sa
+    >>> from studentstatus.adapters.sql.tables import build_tables
+    >>> with sa.create_engine("sqlite://").connect() as conn:
+    ...     copy_rows(conn, build_tables().children, [])
+    0
     """
     if not rows:
         return 0

@@ -117,6 +117,12 @@ def upgrade(
     (runs in the caller's transaction; the caller commits).  A database whose
     tables were made by ``SqlStore(create=True)`` (no version row) is first
     stamped ``head``, since ``create_all`` wrote the current schema.
+
+    >>> engine = sa.create_engine("sqlite://")
+    >>> with engine.begin() as conn:
+    ...     upgrade(conn, prefix="u_")
+    ...     "u_records" in sa.inspect(conn).get_table_names()
+    True
     """
     with translating("migrate"), _connection(bind) as conn:
         cfg = alembic_config(conn, prefix=prefix, schema=schema)
@@ -137,13 +143,25 @@ def _created_without_migrations(conn: Connection, prefix: str, schema: str | Non
 
 
 def downgrade(bind: Bind, revision: str, *, prefix: str = "", schema: str | None = None) -> None:
-    """Downgrade the schema to ``revision`` (``"base"`` drops every table)."""
+    """Downgrade the schema to ``revision`` (``"base"`` drops every table).
+
+    >>> engine = sa.create_engine("sqlite://")
+    >>> with engine.begin() as conn:
+    ...     upgrade(conn)
+    ...     downgrade(conn, "base")
+    ...     current(conn) is None
+    True
+    """
     with translating("migrate"), _connection(bind) as conn:
         command.downgrade(alembic_config(conn, prefix=prefix, schema=schema), revision)
 
 
 def current(bind: Bind, *, prefix: str = "", schema: str | None = None) -> str | None:
-    """The revision the database is at, or ``None`` before the first upgrade."""
+    """The revision the database is at, or ``None`` before the first upgrade.
+
+    >>> current("sqlite://") is None
+    True
+    """
     with translating("read migration state"), _connection(bind) as conn:
         return _current(conn, prefix, schema)
 

@@ -239,6 +239,16 @@ class SqlUnitOfWork:
     Repositories are attributes, as in :class:`~studentstatus.ports.UnitOfWork`.
     After :meth:`commit` or :meth:`rollback` the unit stays usable: the next
     write starts a new transaction.
+
+    >>> from datetime import date
+    >>> store = SqlStore("sqlite://", create=True)
+    >>> with store.unit_of_work() as uow:
+    ...     uow.numbers.next_sequence("110105", date(2020, 1, 1))
+    ...     uow.rollback()
+    ...     uow.numbers.next_sequence("110105", date(2020, 1, 1))
+    1
+    1
+    >>> store.close()
     """
 
     def __init__(self, store: SqlStore) -> None:
