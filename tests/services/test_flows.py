@@ -53,6 +53,9 @@ def test_flow_matrix_at_province_and_county_level(adapter: str, tmp_path: Path) 
             ("110105", "440305", 1)
         ]
         assert transfer_flows(rt, OPS["kgB"], start, end).total == 1
+        assert transfer_flows(rt, OPS["ministry"], start, end, region="44").rows() == [
+            ("11", "44", 1)
+        ]
         assert transfer_flows(rt, OPS["ministry"], date(2025, 10, 1), date(2025, 12, 1)).total == 0
         with pytest.raises(ValueError):
             transfer_flows(rt, OPS["ministry"], end, start)

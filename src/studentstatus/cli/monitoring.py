@@ -254,7 +254,8 @@ def report_cmd(
                 msg = "charts need matplotlib: pip install 'studentstatus[plots]'"
                 raise click.ClickException(msg) from exc
             start, end = school_year_range(school_year)
-            flows = transfer_flows(rt, operator, start, min(end, rt.clock.today()))
+            last = max(start, min(end, rt.clock.today()))
+            flows = transfer_flows(rt, operator, start, last, region=region)
             written = [str(p) for p in write_report_page(rep, out_dir, flows=flows)]
     if as_json:
         doc = rep.to_dict()

@@ -167,11 +167,13 @@ def transfer_flows(
     end: date,
     *,
     level: Literal["province", "county"] = "province",
+    region: str | None = None,
 ) -> FlowMatrix:
     """Origin → destination counts of TRANSFER changes effective in [start, end] (see module).
 
     A same-county transfer records no region change in its event, so the
-    regions come from the source and destination kindergartens.
+    regions come from the source and destination kindergartens.  ``region``
+    (a code prefix) keeps only transfers from or to it, inside the scope.
     """
     if level not in ("province", "county"):
         msg = f"level must be 'province' or 'county', not {level!r}"
@@ -190,6 +192,8 @@ def transfer_flows(
         for ev in stream:
             origin, dest = _ends(uow, ev, kgs)
             if not _visible(operator, [origin, dest]):
+                continue
+            if region and not any((r or "").startswith(region) for _c, r in (origin, dest)):
                 continue
             o = origin[1][:width] if origin[1] else "?"
             d = dest[1][:width] if dest[1] else "?"
