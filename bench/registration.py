@@ -193,7 +193,7 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
         rt = Runtime(store, FixedClock(NOW), random.Random(7))
         n = int(plan["stats"]["rows"])
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         accepted = rejected = 0
         problems: dict[str, int] = {}
         for county in codes:
@@ -209,11 +209,12 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
             for k, v in rep.problems.items():
                 problems[k] = problems.get(k, 0) + v
         dt = time.perf_counter() - t
-        out["import"] = {"seconds": dt, "rows_per_s": n / dt, "accepted": accepted,
+        out["import"] = {"seconds": dt, "cpu_s": time.process_time() - c,
+                         "rows_per_s": n / dt, "accepted": accepted,
                          "rejected_rows": rejected, "problems": problems,
                          "rss_mb": rss_mb()}  # fmt: skip
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         approved = 0
         for county in codes:
             approved += len(
@@ -222,27 +223,30 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                 ).approved
             )
         dt = time.perf_counter() - t
-        out["approve"] = {"seconds": dt, "rows_per_s": approved / dt, "approved": approved,
+        out["approve"] = {"seconds": dt, "cpu_s": time.process_time() - c,
+                          "rows_per_s": approved / dt, "approved": approved,
                           "rss_mb": rss_mb()}  # fmt: skip
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         registry = CsvPopulationRegistry(workdir / "registry.csv")
         load = time.perf_counter() - t
         ver = verify_records(rt, Operator.parse(f"province:{PROVINCE}"), registry,
                              chunk_size=chunk)  # fmt: skip
         dt = time.perf_counter() - t
-        out["verify"] = {"seconds": dt, "registry_load_s": load, "rows_per_s": ver.checked / dt,
+        out["verify"] = {"seconds": dt, "cpu_s": time.process_time() - c,
+                         "registry_load_s": load, "rows_per_s": ver.checked / dt,
                          "checked": ver.checked, "results": ver.results,
                          "rss_mb": rss_mb()}  # fmt: skip
         del registry
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         nums = issue_numbers(rt, Operator.parse(f"province:{PROVINCE}"), chunk_size=chunk)
         dt = time.perf_counter() - t
         kinds: dict[str, int] = {}
         for item in nums.issued:
             kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
-        out["issue"] = {"seconds": dt, "rows_per_s": len(nums.issued) / dt, "issued": kinds,
+        out["issue"] = {"seconds": dt, "cpu_s": time.process_time() - c,
+                        "rows_per_s": len(nums.issued) / dt, "issued": kinds,
                         "skipped": nums.skipped, "rss_mb": rss_mb()}  # fmt: skip
         del nums
 
@@ -300,7 +304,7 @@ def raw_baseline(kind: str, workdir: Path, pg_url: str, codes: list[str], kgs: l
     """Insert the same rows with the raw driver; rows/s (rows = children, as in the import)."""
     p = f"raw{uuid.uuid4().hex[:6]}_"
     batch = 5000
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     n = 0
     if kind == "sqlite":
         import sqlite3
@@ -310,14 +314,14 @@ def raw_baseline(kind: str, workdir: Path, pg_url: str, codes: list[str], kgs: l
         con.execute(RECORD_DDL.format(p=p))
         for ddl in INDEXES:
             con.execute(ddl.format(p=p))
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         ci = f"INSERT INTO {p}children VALUES ({','.join('?' * len(CHILD_COLS))})"
         ri = f"INSERT INTO {p}records VALUES ({','.join('?' * len(RECORD_COLS))})"
         children: list[tuple[object, ...]] = []
         records: list[tuple[object, ...]] = []
-        for c, r in _raw_rows(workdir, codes, kgs):
-            children.append(c)
-            records.append(r)
+        for child_row, record_row in _raw_rows(workdir, codes, kgs):
+            children.append(child_row)
+            records.append(record_row)
             if len(children) >= batch:
                 con.executemany(ci, children)
                 con.executemany(ri, records)
@@ -328,6 +332,7 @@ def raw_baseline(kind: str, workdir: Path, pg_url: str, codes: list[str], kgs: l
         n += len(children)
         con.commit()
         dt = time.perf_counter() - t
+        cpu = time.process_time() - c
         con.close()
     else:
         import psycopg
@@ -339,21 +344,22 @@ def raw_baseline(kind: str, workdir: Path, pg_url: str, codes: list[str], kgs: l
             for ddl in INDEXES:
                 con.execute(ddl.format(p=p))
             con.commit()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             with con.cursor() as cur:
                 with cur.copy(f"COPY {p}children ({','.join(CHILD_COLS)}) FROM STDIN") as cc:
-                    for c, _ in _raw_rows(workdir, codes, kgs):
-                        cc.write_row(c)
+                    for child_row, _ in _raw_rows(workdir, codes, kgs):
+                        cc.write_row(child_row)
                         n += 1
                 with cur.copy(f"COPY {p}records ({','.join(RECORD_COLS)}) FROM STDIN") as cr:
-                    for _, r in _raw_rows(workdir, codes, kgs):
-                        cr.write_row(r)
+                    for _, record_row in _raw_rows(workdir, codes, kgs):
+                        cr.write_row(record_row)
             con.commit()
             dt = time.perf_counter() - t
+            cpu = time.process_time() - c
             con.execute(f"DROP TABLE {p}records")
             con.execute(f"DROP TABLE {p}children")
             con.commit()
-    return {"seconds": dt, "rows_per_s": n / dt, "rows": n}
+    return {"seconds": dt, "cpu_s": cpu, "rows_per_s": n / dt, "rows": n}
 
 
 # --------------------------------------------------------------------------- main
@@ -398,12 +404,15 @@ def main() -> None:
         print(f"\n== {kind}: {res['rows']:,} rows", flush=True)
         for stage in ("import", "approve", "verify", "issue"):
             s = res[stage]
-            extra = {k: v for k, v in s.items() if k not in ("seconds", "rows_per_s", "rss_mb")}
-            print(f"  {stage:<8} {s['seconds']:9.1f} s  {s['rows_per_s']:10,.0f} rows/s  "
+            extra = {k: v for k, v in s.items()
+                     if k not in ("seconds", "cpu_s", "rows_per_s", "rss_mb")}  # fmt: skip
+            print(f"  {stage:<8} {s['seconds']:9.1f} s (cpu {s.get('cpu_s', 0):7.1f} s)  "
+                  f"{s['rows_per_s']:10,.0f} rows/s  "
                   f"peak RSS so far {s['rss_mb']:6.0f} MB  {extra}")  # fmt: skip
         raw = res["raw"]
         driver = "sqlite3.executemany" if kind == "sqlite" else "psycopg COPY"
-        print(f"  raw {driver}: {raw['seconds']:.1f} s, {raw['rows_per_s']:,.0f} rows/s")
+        print(f"  raw {driver}: {raw['seconds']:.1f} s (cpu {raw.get('cpu_s', 0):.1f} s), "
+              f"{raw['rows_per_s']:,.0f} rows/s")  # fmt: skip
         print(f"  import / raw driver = {res['ratio_import_vs_raw']:.3f}×   "
               f"peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
     tmp.cleanup()
