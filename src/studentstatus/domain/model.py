@@ -10,7 +10,7 @@ Identity numbers are personal information: reprs mask them.
 >>> from datetime import date
 >>> doc = IdentityDocument(DocumentKind.RESIDENT, "11010520200315002X")
 >>> doc
-IdentityDocument(type='resident', number='110105********002X')
+IdentityDocument(type=<DocumentType.RESIDENT: 'resident'>, number='110105********002X')
 >>> g = Guardian("王芳", "mother", "+8613800138000")
 >>> child = Child("c1", "王小明", Sex.M, date(2020, 3, 15), doc, guardians=(g,))
 >>> "11010520200315002X" in repr(child)
