@@ -56,7 +56,7 @@ def mask(number: str, *, keep_head: int = 6, keep_tail: int = 4) -> str:
     >>> mask("11010520200315002X")
     '110105********002X'
     >>> mask("H12345678")
-    'H1****5678'
+    'H*****678'
     >>> mask("123")
     '1**'
     >>> mask("")
@@ -69,9 +69,8 @@ def mask(number: str, *, keep_head: int = 6, keep_tail: int = 4) -> str:
     if n >= 15:
         return text[:keep_head] + "*" * (n - keep_head - keep_tail) + text[n - keep_tail :]
     if n >= 8:
-        head = 2
-        tail = min(keep_tail, n - head - 2)
-        return text[:head] + "*" * (n - head - tail) + text[n - tail :]
+        # Passports, travel permits, J/L bodies: at most 4 of 8-14 characters stay visible.
+        return text[:1] + "*" * (n - 4) + text[n - 3 :]
     return text[:1] + "*" * (n - 1)
 
 

@@ -67,7 +67,7 @@ def mask(number: str) -> str:
     """The number with its middle hidden.
 
     >>> mask("H12345678")
-    'H1***5678'
+    'H*****678'
     """
     return errors.mask(compact(number))
 
