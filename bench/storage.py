@@ -13,7 +13,8 @@ own; the adapter phases also run at N/10 to show memory does not grow with N.
 
     python bench/storage.py --n 1000000 [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
-Without ``--pg`` (or ``STUDENTSTATUS_TEST_POSTGRES_URL``) only SQLite runs.
+Without ``--pg`` (or ``STUDENTSTATUS_TEST_POSTGRES_URL``) only SQLite runs;
+``--only sqlite|pg`` runs one database.
 """
 
 from __future__ import annotations
@@ -255,6 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="children (= records)")
     parser.add_argument("--pg", default=os.environ.get("STUDENTSTATUS_TEST_POSTGRES_URL"))
+    parser.add_argument("--only", choices=["sqlite", "pg"], help="run one database only")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
@@ -265,12 +267,12 @@ def main() -> None:
 
     n = args.n
     tmp = Path(tempfile.mkdtemp(prefix="ss-bench-"))
-    runs: list[tuple[str, str, int]] = [
-        ("sqlite-adapter", f"sqlite:///{tmp}/adapter.db", n),
-        ("sqlite-adapter", f"sqlite:///{tmp}/adapter-small.db", max(n // 10, 1)),
-        ("sqlite-raw", f"sqlite:///{tmp}/raw.db", n),
-    ]
-    if args.pg:
+    runs: list[tuple[str, str, int]] = []
+    if args.only != "pg":
+        runs += [("sqlite-adapter", f"sqlite:///{tmp}/adapter.db", n),
+                 ("sqlite-adapter", f"sqlite:///{tmp}/adapter-small.db", max(n // 10, 1)),
+                 ("sqlite-raw", f"sqlite:///{tmp}/raw.db", n)]  # fmt: skip
+    if args.pg and args.only != "sqlite":
         runs += [("pg-adapter", args.pg, n), ("pg-adapter", args.pg, max(n // 10, 1)),
                  ("pg-raw", args.pg, n)]  # fmt: skip
     print(f"storage bulk insert: {n:,} children + {n:,} records (+ {n:,} number-index rows)")

@@ -41,17 +41,30 @@ def _copy_sql(table: sa.Table, columns: Sequence[str]) -> str:
     return f"COPY {name} ({cols}) FROM STDIN"
 
 
+def _json_text(value: Any) -> str:
+    """JSON text for COPY (empty lists, frequent in records, skip the encoder)."""
+    if not value and isinstance(value, list):
+        return "[]"
+    return json.dumps(value)
+
+
 def _processors(
     conn: Connection, table: sa.Table, columns: Sequence[str]
 ) -> list[Callable[[Any], Any] | None]:
-    """Per-column bind processors (JSON as text, UtcDateTime to naive UTC…)."""
+    """Per-column value preparation (JSON as text, UtcDateTime to naive UTC…).
+
+    Strings, integers, booleans and dates go to psycopg as they are (it adapts
+    them natively), so only the columns that need it pay for a call.
+    """
     dialect = conn.dialect
     out: list[Callable[[Any], Any] | None] = []
     for c in columns:
         col_type = table.c[c].type
         if isinstance(col_type, sa.JSON):
             # COPY's text format wants the JSON text itself.
-            out.append(json.dumps)
+            out.append(_json_text)
+        elif isinstance(col_type, sa.String | sa.Integer | sa.Boolean | sa.Date):
+            out.append(None)
         else:
             out.append(col_type.bind_processor(dialect))
     return out
@@ -82,14 +95,16 @@ def copy_rows(
     procs = _processors(conn, table, cols)
     dbapi_conn = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
     try:
+        convert = [(i, p) for i, p in enumerate(procs) if p is not None]
         with dbapi_conn.cursor() as cur, cur.copy(_copy_sql(table, cols)) as copy:
             for row in rows:
-                copy.write_row(
-                    [
-                        (p(row[c]) if p is not None and row[c] is not None else row[c])
-                        for c, p in zip(cols, procs)
-                    ]
-                )
+                values = list(row.values())
+                if len(values) != len(cols) or columns is not None:
+                    values = [row[c] for c in cols]
+                for i, p in convert:
+                    if values[i] is not None:
+                        values[i] = p(values[i])
+                copy.write_row(values)
     except Exception as exc:
         raise translate_error(exc, f"COPY into {table.name}") from exc
     return len(rows)
