@@ -156,3 +156,17 @@ def test_only_provinces_verify_and_only_their_prefix(rt) -> None:  # type: ignor
     assert other.checked == 0
     with pytest.raises(ValueError, match="registry"):
         verify_records(rt, OPS["p11"])
+
+
+def test_two_records_with_the_same_number_get_their_own_answers(rt) -> None:  # type: ignore[no-untyped-def]
+    a = row(1)
+    report = import_children(rt, OPS["kgA"], [a, dict(a, name="冒名")])
+    verify_records(rt, OPS["p11"], MemoryPopulationRegistry(_registry_rows([a])))
+    with rt.store.unit_of_work() as uow:
+        got = {
+            uow.children.get(uow.records.get(r["record_id"]).child_id).name: uow.records.get(
+                r["record_id"]
+            ).verification
+            for r in report.records
+        }
+    assert got == {a["name"]: VerificationResult.MATCH, "冒名": VerificationResult.NAME_MISMATCH}

@@ -182,15 +182,14 @@ def verify_chunk(
     report.skipped = dict(skipped)
     if not batch:
         return
-    answers = registry.verify([q for _, q in batch])
+    answers = _ask(registry, batch)
     updated: list[StatusRecord] = []
     new_problems: list[ProblemRecord] = []
     closed: list[ProblemRecord] = []
     audits: list[AuditEvent] = []
     results: Counter[str] = Counter(report.results)
     opened: Counter[str] = Counter(report.problems)
-    for rec, q in batch:
-        result = answers.get(q.number, VerificationResult.NOT_FOUND)
+    for (rec, q), result in zip(batch, answers):
         results[result.value] += 1
         report.checked += 1
         current = (
@@ -239,6 +238,28 @@ def verify_chunk(
     audit_many(uow, audits, at=now)
     report.results = dict(results)
     report.problems = dict(opened)
+
+
+def _ask(
+    registry: PopulationRegistry, batch: Sequence[tuple[StatusRecord, _Query]]
+) -> list[VerificationResult]:
+    """One answer per item, in order.  The port answers one result per *number*, so two
+    records with the same number (a duplicate) go to the registry in separate calls."""
+    answers: list[VerificationResult | None] = [None] * len(batch)
+    pending = list(range(len(batch)))
+    while pending:
+        seen: set[str] = set()
+        now: list[int] = []
+        later: list[int] = []
+        for i in pending:
+            number = batch[i][1].number
+            (later if number in seen else now).append(i)
+            seen.add(number)
+        got = registry.verify([batch[i][1] for i in now])
+        for i in now:
+            answers[i] = got.get(batch[i][1].number, VerificationResult.NOT_FOUND)
+        pending = later
+    return [a if a is not None else VerificationResult.NOT_FOUND for a in answers]
 
 
 def verify_records(
