@@ -189,7 +189,7 @@ def verify_chunk(
     audits: list[AuditEvent] = []
     results: Counter[str] = Counter(report.results)
     opened: Counter[str] = Counter(report.problems)
-    for (rec, q), result in zip(batch, answers):
+    for (rec, _query), result in zip(batch, answers):
         results[result.value] += 1
         report.checked += 1
         current = (
