@@ -158,3 +158,39 @@ def test_rollover_on_server(server: str, request: pytest.FixtureRequest, tmp_pat
         assert apply_rollover(rt, OPS["c105"], 2026).totals["changed"] == 0
         assert _grades(store)["r0003"] == (State.GRADUATED, Grade.SENIOR)
         assert verify(store).ok
+
+
+@pytest.mark.parametrize("adapter", ["memory", "sqlite"])
+def test_rollover_audit_entry_digests_its_events(adapter: str, tmp_path: Path) -> None:
+    """One audit entry per run; its digest of the change-log events catches a removed event."""
+    import sqlalchemy as sa
+
+    from studentstatus.domain.audit import events_digest
+    from studentstatus.services.rollover import recorded_digest
+
+    with make_store(adapter, tmp_path) as store:
+        rt = runtime(store)
+        _world(rt)
+        rt.clock.at = datetime(2026, 9, 1, 8, tzinfo=UTC)  # type: ignore[attr-defined]
+        with store.unit_of_work() as uow:
+            n_before = sum(1 for _ in uow.audit.iter())
+        apply_rollover(rt, OPS["c105"], 2026)
+        with store.unit_of_work() as uow:
+            entries = list(uow.audit.iter())
+            events = list(uow.changes.iter(kinds=[ChangeKind.PROMOTE, ChangeKind.GRADUATE]))
+            [entry] = entries[n_before:]
+            assert (entry.action, entry.subject) == ("rollover.apply", "rollover:2026")
+            assert entry.after["events"] == 5 == len(events)
+            expected = events_digest((e.record_id, e.seq) for e in events)
+            assert entry.after["events_sha256"] == expected
+            assert recorded_digest(uow, entry) == expected
+        assert verify(store).ok
+        if adapter == "sqlite":
+            # Remove one promotion from the change log: the chain still verifies (the
+            # change log is not hash-chained), but the entry's digest no longer matches.
+            t = store.tables.change_log  # type: ignore[attr-defined]
+            with store.engine.begin() as conn:  # type: ignore[attr-defined]
+                conn.execute(t.delete().where(t.c.record_id == "r0000", t.c.kind == "PROMOTE"))
+                assert conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            with store.unit_of_work() as uow:
+                assert recorded_digest(uow, entry) != entry.after["events_sha256"]

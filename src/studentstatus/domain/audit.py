@@ -52,6 +52,7 @@ __all__ = [
     "canonical_json",
     "chain_hash",
     "entry_fields",
+    "events_digest",
     "seal",
     "verify_chain",
 ]
@@ -126,6 +127,30 @@ def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
     """
     text = canonical_json(entry_fields(entry, prev_hash))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def events_digest(pairs: Iterable[tuple[str, int]]) -> str:
+    """SHA-256 (hex) over the sorted ``(record_id, seq)`` pairs of change-log events.
+
+    One audit entry can stand for a whole bulk operation (the year-end rollover
+    writes one per run): it carries this digest of the events it covers, which
+    the change log keeps one by one.  Recomputing the digest from the stored
+    change log shows whether an event of the operation was removed, added or
+    renumbered.  Each pair is hashed as ``record_id``, a tab, ``seq`` and a
+    newline (UTF-8), in sorted order, so the caller's order does not matter.
+
+    >>> d = events_digest([("r2", 3), ("r1", 5)])
+    >>> d == events_digest([("r1", 5), ("r2", 3)]), len(d)
+    (True, 64)
+    >>> d == events_digest([("r1", 5)])
+    False
+    >>> events_digest([]) == hashlib.sha256(b"").hexdigest()
+    True
+    """
+    h = hashlib.sha256()
+    for record_id, seq in sorted(pairs):
+        h.update(f"{record_id}\t{seq}\n".encode())
+    return h.hexdigest()
 
 
 def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:

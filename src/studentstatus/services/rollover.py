@@ -24,10 +24,18 @@ Per record (in this order):
 
 Applying is **atomic**: every promotion and graduation of the scope is written in
 ONE unit of work, in chunks (``update_many`` of the records, ``append_many`` of the
-change events, ``audit_many`` of the audit entries), so either the whole scope
-rolls over or nothing does.  The memory and file stores hold the whole unit in
-memory until commit (the file store writes it as one journal line); the SQL store
-streams it inside one transaction.  The rollover for ``Y`` can be *planned* at any
+change events), so either the whole scope rolls over or nothing does.  The memory
+and file stores hold the whole unit in memory until commit (the file store writes
+it as one journal line); the SQL store streams it inside one transaction.
+
+The change log keeps one event per record; the audit log gets ONE entry per
+applied rollover (action ``rollover.apply``, subject ``rollover:Y``), whose
+``after`` holds the counts and ``events_sha256``: the
+:func:`~studentstatus.domain.audit.events_digest` of the ``(record_id, seq)`` of
+every event it wrote.  :func:`recorded_digest` recomputes it from the change log,
+which shows whether an event of the run was removed, added or renumbered.
+
+The rollover for ``Y`` can be *planned* at any
 time but *applied* only from 1 September ``Y`` (the changes take effect that day
 and the status machine refuses future-dated changes): earlier, it raises
 ``school_year_not_started``.
@@ -55,10 +63,15 @@ and the status machine refuses future-dated changes): earlier, it raises
 1
 >>> apply_rollover(rt, county, 2026).totals["changed"]  # idempotent
 0
+>>> with store.unit_of_work() as uow:
+...     [entry] = [e for e in uow.audit.iter() if e.action == "rollover.apply"]
+...     entry.after["events"], recorded_digest(uow, entry) == entry.after["events_sha256"]
+(2, True)
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -67,10 +80,11 @@ import attrs
 
 from studentstatus.domain import machine
 from studentstatus.domain.age import SCHOOL_YEAR_START_MONTH, school_year_of
+from studentstatus.domain.audit import events_digest
 from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
-from studentstatus.domain.model import StatusChange, StatusRecord
-from studentstatus.errors import RuleViolations, Violation
-from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.domain.model import AuditEntry, StatusChange, StatusRecord
+from studentstatus.errors import RuleViolations, StorageError, Violation
+from studentstatus.services.audit import AuditEvent, audit
 from studentstatus.services.records import iter_scope, refuse
 
 if TYPE_CHECKING:
@@ -85,6 +99,7 @@ __all__ = [
     "apply_rollover",
     "iter_items",
     "plan_rollover",
+    "recorded_digest",
     "rollover_start",
 ]
 
@@ -92,7 +107,7 @@ ACTIONS: tuple[str, ...] = ("promote", "graduate", "repeat", "done", "new", "blo
 """Every per-record outcome of a rollover, in report order."""
 
 DEFAULT_CHUNK = 2000
-"""Records per bulk write (update_many / append_many / audit_many)."""
+"""Records per bulk write (update_many / append_many)."""
 
 
 def rollover_start(school_year: int) -> date:
@@ -229,26 +244,22 @@ def _run(
     events: list[StatusChange] = []
     who = str(operator)
 
+    digest = hashlib.sha256()
+    last_pair: tuple[str, int] | None = None
+
     def flush() -> None:
+        nonlocal last_pair
         if not updates:
             return
         uow.records.update_many(updates)
         uow.changes.append_many(events)
-        audit_many(
-            uow,
-            (
-                AuditEvent(
-                    who,
-                    f"rollover.{e.kind.value.lower()}",
-                    e.record_id,
-                    e.reason,
-                    e.before,
-                    e.after,
-                )
-                for e in events
-            ),
-            at=now,
-        )
+        for e in events:
+            pair = (e.record_id, e.seq)
+            if last_pair is not None and pair <= last_pair:
+                msg = "records.iter must stream records by id (rollover events digest)"
+                raise StorageError(msg)
+            last_pair = pair
+            digest.update(f"{e.record_id}\t{e.seq}\n".encode())
         updates.clear()
         events.clear()
 
@@ -272,6 +283,25 @@ def _run(
             progress(chunk)
     if write:
         flush()
+        if totals["changed"]:
+            audit(
+                uow,
+                AuditEvent(
+                    who,
+                    "rollover.apply",
+                    f"rollover:{school_year}",
+                    f"rollover {school_year}",
+                    {},
+                    {
+                        "school_year": school_year,
+                        "events": totals["changed"],
+                        "promote": totals["promote"],
+                        "graduate": totals["graduate"],
+                        "events_sha256": digest.hexdigest(),
+                    },
+                ),
+                at=now,
+            )
     if progress is not None and seen % chunk:
         progress(seen % chunk)
     if not write:
@@ -367,3 +397,26 @@ def iter_items(report: RolloverReport, action: str) -> Iterator[RolloverItem]:
     []
     """
     return (i for i in report.items if i.action == action)
+
+
+def recorded_digest(uow: UnitOfWork, entry: AuditEntry) -> str:
+    """Recompute a ``rollover.apply`` audit entry's ``events_sha256`` from the change log.
+
+    The events of one applied rollover are the PROMOTE and GRADUATE events with
+    its reason (``rollover Y``), effective 1 September ``Y``, recorded at the
+    entry's ``at`` by the entry's operator.  Equal to ``entry.after["events_sha256"]``
+    unless one of them was removed, added or renumbered (two rollovers applied by the
+    same operator at the same instant cannot be told apart).  See the module example.
+    """
+    year = int(entry.after["school_year"])
+    start = rollover_start(year)
+    reason = f"rollover {year}"
+    return events_digest(
+        (e.record_id, e.seq)
+        for e in uow.changes.iter(
+            kinds=(ChangeKind.PROMOTE, ChangeKind.GRADUATE),
+            effective_from=start,
+            effective_to=start,
+        )
+        if e.reason == reason and e.recorded_at == entry.at and e.operator == entry.operator
+    )
