@@ -110,6 +110,19 @@ def _mask_number(value: str) -> str:
     return repr(mask(value))
 
 
+def _shown(number: str | None) -> str | None:
+    # A G number is "G" + the child's resident ID: personal information.
+    return mask(number) if number is not None and number.startswith("G") else number
+
+
+def _mask_g(value: str | None) -> str:
+    return repr(_shown(value))
+
+
+def _mask_g_all(values: tuple[str, ...]) -> str:
+    return repr(tuple(_shown(v) for v in values))
+
+
 @attrs.frozen
 class IdentityDocument:
     """An identity document: type and number (masked in repr)."""
@@ -153,7 +166,8 @@ class StatusRecord:
     """A child's student-status record (学籍) at one registration: the projection of its log.
 
     Every field here can be rebuilt by replaying the record's :class:`StatusChange`
-    events in order; ``version`` counts them (optimistic concurrency).
+    events in order; ``version`` counts them (optimistic concurrency).  ``repr``
+    masks G numbers (national or former), which embed the child's resident ID.
     """
 
     id: str
@@ -164,8 +178,8 @@ class StatusRecord:
     grade: Grade | None
     entry_date: date
     temp_number: str | None = None
-    national_number: str | None = None
-    former_numbers: tuple[str, ...] = ()
+    national_number: str | None = attrs.field(default=None, repr=_mask_g)
+    former_numbers: tuple[str, ...] = attrs.field(default=(), repr=_mask_g_all)
     verification: VerificationResult | None = None
     county_confirmed: bool = False
     suspended_since: date | None = None
@@ -199,9 +213,16 @@ class StatusChange:
 
 @attrs.frozen
 class IssuedNumber:
-    """A national/temporary number bound to a record; numbers are never reused."""
+    """A national/temporary number bound to a record; numbers are never reused.
 
-    number: str
+    ``repr`` masks G numbers (they embed the child's resident ID).
+
+    >>> from datetime import UTC, datetime
+    >>> IssuedNumber("G11010520200315002X", NumberKind.G, "r1", datetime(2025, 9, 1, tzinfo=UTC))
+    IssuedNumber(number='G11010*********002X', kind=<NumberKind.G: 'G'>, record_id='r1', ...)
+    """
+
+    number: str = attrs.field(repr=_mask_g)
     kind: NumberKind
     record_id: str
     issued_at: datetime
