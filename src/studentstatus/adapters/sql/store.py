@@ -75,6 +75,9 @@ COPY_THRESHOLD = CHUNK
 
 _IN_CHUNK = 500
 
+_PG_UPDATE_FROM = 100
+"""On PostgreSQL, versioned updates of this many rows go through a temporary table."""
+
 _DRIVER_INSERT = {"sqlite": "?", "mysql": "%s", "mariadb": "%s"}
 
 
@@ -422,24 +425,86 @@ class _Repo:
         rows: Sequence[dict[str, Any]],
         kind: str,
     ) -> None:
-        """UPDATE … SET version = version + 1 WHERE key = ? AND version = ?, checked."""
+        """UPDATE … SET version = version + 1 WHERE key = ? AND version = ?, checked.
+
+        Bulk paths: on SQLite and MySQL/MariaDB one driver ``executemany`` with values
+        prepared once (as :meth:`_driver_insert`); on PostgreSQL the rows are COPied
+        into a temporary table and applied by ONE ``UPDATE … FROM``.  Either way the
+        matched row count must equal the number of rows (optimistic concurrency).
+        """
         if not rows:
             return
         cols = [c for c in rows[0] if c not in (key, "version")]
-        stmt = (
-            table.update()
-            .where(table.c[key] == sa.bindparam("b_key"))
-            .where(table.c.version == sa.bindparam("b_version"))
-            .values({c: sa.bindparam(f"b_{c}") for c in cols} | {"version": table.c.version + 1})
+        dialect = self._ctx.dialect
+        if dialect == "postgresql" and len(rows) >= _PG_UPDATE_FROM:
+            matched = self._update_from_temp(table, key, cols, rows)
+        elif dialect in _DRIVER_INSERT and len(rows) > 1:
+            matched = self._driver_update(table, key, cols, rows)
+        else:
+            stmt = (
+                table.update()
+                .where(table.c[key] == sa.bindparam("b_key"))
+                .where(table.c.version == sa.bindparam("b_version"))
+                .values(
+                    {c: sa.bindparam(f"b_{c}") for c in cols} | {"version": table.c.version + 1}
+                )
+            )
+            params = [
+                {"b_key": r[key], "b_version": r["version"]} | {f"b_{c}": r[c] for c in cols}
+                for r in rows
+            ]
+            matched = self._conn.execute(stmt, params).rowcount
+        if matched != len(rows):
+            raise self._find_stale(table, key, rows)
+
+    def _driver_update(
+        self, table: sa.Table, key: str, cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """executemany of the versioned UPDATE straight to the DBAPI cursor; rows matched."""
+        store = self._ctx.store
+        prep = store.engine.dialect.identifier_preparer
+        mark = _DRIVER_INSERT[self._ctx.dialect]
+        order = [*cols, key, "version"]
+        _sql, procs = store._insert_plan(table, order)
+        sets = ", ".join(f"{prep.quote(c)} = {mark}" for c in cols)
+        ver = prep.quote("version")
+        sql = (
+            f"UPDATE {prep.format_table(table)} SET {sets}, {ver} = {ver} + 1 "
+            f"WHERE {prep.quote(key)} = {mark} AND {ver} = {mark}"
         )
-        params = [
-            {"b_key": r[key], "b_version": r["version"]} | {f"b_{c}": r[c] for c in cols}
-            for r in rows
-        ]
-        result = self._conn.execute(stmt, params)
-        if result.rowcount != len(params):
-            stale = self._find_stale(table, key, rows)
-            raise stale
+        convert = [(i, p) for i, p in enumerate(procs) if p is not None]
+        params: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = [row[c] for c in order]
+            for i, p in convert:
+                if values[i] is not None:
+                    values[i] = p(values[i])
+            params.append(tuple(values))
+        return int(self._conn.exec_driver_sql(sql, params).rowcount)
+
+    def _update_from_temp(
+        self, table: sa.Table, key: str, cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """PostgreSQL: COPY the rows into a temporary table, then ONE ``UPDATE … FROM``."""
+        from studentstatus.adapters.sql.copy import copy_rows
+
+        prep = self._ctx.store.engine.dialect.identifier_preparer
+        name = f"_ss_upd_{table.name}"[:63]
+        tmp = sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in table.columns))
+        order = [key, "version", *cols]
+        self._conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {prep.quote(name)} "
+            f"(LIKE {prep.format_table(table)}) ON COMMIT DROP"
+        )
+        copy_rows(self._conn, tmp, rows, columns=order)
+        sets = ", ".join(f"{prep.quote(c)} = s.{prep.quote(c)}" for c in cols)
+        ver, k = prep.quote("version"), prep.quote(key)
+        result = self._conn.exec_driver_sql(
+            f"UPDATE {prep.format_table(table)} AS t SET {sets}, {ver} = t.{ver} + 1 "
+            f"FROM {prep.quote(name)} AS s WHERE t.{k} = s.{k} AND t.{ver} = s.{ver}"
+        )
+        self._conn.exec_driver_sql(f"DROP TABLE {prep.quote(name)}")
+        return int(result.rowcount)
 
     def _find_stale(
         self, table: sa.Table, key: str, rows: Sequence[Mapping[str, Any]]
