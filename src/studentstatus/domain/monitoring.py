@@ -40,6 +40,7 @@ import attrs
 
 from studentstatus.domain.enums import AttendanceStatus, Sex, State
 from studentstatus.domain.policy import Policy
+from studentstatus.errors import ValidationError
 
 __all__ = [
     "AbsenceAlert",
@@ -165,8 +166,12 @@ def add_contact(case: DropoutCase, contact: CaseContact) -> DropoutCase:
     1
     """
     if not case.status.is_open:
-        msg = f"case {case.id} is closed ({case.status.value})"
-        raise ValueError(msg)
+        raise ValidationError(
+            f"case {case.id} is closed ({case.status.value})",
+            message_zh=f"案件{case.id}已结案",
+            code="case_closed",
+            field="case_id",
+        )
     return attrs.evolve(case, contacts=(*case.contacts, contact))
 
 

@@ -66,7 +66,7 @@ from studentstatus.domain.monitoring import (
     add_contact,
     close_case,
 )
-from studentstatus.errors import Violation, mask
+from studentstatus.errors import ValidationError, Violation, mask
 from studentstatus.services.attendance import ensure_role
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 
@@ -293,8 +293,12 @@ def open_case(
         ensure_record(operator, rec, "case")
         repo = cases_of(uow)
         if any(c.status.is_open for c in repo.for_record(rec.id)):
-            msg = f"record {rec.id} already has an open case / 该幼儿已有未结案件"
-            raise ValueError(msg)
+            raise ValidationError(
+                f"record {rec.id} already has an open case",
+                message_zh="该幼儿已有未结案件",
+                code="case_open",
+                field="record_id",
+            )
         case = DropoutCase(
             id=rt.new_id("case-"),
             record_id=rec.id,
@@ -325,8 +329,12 @@ def record_contact(
     ensure_role(operator, "monitor")
     text = note.strip()
     if not text:
-        msg = "note_required: a contact needs a note / 请填写联系记录"
-        raise ValueError(msg)
+        raise ValidationError(
+            "a contact needs a note",
+            message_zh="请填写联系记录",
+            code="note_required",
+            field="note",
+        )
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         case = _scoped_case(uow, operator, case_id)
@@ -373,8 +381,12 @@ def request_withdrawal(
 
         raise refuse(operator, "case.withdraw", f"case {case.id}")
     if not case.status.is_open:
-        msg = f"case {case.id} is closed ({case.status.value})"
-        raise ValueError(msg)
+        raise ValidationError(
+            f"case {case.id} is closed ({case.status.value})",
+            message_zh=f"案件{case.id}已结案",
+            code="case_closed",
+            field="case_id",
+        )
     outcome = request_change(
         rt, operator, rec.id, ChangeKind.WITHDRAW, effective=effective, reason=reason
     )
@@ -483,8 +495,12 @@ def _ensure_county(operator: Operator, county: str) -> None:
     from studentstatus.services.records import refuse
 
     if len(county) != 6 or not county.isdigit():
-        msg = f"county must be a 6-digit region code, not {county[:12]!r}"
-        raise ValueError(msg)
+        raise ValidationError(
+            f"county must be a 6-digit region code, not {county[:12]!r}",
+            message_zh="县级区划代码应为6位数字",
+            code="county_invalid",
+            field="county",
+        )
     if not operator.covers_region(county):
         raise refuse(operator, "dropout", f"county {county}")
 

@@ -34,6 +34,7 @@ import attrs
 
 from studentstatus.domain.enums import ChangeKind
 from studentstatus.domain.migration import MigrantStatus, is_rural_migrant, migrant_status
+from studentstatus.errors import ValidationError
 from studentstatus.services.attendance import ensure_role
 
 if TYPE_CHECKING:
@@ -179,8 +180,12 @@ def transfer_flows(
         msg = f"level must be 'province' or 'county', not {level!r}"
         raise ValueError(msg)
     if end < start:
-        msg = "the period ends before it starts / 结束日期早于开始日期"
-        raise ValueError(msg)
+        raise ValidationError(
+            "the period ends before it starts",
+            message_zh="结束日期早于开始日期",
+            code="period_invalid",
+            field="end",
+        )
     ensure_role(operator, "report")
     width = 2 if level == "province" else 6
     counts: Counter[tuple[str, str]] = Counter()

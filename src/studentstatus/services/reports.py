@@ -47,6 +47,7 @@ from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
 from studentstatus.domain.enums import KindergartenType, State
 from studentstatus.domain.migration import MigrantStatus, migrant_status
 from studentstatus.domain.policy import Policy
+from studentstatus.errors import ValidationError
 from studentstatus.services.attendance import ensure_role
 
 if TYPE_CHECKING:
@@ -428,8 +429,12 @@ def report_scope(uow: UnitOfWork, operator: Operator, region: str) -> ReportScop
     ensure_role(operator, "report")
     valid = region.isdigit() and len(region) in (2, 4, 6)
     if not valid and not (region == "" and operator.region_prefix == ""):
-        msg = f"region must be a 2, 4 or 6-digit code, not {region[:12]!r}"
-        raise ValueError(msg)
+        raise ValidationError(
+            f"region must be a 2, 4 or 6-digit code, not {region[:12]!r}",
+            message_zh="区划代码应为2、4或6位数字",
+            code="region_invalid",
+            field="region",
+        )
     kg_code = operator.kindergarten_code
     if kg_code is not None:
         kg = uow.kindergartens.find(kg_code)
