@@ -103,7 +103,11 @@ class Violation:
 
 
 class StudentStatusError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose.
+
+    >>> issubclass(ConflictError, StudentStatusError), StudentStatusError.code
+    (True, 'error')
+    """
 
     code: ClassVar[str] = "error"
 
@@ -153,7 +157,11 @@ class ValidationError(StudentStatusError, ValueError):
 
 
 class InvalidNumber(ValidationError):
-    """An identity or organisation number failed validation."""
+    """An identity or organisation number failed validation.
+
+    >>> InvalidNumber(field="id_number").violation.code
+    'invalid_number'
+    """
 
     code: ClassVar[str] = "invalid_number"
     default_zh: ClassVar[str] = "号码无效"
@@ -161,7 +169,11 @@ class InvalidNumber(ValidationError):
 
 
 class InvalidFormat(InvalidNumber):
-    """Characters or layout do not fit the scheme."""
+    """Characters or layout do not fit the scheme.
+
+    >>> InvalidFormat().message_en
+    'the number has the wrong format'
+    """
 
     code: ClassVar[str] = "format"
     default_zh: ClassVar[str] = "号码格式错误"
@@ -169,7 +181,11 @@ class InvalidFormat(InvalidNumber):
 
 
 class InvalidLength(InvalidFormat):
-    """The number has the wrong length."""
+    """The number has the wrong length.
+
+    >>> isinstance(InvalidLength(), InvalidFormat), InvalidLength.code
+    (True, 'length')
+    """
 
     code: ClassVar[str] = "length"
     default_zh: ClassVar[str] = "号码长度错误"
@@ -177,7 +193,11 @@ class InvalidLength(InvalidFormat):
 
 
 class InvalidChecksum(InvalidNumber):
-    """The check character does not match."""
+    """The check character does not match.
+
+    >>> InvalidChecksum(field="uscc").field
+    'uscc'
+    """
 
     code: ClassVar[str] = "checksum"
     default_zh: ClassVar[str] = "校验位错误"
@@ -185,7 +205,11 @@ class InvalidChecksum(InvalidNumber):
 
 
 class InvalidComponent(InvalidNumber):
-    """A component (date, region, type code…) of the number is not valid."""
+    """A component (date, region, type code…) of the number is not valid.
+
+    >>> InvalidComponent().message_zh
+    '号码组成部分无效'
+    """
 
     code: ClassVar[str] = "component"
     default_zh: ClassVar[str] = "号码组成部分无效"
@@ -193,7 +217,11 @@ class InvalidComponent(InvalidNumber):
 
 
 class InvalidDate(InvalidComponent):
-    """The embedded date is impossible or in the future."""
+    """The embedded date is impossible or in the future.
+
+    >>> isinstance(InvalidDate(), InvalidComponent), InvalidDate.code
+    (True, 'date')
+    """
 
     code: ClassVar[str] = "date"
     default_zh: ClassVar[str] = "出生日期无效"
@@ -201,7 +229,11 @@ class InvalidDate(InvalidComponent):
 
 
 class InvalidRegion(InvalidComponent):
-    """The embedded region (address) code is unknown or not valid then."""
+    """The embedded region (address) code is unknown or not valid then.
+
+    >>> InvalidRegion(field="id_number").violation.field
+    'id_number'
+    """
 
     code: ClassVar[str] = "region"
     default_zh: ClassVar[str] = "地址码无效"
@@ -252,19 +284,33 @@ class PermissionDenied(StudentStatusError):
 
 
 class NotFoundError(StudentStatusError, LookupError):
-    """A looked-up entity does not exist."""
+    """A looked-up entity does not exist.
+
+    >>> err = NotFoundError("no record r9")
+    >>> err.code, isinstance(err, LookupError)
+    ('not_found', True)
+    """
 
     code: ClassVar[str] = "not_found"
 
 
 class StorageError(StudentStatusError):
-    """A storage adapter failed; adapters translate driver errors into this family."""
+    """A storage adapter failed; adapters translate driver errors into this family.
+
+    >>> StorageError("commit failed").code
+    'storage'
+    """
 
     code: ClassVar[str] = "storage"
 
 
 class ConflictError(StorageError):
-    """A write lost a race (stale version) or broke a uniqueness rule."""
+    """A write lost a race (stale version) or broke a uniqueness rule.
+
+    >>> err = ConflictError("record r1 is stale")
+    >>> err.code, isinstance(err, StorageError)
+    ('conflict', True)
+    """
 
     code: ClassVar[str] = "conflict"
 
