@@ -41,17 +41,33 @@ def _check_sql(url: str) -> None:
 
 
 def _upgrade(
-    store_url: str, prefix: str, schema: str | None, as_json: bool, what: str, revision: str
+    store_url: str,
+    prefix: str,
+    schema: str | None,
+    as_json: bool,
+    what: str,
+    revision: str,
+    partition_by_province: bool = False,
 ) -> None:
     from studentstatus.adapters.sql import current, upgrade
 
     _check_sql(store_url)
-    upgrade(store_url, revision, prefix=prefix, schema=schema)
+    upgrade(
+        store_url,
+        revision,
+        prefix=prefix,
+        schema=schema,
+        partition_by_province=partition_by_province,
+    )
     now = current(store_url, prefix=prefix, schema=schema)
     if as_json:
-        echo_json({"store": _safe(store_url), "revision": now, "action": what})
+        out: dict[str, object] = {"store": _safe(store_url), "revision": now, "action": what}
+        if partition_by_province:
+            out["partitioned_by"] = "province"
+        echo_json(out)
     else:
-        click.echo(f"{what}: {_safe(store_url)} at revision {now}")
+        extra = " (big tables partitioned by province)" if partition_by_province else ""
+        click.echo(f"{what}: {_safe(store_url)} at revision {now}{extra}")
 
 
 def _safe(url: str) -> str:
@@ -83,13 +99,23 @@ def db_group() -> None:
 @store_option
 @_naming
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option(
+    "--partition-by-province",
+    is_flag=True,
+    help="PostgreSQL: partition records, change log, attendance and problems by province.",
+)
 @json_option
 @handle_errors()
 def upgrade_cmd(
-    store_url: str, prefix: str, schema: str | None, revision: str, as_json: bool
+    store_url: str,
+    prefix: str,
+    schema: str | None,
+    revision: str,
+    partition_by_province: bool,
+    as_json: bool,
 ) -> None:
     """Upgrade the schema to the latest (or the given) revision."""
-    _upgrade(store_url, prefix, schema, as_json, "upgraded", revision)
+    _upgrade(store_url, prefix, schema, as_json, "upgraded", revision, partition_by_province)
 
 
 @db_group.command("current")

@@ -31,6 +31,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, Engine
 
 from studentstatus.adapters.sql.errors import translating
+from studentstatus.errors import StorageError
 
 __all__ = [
     "alembic_config",
@@ -109,7 +110,12 @@ def _connection(bind: Bind) -> Iterator[Connection]:
 
 
 def upgrade(
-    bind: Bind, revision: str = "head", *, prefix: str = "", schema: str | None = None
+    bind: Bind,
+    revision: str = "head",
+    *,
+    prefix: str = "",
+    schema: str | None = None,
+    partition_by_province: bool = False,
 ) -> None:
     """Upgrade the schema to ``revision`` (default: the latest).
 
@@ -118,17 +124,35 @@ def upgrade(
     tables were made by ``SqlStore(create=True)`` (no version row) is first
     stamped ``head``, since ``create_all`` wrote the current schema.
 
+    ``partition_by_province=True`` (PostgreSQL only; a
+    :class:`~studentstatus.errors.StorageError` on other backends, before any
+    change) then turns the big tables into province-partitioned ones with
+    :func:`~studentstatus.adapters.sql.partitioning.convert_to_partitioned`
+    (idempotent; needs ``revision="head"``).  Open the store with
+    ``SqlStore(..., partition_by_province=True)`` afterwards.
+
     >>> engine = sa.create_engine("sqlite://")
     >>> with engine.begin() as conn:
     ...     upgrade(conn, prefix="u_")
     ...     "u_records" in sa.inspect(conn).get_table_names()
     True
     """
+    if partition_by_province and revision != "head":
+        msg = "partition_by_province applies to the latest schema: upgrade to 'head'"
+        raise StorageError(msg)
     with translating("migrate"), _connection(bind) as conn:
+        if partition_by_province:
+            from studentstatus.adapters.sql.partitioning import require_postgresql
+
+            require_postgresql(conn.dialect.name)
         cfg = alembic_config(conn, prefix=prefix, schema=schema)
         if _created_without_migrations(conn, prefix, schema):
             command.stamp(cfg, "head")
         command.upgrade(cfg, revision)
+        if partition_by_province:
+            from studentstatus.adapters.sql.partitioning import convert_to_partitioned
+
+            convert_to_partitioned(conn, prefix=prefix, schema=schema)
 
 
 def _created_without_migrations(conn: Connection, prefix: str, schema: str | None) -> bool:

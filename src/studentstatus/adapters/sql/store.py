@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from studentstatus.adapters.sql import _rows
 from studentstatus.adapters.sql.errors import translating
+from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
 from studentstatus.adapters.sql.tables import SqlTables, build_tables
 from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
 from studentstatus.domain.model import (
@@ -138,7 +139,13 @@ class SqlStore:
     ``prefix`` and ``schema`` are passed to
     :func:`~studentstatus.adapters.sql.tables.build_tables`; ``create=True``
     creates the tables (``metadata.create_all``; production uses the Alembic
-    migrations instead).
+    migrations instead).  ``partition_by_province=True`` (PostgreSQL only,
+    refused elsewhere with a :class:`~studentstatus.errors.StorageError`) uses
+    the province-partitioned tables of
+    :mod:`~studentstatus.adapters.sql.partitioning`: pass it when the schema
+    was migrated with that option; the store then fills the ``province``
+    column and adds ``province = '44'`` to region-prefix filters, so that
+    PostgreSQL reads one partition.
 
     >>> store = SqlStore("sqlite://", prefix="demo_", create=True)
     >>> store.tables.records.name
@@ -159,6 +166,7 @@ class SqlStore:
         create: bool = False,
         chunk_size: int = CHUNK,
         copy_threshold: int = COPY_THRESHOLD,
+        partition_by_province: bool = False,
     ) -> None:
         self._owns_engine = False
         self._connection: Connection | None = None
@@ -174,7 +182,14 @@ class SqlStore:
             if url.get_backend_name() == "sqlite":
                 _configure_sqlite(self.engine)
         self.dialect_name = self.engine.dialect.name
-        self.tables: SqlTables = build_tables(metadata, prefix=prefix, schema=schema)
+        if partition_by_province:
+            from studentstatus.adapters.sql.partitioning import require_postgresql
+
+            require_postgresql(self.dialect_name)
+        self.partitioned = partition_by_province
+        self.tables: SqlTables = build_tables(
+            metadata, prefix=prefix, schema=schema, partition_by_province=partition_by_province
+        )
         self.chunk_size = chunk_size
         self.copy_threshold = copy_threshold
         self._plans: dict[
@@ -363,6 +378,83 @@ class _Repo:
 
     def _read(self, what: str) -> AbstractContextManager[None]:
         return translating(what)
+
+    @property
+    def _partitioned(self) -> bool:
+        return self._ctx.store.partitioned
+
+    def _with_province(
+        self, rows: Iterable[dict[str, Any]], column: str
+    ) -> Iterator[dict[str, Any]]:
+        """Partitioned schema: each row's ``province`` from its ``column`` (region/county code)."""
+        if not self._partitioned:
+            yield from rows
+            return
+        for row in rows:
+            row["province"] = province_key(row[column])
+            yield row
+
+    def _with_record_province(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Partitioned schema: rows keyed by ``record_id`` get the record's current province.
+
+        One look-up per chunk of record ids; a row whose record is not stored
+        goes to the DEFAULT partition (``province = '00'``).
+        """
+        if not self._partitioned:
+            yield from rows
+            return
+        t = self._t.records
+        for chunk in _chunks(rows, _IN_CHUNK):
+            ids = list({r["record_id"] for r in chunk})
+            q = sa.select(t.c.id, t.c.province).where(t.c.id.in_(ids))
+            found = {k: v for k, v in self._conn.execute(q)}  # noqa: C416 (Row has .keys())
+            for row in chunk:
+                row["province"] = found.get(row["record_id"], UNKNOWN_PROVINCE)
+                yield row
+
+    def _refuse_taken(
+        self, table: sa.Table, keys: Sequence[str], rows: list[dict[str, Any]]
+    ) -> None:
+        """Partitioned schema: ConflictError if a row's key exists in *any* province.
+
+        The primary key is ``(key…, province)`` there (PostgreSQL wants the
+        partition key in it), so a twin in another province would not collide;
+        this look-up (one per chunk, every partition's key index) keeps keys
+        global for writers that do not race.  Two concurrent writers inserting
+        the same key in two provinces are not caught: keys are generated
+        (UUIDs, per-record sequence numbers under the record's version check).
+        """
+        if not self._partitioned or not rows:
+            return
+        cols = [table.c[k] for k in keys]
+        for part in _chunks(rows, _IN_CHUNK):
+            if len(cols) == 1:
+                cond = cols[0].in_([r[keys[0]] for r in part])
+            else:
+                cond = sa.tuple_(*cols).in_([tuple(r[k] for k in keys) for r in part])
+            if self._conn.execute(sa.select(*cols).where(cond).limit(1)).first() is not None:
+                msg = f"{table.name}: a row with this key exists (in some province)"
+                raise ConflictError(msg)
+
+    def _checked(
+        self, table: sa.Table, keys: Sequence[str], rows: Iterable[dict[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """:meth:`_refuse_taken` chunk by chunk over a stream of rows."""
+        for chunk in _chunks(rows, self._ctx.store.chunk_size):
+            self._refuse_taken(table, keys, chunk)
+            yield from chunk
+
+    def _province_filter(
+        self, column: sa.ColumnElement[str], prefix: str
+    ) -> list[sa.ColumnElement[bool]]:
+        """The region-prefix filter, plus ``province = prefix[:2]`` (pruning) when partitioned."""
+        if not prefix:
+            return []
+        where = [column.startswith(prefix, autoescape=True)]
+        if self._partitioned and len(prefix) >= 2:
+            table = column.table
+            where.append(table.c.province == prefix[:2])
+        return where
 
     def _insert_many(
         self,
@@ -683,7 +775,8 @@ class SqlRecords(_Repo):
         with self._write("add records"):
             n = 0
             for chunk in _chunks(records, self._ctx.store.chunk_size):
-                rows = [_rows.record_to_row(rec) for rec in chunk]
+                rows = list(self._with_province(map(_rows.record_to_row, chunk), "region_code"))
+                self._refuse_taken(self._t.records, ["id"], rows)
                 numbers.clear()
                 for rec in chunk:
                     numbers.extend(
@@ -720,9 +813,8 @@ class SqlRecords(_Repo):
         t = self._t
         with self._write("update records"):
             for chunk in _chunks(records, self._ctx.store.chunk_size):
-                self._versioned_update(
-                    t.records, "id", [_rows.record_to_row(r) for r in chunk], "record"
-                )
+                rows = self._with_province(map(_rows.record_to_row, chunk), "region_code")
+                self._versioned_update(t.records, "id", list(rows), "record")
                 self._index_numbers(chunk)
         return [attrs.evolve(r, version=r.version + 1) for r in records]
 
@@ -770,9 +862,7 @@ class SqlRecords(_Repo):
         states: Iterable[State] | None,
     ) -> list[sa.ColumnElement[bool]]:
         t = self._t.records
-        where: list[sa.ColumnElement[bool]] = []
-        if region_prefix:
-            where.append(t.c.region_code.startswith(region_prefix, autoescape=True))
+        where = self._province_filter(t.c.region_code, region_prefix)
         if kindergarten_code is not None:
             where.append(t.c.kindergarten_code == kindergarten_code)
         if states is not None:
@@ -816,9 +906,10 @@ class SqlChangeLog(_Repo):
     def append_many(self, changes: Iterable[StatusChange]) -> int:
         """Append many events (COPY on PostgreSQL for large batches); returns the count."""
         with self._write("append changes"):
-            return self._insert_many(
-                self._t.change_log, map(_rows.change_to_row, changes), copy=True
-            )
+            rows = self._with_record_province(map(_rows.change_to_row, changes))
+            if self._partitioned:
+                rows = self._checked(self._t.change_log, ["record_id", "seq"], rows)
+            return self._insert_many(self._t.change_log, rows, copy=True)
 
     def for_record(self, record_id: str) -> list[StatusChange]:
         """A record's events ordered by seq."""
@@ -909,7 +1000,10 @@ class SqlProblems(_Repo):
     def add_many(self, problems: Iterable[ProblemRecord]) -> int:
         """Insert many; returns the count."""
         with self._write("add problems"):
-            return self._insert_many(self._t.problems, map(_rows.problem_to_row, problems))
+            rows = self._with_province(map(_rows.problem_to_row, problems), "county_code")
+            if self._partitioned:
+                rows = self._checked(self._t.problems, ["id"], rows)
+            return self._insert_many(self._t.problems, rows)
 
     def get(self, problem_id: str) -> ProblemRecord:
         """The problem, or NotFoundError."""
@@ -922,8 +1016,8 @@ class SqlProblems(_Repo):
     def update(self, problem: ProblemRecord) -> ProblemRecord:
         """Optimistic update."""
         with self._write("update problem"):
-            row = _rows.problem_to_row(problem)
-            self._versioned_update(self._t.problems, "id", [row], "problem")
+            rows = self._with_province([_rows.problem_to_row(problem)], "county_code")
+            self._versioned_update(self._t.problems, "id", list(rows), "problem")
         return attrs.evolve(problem, version=problem.version + 1)
 
     def for_record(self, record_id: str) -> list[ProblemRecord]:
@@ -942,9 +1036,7 @@ class SqlProblems(_Repo):
     ) -> Iterator[ProblemRecord]:
         """Problems by id, filtered."""
         t = self._t.problems
-        where: list[sa.ColumnElement[bool]] = []
-        if county_prefix:
-            where.append(t.c.county_code.startswith(county_prefix, autoescape=True))
+        where = self._province_filter(t.c.county_code, county_prefix)
         if statuses is not None:
             where.append(t.c.status.in_([ProblemStatus(s).value for s in statuses]))
         if kinds is not None:
@@ -1046,7 +1138,8 @@ class SqlAttendance(_Repo):
     def add_many(self, entries: Iterable[AttendanceEntry]) -> int:
         """Append entries."""
         with self._write("add attendance"):
-            return self._insert_many(self._t.attendance, map(_rows.attendance_to_row, entries))
+            rows = self._with_record_province(map(_rows.attendance_to_row, entries))
+            return self._insert_many(self._t.attendance, rows)
 
     def for_record(
         self, record_id: str, *, start: date | None = None, end: date | None = None

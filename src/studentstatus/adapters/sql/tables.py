@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
+from studentstatus.adapters.sql import partitioning
+
 __all__ = ["SqlTables", "UtcDateTime", "build_tables"]
 
 # Lengths: MySQL needs them for VARCHAR and for indexed columns (utf8mb4: 4 bytes a char).
@@ -131,12 +133,29 @@ class SqlTables:
 
 
 def build_tables(
-    metadata: sa.MetaData | None = None, *, prefix: str = "", schema: str | None = None
+    metadata: sa.MetaData | None = None,
+    *,
+    prefix: str = "",
+    schema: str | None = None,
+    partition_by_province: bool = False,
 ) -> SqlTables:
     """Define every table of the adapter on ``metadata`` (a new one if ``None``).
 
     ``prefix`` is put in front of every table, index and constraint name;
     ``schema`` is the database schema (PostgreSQL schema, MySQL database).
+    ``partition_by_province`` (PostgreSQL only) adds a ``province CHAR(2)``
+    column to the big tables and declares them ``PARTITION BY LIST
+    (province)``, with the partition key in their primary and unique keys;
+    creating them creates the partitions too (see
+    :mod:`~studentstatus.adapters.sql.partitioning`).
+
+    >>> pt = build_tables(partition_by_province=True)
+    >>> pt.records.primary_key.columns.keys()
+    ['id', 'province']
+    >>> pt.records.dialect_options["postgresql"]["partition_by"]
+    'LIST (province)'
+    >>> pt.change_log.primary_key.columns.keys(), "province" in pt.children.c
+    (['record_id', 'seq', 'province'], False)
 
     >>> md = sa.MetaData()
     >>> t = build_tables(md, prefix="x_", schema="app")
@@ -157,6 +176,30 @@ def build_tables(
             mysql_charset="utf8mb4",
             mysql_collate="utf8mb4_bin",
         )
+
+    def big(name: str, *items: sa.schema.SchemaItem) -> sa.Table:
+        # A table that grows with children and time: partitioned by province on request.
+        if not partition_by_province:
+            return table(name, *items)
+        # The key goes after the other columns (primary key (id, province): look-ups by id
+        # keep using it) and before the constraints that name it.
+        columns = [i for i in items if isinstance(i, sa.Column)]
+        others = [i for i in items if not isinstance(i, sa.Column)]
+        tbl = sa.Table(
+            f"{p}{name}",
+            md,
+            *columns,
+            sa.Column("province", sa.CHAR(2), primary_key=True),
+            *others,
+            schema=schema,
+            postgresql_partition_by="LIST (province)",
+        )
+        sa.event.listen(tbl, "after_create", partitioning.create_partitions)
+        return tbl
+
+    national_number_key = (
+        ("national_number", "province") if partition_by_province else ("national_number",)
+    )
 
     def ix(name: str, *cols: str, unique: bool = False) -> sa.Index:
         return sa.Index(f"ix_{p}{name}", *cols, unique=unique)
@@ -195,7 +238,7 @@ def build_tables(
         ix("children_document", "document_type", "document_number"),
         ix("children_identity", "name", "sex", "birth_date"),
     )
-    records = table(
+    records = big(
         "records",
         _id_col(),
         sa.Column("child_id", sa.String(ID), nullable=False),
@@ -223,7 +266,7 @@ def build_tables(
         ix("records_region_code", "region_code"),
         ix("records_state", "state"),
         ix("records_temp_number", "temp_number"),
-        sa.UniqueConstraint("national_number", name=f"uq_{p}records_national_number"),
+        sa.UniqueConstraint(*national_number_key, name=f"uq_{p}records_national_number"),
     )
     # Every number a record ever held (temporary, national, former): one holder each,
     # forever; ``find_by_number`` is a primary-key look-up here.
@@ -233,7 +276,7 @@ def build_tables(
         sa.Column("record_id", sa.String(ID), nullable=False),
         ix("record_numbers_record_id", "record_id"),
     )
-    change_log = table(
+    change_log = big(
         "change_log",
         sa.Column("record_id", sa.String(ID), primary_key=True),
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
@@ -272,7 +315,7 @@ def build_tables(
         ix("change_requests_record_id", "record_id"),
         ix("change_requests_status", "status"),
     )
-    problems = table(
+    problems = big(
         "problems",
         _id_col(),
         sa.Column("record_id", sa.String(ID), nullable=False),
@@ -321,7 +364,7 @@ def build_tables(
         sa.Column("operator", sa.String(NAME), nullable=False),
         ix("roster_county_code", "county_code"),
     )
-    attendance = table(
+    attendance = big(
         "attendance",
         # Monotonic id: orders corrections for the same (record, day).
         sa.Column(
