@@ -123,6 +123,14 @@ def handle_errors(as_json_param: str = "as_json") -> Callable[[Callable[P, R]], 
                 doc = _error_doc(exc)
                 if as_json:
                     echo_json({"error": doc})
+                elif doc.get("violations"):
+                    # one line per unmet rule (the joined message would repeat each code)
+                    for v in doc["violations"]:
+                        where = f" [{v['field']}]" if v["field"] else ""
+                        click.echo(
+                            f"error: {v['code']}{where}: {v['message_en']} / {v['message_zh']}",
+                            err=True,
+                        )
                 else:
                     click.echo(
                         f"error: {doc['code']}: {doc['message_en']} / {doc['message_zh']}", err=True
