@@ -93,3 +93,60 @@ def test_bulk_update_all_or_nothing_and_versions(store: SqlStore) -> None:
         r = uow.records.get("r00007")
         assert (r.last_promoted_year, r.temp_number) == (2026, "T00000007")
         assert uow.records.find_by_number("T00000123") is not None
+
+
+@pytest.mark.postgres
+def test_copy_text_round_trip(postgres_url: str) -> None:
+    """COPY text (escapes, NULL, booleans, JSON, aware datetimes) reads back equal."""
+    from datetime import datetime, timedelta, timezone
+
+    from studentstatus.domain.enums import ChangeKind, Sex
+    from studentstatus.domain.model import Child, Guardian, StatusChange
+
+    store = SqlStore(
+        postgres_url, prefix=f"cp{secrets.token_hex(3)}_", create=True, copy_threshold=2
+    )
+    odd = "王\t小\\明\n\r\"'|\\N"
+    children = [
+        Child(
+            f"c{i}",
+            odd + str(i),
+            Sex.F,
+            date(2021, 3, i + 1),
+            hukou_rural=bool(i % 2),
+            left_behind=True,
+            guardians=(Guardian(odd, "mother\t", "+8613800000000"),) if i else (),
+        )
+        for i in range(5)
+    ]
+    cst = timezone(timedelta(hours=8))
+    events = [
+        StatusChange(
+            "r00000",
+            i + 1,
+            ChangeKind.PROMOTE,
+            State.ACTIVE,
+            State.ACTIVE,
+            date(2026, 9, 1),
+            datetime(2026, 9, 1, 8, 0, 0, 123456 + i, tzinfo=cst),
+            "county:110105",
+            reason=odd,
+            evidence=("a\\b", "c\td"),
+            before={"grade": "JUNIOR", "x": odd},
+            after={"grade": None},
+        )
+        for i in range(3)
+    ]
+    try:
+        with store.unit_of_work() as uow:
+            uow.children.add_many(children)
+            uow.records.add_many(_records()[:4])
+            uow.changes.append_many(events)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [uow.children.get(c.id) for c in children] == children
+            assert uow.changes.for_record("r00000") == events
+            assert uow.records.get("r00001") == _records()[1]
+    finally:
+        store.drop_schema()
+        store.close()
