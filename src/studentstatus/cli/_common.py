@@ -27,6 +27,7 @@ __all__ = [
     "handle_errors",
     "json_default",
     "json_option",
+    "opened_runtime",
     "opened_store",
     "parse_operator",
     "store_option",
@@ -75,6 +76,30 @@ def parse_operator(text: str) -> Any:
         return Operator.parse(text)
     except ValidationError as exc:
         raise click.BadParameter(exc.message_en, param_hint="--as") from exc
+
+
+@contextmanager
+def opened_runtime(url: str, registry: Any = None) -> Iterator[Any]:
+    """Open the store and build the command's :class:`~studentstatus.services.runtime.Runtime`.
+
+    The clock is the system clock (China Standard Time); ``STUDENTSTATUS_NOW``
+    (an ISO date-time, e.g. ``2026-09-01T09:00:00+08:00``) fixes it, for scripted
+    runs and tests.  Randomness comes from an unseeded :class:`random.Random`.
+    """
+    import random
+
+    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
+
+    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
+    clock: Any = SystemClock()
+    if now:
+        try:
+            clock = FixedClock(datetime.fromisoformat(now))
+        except ValueError:
+            msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
+            raise click.UsageError(msg) from None
+    with opened_store(url) as store:
+        yield Runtime(store, clock, random.Random(), registry=registry)
 
 
 @contextmanager

@@ -12,10 +12,7 @@ The clock is the system clock; ``STUDENTSTATUS_NOW`` (an ISO date-time, e.g.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +23,7 @@ from studentstatus.cli._common import (
     echo_json,
     handle_errors,
     json_option,
+    opened_runtime,
     opened_store,
     parse_operator,
     store_option,
@@ -38,23 +36,6 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
-
-
-@contextmanager
-def _runtime(store_url: str) -> Iterator[Any]:
-    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
-
-    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
-    with opened_store(store_url) as store:
-        if now:
-            try:
-                at = datetime.fromisoformat(now)
-            except ValueError:
-                msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
-                raise click.UsageError(msg) from None
-            yield Runtime(store, FixedClock(at))
-        else:
-            yield Runtime(store, SystemClock())
 
 
 def _print_violations(violations: Any) -> None:
@@ -104,7 +85,7 @@ def change_cmd(
         "evidence": evidence,
         "grade": parsed_grade,
     }
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         if dry_run:
             result = changes.dry_run(rt, operator, record, kind, **kwargs)
             if as_json:
@@ -157,7 +138,7 @@ def requests_cmd(operator_text: str, overdue: bool, as_json: bool, store_url: st
     from studentstatus.services import changes
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         if overdue:
             views = changes.overdue_requests(rt, operator)
         else:
@@ -196,7 +177,7 @@ def approve_cmd(
     from studentstatus.services import changes
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         outcome = changes.approve_step(rt, operator, request_id, reason=reason)
     _echo_outcome(outcome, as_json)
 
@@ -215,7 +196,7 @@ def reject_cmd(
     from studentstatus.services import changes
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         outcome = changes.reject_step(rt, operator, request_id, reason=reason)
     _echo_outcome(outcome, as_json)
 
@@ -231,7 +212,7 @@ def withdraw_cmd(request_id: str, operator_text: str, as_json: bool, store_url: 
     from studentstatus.services import changes
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         request = changes.withdraw_request(rt, operator, request_id)
     if as_json:
         echo_json({"request": request.id, "status": request.status.value})
@@ -249,7 +230,7 @@ def lost_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
     from studentstatus.services import changes
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         views = changes.lost_children(rt, operator)
     _echo_views(views, as_json)
 
@@ -301,7 +282,7 @@ def rollover_cmd(
     from studentstatus.services import rollover
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         if dry_run:
             report = rollover.plan_rollover(rt, operator, school_year)
         elif sys.stderr.isatty():
@@ -343,7 +324,7 @@ def roll_cmd(
 
     operator = parse_operator(operator_text)
     day = as_of.date()
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         entries = roll_as_of(rt, operator, kindergarten_code, day)
     if as_json:
         echo_json(

@@ -11,7 +11,7 @@ from studentstatus.cli._common import (
     as_option,
     handle_errors,
     json_default,
-    opened_store,
+    opened_runtime,
     parse_operator,
     store_option,
 )
@@ -39,11 +39,10 @@ def export_cmd(
 ) -> None:
     """Write the 学籍档案 of a school year's graduates as versioned JSON (schema 1.0)."""
     from studentstatus.services.handover import export_graduates
-    from studentstatus.services.runtime import Runtime
 
     operator = parse_operator(operator_text)
-    with opened_store(store_url) as store:
-        doc = export_graduates(Runtime(store), operator, school_year, reveal=reveal)
+    with opened_runtime(store_url) as rt:
+        doc = export_graduates(rt, operator, school_year, reveal=reveal)
     text = json.dumps(doc, ensure_ascii=False, indent=2, default=json_default)
     if out is None:
         click.echo(text)

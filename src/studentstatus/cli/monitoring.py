@@ -9,10 +9,7 @@ date-time) fixes the clock, for scripted runs and tests.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +20,7 @@ from studentstatus.cli._common import (
     echo_json,
     handle_errors,
     json_option,
-    opened_store,
+    opened_runtime,
     parse_operator,
     store_option,
 )
@@ -31,23 +28,6 @@ from studentstatus.cli._common import (
 __all__ = ["register"]
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
-
-
-@contextmanager
-def _runtime(store_url: str) -> Iterator[Any]:
-    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
-
-    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
-    with opened_store(store_url) as store:
-        if now:
-            try:
-                at = datetime.fromisoformat(now)
-            except ValueError:
-                msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
-                raise click.UsageError(msg) from None
-            yield Runtime(store, FixedClock(at))
-        else:
-            yield Runtime(store, SystemClock())
 
 
 def _population(path: str | None) -> Any:
@@ -84,7 +64,7 @@ def attendance_import(file: str, operator_text: str, as_json: bool, store_url: s
     from studentstatus.services.attendance import import_attendance
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         if sys.stderr.isatty() and not as_json:
             size = sum(1 for _ in open(file, "rb")) - 1  # noqa: SIM115 - counted and closed
             with click.progressbar(length=max(size, 0), label="rows", file=sys.stderr) as bar:
@@ -125,7 +105,7 @@ def dropout_cmd(
 
     operator = parse_operator(operator_text)
     people = _population(population)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         led = county_ledgers(rt, operator, county, population=people)
     if as_json:
         echo_json(led.to_dict())
@@ -171,7 +151,7 @@ def case_contact(
     from studentstatus.services.dropout import case_dict, record_contact
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         case = record_contact(rt, operator, case_id, note, kind=ContactKind(kind.upper()))
     if as_json:
         echo_json(case_dict(case))
@@ -201,7 +181,7 @@ def flows_cmd(
     from studentstatus.services.flows import transfer_flows
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         m = transfer_flows(rt, operator, start.date(), end.date(), level=level)  # type: ignore[arg-type]
     if as_json:
         echo_json(m.to_dict())
@@ -245,7 +225,7 @@ def report_cmd(
     operator = parse_operator(operator_text)
     people = _population(population)
     written: list[str] = []
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         rep = build_report(rt, operator, region, school_year, population=people)
         if out_dir is not None:
             try:
