@@ -157,11 +157,12 @@ def test_rollover_cli_and_audit_tamper(db: str, monkeypatch: pytest.MonkeyPatch)
     store = SqlStore(db)
     t = store.tables.audit_log
     with store.engine.begin() as conn:
-        conn.execute(sa.update(t).where(t.c.seq == 2).values(operator="ministry"))
+        edited = conn.execute(sa.update(t).where(t.c.seq == 1).values(operator="county:999999"))
+        assert edited.rowcount == 1
     store.close()
     code, out = run("audit", "verify", "--json")
     assert code == 1
-    assert json.loads(out)["first_bad_seq"] == 2
+    assert json.loads(out)["first_bad_seq"] == 1
     code, out = run("audit", "verify", "--as", "county:110105")
     assert code == 1
     assert "role_not_allowed" in out
