@@ -150,3 +150,26 @@ def test_copy_text_round_trip(postgres_url: str) -> None:
     finally:
         store.drop_schema()
         store.close()
+
+
+def test_update_fields_writes_only_those_fields(store: SqlStore) -> None:
+    records = _records()
+    with store.unit_of_work() as uow:
+        uow.records.add_many(records)
+        uow.commit()
+    # grade is written; kindergarten_code is changed too but not named, so it stays.
+    changed = [attrs.evolve(r, grade=Grade.MIDDLE, kindergarten_code="2222000002") for r in records]
+    with store.unit_of_work() as uow:
+        with pytest.raises(ConflictError):
+            uow.records.update_fields(
+                [*changed[:-1], attrs.evolve(changed[-1], version=9)], ["grade"]
+            )
+        with pytest.raises(ValueError, match="not updatable"):
+            uow.records.update_fields(changed, ["grade", "version"])
+        assert uow.records.update_fields(changed, ["grade"]) == N
+        uow.commit()
+    with store.unit_of_work() as uow:
+        stored = list(uow.records.iter())
+    assert {(r.grade, r.kindergarten_code, r.version) for r in stored} == {
+        (Grade.MIDDLE, "1111000001", 3)
+    }

@@ -23,10 +23,12 @@ Per record (in this order):
     PROMOTE to the next grade, or GRADUATE a SENIOR, effective 1 September ``Y``.
 
 Applying is **atomic**: every promotion and graduation of the scope is written in
-ONE unit of work, in chunks (``update_many`` of the records, ``append_many`` of the
-change events), so either the whole scope rolls over or nothing does.  The memory
-and file stores hold the whole unit in memory until commit (the file store writes
-it as one journal line); the SQL store streams it inside one transaction.
+ONE unit of work, in chunks (``update_many`` of the records — or, on a store that
+offers it, ``update_fields`` with only the fields the events touched — and
+``append_many`` of the change events), so either the whole scope rolls over or
+nothing does.  The memory and file stores hold the whole unit in memory until
+commit (the file store writes it as one journal line); the SQL store streams it
+inside one transaction.
 
 The change log keeps one event per record; the audit log gets ONE entry per
 applied rollover (action ``rollover.apply``, subject ``rollover:Y``), whose
@@ -251,7 +253,12 @@ def _run(
         nonlocal last_pair
         if not updates:
             return
-        uow.records.update_many(updates)
+        update_fields = getattr(uow.records, "update_fields", None)
+        if update_fields is not None:
+            # Adapter capability (SQL store): write only the fields the events touched.
+            update_fields(updates, {f for e in events for f in e.after})
+        else:
+            uow.records.update_many(updates)
         uow.changes.append_many(events)
         for e in events:
             pair = (e.record_id, e.seq)

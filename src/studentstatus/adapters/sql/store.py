@@ -584,9 +584,11 @@ class _Repo:
         name = f"_ss_upd_{table.name}"[:63]
         tmp = sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in table.columns))
         order = [key, "version", *cols]
+        # Only the written columns, with their types and no constraints (CREATE … AS).
         self._conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {prep.quote(name)} "
-            f"(LIKE {prep.format_table(table)}) ON COMMIT DROP"
+            f"CREATE TEMPORARY TABLE {prep.quote(name)} ON COMMIT DROP AS SELECT "
+            f"{', '.join(prep.quote(c) for c in order)} FROM {prep.format_table(table)} "
+            "WITH NO DATA"
         )
         copy_rows(self._conn, tmp, rows, columns=order)
         sets = ", ".join(f"{prep.quote(c)} = s.{prep.quote(c)}" for c in cols)
@@ -817,6 +819,53 @@ class SqlRecords(_Repo):
                 self._versioned_update(t.records, "id", list(rows), "record")
                 self._index_numbers(chunk)
         return [attrs.evolve(r, version=r.version + 1) for r in records]
+
+    def update_fields(self, records: Sequence[StatusRecord], fields: Iterable[str]) -> int:
+        """Optimistic bulk update that writes only ``fields`` (and the version); returns the count.
+
+        An adapter capability for bulk callers that know what changed (the
+        year-end rollover: the status machine's events list the touched
+        fields): the database rewrites only those columns and the index entries
+        on them, instead of every column as :meth:`update_many` does.  Same
+        guarantees as :meth:`update_many`: any stale record →
+        :class:`~studentstatus.errors.ConflictError`, a missing one →
+        :class:`~studentstatus.errors.NotFoundError`, and nothing written.
+        Number fields among ``fields`` are indexed as by :meth:`update_many`.
+
+        >>> from datetime import date
+        >>> from studentstatus.domain.enums import Grade, State
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, Grade.JUNIOR,
+        ...                    entry_date=date(2023, 9, 1))
+        >>> with store.unit_of_work() as uow:
+        ...     uow.records.add(rec)
+        ...     uow.records.update_fields([attrs.evolve(rec, grade=Grade.MIDDLE)], ["grade"])
+        ...     uow.records.get("r1").grade, uow.records.get("r1").version
+        1
+        (<Grade.MIDDLE: 'MIDDLE'>, 1)
+        >>> store.close()
+        """
+        t = self._t.records
+        cols = sorted(set(fields)) or ["state"]  # nothing but the version: rewrite one column
+        bad = [c for c in cols if c not in t.c or c in ("id", "version")]
+        if bad:
+            msg = f"update_fields: not updatable record fields {bad}"
+            raise ValueError(msg)
+        records = list(records)
+        if len({r.id for r in records}) != len(records):
+            msg = "update_fields: the same record twice in one batch (the second would be stale)"
+            raise ConflictError(msg)
+        numbers = not {"temp_number", "national_number", "former_numbers"}.isdisjoint(cols)
+        with self._write("update records"):
+            for chunk in _chunks(records, self._ctx.store.chunk_size):
+                rows = []
+                for rec in chunk:
+                    full = _rows.record_to_row(rec)
+                    rows.append({"id": rec.id, "version": rec.version} | {c: full[c] for c in cols})
+                self._versioned_update(t, "id", rows, "record")
+                if numbers:
+                    self._index_numbers(chunk)
+        return len(records)
 
     def _index_numbers(self, chunk: Sequence[StatusRecord]) -> None:
         """Add the chunk's new numbers to the index; a number held by another record conflicts."""
