@@ -19,13 +19,9 @@ terminal.
 from __future__ import annotations
 
 import json
-import os
-import random
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import click
@@ -36,29 +32,12 @@ from studentstatus.cli._common import (
     handle_errors,
     json_default,
     json_option,
-    opened_store,
+    opened_runtime,
     parse_operator,
     store_option,
 )
 
 __all__ = ["register"]
-
-
-@contextmanager
-def _runtime(store_url: str, registry: Any = None) -> Iterator[Any]:
-    from studentstatus.services.runtime import FixedClock, Runtime, SystemClock
-
-    now = os.environ.get("STUDENTSTATUS_NOW", "").strip()
-    rng = random.Random()
-    clock: Any = SystemClock()
-    if now:
-        try:
-            clock = FixedClock(datetime.fromisoformat(now))
-        except ValueError:
-            msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
-            raise click.UsageError(msg) from None
-    with opened_store(store_url) as store:
-        yield Runtime(store, clock, rng, registry=registry)
 
 
 def _progress(label: str) -> Callable[[int], None] | None:
@@ -97,7 +76,7 @@ def kindergarten_import_cmd(file: str, operator_text: str, as_json: bool, store_
     from studentstatus.services.kindergartens import import_kindergartens
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         report = import_kindergartens(rt, operator, file)
     if as_json:
         echo_json(report.to_dict())
@@ -130,7 +109,7 @@ def import_cmd(
 
     operator = parse_operator(operator_text)
     progress = _progress("rows")
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, _runtime(store_url) as rt:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
 
         def sink(doc: dict[str, Any]) -> None:
             spool.write(json.dumps(doc, ensure_ascii=False, default=json_default) + "\n")
@@ -200,7 +179,7 @@ def approve_cmd(
     if not all_pending and not record_ids:
         raise click.UsageError("give --all or at least one --record ID")
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         report = approve_records(
             rt, operator, record_ids=list(record_ids) or None, all_pending=all_pending
         )
@@ -235,7 +214,7 @@ def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url:
     authorize(operator, "verify")  # before loading a big extract
     registry = CsvPopulationRegistry(registry_file)
     progress = _progress("records")
-    with _runtime(store_url, registry) as rt:
+    with opened_runtime(store_url, registry) as rt:
         report = verify_records(rt, operator, progress=progress)
     _end_progress(progress)
     if as_json:
@@ -274,7 +253,7 @@ def problems_cmd(
     if as_json and csv_file:
         raise click.UsageError("--json and --csv are exclusive")
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         items = list_problems(rt, operator, overdue=overdue, include_resolved=include_resolved)
         if csv_file:
             rows = ({**p, "related_record_ids": " ".join(p["related_record_ids"])} for p in items)
@@ -353,7 +332,7 @@ def resolve_problem_cmd(
         from studentstatus.adapters.population import CsvPopulationRegistry
 
         registry = CsvPopulationRegistry(registry_file)
-    with _runtime(store_url, registry) as rt:
+    with opened_runtime(store_url, registry) as rt:
         out = resolve_problem(
             rt,
             operator,
@@ -386,7 +365,7 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
 
     operator = parse_operator(operator_text)
     progress = _progress("records")
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         report = issue_numbers(rt, operator, progress=progress)
     _end_progress(progress)
     if as_json:
@@ -408,7 +387,7 @@ def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_ur
     from studentstatus.services.numbers import show
 
     operator = parse_operator(operator_text)
-    with _runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt:
         doc = show(rt, operator, key, reveal=reveal)
     if as_json:
         echo_json(doc)
