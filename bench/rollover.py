@@ -6,8 +6,10 @@ subprocess (so its peak RSS is its own):
 
 * ``service``: :func:`studentstatus.services.rollover.apply_rollover` by the ministry into
   school year 2026 — reads every record, runs the status machine, and writes in chunks
-  ``update_many`` (records), ``append_many`` (change log) and ``audit_many`` (hash-chained
-  audit log), all in ONE transaction;
+  ``update_fields`` (records: only the columns the events touched; one driver executemany on
+  SQLite, COPY into a temporary table + one ``UPDATE … FROM`` on PostgreSQL) and
+  ``append_many`` (change log), then ONE hash-chained audit entry for the run (with the
+  SHA-256 of its events' ``(record_id, seq)``), all in ONE transaction;
 * ``baseline``: one ``UPDATE`` of grade/version/last_promoted_year/state and one
   ``INSERT … SELECT`` of the change rows, in one transaction (no audit log, no JSON
   before/after built per row beyond what SQL builds: the floor any implementation pays).
