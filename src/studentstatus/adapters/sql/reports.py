@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from studentstatus.adapters.sql.errors import translating
-from studentstatus.adapters.sql.tables import SqlTables
+from studentstatus.adapters.sql.tables import SqlTables, region_prefix_filter
 from studentstatus.domain.enums import State
 from studentstatus.services.reports import Groups, ReportScope, ReportSource
 
@@ -59,7 +59,7 @@ class SqlReportSource(ReportSource):
         r = self._t.records
         where: list[sa.ColumnElement[bool]] = [r.c.state == State.ACTIVE.value]
         if scope.region_prefix:
-            where.append(r.c.region_code.startswith(scope.region_prefix, autoescape=True))
+            where.append(region_prefix_filter(r.c.region_code, scope.region_prefix))
         if scope.kindergarten_code is not None:
             where.append(r.c.kindergarten_code == scope.kindergarten_code)
         return where
@@ -116,7 +116,7 @@ class SqlReportSource(ReportSource):
             .group_by(cl.c.kind)
         )
         if scope.region_prefix:
-            q = q.where(r.c.region_code.startswith(scope.region_prefix, autoescape=True))
+            q = q.where(region_prefix_filter(r.c.region_code, scope.region_prefix))
         if scope.kindergarten_code is not None:
             q = q.where(r.c.kindergarten_code == scope.kindergarten_code)
         return {(kind,): cnt for kind, cnt in self._groups(q)}
@@ -126,7 +126,7 @@ class SqlReportSource(ReportSource):
         p = self._t.problems
         q = sa.select(p.c.kind, p.c.status, sa.func.count()).group_by(p.c.kind, p.c.status)
         if scope.region_prefix:
-            q = q.where(p.c.county_code.startswith(scope.region_prefix, autoescape=True))
+            q = q.where(region_prefix_filter(p.c.county_code, scope.region_prefix))
         if scope.kindergarten_code is not None:
             q = q.where(p.c.kindergarten_code == scope.kindergarten_code)
         return {(kind, status): cnt for kind, status, cnt in self._groups(q)}

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from studentstatus.adapters.sql import _rows
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
-from studentstatus.adapters.sql.tables import SqlTables, build_tables
+from studentstatus.adapters.sql.tables import SqlTables, build_tables, region_prefix_filter
 from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
 from studentstatus.domain.model import (
     AttendanceEntry,
@@ -426,6 +426,13 @@ class _Repo:
         """
         if not self._partitioned or not rows:
             return
+        seen: set[tuple[Any, ...]] = set()
+        for r in rows:  # twins inside the batch itself, in two provinces
+            key = tuple(r[k] for k in keys)
+            if key in seen:
+                msg = f"{table.name}: the batch holds a key twice (in some province)"
+                raise ConflictError(msg)
+            seen.add(key)
         cols = [table.c[k] for k in keys]
         for part in _chunks(rows, _IN_CHUNK):
             if len(cols) == 1:
@@ -450,7 +457,7 @@ class _Repo:
         """The region-prefix filter, plus ``province = prefix[:2]`` (pruning) when partitioned."""
         if not prefix:
             return []
-        where = [column.startswith(prefix, autoescape=True)]
+        where = [region_prefix_filter(column, prefix)]
         if self._partitioned and len(prefix) >= 2:
             table = column.table
             where.append(table.c.province == prefix[:2])
@@ -703,9 +710,7 @@ class SqlKindergartens(_Repo):
     def iter(self, *, region_prefix: str = "") -> Iterator[Kindergarten]:
         """Kindergartens whose region code starts with ``region_prefix``, by school code."""
         t = self._t.kindergartens
-        where = (
-            [t.c.region_code.startswith(region_prefix, autoescape=True)] if region_prefix else []
-        )
+        where = [region_prefix_filter(t.c.region_code, region_prefix)] if region_prefix else []
         return self._keyset(t, ["school_code"], where, _rows.kindergarten_from_row)
 
 
@@ -1175,9 +1180,7 @@ class SqlRoster(_Repo):
     def iter(self, *, county_prefix: str = "") -> Iterator[RosterEntry]:
         """Entries by id."""
         t = self._t.roster
-        where = (
-            [t.c.county_code.startswith(county_prefix, autoescape=True)] if county_prefix else []
-        )
+        where = [region_prefix_filter(t.c.county_code, county_prefix)] if county_prefix else []
         return self._keyset(t, ["id"], where, _rows.roster_from_row)
 
 
@@ -1331,7 +1334,7 @@ class SqlCases(_Repo):
         t = self._t.cases
         where: list[sa.ColumnElement[bool]] = []
         if county_prefix:
-            where.append(t.c.county_code.startswith(county_prefix, autoescape=True))
+            where.append(region_prefix_filter(t.c.county_code, county_prefix))
         if statuses is not None:
             where.append(t.c.status.in_([st.value for st in statuses]))
         return self._keyset(t, ["id"], where, self._from_row)

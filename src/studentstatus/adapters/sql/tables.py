@@ -26,7 +26,7 @@ from sqlalchemy.engine import Dialect
 
 from studentstatus.adapters.sql import partitioning
 
-__all__ = ["SqlTables", "UtcDateTime", "build_tables"]
+__all__ = ["SqlTables", "UtcDateTime", "build_tables", "region_prefix_filter"]
 
 # Lengths: MySQL needs them for VARCHAR and for indexed columns (utf8mb4: 4 bytes a char).
 ID = 64
@@ -425,3 +425,30 @@ def build_tables(
         audit_log=audit_log,
         cases=cases,
     )
+
+
+def region_prefix_filter(column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElement[bool]:
+    """Rows whose 6-digit region code starts with ``prefix``, in a form any B-tree index serves.
+
+    ``LIKE 'prefix%'`` uses an index only under the ``C`` collation (PostgreSQL
+    with ``C.UTF-8`` or ``en_US.UTF-8`` scans the table); region codes are six
+    digits, so a digit prefix is the closed range ``prefix000…``–``prefix999…``,
+    which every collation orders the same way.  The ``LIKE`` stays as a guard for
+    values that are not six digits.
+
+    >>> t = build_tables()
+    >>> clause = region_prefix_filter(t.records.c.region_code, "4403")
+    >>> [str(c.right.value) for c in clause.clauses[:2]]
+    ['440300', '440399']
+    >>> print(region_prefix_filter(t.records.c.region_code, "440305"))
+    records.region_code = :region_code_1
+    """
+    if prefix.isdigit() and len(prefix) == 6:
+        return column == prefix
+    if prefix.isdigit() and len(prefix) < 6:
+        return sa.and_(
+            column >= prefix.ljust(6, "0"),
+            column <= prefix.ljust(6, "9"),
+            column.startswith(prefix, autoescape=True),
+        )
+    return column.startswith(prefix, autoescape=True)
