@@ -26,22 +26,27 @@ usage errors.
 """
 
 
-def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
-    out = [(path, cmd)]
+def _walk(cmd: click.Command, ctx: click.Context) -> list[tuple[click.Command, click.Context]]:
+    out = [(cmd, ctx)]
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.commands):
-            out.extend(_walk(cmd.commands[name], [*path, name]))
+            sub = cmd.commands[name]
+            # click caches a command's help option on first use; a test that invoked the
+            # command without main's context would leave a ``--help``-only option behind.
+            if hasattr(sub, "_help_option"):
+                sub._help_option = None
+            out.extend(_walk(sub, click.Context(sub, info_name=name, parent=ctx)))
     return out
 
 
 def render() -> str:
     """The page's text."""
     parts = [HEADER]
-    for path, cmd in _walk(main, ["studentstatus"]):
-        if len(path) == 1:
-            continue
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=88, max_content_width=88)
-        parts.append(f"\n## `{' '.join(path)}`\n\n```text\n{cmd.get_help(ctx).rstrip()}\n```\n")
+    # The root context carries main's context_settings (``-h``/``--help``) down to every
+    # command, as a real invocation does.
+    root = click.Context(main, info_name="studentstatus", terminal_width=88, max_content_width=88)
+    for cmd, ctx in _walk(main, root)[1:]:
+        parts.append(f"\n## `{ctx.command_path}`\n\n```text\n{cmd.get_help(ctx).rstrip()}\n```\n")
     return "".join(parts)
 
 
