@@ -227,7 +227,10 @@ def is_valid(
             return False
         if today is not None and number[6:14] > today_key(today):
             return False
-        last = _TABLE.get(number[:6])
+        prefix = number[:6]
+        if prefix[0] == "8" and prefix[1] in "123":  # permits, as in _diagnose
+            return prefix in PERMIT_KINDS
+        last = _TABLE.get(prefix)
         if last is not None:
             return not strict_region or year <= last
     return _diagnose(number, strict_region, today) == 0
