@@ -17,6 +17,7 @@ change over time, so the rules come from phonenumbers' data, not a list here.
 from __future__ import annotations
 
 import enum
+import re
 
 import phonenumbers
 
@@ -41,6 +42,42 @@ def _error() -> InvalidFormat:
     )
 
 
+# Fast path for the overwhelmingly common input, a mainland mobile number written as 11
+# digits (optionally with +86/0086/86 and spaces or hyphens): the verdict comes from the
+# same libphonenumber metadata (the CN general and mobile national-number patterns), so
+# a number the fast path accepts is one libphonenumber accepts as a valid CN mobile;
+# anything else takes the full parser.  tests/ids/test_phones.py checks both agree.
+_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+assert _CN is not None
+assert _CN.general_desc is not None
+assert _CN.mobile is not None
+_CN_GENERAL = re.compile(_CN.general_desc.national_number_pattern or "(?!)")
+_CN_MOBILE = re.compile(_CN.mobile.national_number_pattern or "(?!)")
+_CN_MOBILE_LENGTHS = frozenset(_CN.mobile.possible_length or _CN.general_desc.possible_length)
+_SEPARATORS = str.maketrans("", "", " -")
+
+
+def _cn_mobile(text: str) -> str | None:
+    """The national number of a plain CN mobile number, or None (then parse fully)."""
+    digits = text.translate(_SEPARATORS) if (" " in text or "-" in text) else text
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if (
+        len(digits) in _CN_MOBILE_LENGTHS
+        and digits[:1] == "1"
+        and digits.isascii()
+        and digits.isdigit()
+        and _CN_GENERAL.fullmatch(digits)
+        and _CN_MOBILE.fullmatch(digits)
+    ):
+        return digits
+    return None
+
+
 def _parse(text: object, region: str) -> phonenumbers.PhoneNumber:
     if not isinstance(text, str) or len(text) > 64:
         raise _error()
@@ -63,6 +100,10 @@ def normalize(text: object, region: str = "CN") -> str:
     ...
     studentstatus.errors.InvalidFormat: phone [phone]: not a valid telephone number / 电话号码无效
     """
+    if region == "CN" and isinstance(text, str) and len(text) <= 64:
+        national = _cn_mobile(text)
+        if national is not None:
+            return "+86" + national
     return str(
         phonenumbers.format_number(_parse(text, region), phonenumbers.PhoneNumberFormat.E164)
     )
@@ -74,6 +115,8 @@ def kind(text: object, region: str = "CN") -> PhoneKind:
     >>> kind("+86 199 1234 5678")
     <PhoneKind.MOBILE: 'mobile'>
     """
+    if region == "CN" and isinstance(text, str) and len(text) <= 64 and _cn_mobile(text):
+        return PhoneKind.MOBILE
     t = phonenumbers.number_type(_parse(text, region))
     if t == phonenumbers.PhoneNumberType.MOBILE:
         return PhoneKind.MOBILE
@@ -88,6 +131,8 @@ def is_valid(text: object, region: str = "CN") -> bool:
     >>> is_valid("16612345678")
     True
     """
+    if region == "CN" and isinstance(text, str) and len(text) <= 64 and _cn_mobile(text):
+        return True
     try:
         _parse(text, region)
     except InvalidFormat:

@@ -54,11 +54,29 @@ class _Labelled(enum.StrEnum):
         Raises :class:`ValueError` (never anything else) for unknown text.
         """
         raw = str(text).strip()
-        for member in cls:
-            if raw in (member.value, member.label_zh) or raw.upper() == member.value.upper():
-                return member
+        exact, folded = _parse_tables(cls)
+        member = exact.get(raw) or folded.get(raw.upper())
+        if member is not None:
+            return member
         msg = f"unknown {cls.__name__}: {raw[:40]!r}"
         raise ValueError(msg)
+
+
+_PARSE_TABLES: dict[type, tuple[dict[str, _Labelled], dict[str, _Labelled]]] = {}
+
+
+def _parse_tables(cls: type[_Labelled]) -> tuple[dict[str, _Labelled], dict[str, _Labelled]]:
+    """(value or label → member, upper-cased value → member), built once per enum."""
+    tables = _PARSE_TABLES.get(cls)
+    if tables is None:
+        exact: dict[str, _Labelled] = {}
+        folded: dict[str, _Labelled] = {}
+        for member in reversed(list(cls)):  # the first member wins, as in a forward scan
+            exact[member.label_zh] = member
+            exact[member.value] = member
+            folded[member.value.upper()] = member
+        tables = _PARSE_TABLES[cls] = (exact, folded)
+    return tables
 
 
 class State(_Labelled):

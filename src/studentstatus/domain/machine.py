@@ -804,7 +804,12 @@ def _effects(record: StatusRecord, change: Change, ctx: Context, target: State) 
 _FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(StatusRecord) if a.name != "version")
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _json(value: object) -> object:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, date):

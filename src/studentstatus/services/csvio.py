@@ -200,9 +200,12 @@ def _encoding_violation(column: str) -> Violation:
     )
 
 
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
 def _has_bad_bytes(text: str) -> bool:
     # surrogateescape maps every undecodable byte to U+DC80..U+DCFF.
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return not text.isascii() and _BAD_BYTES.search(text) is not None
 
 
 def _open_text(source: str | os.PathLike[str] | IO[bytes]) -> tuple[io.TextIOWrapper, bool]:
@@ -294,11 +297,12 @@ def _row(
 ) -> CsvRow:
     values: dict[str, str] = {}
     problems: list[Violation] = []
+    n_cells = len(cells)
     for i, column in enumerate(columns):
-        if column is None or i >= len(cells) or column in values:
+        if column is None or i >= n_cells or column in values:
             continue
         cell = cells[i].strip()
-        if _has_bad_bytes(cell):
+        if not cell.isascii() and _BAD_BYTES.search(cell) is not None:
             problems.append(_encoding_violation(column))
             cell = cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if len(cell) > MAX_CELL:

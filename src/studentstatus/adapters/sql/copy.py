@@ -41,11 +41,17 @@ def _copy_sql(table: sa.Table, columns: Sequence[str]) -> str:
     return f"COPY {name} ({cols}) FROM STDIN"
 
 
+_ENCODE = json.JSONEncoder().encode  # the output of json.dumps(value), without its per-call set-up
+
+
 def _json_text(value: Any) -> str:
-    """JSON text for COPY (empty lists, frequent in records, skip the encoder)."""
-    if not value and isinstance(value, list):
-        return "[]"
-    return json.dumps(value)
+    """JSON text exactly as ``json.dumps`` writes it (empty containers skip the encoder)."""
+    if not value:
+        if isinstance(value, list):
+            return "[]"
+        if isinstance(value, dict):
+            return "{}"
+    return _ENCODE(value)
 
 
 def _processors(

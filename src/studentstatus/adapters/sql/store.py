@@ -233,10 +233,7 @@ class SqlStore:
             marks = ", ".join([mark] * len(cols))
             sql = f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})"
             procs: list[Callable[[Any], Any] | None] = [
-                None
-                if isinstance(table.c[c].type, sa.String | sa.Integer | sa.Boolean)
-                else table.c[c].type._cached_bind_processor(dialect)
-                for c in cols
+                _bind_processor(table.c[c], dialect) for c in cols
             ]
             plan = self._plans[key] = (sql, procs)
         return plan
@@ -249,6 +246,24 @@ class SqlStore:
         """Dispose the engine if this store created it (never the host's engine/connection)."""
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """The bind processor of the driver bulk paths: the column type's own, except JSON on
+    a dialect with the default serializer and no string post-processing, which gets the
+    same text from a leaner encoder (:func:`~studentstatus.adapters.sql.copy._json_text`)."""
+    type_ = column.type
+    if isinstance(type_, sa.String | sa.Integer | sa.Boolean):
+        return None
+    if (
+        isinstance(type_, sa.JSON)
+        and getattr(dialect, "_json_serializer", None) is None
+        and sa.String().bind_processor(dialect) is None
+    ):
+        from studentstatus.adapters.sql.copy import _json_text
+
+        return _json_text
+    return type_._cached_bind_processor(dialect)
 
 
 class SqlUnitOfWork:
