@@ -74,7 +74,8 @@ and the status machine refuses future-dated changes): earlier, it raises
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,7 @@ from studentstatus.domain.age import SCHOOL_YEAR_START_MONTH, school_year_of
 from studentstatus.domain.audit import events_digest
 from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
 from studentstatus.domain.model import AuditEntry, StatusChange, StatusRecord
+from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
 from studentstatus.errors import RuleViolations, StorageError, Violation
 from studentstatus.services.audit import AuditEvent, audit
 from studentstatus.services.records import iter_scope, refuse
@@ -224,6 +226,13 @@ def _classify(
     return RolloverItem(record.id, kg, grade, action, to_grade), result
 
 
+def _set_based(uow: UnitOfWork) -> Any:
+    """The store's set-based rollover capability (its records repository), or ``None``."""
+    records = uow.records
+    needed = ("rollover_rest", "rollover_covered", "rollover_write")
+    return records if all(hasattr(records, n) for n in needed) else None
+
+
 def _run(
     rt: Runtime,
     uow: UnitOfWork,
@@ -244,13 +253,17 @@ def _run(
     items: list[RolloverItem] = []
     updates: list[StatusRecord] = []
     events: list[StatusChange] = []
+    pairs: list[tuple[str, int]] = []  # (record_id, seq) of the events written record by record
     who = str(operator)
-
-    digest = hashlib.sha256()
-    last_pair: tuple[str, int] | None = None
+    scope = operator.list_filter()
+    # Applying on a store with the capability: the records the rule covers are written
+    # set-based in the database; the machine sees only the others.
+    bulk = _set_based(uow) if write and today >= start else None
+    rule = RolloverRule(school_year, who, now)
+    if bulk is not None:
+        totals["covered"] = 0
 
     def flush() -> None:
-        nonlocal last_pair
         if not updates:
             return
         update_fields = getattr(uow.records, "update_fields", None)
@@ -260,18 +273,24 @@ def _run(
         else:
             uow.records.update_many(updates)
         uow.changes.append_many(events)
-        for e in events:
-            pair = (e.record_id, e.seq)
-            if last_pair is not None and pair <= last_pair:
-                msg = "records.iter must stream records by id (rollover events digest)"
-                raise StorageError(msg)
-            last_pair = pair
-            digest.update(f"{e.record_id}\t{e.seq}\n".encode())
+        pairs.extend((e.record_id, e.seq) for e in events)
         updates.clear()
         events.clear()
 
     seen = 0
-    for record in iter_scope(uow, operator, states=(State.ACTIVE,), batch_size=chunk):
+
+    def tick(n: int = 1) -> None:
+        nonlocal seen
+        before = seen // chunk
+        seen += n
+        if progress is not None and seen // chunk > before:
+            progress(chunk * (seen // chunk - before))
+
+    if bulk is not None:
+        records = bulk.rollover_rest(rule, batch_size=chunk, **scope)
+    else:
+        records = iter_scope(uow, operator, states=(State.ACTIVE,), batch_size=chunk)
+    for record in records:
         item, result = _classify(record, school_year, start, context, open_ids, who, now)
         totals["records"] += 1
         totals[item.action] += 1
@@ -285,11 +304,23 @@ def _run(
                 events.append(event)
                 if len(updates) >= chunk:
                     flush()
-        seen += 1
-        if progress is not None and seen % chunk == 0:
-            progress(chunk)
+        tick()
+    digest = hashlib.sha256()
     if write:
         flush()
+        pairs.sort()
+        covered: Iterator[tuple[str, int]] = iter(())
+        if bulk is not None:
+            covered = _count_covered(
+                bulk.rollover_covered(rule, batch_size=max(chunk, 1000), **scope),
+                totals,
+                items if keep_items else None,
+                tick,
+            )
+        _digest(digest, heapq.merge(pairs, covered))
+        if bulk is not None and totals["covered"]:
+            bulk.rollover_write(rule, expected=totals["covered"], **scope)
+        totals.pop("covered", None)
         if totals["changed"]:
             audit(
                 uow,
@@ -313,7 +344,46 @@ def _run(
         progress(seen % chunk)
     if not write:
         totals["changed"] = 0
+    if keep_items and bulk is not None:
+        items.sort(key=lambda i: i.record_id)
     return RolloverReport(school_year, write, totals, tuple(items))
+
+
+def _count_covered(
+    rows: Iterable[tuple[str, int, str, Grade]],
+    totals: dict[str, int],
+    items: list[RolloverItem] | None,
+    tick: Callable[[int], None],
+) -> Iterator[tuple[str, int]]:
+    """Count the set-based records into ``totals`` (and ``items``) while yielding their pairs."""
+    for record_id, seq, kg, grade in rows:
+        graduate = grade is Grade.SENIOR
+        action = "graduate" if graduate else "promote"
+        totals["records"] += 1
+        totals[action] += 1
+        totals["changed"] += 1
+        totals["covered"] += 1
+        if items is not None:
+            to_grade = None if graduate else NEXT_GRADE[grade]
+            items.append(RolloverItem(record_id, kg, grade, action, to_grade))
+        tick(1)
+        yield record_id, seq
+
+
+def _digest(digest: Any, pairs: Iterable[tuple[str, int]]) -> None:
+    """Feed sorted, distinct ``(record_id, seq)`` pairs to ``digest`` (as ``events_digest``)."""
+    last: tuple[str, int] | None = None
+    buf: list[str] = []
+    for pair in pairs:
+        if last is not None and pair <= last:
+            msg = "rollover events digest: the events are not in (record_id, seq) order"
+            raise StorageError(msg)
+        last = pair
+        buf.append(f"{pair[0]}\t{pair[1]}\n")
+        if len(buf) >= 10_000:
+            digest.update("".join(buf).encode())
+            buf.clear()
+    digest.update("".join(buf).encode())
 
 
 def _ensure(operator: Operator) -> None:

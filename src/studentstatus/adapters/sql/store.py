@@ -47,7 +47,14 @@ from studentstatus.adapters.sql import _rows
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
 from studentstatus.adapters.sql.tables import SqlTables, build_tables, region_prefix_filter
-from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
+from studentstatus.domain.enums import (
+    ChangeKind,
+    Grade,
+    ProblemKind,
+    ProblemStatus,
+    RequestStatus,
+    State,
+)
 from studentstatus.domain.model import (
     AttendanceEntry,
     AuditEntry,
@@ -61,6 +68,7 @@ from studentstatus.domain.model import (
     StatusRecord,
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
+from studentstatus.domain.rollover import RolloverRule
 from studentstatus.errors import ConflictError, NotFoundError, StorageError, mask
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
@@ -886,6 +894,57 @@ class SqlRecords(_Repo):
                 if numbers:
                     self._index_numbers(chunk)
         return len(records)
+
+    # Set-based year-end rollover: an adapter capability (see adapters/sql/rollover.py).
+
+    def rollover_rest(
+        self,
+        rule: RolloverRule,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[StatusRecord]:
+        """ACTIVE records of the scope that ``rule`` does not cover, by id (the machine's share)."""
+        from studentstatus.adapters.sql.rollover import covered_filter
+
+        where = self._where(region_prefix, kindergarten_code, [State.ACTIVE])
+        where.append(~covered_filter(self._t, rule))
+        return self._keyset(self._t.records, ["id"], where, _rows.record_from_row, batch_size)
+
+    def rollover_covered(
+        self,
+        rule: RolloverRule,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[tuple[str, int, str, Grade]]:
+        """``(record_id, seq, kindergarten_code, grade)`` of the covered records, locked, by id."""
+        from studentstatus.adapters.sql.rollover import iter_covered
+
+        where = self._where(region_prefix, kindergarten_code, [State.ACTIVE])
+        with self._read("rollover: covered records"):
+            yield from iter_covered(self._conn, self._t, self._ctx.dialect, where, rule, batch_size)
+
+    def rollover_write(
+        self,
+        rule: RolloverRule,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        expected: int,
+    ) -> int:
+        """Write the covered records' events and updates set-based; ConflictError unless
+        exactly ``expected`` rows are written (nothing is then written)."""
+        from studentstatus.adapters.sql.rollover import write
+
+        where = self._where(region_prefix, kindergarten_code, [State.ACTIVE])
+        with self._write("rollover: set-based write"):
+            store = self._ctx.store
+            return write(
+                self._conn, self._t, store.dialect_name, store.partitioned, where, rule, expected
+            )
 
     def _index_numbers(self, chunk: Sequence[StatusRecord]) -> None:
         """Add the chunk's new numbers to the index; a number held by another record conflicts."""

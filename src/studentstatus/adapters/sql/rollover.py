@@ -1,0 +1,243 @@
+"""Set-based year-end rollover on SQL: the common case applied in the database.
+
+The SQL store offers three methods (an adapter capability the rollover
+service looks up with ``getattr``; memory, file and third-party stores go
+through the status machine record by record as before):
+
+``records.rollover_rest(rule, …)``
+    the ACTIVE records of the scope that :class:`~studentstatus.domain.rollover.RolloverRule`
+    does **not** cover, streamed by id: the service classifies them with the
+    status machine (done / repeat / new / blocked, or promote/graduate when the
+    machine allows it) and writes what changes, as before;
+``records.rollover_covered(rule, …)``
+    ``(record_id, seq, kindergarten_code, grade)`` of every covered record, sorted
+    by id in code-point order (``COLLATE "C"`` on PostgreSQL; ``utf8mb4_bin`` on
+    MySQL/MariaDB and SQLite's BINARY already are), with the rows locked
+    (``FOR UPDATE`` on PostgreSQL and MySQL/MariaDB; SQLite's unit of work holds
+    the write lock): the service counts them and folds the ``(record_id, seq)``
+    pairs into the run's events digest, merged with those of the records it
+    wrote itself;
+``records.rollover_write(rule, …, expected=n)``
+    ONE ``INSERT … SELECT`` of the change-log rows and ONE ``UPDATE`` of the records,
+    both over the covered records; each must touch exactly ``expected`` rows
+    (else :class:`~studentstatus.errors.ConflictError`, and the unit rolls back).
+
+The rows written are the ones the machine writes (the tests compare them,
+decoded, with the memory store's): ``seq = version + 1``, kind PROMOTE (or
+GRADUATE for a SENIOR), from ACTIVE to ACTIVE (GRADUATED), effective
+1 September ``Y``, ``recorded_at``/``operator``/``reason`` of the run, evidence
+``[]``; ``before``/``after`` are built in SQL as the same JSON text
+``json.dumps`` writes (``{"grade": "JUNIOR", "last_promoted_year": null}``),
+cast to ``JSON`` on PostgreSQL.  The record update sets ``grade`` to the next
+grade and ``last_promoted_year = Y`` (or ``state = GRADUATED``) and ``version + 1``;
+its SET list puts ``grade`` last because MySQL/MariaDB evaluate assignments
+left to right with the values already assigned.  On the province-partitioned
+schema the change rows take the record's ``province``.
+
+>>> from datetime import date, datetime, timezone
+>>> from studentstatus.adapters.sql import SqlStore
+>>> from studentstatus.domain.enums import Grade, State
+>>> from studentstatus.domain.model import StatusRecord
+>>> from studentstatus.domain.rollover import RolloverRule
+>>> store = SqlStore("sqlite://", create=True)
+>>> rule = RolloverRule(2026, "ministry", datetime(2026, 9, 1, 9, tzinfo=timezone.utc))
+>>> with store.unit_of_work() as uow:
+...     uow.records.add(StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE,
+...                                  Grade.NURSERY, date(2025, 9, 1), version=2))
+...     uow.records.add(StatusRecord("r2", "c2", "1111000001", "110105", State.ACTIVE,
+...                                  None, date(2025, 9, 1)))
+...     [r.id for r in uow.records.rollover_rest(rule)]
+...     covered = list(uow.records.rollover_covered(rule))
+...     covered
+...     uow.records.rollover_write(rule, expected=len(covered))
+...     uow.records.get("r1").grade, uow.changes.for_record("r1")[0].before
+['r2']
+[('r1', 3, '1111000001', <Grade.NURSERY: 'NURSERY'>)]
+1
+(<Grade.JUNIOR: 'JUNIOR'>, {'grade': 'NURSERY', 'last_promoted_year': None})
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from studentstatus.adapters.sql.tables import SqlTables, UtcDateTime
+from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
+from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
+from studentstatus.errors import ConflictError
+
+__all__ = ["covered_filter", "iter_covered", "write"]
+
+_GRADES = [g.value for g in Grade]
+_SENIOR = Grade.SENIOR.value
+_ACTIVE = State.ACTIVE.value
+
+
+def covered_filter(t: SqlTables, rule: RolloverRule) -> sa.ColumnElement[bool]:
+    """:meth:`RolloverRule.covers` as a SQL condition on ``t.records`` (never NULL).
+
+    Every term is TRUE or FALSE (no NULL), so ``NOT`` of it selects exactly the
+    records the rule does not cover.
+
+    >>> from datetime import datetime
+    >>> from studentstatus.adapters.sql.tables import build_tables
+    >>> sql = str(covered_filter(build_tables(), RolloverRule(2026, "m", datetime(2026, 9, 1))))
+    >>> "change_requests.status" in sql and "records.suspended_since IS NULL" in sql
+    True
+    """
+    r, q = t.records, t.change_requests
+    open_request = (
+        sa.select(sa.literal(1))
+        .where(q.c.record_id == r.c.id, q.c.status == RequestStatus.OPEN.value)
+        .exists()
+    )
+    return sa.and_(
+        r.c.state == _ACTIVE,
+        r.c.grade.is_not(None),
+        r.c.grade.in_(_GRADES),
+        sa.or_(r.c.last_promoted_year.is_(None), r.c.last_promoted_year < rule.school_year),
+        r.c.entry_date < rule.effective_date,
+        r.c.suspended_since.is_(None),
+        r.c.cancelled_on.is_(None),
+        ~open_request,
+    )
+
+
+def iter_covered(
+    conn: Connection,
+    t: SqlTables,
+    dialect: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    rule: RolloverRule,
+    batch_size: int = 5000,
+) -> Iterator[tuple[str, int, str, Grade]]:
+    """``(record_id, version + 1, kindergarten_code, grade)`` of the covered records, by id.
+
+    One streamed query (server-side cursor where the driver has one), ordered
+    in code-point order and locking the rows (see the module docs).
+    """
+    r = t.records
+    order: sa.ColumnElement[Any] = r.c.id.collate("C") if dialect == "postgresql" else r.c.id
+    q = (
+        sa.select(r.c.id, r.c.version, r.c.kindergarten_code, r.c.grade)
+        .where(*where, covered_filter(t, rule))
+        .order_by(order)
+        .execution_options(yield_per=batch_size)
+    )
+    if dialect != "sqlite":
+        q = q.with_for_update(of=r) if dialect == "postgresql" else q.with_for_update()
+    grades = {g.value: g for g in Grade}
+    for rid, version, kg, grade in conn.execute(q):
+        yield rid, version + 1, kg, grades[grade]
+
+
+def _json_text(dialect: str, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """JSON text for a JSON column: PostgreSQL needs the cast, the others store text."""
+    if dialect == "postgresql":
+        return sa.cast(expr, sa.JSON)
+    return expr
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value)
+
+
+def write(
+    conn: Connection,
+    t: SqlTables,
+    dialect: str,
+    partitioned: bool,
+    where: Sequence[sa.ColumnElement[bool]],
+    rule: RolloverRule,
+    expected: int,
+) -> int:
+    """INSERT the change rows and UPDATE the covered records; both must touch ``expected`` rows."""
+    r, c = t.records, t.change_log
+    senior = r.c.grade == _SENIOR
+    y = rule.school_year
+
+    def text(value: str) -> sa.ColumnElement[str]:
+        return sa.literal(value, sa.String)
+
+    # before (PROMOTE): {"grade": "<old>", "last_promoted_year": <old or null>}
+    lpy_text = sa.func.coalesce(sa.cast(r.c.last_promoted_year, sa.String), text("null"))
+    before_promote = text('{"grade": "') + r.c.grade + text('", "last_promoted_year": ') + lpy_text
+    before_promote = before_promote + text("}")
+    after_promote = sa.case(
+        *(
+            (
+                r.c.grade == g.value,
+                text(_dumps({"grade": NEXT_GRADE[g].value, "last_promoted_year": y})),
+            )
+            for g in NEXT_GRADE
+        ),
+    )
+    before = sa.case((senior, text(_dumps({"state": _ACTIVE}))), else_=before_promote)
+    after = sa.case((senior, text(_dumps({"state": State.GRADUATED.value}))), else_=after_promote)
+    columns = [
+        "record_id",
+        "seq",
+        "kind",
+        "from_state",
+        "to_state",
+        "effective_date",
+        "recorded_at",
+        "operator",
+        "reason",
+        "evidence",
+        "before",
+        "after",
+    ]
+    values: list[sa.ColumnElement[Any]] = [
+        r.c.id,
+        r.c.version + 1,
+        sa.case((senior, text(ChangeKind.GRADUATE.value)), else_=text(ChangeKind.PROMOTE.value)),
+        text(_ACTIVE),
+        sa.case((senior, text(State.GRADUATED.value)), else_=text(_ACTIVE)),
+        sa.literal(rule.effective_date, sa.Date),
+        sa.literal(rule.recorded_at, UtcDateTime()),
+        text(rule.operator),
+        text(rule.reason),
+        _json_text(dialect, text("[]")),
+        _json_text(dialect, before),
+        _json_text(dialect, after),
+    ]
+    if partitioned:
+        columns.append("province")
+        values.append(r.c.province)
+    cond = [*where, covered_filter(t, rule)]
+    # SQLAlchemy 2.1 keeps an INSERT's row count only when asked.
+    counted = {"preserve_rowcount": True}
+    insert = sa.insert(c).from_select(columns, sa.select(*values).where(*cond))
+    inserted = conn.execute(insert, execution_options=counted).rowcount
+    # MySQL/MariaDB assign left to right with the new values: grade goes last.
+    update = (
+        sa.update(r)
+        .where(*cond)
+        .ordered_values(
+            (r.c.last_promoted_year, sa.case((senior, r.c.last_promoted_year), else_=y)),
+            (r.c.state, sa.case((senior, text(State.GRADUATED.value)), else_=r.c.state)),
+            (r.c.version, r.c.version + 1),
+            (
+                r.c.grade,
+                sa.case(
+                    *((r.c.grade == g.value, text(n.value)) for g, n in NEXT_GRADE.items()),
+                    else_=r.c.grade,
+                ),
+            ),
+        )
+    )
+    updated = conn.execute(update, execution_options=counted).rowcount
+    if inserted != expected or updated != expected:
+        msg = (
+            f"rollover {y}: {expected} records were eligible, {inserted} change rows and "
+            f"{updated} record updates were written (someone changed records meanwhile)"
+        )
+        raise ConflictError(msg)
+    return int(updated)
