@@ -56,6 +56,7 @@ from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 __all__ = [
     "AttendanceRepository",
     "AuditLog",
+    "BulkProblemRepository",
     "CaseRepository",
     "CaseUnitOfWork",
     "ChangeLog",
@@ -285,6 +286,40 @@ class ProblemRepository(Protocol):
         kinds: Iterable[ProblemKind] | None = None,
     ) -> Iterator[ProblemRecord]:
         """Problems by id, filtered."""
+        ...
+
+
+@runtime_checkable
+class BulkProblemRepository(ProblemRepository, Protocol):
+    """A :class:`ProblemRepository` with the bulk methods that bulk services use when offered.
+
+    Optional (kept apart so that stores written before it still satisfy
+    :class:`ProblemRepository`): the library's adapters implement it, and
+    verification and number issuing use it when ``uow.problems`` has it —
+    otherwise they fall back to :meth:`~ProblemRepository.update` and
+    :meth:`~ProblemRepository.for_record`, one call per problem / record.
+    The conformance kit checks it (``supports_bulk_problems``).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.problems, BulkProblemRepository)
+    True
+    """
+
+    def update_many(self, problems: Sequence[ProblemRecord]) -> list[ProblemRecord]:
+        """Optimistic update of many = :meth:`update` in order; any stale (or twice-named)
+        problem → ConflictError, a missing one → NotFoundError, and nothing written."""
+        ...
+
+    def for_records(
+        self,
+        record_ids: Sequence[str],
+        *,
+        statuses: Iterable[ProblemStatus] | None = None,
+        kinds: Iterable[ProblemKind] | None = None,
+    ) -> dict[str, list[ProblemRecord]]:
+        """:meth:`for_record` for many ids at once, filtered by status and kind: record id →
+        its problems by id; records without (matching) problems are left out."""
         ...
 
 

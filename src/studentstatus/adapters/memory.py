@@ -559,9 +559,39 @@ class _Problems(_Repo):
         out: ProblemRecord = self._do("problems.update", [problem])[0]
         return out
 
+    def update_many(self, problems: Sequence[ProblemRecord]) -> list[ProblemRecord]:
+        """Optimistic update of many (one operation: all or nothing)."""
+        items = list(problems)  # a problem named twice is stale the second time: ConflictError
+        return list(self._do("problems.update", items)) if items else []
+
     def for_record(self, record_id: str) -> list[ProblemRecord]:
         table = self._t("problems")
         return [p for _i, p in sorted(table.items()) if p.record_id == record_id]
+
+    def for_records(
+        self,
+        record_ids: Sequence[str],
+        *,
+        statuses: Iterable[ProblemStatus] | None = None,
+        kinds: Iterable[ProblemKind] | None = None,
+    ) -> dict[str, list[ProblemRecord]]:
+        """Bulk :meth:`for_record`, filtered by status and kind."""
+        wanted = set(record_ids)
+        st = None if statuses is None else frozenset(statuses)
+        ks = None if kinds is None else frozenset(kinds)
+        out: dict[str, list[ProblemRecord]] = {}
+        if not wanted:
+            return out
+        table = self._t("problems")
+        for pid in sorted(table):
+            p = table[pid]
+            if (
+                p.record_id in wanted
+                and (st is None or p.status in st)
+                and (ks is None or p.kind in ks)
+            ):
+                out.setdefault(p.record_id, []).append(p)
+        return out
 
     def iter(
         self,

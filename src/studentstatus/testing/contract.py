@@ -23,6 +23,9 @@ flags skip what an adapter does not have:
     raises :class:`~studentstatus.errors.ConflictError` (default True);
 ``supports_persistence``
     data survives :meth:`StoreContract.reopen_store` (default False);
+``supports_cases`` / ``supports_bulk_problems``
+    optional parts (dropout cases; ``problems.update_many``/``for_records``):
+    ``None`` (default) tests them when the store has them, ``True`` requires them;
 ``property_examples`` / ``differential_examples``
     how many hypothesis examples the property tests and the differential state
     machine run (defaults 20 and 15).
@@ -38,6 +41,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -92,11 +96,12 @@ from studentstatus.domain.monitoring import (
     DropoutCase,
 )
 from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
-from studentstatus.ports import Store, UnitOfWork
+from studentstatus.ports import BulkProblemRepository, Store, UnitOfWork
 
 __all__ = [
     "AttendanceContract",
     "AuditContract",
+    "BulkProblemContract",
     "ChangeLogContract",
     "ChildContract",
     "DifferentialContract",
@@ -676,6 +681,110 @@ class ProblemContract(_Base):
         assert new.evidence == ("户口本",)
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.problems.update(_problem("p1", "r1")))
+
+
+def _bulk_problems(uow: UnitOfWork) -> BulkProblemRepository:
+    problems = uow.problems
+    assert isinstance(problems, BulkProblemRepository)
+    return problems
+
+
+def _update_many(uow: UnitOfWork, problems: list[ProblemRecord]) -> list[ProblemRecord]:
+    return _bulk_problems(uow).update_many(problems)
+
+
+class BulkProblemContract(_Base):
+    """Bulk problem methods (:class:`~studentstatus.ports.BulkProblemRepository`).
+
+    ``supports_bulk_problems``: ``None`` (default) runs these tests when
+    ``uow.problems`` has ``update_many`` and ``for_records`` and skips them
+    otherwise (the services then fall back to one call per problem / record);
+    ``True`` requires them; ``False`` skips.
+    """
+
+    supports_bulk_problems: ClassVar[bool | None] = None
+
+    def _bulk(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            has = isinstance(uow.problems, BulkProblemRepository)
+        if self.supports_bulk_problems is False or (
+            self.supports_bulk_problems is None and not has
+        ):
+            pytest.skip("this store has no bulk problem methods")
+        assert has, "supports_bulk_problems is True but uow.problems lacks update_many/for_records"
+
+    def test_problem_update_many_equals_update(self) -> None:
+        """update_many = update in order; a stale, missing or twice-named problem → nothing."""
+        probs = [_problem(f"p{i}", f"r{i % 2}") for i in range(4)]
+        resolved = [
+            attrs.evolve(p, status=ProblemStatus.RESOLVED, resolution="verified",
+                         resolved_by="province:11", resolved_at=T0 + timedelta(days=1))
+            for p in probs[:3]
+        ]  # fmt: skip
+        with self.fresh_store() as a, self.fresh_store() as b:
+            self._bulk(a)
+            _commit(a, lambda u: u.problems.add_many(probs))
+            _commit(b, lambda u: u.problems.add_many(probs))
+            many = _commit(a, lambda u: _bulk_problems(u).update_many(resolved))
+            single = _one_by_one(b, lambda u, p: u.problems.update(p), resolved)
+            assert many == single
+            assert [p.version for p in many] == [1, 1, 1]
+            assert _read(a, lambda u: [u.problems.get(f"p{i}") for i in range(4)]) == _read(
+                b, lambda u: [u.problems.get(f"p{i}") for i in range(4)]
+            )
+            assert _commit(a, lambda u: _bulk_problems(u).update_many([])) == []
+            before = _read(a, lambda u: [u.problems.get(f"p{i}") for i in range(4)])
+            fresh = attrs.evolve(probs[3], evidence=("户口本",))
+            for bad, error in (
+                ([fresh, resolved[0]], ConflictError),  # resolved[0] is stale now
+                ([fresh, _problem("p-missing", "r1")], NotFoundError),
+                ([fresh, fresh], ConflictError),  # the second would be stale
+            ):
+                with pytest.raises(error):
+                    _commit(a, functools.partial(_update_many, problems=bad))
+                assert _read(a, lambda u: [u.problems.get(f"p{i}") for i in range(4)]) == before
+
+    def test_problem_for_records_equals_for_record(self, store: Store) -> None:
+        """for_records = for_record per id (by id), filtered by status and kind; misses left out."""
+        self._bulk(store)
+        probs = [
+            _problem("p3", "r1"),
+            _problem("p1", "r1", kind=ProblemKind.NOT_FOUND),
+            _problem("p2", "r2", "440305", status=ProblemStatus.RESOLVED, resolution="已删除",
+                     resolved_by="county:440305", resolved_at=T0),
+            _problem("p4", "r3", kind=ProblemKind.NAME_MISMATCH),
+        ]  # fmt: skip
+        _commit(store, lambda u: u.problems.add_many(probs))
+        with store.unit_of_work() as uow:
+            ids = ["r1", "r2", "r-none", "r1"]
+            got = _bulk_problems(uow).for_records(ids)
+            assert got == {r: uow.problems.for_record(r) for r in ("r1", "r2")}
+            assert [p.id for p in got["r1"]] == ["p1", "p3"]
+            open_ = _bulk_problems(uow).for_records(
+                ["r1", "r2", "r3"], statuses=[ProblemStatus.OPEN]
+            )
+            assert {r: [p.id for p in ps] for r, ps in open_.items()} == {
+                "r1": ["p1", "p3"],
+                "r3": ["p4"],
+            }
+            kinds = _bulk_problems(uow).for_records(
+                ["r1", "r3"], kinds=[ProblemKind.NOT_FOUND, ProblemKind.NAME_MISMATCH]
+            )
+            assert {r: [p.id for p in ps] for r, ps in kinds.items()} == {
+                "r1": ["p1"],
+                "r3": ["p4"],
+            }
+            assert _bulk_problems(uow).for_records([]) == {}
+            assert _bulk_problems(uow).for_records(["r1"], statuses=[]) == {}
+
+    def test_problem_for_records_many_ids(self, store: Store) -> None:
+        """Over a thousand ids in one call (adapters that chunk an IN list must join the parts)."""
+        self._bulk(store)
+        probs = [_problem(f"p{i:04d}", f"r{i:04d}") for i in range(0, 1500, 3)]
+        _commit(store, lambda u: u.problems.add_many(probs))
+        with store.unit_of_work() as uow:
+            got = _bulk_problems(uow).for_records([f"r{i:04d}" for i in range(1500)])
+        assert got == {p.record_id: [p] for p in probs}
 
 
 class NumberContract(_Base):
@@ -1270,6 +1379,7 @@ class StoreContract(
     ChangeLogContract,
     RequestContract,
     ProblemContract,
+    BulkProblemContract,
     NumberContract,
     RosterContract,
     AttendanceContract,

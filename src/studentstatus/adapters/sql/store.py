@@ -1148,12 +1148,49 @@ class SqlProblems(_Repo):
             self._versioned_update(self._t.problems, "id", list(rows), "problem")
         return attrs.evolve(problem, version=problem.version + 1)
 
+    def update_many(self, problems: Sequence[ProblemRecord]) -> list[ProblemRecord]:
+        """Optimistic bulk update (one executemany / UPDATE … FROM per chunk); any stale one →
+        ConflictError and nothing written."""
+        items = list(problems)
+        if len({p.id for p in items}) != len(items):
+            msg = "update_many: the same problem twice in one batch (the second would be stale)"
+            raise ConflictError(msg)
+        with self._write("update problems"):
+            for chunk in _chunks(items, self._ctx.store.chunk_size):
+                rows = self._with_province(map(_rows.problem_to_row, chunk), "county_code")
+                self._versioned_update(self._t.problems, "id", list(rows), "problem")
+        return [attrs.evolve(p, version=p.version + 1) for p in items]
+
     def for_record(self, record_id: str) -> list[ProblemRecord]:
         """A record's problems by id."""
         t = self._t.problems
         q = sa.select(t).where(t.c.record_id == record_id).order_by(t.c.id)
         with self._read("problems of record"):
             return [_rows.problem_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def for_records(
+        self,
+        record_ids: Sequence[str],
+        *,
+        statuses: Iterable[ProblemStatus] | None = None,
+        kinds: Iterable[ProblemKind] | None = None,
+    ) -> dict[str, list[ProblemRecord]]:
+        """Bulk :meth:`for_record` (``record_id IN (…)`` in chunks), filtered by status and kind."""
+        t = self._t.problems
+        where: list[sa.ColumnElement[bool]] = []
+        if statuses is not None:
+            where.append(t.c.status.in_([ProblemStatus(s).value for s in statuses]))
+        if kinds is not None:
+            where.append(t.c.kind.in_([ProblemKind(k).value for k in kinds]))
+        found: list[ProblemRecord] = []
+        with self._read("problems of records"):
+            for part in _chunks(dict.fromkeys(record_ids), _IN_CHUNK):
+                q = sa.select(t).where(t.c.record_id.in_(part), *where)
+                found.extend(_rows.problem_from_row(r) for r in self._conn.execute(q).mappings())
+        out: dict[str, list[ProblemRecord]] = {}
+        for p in sorted(found, key=lambda p: p.id):
+            out.setdefault(p.record_id, []).append(p)
+        return out
 
     def iter(
         self,
