@@ -179,14 +179,24 @@ def approve_cmd(
     if not all_pending and not record_ids:
         raise click.UsageError("give --all or at least one --record ID")
     operator = parse_operator(operator_text)
-    with opened_runtime(store_url) as rt:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
+
+        def sink(record_id: str) -> None:
+            spool.write(json.dumps(record_id) + "\n")
+
         report = approve_records(
-            rt, operator, record_ids=list(record_ids) or None, all_pending=all_pending
+            rt,
+            operator,
+            record_ids=list(record_ids) or None,
+            all_pending=all_pending,
+            collect=False,
+            on_approved=sink if as_json else None,
         )
-    if as_json:
-        echo_json(report.to_dict())
-    else:
-        click.echo(f"approved {len(report.approved)}, refused {len(report.refused)}")
+        if as_json:  # the approved ids are streamed from the spool: flat memory
+            spool.seek(0)
+            _echo_streamed(report.to_dict(), "approved", (line.rstrip("\n") for line in spool))
+    if not as_json:
+        click.echo(f"approved {report.approved_count}, refused {len(report.refused)}")
         for r in report.refused:
             click.echo(f"  {r['record_id']} {r['code']}: {r['message_en']} / {r['message_zh']}")
     sys.exit(1 if report.refused else 0)
@@ -365,14 +375,21 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
 
     operator = parse_operator(operator_text)
     progress = _progress("records")
-    with opened_runtime(store_url) as rt:
-        report = issue_numbers(rt, operator, progress=progress)
-    _end_progress(progress)
-    if as_json:
-        echo_json(report.to_dict())
-    else:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
+
+        def sink(item: dict[str, str]) -> None:
+            spool.write(json.dumps(item, ensure_ascii=False) + "\n")
+
+        report = issue_numbers(
+            rt, operator, progress=progress, collect=False, on_issued=sink if as_json else None
+        )
+        _end_progress(progress)
+        if as_json:  # the issued numbers are streamed from the spool: flat memory
+            spool.seek(0)
+            _echo_streamed(report.to_dict(), "issued", (line.rstrip("\n") for line in spool))
+    if not as_json:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
-        click.echo(f"issued {len(report.issued)}; skipped: {skipped}")
+        click.echo(f"issued {sum(report.counts.values())}; skipped: {skipped}")
 
 
 @click.command("show")

@@ -51,7 +51,7 @@ its violations and left PENDING; the others are approved.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -85,12 +85,18 @@ def needs_county_confirmation(child: Child | None) -> bool:
 class ApprovalReport:
     """Approved record ids, and the refused ones with their violations.
 
+    ``approved_count`` counts every approval; ``approved`` lists the ids only
+    when the run collects them (``approve_records(collect=False)`` keeps
+    memory flat for a county of any size and hands each id to ``on_approved``
+    instead).
+
     >>> ApprovalReport().to_dict()
     {'approved': [], 'refused': []}
     """
 
     approved: list[str] = attrs.field(factory=list)
     refused: list[dict[str, Any]] = attrs.field(factory=list)
+    approved_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``approved``: ids; ``refused``: id, code, field, messages)."""
@@ -98,7 +104,14 @@ class ApprovalReport:
 
 
 def _approve_chunk(
-    rt: Runtime, operator: Operator, uow: UnitOfWork, ids: Sequence[str], report: ApprovalReport
+    rt: Runtime,
+    operator: Operator,
+    uow: UnitOfWork,
+    ids: Sequence[str],
+    report: ApprovalReport,
+    *,
+    collect: bool = True,
+    on_approved: Callable[[str], None] | None = None,
 ) -> None:
     records = uow.records.get_many(list(ids))
     children = uow.children.get_many([r.child_id for r in records.values()])
@@ -152,12 +165,17 @@ def _approve_chunk(
                 after={"state": new.state.value, "county_confirmed": new.county_confirmed},
             )
         )
-        report.approved.append(rid)
     if updated:
         uow.records.update_many(updated)
         uow.changes.append_many(events)
         audit_many(uow, audits, at=now)
     uow.commit()
+    report.approved_count += len(updated)
+    for rec in updated:
+        if collect:
+            report.approved.append(rec.id)
+        if on_approved is not None:
+            on_approved(rec.id)
 
 
 def _refusal(rid: str, code: str, field: str, zh: str, en: str) -> dict[str, Any]:
@@ -171,13 +189,19 @@ def approve_records(
     record_ids: Sequence[str] | None = None,
     all_pending: bool = False,
     chunk_size: int = 2000,
+    collect: bool = True,
+    on_approved: Callable[[str], None] | None = None,
 ) -> ApprovalReport:
     """Approve the given PENDING records (or every one in the county with ``all_pending``).
 
     Raises :class:`~studentstatus.errors.PermissionDenied` when the operator
     is not a county, or when a named record lies outside its county (nothing
     is approved then).  Records the machine refuses are in ``refused``.
+    Each approved id goes to ``on_approved`` once its chunk is committed; with
+    ``collect=False`` the report keeps only ``approved_count`` (``approved``
+    stays empty), for counties too big to list in memory.
     """
+    opts: dict[str, Any] = {"collect": collect, "on_approved": on_approved}
     authorize(operator, "approve_record")
     report = ApprovalReport()
     if record_ids is not None and not all_pending:
@@ -190,12 +214,12 @@ def approve_records(
                     raise PermissionDenied(str(operator), f"record {rid}")  # pragma: no cover
         for ids in chunked(record_ids, chunk_size):
             with rt.store.unit_of_work() as uow:
-                _approve_chunk(rt, operator, uow, ids, report)
+                _approve_chunk(rt, operator, uow, ids, report, **opts)
         return report
     with spooled(_pending_ids(rt, operator), chunk_size) as chunks:
         for ids in chunks:
             with rt.store.unit_of_work() as uow:
-                _approve_chunk(rt, operator, uow, ids, report)
+                _approve_chunk(rt, operator, uow, ids, report, **opts)
     return report
 
 

@@ -21,10 +21,18 @@ bound to the record in the number registry, so it still resolves.
 
 Only the ministry or a province issues numbers (``issue_numbers`` in
 :data:`~studentstatus.domain.jurisdiction.ROLE_RULES`).  Records are selected
-in one read pass (ids spooled to a temporary file, plus the set of records
-with unresolved problems), then numbered chunk by chunk, one unit of work
-per chunk.  Every number issued is logged in the audit trail (a G number
-masked, since it contains the ID).
+in one read pass (ids spooled to a temporary file), then numbered chunk by
+chunk, one unit of work per chunk; each chunk reads its records, children
+and unresolved problems in bulk (``problems.for_records`` when the store
+offers it) and writes numbers, records and audit entries in bulk.  Every
+number issued is logged in the audit trail (a G number masked, since it
+contains the ID).
+
+**Memory.**  ``NumberReport.issued`` lists every number issued (the JSON of
+``issue-numbers``); for a province of a million children pass
+``collect=False``: the report then keeps only the counts by kind
+(``counts``), and each issued item goes to ``on_issued`` once its chunk is
+committed (the CLI spools them to a temporary file).
 
 :func:`show` finds a record by national number, temporary or former number,
 or record id, and returns it with its history; identity numbers (and G
@@ -71,7 +79,7 @@ import attrs
 
 from studentstatus.domain import numbers as national
 from studentstatus.domain.child import RESIDENT_LIKE
-from studentstatus.domain.enums import NumberKind, ProblemStatus, State, VerificationResult
+from studentstatus.domain.enums import NumberKind, State, VerificationResult
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import IssuedNumber, StatusRecord
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask
@@ -79,15 +87,17 @@ from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.intake import authorize, spooled
 from studentstatus.services.runtime import Runtime
+from studentstatus.services.verification import open_problems_of
 
 __all__ = ["NumberReport", "find_record", "issue_numbers", "show"]
-
-_OPEN = (ProblemStatus.OPEN, ProblemStatus.EVIDENCE_SUBMITTED)
 
 
 @attrs.define
 class NumberReport:
     """Numbers issued (``record_id``, ``national_number``, ``kind``) and skipped counts by reason.
+
+    ``counts`` holds the numbers issued by kind (``G``/``J``) whether or not
+    ``issued`` lists them (see ``issue_numbers(collect=False)``).
 
     >>> NumberReport().to_dict()
     {'issued': [], 'skipped': {}}
@@ -95,6 +105,7 @@ class NumberReport:
 
     issued: list[dict[str, str]] = attrs.field(factory=list)
     skipped: dict[str, int] = attrs.field(factory=dict)
+    counts: dict[str, int] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``studentstatus issue-numbers --json``."""
@@ -131,12 +142,15 @@ def _issue_chunk(
     operator: Operator,
     uow: UnitOfWork,
     ids: Sequence[str],
-    blocked: set[str],
     *,
     safe: bool,
 ) -> tuple[list[dict[str, str]], Counter[str]]:
     now = rt.clock.now()
     records = uow.records.get_many(list(ids))
+    candidates = [
+        r.id for r in records.values() if r.state is State.ACTIVE and not r.national_number
+    ]
+    blocked = open_problems_of(uow, candidates) if candidates else {}
     children = uow.children.get_many([r.child_id for r in records.values()])
     skipped: Counter[str] = Counter()
     issued: list[dict[str, str]] = []
@@ -205,45 +219,54 @@ def issue_numbers(
     *,
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    collect: bool = True,
+    on_issued: Callable[[dict[str, str]], None] | None = None,
 ) -> NumberReport:
     """Issue G/J numbers to every eligible record in scope; see the module docs.
 
     Raises :class:`~studentstatus.errors.PermissionDenied` unless the operator
-    may ``issue_numbers``.
+    may ``issue_numbers``.  Each issued item (``record_id``,
+    ``national_number``, ``kind``) goes to ``on_issued`` once its chunk is
+    committed; with ``collect=False`` the report keeps only ``counts``.
+
+    >>> issue_numbers.__name__
+    'issue_numbers'
     """
     authorize(operator, "issue_numbers")
     report = NumberReport()
     skipped: Counter[str] = Counter()
-    blocked: set[str] = set()
-    with spooled(_active_ids(rt, operator, blocked), chunk_size) as chunks:
+    counts: Counter[str] = Counter()
+    with spooled(_active_ids(rt, operator), chunk_size) as chunks:
         done = 0
         for ids in chunks:
             try:
                 with rt.store.unit_of_work() as uow:
-                    issued, skips = _issue_chunk(rt, operator, uow, ids, blocked, safe=False)
+                    issued, skips = _issue_chunk(rt, operator, uow, ids, safe=False)
                     uow.commit()
             except ConflictError:
                 # A number was taken before (e.g. the G number of a cancelled record):
                 # redo this chunk checking each number first.
                 with rt.store.unit_of_work() as uow:
-                    issued, skips = _issue_chunk(rt, operator, uow, ids, blocked, safe=True)
+                    issued, skips = _issue_chunk(rt, operator, uow, ids, safe=True)
                     uow.commit()
-            report.issued.extend(issued)
+            counts.update(item["kind"] for item in issued)
+            if collect:
+                report.issued.extend(issued)
+            if on_issued is not None:
+                for item in issued:
+                    on_issued(item)
             skipped.update(skips)
             done += len(ids)
             if progress is not None:
                 progress(done)
     report.skipped = dict(skipped)
+    report.counts = dict(sorted(counts.items()))
     return report
 
 
-def _active_ids(rt: Runtime, operator: Operator, blocked: set[str]) -> Iterator[str]:
-    scope = operator.list_filter()
+def _active_ids(rt: Runtime, operator: Operator) -> Iterator[str]:
     with rt.store.unit_of_work() as uow:
-        prefix = scope.get("region_prefix", "")
-        for p in uow.problems.iter(county_prefix=prefix, statuses=_OPEN):
-            blocked.add(p.record_id)
-        for rec in uow.records.iter(states=[State.ACTIVE], **scope):
+        for rec in uow.records.iter(states=[State.ACTIVE], **operator.list_filter()):
             yield rec.id
 
 

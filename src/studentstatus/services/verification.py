@@ -6,7 +6,12 @@ residence permit, same layout) and whose record is not yet ``MATCH``:
 
 * the records are selected in one read pass (ids spooled to a temporary
   file), then sent to the registry in batches of ``chunk_size``, one unit of
-  work per batch;
+  work per batch; each batch reads its records, children and open
+  verification problems in bulk and writes records, new problems, resolved
+  problems (``problems.update_many`` when the store offers it, see
+  :class:`~studentstatus.ports.BulkProblemRepository`) and audit entries in
+  bulk, so memory stays flat in the number of records and the round trips
+  per batch do not grow with it;
 * the answer is stored in ``record.verification``;
 * a non-match opens a problem of the matching kind
   (:func:`studentstatus.domain.problems.problem_for_verification`:
@@ -57,7 +62,7 @@ not in the change log.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -69,7 +74,7 @@ from studentstatus.domain.enums import ProblemKind, ProblemStatus, State, Verifi
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.domain.problems import problem_for_verification
-from studentstatus.ports import PopulationRegistry, UnitOfWork
+from studentstatus.ports import BulkProblemRepository, PopulationRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.intake import authorize, new_problem, spooled
 from studentstatus.services.runtime import Runtime
@@ -77,7 +82,9 @@ from studentstatus.services.runtime import Runtime
 __all__ = [
     "VERIFICATION_KINDS",
     "VerificationReport",
+    "open_problems_of",
     "query_for",
+    "update_problems",
     "verify_chunk",
     "verify_records",
 ]
@@ -151,7 +158,8 @@ def verify_chunk(
     """Verify the given records in ``uow`` (not committed here); updates ``report``.
 
     ``open_problems`` maps record ids to their unresolved problems; when it is
-    ``None`` they are read per record (fine for a handful of records).
+    ``None`` the open verification problems of the batch are read in one call
+    (:func:`open_problems_of`).
     """
     now = rt.clock.now()
     records = uow.records.get_many(list(record_ids))
@@ -183,6 +191,8 @@ def verify_chunk(
     if not batch:
         return
     answers = _ask(registry, batch)
+    if open_problems is None:
+        open_problems = open_problems_of(uow, [rec.id for rec, _q in batch], VERIFICATION_KINDS)
     updated: list[StatusRecord] = []
     new_problems: list[ProblemRecord] = []
     closed: list[ProblemRecord] = []
@@ -192,11 +202,7 @@ def verify_chunk(
     for (rec, _query), result in zip(batch, answers):
         results[result.value] += 1
         report.checked += 1
-        current = (
-            open_problems.get(rec.id, [])
-            if open_problems is not None
-            else [p for p in uow.problems.for_record(rec.id) if p.status in _OPEN]
-        )
+        current = open_problems.get(rec.id, [])
         kind = problem_for_verification(result)
         after: dict[str, Any] = {"verification": result.value}
         if kind is None:
@@ -231,13 +237,57 @@ def verify_chunk(
         uow.records.update_many(updated)
     if new_problems:
         uow.problems.add_many(new_problems)
+    if closed:
+        update_problems(uow, closed)
     for p in closed:
-        uow.problems.update(p)
         audits.append(AuditEvent(str(operator), "problem_resolve", p.id, reason="verified"))
     report.resolved += len(closed)
     audit_many(uow, audits, at=now)
     report.results = dict(results)
     report.problems = dict(opened)
+
+
+def open_problems_of(
+    uow: UnitOfWork, record_ids: Sequence[str], kinds: Iterable[ProblemKind] | None = None
+) -> dict[str, list[ProblemRecord]]:
+    """Unresolved problems (optionally of ``kinds``) of the given records: id → problems by id.
+
+    One call to ``problems.for_records`` when the store offers it
+    (:class:`~studentstatus.ports.BulkProblemRepository`), else one
+    ``for_record`` per record.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     open_problems_of(uow, ["r1", "r2"])
+    {}
+    """
+    if isinstance(uow.problems, BulkProblemRepository):
+        return uow.problems.for_records(record_ids, statuses=_OPEN, kinds=kinds)
+    ks = None if kinds is None else frozenset(kinds)
+    out: dict[str, list[ProblemRecord]] = {}
+    for rid in dict.fromkeys(record_ids):
+        found = [
+            p
+            for p in uow.problems.for_record(rid)
+            if p.status in _OPEN and (ks is None or p.kind in ks)
+        ]
+        if found:
+            out[rid] = found
+    return out
+
+
+def update_problems(uow: UnitOfWork, problems: Sequence[ProblemRecord]) -> list[ProblemRecord]:
+    """Optimistic update of many problems: ``problems.update_many`` when the store offers it,
+    else ``update`` one by one (same result, same errors).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     update_problems(uow, [])
+    []
+    """
+    if isinstance(uow.problems, BulkProblemRepository):
+        return uow.problems.update_many(problems)
+    return [uow.problems.update(p) for p in problems]
 
 
 def _ask(
@@ -282,12 +332,11 @@ def verify_records(
         msg = "no population registry: pass one or set Runtime.registry"
         raise ValueError(msg)
     report = VerificationReport()
-    open_problems: dict[str, list[ProblemRecord]] = {}
-    with spooled(_candidate_ids(rt, operator, open_problems), chunk_size) as chunks:
+    with spooled(_candidate_ids(rt, operator), chunk_size) as chunks:
         done = 0
         for ids_ in chunks:
             with rt.store.unit_of_work() as uow:
-                verify_chunk(rt, operator, uow, ids_, reg, report, open_problems=open_problems)
+                verify_chunk(rt, operator, uow, ids_, reg, report)
                 uow.commit()
             done += len(ids_)
             if progress is not None:
@@ -295,16 +344,8 @@ def verify_records(
     return report
 
 
-def _candidate_ids(
-    rt: Runtime, operator: Operator, open_problems: dict[str, list[ProblemRecord]]
-) -> Iterator[str]:
-    scope = operator.list_filter()
+def _candidate_ids(rt: Runtime, operator: Operator) -> Iterator[str]:
     with rt.store.unit_of_work() as uow:
-        prefix = scope.get("region_prefix", "")
-        code = scope.get("kindergarten_code")
-        for p in uow.problems.iter(county_prefix=prefix, statuses=_OPEN):
-            if code is None or p.kindergarten_code == code:
-                open_problems.setdefault(p.record_id, []).append(p)
-        for rec in uow.records.iter(states=[State.ACTIVE, State.PENDING], **scope):
+        for rec in uow.records.iter(states=[State.ACTIVE, State.PENDING], **operator.list_filter()):
             if rec.verification is not VerificationResult.MATCH:
                 yield rec.id
