@@ -73,10 +73,12 @@ and the status machine refuses future-dated changes): earlier, it raises
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from operator import lt
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -305,19 +307,15 @@ def _run(
                 if len(updates) >= chunk:
                     flush()
         tick()
-    digest = hashlib.sha256()
+    digest = _Digest()
     if write:
         flush()
         pairs.sort()
-        covered: Iterator[tuple[str, int]] = iter(())
         if bulk is not None:
-            covered = _count_covered(
-                bulk.rollover_covered(rule, batch_size=max(chunk, 1000), **scope),
-                totals,
-                items if keep_items else None,
-                tick,
-            )
-        _digest(digest, heapq.merge(pairs, covered))
+            batches = bulk.rollover_covered(rule, batch_size=chunk, **scope)
+            _fold_covered(batches, pairs, digest, totals, items if keep_items else None, tick)
+        else:
+            digest.feed(pairs)
         if bulk is not None and totals["covered"]:
             bulk.rollover_write(rule, expected=totals["covered"], **scope)
         totals.pop("covered", None)
@@ -349,41 +347,83 @@ def _run(
     return RolloverReport(school_year, write, totals, tuple(items))
 
 
-def _count_covered(
-    rows: Iterable[tuple[str, int, str, Grade]],
+class _Digest:
+    """:func:`~studentstatus.domain.audit.events_digest`, fed in batches of increasing pairs.
+
+    Each row fed starts with ``(record_id, seq)``; the rows must come in strictly
+    increasing order overall (``StorageError`` otherwise), which is the sorted order
+    ``events_digest`` hashes in.
+
+    >>> from studentstatus.domain.audit import events_digest
+    >>> d = _Digest()
+    >>> d.feed([("a", 2)]); d.feed([("b", 1, "x"), ("c", 5, "y")])
+    >>> d.hexdigest() == events_digest([("c", 5), ("a", 2), ("b", 1)])
+    True
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._last: tuple[str, int] | None = None
+
+    def feed(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Hash ``rows`` (each ``(record_id, seq, …)``), checking their order."""
+        if not rows:
+            return
+        _check_order(rows)
+        if self._last is not None and (rows[0][0], rows[0][1]) <= self._last:
+            raise StorageError(_ORDER)
+        self._hash.update("".join([f"{r[0]}\t{r[1]}\n" for r in rows]).encode())
+        self._last = (rows[-1][0], rows[-1][1])
+
+    def hexdigest(self) -> str:
+        """The digest of everything fed so far."""
+        return self._hash.hexdigest()
+
+
+_ORDER = "rollover events digest: the events are not in (record_id, seq) order"
+
+
+def _check_order(rows: Sequence[tuple[Any, ...]]) -> None:
+    if not all(map(lt, rows, itertools.islice(rows, 1, None))):
+        raise StorageError(_ORDER)
+
+
+def _fold_covered(
+    batches: Iterable[Sequence[tuple[str, int, str, str]]],
+    pairs: list[tuple[str, int]],
+    digest: _Digest,
     totals: dict[str, int],
     items: list[RolloverItem] | None,
     tick: Callable[[int], None],
-) -> Iterator[tuple[str, int]]:
-    """Count the set-based records into ``totals`` (and ``items``) while yielding their pairs."""
-    for record_id, seq, kg, grade in rows:
-        graduate = grade is Grade.SENIOR
-        action = "graduate" if graduate else "promote"
-        totals["records"] += 1
-        totals[action] += 1
-        totals["changed"] += 1
-        totals["covered"] += 1
+) -> None:
+    """Count the set-based records (and list them in ``items``) and digest their events,
+    merged with the sorted ``pairs`` of the events written record by record."""
+    senior = Grade.SENIOR.value
+    i = 0  # pairs[:i] are digested
+    for batch in batches:
+        n = len(batch)
+        graduate = sum(1 for row in batch if row[3] == senior)
+        totals["records"] += n
+        totals["graduate"] += graduate
+        totals["promote"] += n - graduate
+        totals["changed"] += n
+        totals["covered"] += n
         if items is not None:
-            to_grade = None if graduate else NEXT_GRADE[grade]
-            items.append(RolloverItem(record_id, kg, grade, action, to_grade))
-        tick(1)
-        yield record_id, seq
-
-
-def _digest(digest: Any, pairs: Iterable[tuple[str, int]]) -> None:
-    """Feed sorted, distinct ``(record_id, seq)`` pairs to ``digest`` (as ``events_digest``)."""
-    last: tuple[str, int] | None = None
-    buf: list[str] = []
-    for pair in pairs:
-        if last is not None and pair <= last:
-            msg = "rollover events digest: the events are not in (record_id, seq) order"
-            raise StorageError(msg)
-        last = pair
-        buf.append(f"{pair[0]}\t{pair[1]}\n")
-        if len(buf) >= 10_000:
-            digest.update("".join(buf).encode())
-            buf.clear()
-    digest.update("".join(buf).encode())
+            for record_id, _seq, kg, value in batch:
+                grade = Grade(value)
+                if grade is Grade.SENIOR:
+                    items.append(RolloverItem(record_id, kg, grade, "graduate"))
+                else:
+                    items.append(RolloverItem(record_id, kg, grade, "promote", NEXT_GRADE[grade]))
+        j = bisect.bisect_right(pairs, (batch[-1][0], batch[-1][1]), lo=i) if n else i
+        if j > i:  # events of the machine's share fall among (or before) this batch's
+            _check_order(batch)
+            digest.feed(sorted([(r[0], r[1]) for r in batch] + pairs[i:j]))
+            i = j
+        else:
+            digest.feed(batch)
+        tick(n)
+    digest.feed(pairs[i:])
 
 
 def _ensure(operator: Operator) -> None:

@@ -47,12 +47,12 @@ schema the change rows take the record's ``province``.
 ...     uow.records.add(StatusRecord("r2", "c2", "1111000001", "110105", State.ACTIVE,
 ...                                  None, date(2025, 9, 1)))
 ...     [r.id for r in uow.records.rollover_rest(rule)]
-...     covered = list(uow.records.rollover_covered(rule))
+...     [covered] = uow.records.rollover_covered(rule)
 ...     covered
 ...     uow.records.rollover_write(rule, expected=len(covered))
 ...     uow.records.get("r1").grade, uow.changes.for_record("r1")[0].before
 ['r2']
-[('r1', 3, '1111000001', <Grade.NURSERY: 'NURSERY'>)]
+[('r1', 3, '1111000001', 'NURSERY')]
 1
 (<Grade.JUNIOR: 'JUNIOR'>, {'grade': 'NURSERY', 'last_promoted_year': None})
 >>> store.close()
@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -116,25 +116,32 @@ def iter_covered(
     where: Sequence[sa.ColumnElement[bool]],
     rule: RolloverRule,
     batch_size: int = 5000,
-) -> Iterator[tuple[str, int, str, Grade]]:
-    """``(record_id, version + 1, kindergarten_code, grade)`` of the covered records, by id.
+) -> Iterator[list[tuple[str, int, str, str]]]:
+    """Batches of ``(record_id, version + 1, kindergarten_code, grade)`` of the covered records.
 
-    One streamed query (server-side cursor where the driver has one), ordered
-    in code-point order and locking the rows (see the module docs).
+    One streamed query (server-side cursor on PostgreSQL and MySQL/MariaDB; SQLite's
+    cursor steps lazily and is read straight from the driver), in code-point order of
+    the id and locking the rows (see the module docs).
     """
     r = t.records
     order: sa.ColumnElement[Any] = r.c.id.collate("C") if dialect == "postgresql" else r.c.id
     q = (
-        sa.select(r.c.id, r.c.version, r.c.kindergarten_code, r.c.grade)
+        sa.select(r.c.id, r.c.version + 1, r.c.kindergarten_code, r.c.grade)
         .where(*where, covered_filter(t, rule))
         .order_by(order)
-        .execution_options(yield_per=batch_size)
     )
-    if dialect != "sqlite":
-        q = q.with_for_update(of=r) if dialect == "postgresql" else q.with_for_update()
-    grades = {g.value: g for g in Grade}
-    for rid, version, kg, grade in conn.execute(q):
-        yield rid, version + 1, kg, grades[grade]
+    if dialect == "sqlite":
+        # Plain str/int columns: the driver's tuples are the values (no result processing).
+        cursor = conn.execute(q).cursor
+        try:
+            while batch := cursor.fetchmany(batch_size):
+                yield cast("list[tuple[str, int, str, str]]", batch)
+        finally:
+            cursor.close()
+        return
+    q = q.with_for_update(of=r) if dialect == "postgresql" else q.with_for_update()
+    for part in conn.execute(q.execution_options(yield_per=batch_size)).partitions():
+        yield [(row[0], row[1], row[2], row[3]) for row in part]
 
 
 def _json_text(dialect: str, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -47,14 +47,7 @@ from studentstatus.adapters.sql import _rows
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
 from studentstatus.adapters.sql.tables import SqlTables, build_tables, region_prefix_filter
-from studentstatus.domain.enums import (
-    ChangeKind,
-    Grade,
-    ProblemKind,
-    ProblemStatus,
-    RequestStatus,
-    State,
-)
+from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
 from studentstatus.domain.model import (
     AttendanceEntry,
     AuditEntry,
@@ -919,8 +912,9 @@ class SqlRecords(_Repo):
         region_prefix: str = "",
         kindergarten_code: str | None = None,
         batch_size: int = 5000,
-    ) -> Iterator[tuple[str, int, str, Grade]]:
-        """``(record_id, seq, kindergarten_code, grade)`` of the covered records, locked, by id."""
+    ) -> Iterator[list[tuple[str, int, str, str]]]:
+        """Batches of ``(record_id, seq, kindergarten_code, grade)`` of the covered records,
+        locked, in code-point order of the id."""
         from studentstatus.adapters.sql.rollover import iter_covered
 
         where = self._where(region_prefix, kindergarten_code, [State.ACTIVE])
