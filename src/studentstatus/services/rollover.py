@@ -30,6 +30,22 @@ nothing does.  The memory and file stores hold the whole unit in memory until
 commit (the file store writes it as one journal line); the SQL store streams it
 inside one transaction.
 
+**Set-based apply** (an adapter capability: ``records.rollover_rest``,
+``rollover_covered`` and ``rollover_write``, offered by the SQL store; see
+:mod:`studentstatus.adapters.sql.rollover`).  The records that
+:class:`~studentstatus.domain.rollover.RolloverRule` covers — ACTIVE, grade set,
+not yet promoted into ``Y``, entered before 1 September ``Y``, no suspension start
+or cancellation date, no open change request: those the machine certainly
+promotes or graduates — are written in the database by one ``INSERT … SELECT`` of
+their change rows and one ``UPDATE``, the same rows the machine writes.  Only the
+other ACTIVE records of the scope are read into Python and classified by the
+machine as above (so ``done``/``repeat``/``new``/``blocked`` and the blocked
+reasons are unchanged); they are written first, then the covered ones are
+counted from one locked, id-ordered stream of ``(record_id, seq)``, merged into the
+events digest, and written.  Stores without the capability (memory, files,
+third-party adapters) take the machine path for every record; :func:`plan_rollover`
+always does.
+
 The change log keeps one event per record; the audit log gets ONE entry per
 applied rollover (action ``rollover.apply``, subject ``rollover:Y``), whose
 ``after`` holds the counts and ``events_sha256``: the
