@@ -42,7 +42,10 @@ other ACTIVE records of the scope are read into Python and classified by the
 machine as above (so ``done``/``repeat``/``new``/``blocked`` and the blocked
 reasons are unchanged); they are written first, then the covered ones are
 counted from one locked, id-ordered stream of ``(record_id, seq)``, merged into the
-events digest, and written.  Stores without the capability (memory, files,
+events digest, and written.  Without ``keep_items`` the records the rollover leaves
+alone (``done``, ``repeat``, ``new``) are counted by the store
+(``records.rollover_settled``) instead of read, so an idempotent second run reads
+nothing into Python.  Stores without the capability (memory, files,
 third-party adapters) take the machine path for every record; :func:`plan_rollover`
 always does.
 
@@ -305,7 +308,21 @@ def _run(
             progress(chunk * (seen // chunk - before))
 
     if bulk is not None:
-        records = bulk.rollover_rest(rule, batch_size=chunk, **scope)
+        # Without items, the records the rollover leaves alone (done, repeat, new) are
+        # counted by the store instead of read (when it can).
+        settled = None if keep_items else getattr(bulk, "rollover_settled", None)
+        if settled is not None:
+            counts = settled(rule, **scope)
+            for action in ("done", "repeat", "new"):
+                totals[action] += counts[action]
+                totals["records"] += counts[action]
+                tick(counts[action])
+        if settled is None:
+            records = bulk.rollover_rest(rule, batch_size=chunk, **scope)
+        elif counts["machine"]:
+            records = bulk.rollover_rest(rule, batch_size=chunk, skip_settled=True, **scope)
+        else:
+            records = iter(())
     else:
         records = iter_scope(uow, operator, states=(State.ACTIVE,), batch_size=chunk)
     for record in records:

@@ -72,7 +72,7 @@ from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
 from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
 from studentstatus.errors import ConflictError
 
-__all__ = ["covered_filter", "iter_covered", "write"]
+__all__ = ["count_settled", "covered_filter", "iter_covered", "settled_filters", "write"]
 
 _GRADES = [g.value for g in Grade]
 _SENIOR = Grade.SENIOR.value
@@ -107,6 +107,63 @@ def covered_filter(t: SqlTables, rule: RolloverRule) -> sa.ColumnElement[bool]:
         r.c.cancelled_on.is_(None),
         ~open_request,
     )
+
+
+def settled_filters(
+    t: SqlTables, dialect: str, rule: RolloverRule
+) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """``(done, repeat, new)``: the records the rollover leaves alone, as the service classifies
+    them (``last_promoted_year >= Y``: ``repeat`` when the grade is among the repeated grades,
+    else ``done``; otherwise entered on or after 1 September ``Y``: ``new``).  Never NULL.
+
+    The repeated grades are a JSON list of grade names; a grade is found in its text
+    (``LIKE '%"JUNIOR"%'``; grade names hold no ``LIKE`` wildcard).
+
+    >>> from datetime import datetime
+    >>> from studentstatus.adapters.sql.tables import build_tables
+    >>> done, repeat, new = settled_filters(build_tables(), "sqlite",
+    ...                                     RolloverRule(2026, "m", datetime(2026, 9, 1)))
+    >>> print(new)
+    (records.last_promoted_year IS NULL OR records.last_promoted_year < :last_promoted_year_1) AND records.entry_date >= :entry_date_1
+    """  # noqa: E501
+    r = t.records
+    y = rule.school_year
+    promoted = sa.and_(r.c.last_promoted_year.is_not(None), r.c.last_promoted_year >= y)
+    repeated: sa.ColumnElement[str] = (
+        sa.cast(r.c.repeated_grades, sa.Text)
+        if dialect == "postgresql"
+        else sa.type_coerce(r.c.repeated_grades, sa.Text)
+    )
+    quoted = sa.literal('%"', sa.String) + r.c.grade + sa.literal('"%', sa.String)
+    in_repeated = sa.and_(r.c.grade.is_not(None), repeated.like(quoted))
+    repeat = sa.and_(promoted, in_repeated)
+    done = sa.and_(promoted, ~in_repeated)
+    new = sa.and_(
+        sa.or_(r.c.last_promoted_year.is_(None), r.c.last_promoted_year < y),
+        r.c.entry_date >= rule.effective_date,
+    )
+    return done, repeat, new
+
+
+def count_settled(
+    conn: Connection,
+    t: SqlTables,
+    dialect: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    rule: RolloverRule,
+) -> dict[str, int]:
+    """How many records of ``where`` are ``done``, ``repeat`` and ``new``, and how many are
+    left for the machine (``machine``: neither these nor covered), in one scan."""
+    done, repeat, new = settled_filters(t, dialect, rule)
+    machine = sa.and_(~covered_filter(t, rule), ~done, ~repeat, ~new)
+    q = sa.select(
+        *(
+            sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+            for cond in (done, repeat, new, machine)
+        )
+    ).where(*where)
+    row = conn.execute(q).one()
+    return dict(zip(("done", "repeat", "new", "machine"), map(int, row), strict=True))
 
 
 def iter_covered(

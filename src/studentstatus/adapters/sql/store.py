@@ -897,13 +897,28 @@ class SqlRecords(_Repo):
         region_prefix: str = "",
         kindergarten_code: str | None = None,
         batch_size: int = 1000,
+        skip_settled: bool = False,
     ) -> Iterator[StatusRecord]:
-        """ACTIVE records of the scope that ``rule`` does not cover, by id (the machine's share)."""
-        from studentstatus.adapters.sql.rollover import covered_filter
+        """ACTIVE records of the scope that ``rule`` does not cover, by id (the machine's share);
+        with ``skip_settled``, not those :meth:`rollover_settled` counts either."""
+        from studentstatus.adapters.sql import rollover
 
         where = self._where(region_prefix, kindergarten_code, [State.ACTIVE])
-        where.append(~covered_filter(self._t, rule))
+        where.append(~rollover.covered_filter(self._t, rule))
+        if skip_settled:
+            where.extend(~c for c in rollover.settled_filters(self._t, self._ctx.dialect, rule))
         return self._keyset(self._t.records, ["id"], where, _rows.record_from_row, batch_size)
+
+    def rollover_settled(
+        self, rule: RolloverRule, *, region_prefix: str = "", kindergarten_code: str | None = None
+    ) -> dict[str, int]:
+        """How many ACTIVE records of the scope the rollover leaves done, repeat and new, and
+        how many :meth:`rollover_rest` yields with ``skip_settled`` (``machine``)."""
+        from studentstatus.adapters.sql.rollover import count_settled
+
+        where = self._where(region_prefix, kindergarten_code, [State.ACTIVE])
+        with self._read("rollover: settled records"):
+            return count_settled(self._conn, self._t, self._ctx.dialect, where, rule)
 
     def rollover_covered(
         self,
