@@ -56,6 +56,7 @@ from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 __all__ = [
     "AttendanceRepository",
     "AuditLog",
+    "BulkNumberRegistry",
     "BulkProblemRepository",
     "CaseRepository",
     "CaseUnitOfWork",
@@ -344,6 +345,27 @@ class NumberRegistry(Protocol):
 
     def for_record(self, record_id: str) -> list[IssuedNumber]:
         """Numbers bound to a record, by issue time."""
+        ...
+
+
+@runtime_checkable
+class BulkNumberRegistry(NumberRegistry, Protocol):
+    """A :class:`NumberRegistry` that allocates many J-number sequences in one call.
+
+    Optional, like :class:`BulkProblemRepository`: number issuing uses it when
+    ``uow.numbers`` has it (one statement per chunk of children instead of one
+    per child), otherwise it calls :meth:`~NumberRegistry.next_sequence` per
+    child.  The conformance kit checks it (``supports_bulk_numbers``).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.numbers, BulkNumberRegistry)
+    True
+    """
+
+    def next_sequences(self, keys: Sequence[tuple[str, date]]) -> list[int]:
+        """:meth:`~NumberRegistry.next_sequence` for each ``(region_code, birth_date)`` of
+        ``keys`` in order (a key may repeat): the same values, atomically."""
         ...
 
 

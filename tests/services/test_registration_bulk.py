@@ -72,6 +72,38 @@ class _BulkProblems(_PlainProblems):
         return self._call("for_records", record_ids, **kw)  # type: ignore[no-any-return]
 
 
+class _PlainNumbers:
+    """A number registry with only the base port methods, counting calls."""
+
+    def __init__(self, inner: Any, calls: Counter[str]) -> None:
+        self._inner = inner
+        self.calls = calls
+
+    def _call(self, name: str, *args: Any) -> Any:
+        self.calls[name] += 1
+        return getattr(self._inner, name)(*args)
+
+    def claim(self, issued: Any) -> None:
+        self._call("claim", issued)
+
+    def claim_many(self, issued: Any) -> int:
+        return int(self._call("claim_many", issued))
+
+    def resolve(self, number: str) -> Any:
+        return self._call("resolve", number)
+
+    def next_sequence(self, region_code: str, birth_date: date) -> int:
+        return int(self._call("next_sequence", region_code, birth_date))
+
+    def for_record(self, record_id: str) -> Any:
+        return self._call("for_record", record_id)
+
+
+class _BulkNumbers(_PlainNumbers):
+    def next_sequences(self, keys: Sequence[tuple[str, date]]) -> list[int]:
+        return self._call("next_sequences", keys)  # type: ignore[no-any-return]
+
+
 class _CountingUnit:
     """A unit of work whose ``problems`` is a counting proxy (set once the unit is entered)."""
 
@@ -83,6 +115,8 @@ class _CountingUnit:
         uow = self._inner.__enter__()
         cls = _BulkProblems if self._store.bulk else _PlainProblems
         self.problems = cls(uow.problems, self._store.calls)
+        numbers = _BulkNumbers if self._store.bulk else _PlainNumbers
+        self.numbers = numbers(uow.numbers, self._store.calls)
         self._uow = uow
         return self
 
@@ -129,7 +163,8 @@ def _world_rows() -> list[dict[str, str]]:
     rows = [row(i) for i in range(1, 41)]
     rows[3] = dict(rows[3], id_number=bad_checksum(rows[3]["id_number"]))  # INVALID_ID
     rows[5] = dict(rows[6], name="冒名")  # DUPLICATE_ID on rows 6 and 7
-    rows[8] = row(9, id_type="none", id_number="")  # a J number after approval
+    for i in (8, 12, 13, 31):  # J numbers after approval, one region and birth date
+        rows[i] = row(i + 1, id_type="none", id_number="")
     return rows
 
 
@@ -171,7 +206,7 @@ def _run_world(store: Any, *, collect: bool) -> tuple[list[Any], list[Any]]:
     second = verify_records(rt, OPS["p11"], _registry(rows, wrong=[10]), chunk_size=6)
     issued_items: list[dict[str, str]] = []
     numbers = issue_numbers(
-        rt, OPS["p11"], chunk_size=9, collect=collect, on_issued=issued_items.append
+        rt, OPS["p11"], chunk_size=50, collect=collect, on_issued=issued_items.append
     )
     reports = [
         approved.approved_count,
@@ -219,10 +254,13 @@ def test_bulk_path_equals_one_call_per_item(kind: str, tmp_path: Path) -> None:
         # the fixed names; row 10 stays wrong, and so does the impostor of row 6 (the
         # registry has one row per number: the real child's)
         assert second["resolved"] == 6
-        assert got_a[0][5] == {"G": 35, "J": 1}  # 40 - invalid, twins, row 10 - no ID
-        # verify and issue never asked the bulk store one item at a time …
+        assert got_a[0][5] == {"G": 32, "J": 4}  # 40 - invalid, twins, row 10 - no ID
+        # verify and issue never asked the bulk store one item at a time
         assert a.calls["update"] == a.calls["for_record"] == 0
         assert a.calls["update_many"] == 2  # the second run's chunks that resolve problems
+        assert a.calls["next_sequence"] == 0
+        assert a.calls["next_sequences"] == 1  # one chunk of 50 holds the 4 J numbers …
+        assert b.calls["next_sequence"] == 4  # … against one call per J number
         # … and the fallback store asked once per resolved problem / per checked record
         assert b.calls["update"] == 6
         assert b.calls["for_record"] > 40

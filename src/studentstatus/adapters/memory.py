@@ -631,6 +631,10 @@ class _Numbers(_Repo):
         self._do("sequences.set", [(region_code, birth_date, value)])
         return int(value)
 
+    def next_sequences(self, keys: Sequence[tuple[str, date]]) -> list[int]:
+        """next_sequence for each key in order (in memory a loop costs no round trip)."""
+        return [self.next_sequence(region, birth) for region, birth in keys]
+
     def for_record(self, record_id: str) -> list[IssuedNumber]:
         found = [n for n in self._t("numbers").values() if n.record_id == record_id]
         return sorted(found, key=lambda n: (n.issued_at, n.number))

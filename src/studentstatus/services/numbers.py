@@ -73,6 +73,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from typing import Any
 
 import attrs
@@ -81,9 +82,9 @@ from studentstatus.domain import numbers as national
 from studentstatus.domain.child import RESIDENT_LIKE
 from studentstatus.domain.enums import NumberKind, State, VerificationResult
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.domain.model import IssuedNumber, StatusRecord
+from studentstatus.domain.model import Child, IssuedNumber, StatusRecord
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask
-from studentstatus.ports import UnitOfWork
+from studentstatus.ports import BulkNumberRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.intake import authorize, spooled
 from studentstatus.services.runtime import Runtime
@@ -112,15 +113,24 @@ class NumberReport:
         return {"issued": list(self.issued), "skipped": dict(sorted(self.skipped.items()))}
 
 
+def _needs_j(rec: StatusRecord, child: Child) -> bool:
+    """Whether the record takes the J path (no resident ID) and the county confirmed it."""
+    doc = child.document
+    has_id = doc is not None and doc.type.value in RESIDENT_LIKE and bool(doc.number)
+    return not has_id and rec.county_confirmed
+
+
 def _number_for(
-    uow: UnitOfWork, rec: StatusRecord, doc_type: str, doc_number: str, birth: Any, *, safe: bool
+    uow: UnitOfWork, rec: StatusRecord, child: Child, seqs: Iterator[int], *, safe: bool
 ) -> tuple[str | None, str]:
-    """(number, "") or (None, skip reason)."""
-    if doc_type in RESIDENT_LIKE and doc_number:
+    """(number, "") or (None, skip reason); a J number takes the next of ``seqs`` (allocated
+    in bulk beforehand for exactly the records :func:`_needs_j` selects, in order)."""
+    doc = child.document
+    if doc is not None and doc.type.value in RESIDENT_LIKE and doc.number:
         if rec.verification is not VerificationResult.MATCH:
             return None, "not_verified"
         try:
-            number = national.g_number(doc_number)
+            number = national.g_number(doc.number)
         except InvalidNumber:
             return None, "invalid_id"
         if safe and uow.numbers.resolve(number) is not None:
@@ -128,13 +138,22 @@ def _number_for(
         return number, ""
     if not rec.county_confirmed:
         return None, "not_confirmed"
-    seq = uow.numbers.next_sequence(rec.region_code, birth)
+    seq = next(seqs)
     if seq > 999:
         return None, "sequence_exhausted"
-    number = national.j_number(rec.region_code, birth, seq)
+    number = national.j_number(rec.region_code, child.birth_date, seq)
     if safe and uow.numbers.resolve(number) is not None:
         return None, "number_taken"
     return number, ""
+
+
+def _sequences(uow: UnitOfWork, keys: list[tuple[str, date]]) -> list[int]:
+    """J sequences for ``keys`` in order: one bulk call when the store offers it."""
+    if not keys:
+        return []
+    if isinstance(uow.numbers, BulkNumberRegistry):
+        return uow.numbers.next_sequences(keys)
+    return [uow.numbers.next_sequence(region, birth) for region, birth in keys]
 
 
 def _issue_chunk(
@@ -157,6 +176,7 @@ def _issue_chunk(
     claims: list[IssuedNumber] = []
     updated: list[StatusRecord] = []
     audits: list[AuditEvent] = []
+    eligible: list[tuple[StatusRecord, Child]] = []
     for rid in ids:
         rec = records.get(rid)
         if rec is None or rec.state is not State.ACTIVE:
@@ -175,15 +195,12 @@ def _issue_chunk(
         if child is None:
             skipped["no_child"] += 1
             continue
-        doc = child.document
-        number, reason = _number_for(
-            uow,
-            rec,
-            doc.type.value if doc is not None else "none",
-            doc.number if doc is not None else "",
-            child.birth_date,
-            safe=safe,
-        )
+        eligible.append((rec, child))
+    keys = [(rec.region_code, child.birth_date) for rec, child in eligible if _needs_j(rec, child)]
+    seqs = iter(_sequences(uow, keys))
+    for rec, child in eligible:
+        rid = rec.id
+        number, reason = _number_for(uow, rec, child, seqs, safe=safe)
         if number is None:
             skipped[reason] += 1
             continue

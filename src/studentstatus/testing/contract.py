@@ -23,8 +23,9 @@ flags skip what an adapter does not have:
     raises :class:`~studentstatus.errors.ConflictError` (default True);
 ``supports_persistence``
     data survives :meth:`StoreContract.reopen_store` (default False);
-``supports_cases`` / ``supports_bulk_problems``
-    optional parts (dropout cases; ``problems.update_many``/``for_records``):
+``supports_cases`` / ``supports_bulk_problems`` / ``supports_bulk_numbers``
+    optional parts (dropout cases; ``problems.update_many``/``for_records``;
+    ``numbers.next_sequences``):
     ``None`` (default) tests them when the store has them, ``True`` requires them;
 ``property_examples`` / ``differential_examples``
     how many hypothesis examples the property tests and the differential state
@@ -96,11 +97,12 @@ from studentstatus.domain.monitoring import (
     DropoutCase,
 )
 from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
-from studentstatus.ports import BulkProblemRepository, Store, UnitOfWork
+from studentstatus.ports import BulkNumberRegistry, BulkProblemRepository, Store, UnitOfWork
 
 __all__ = [
     "AttendanceContract",
     "AuditContract",
+    "BulkNumberContract",
     "BulkProblemContract",
     "ChangeLogContract",
     "ChildContract",
@@ -704,7 +706,7 @@ class BulkProblemContract(_Base):
 
     supports_bulk_problems: ClassVar[bool | None] = None
 
-    def _bulk(self, store: Store) -> None:
+    def _require_bulk_problems(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             has = isinstance(uow.problems, BulkProblemRepository)
         if self.supports_bulk_problems is False or (
@@ -722,7 +724,7 @@ class BulkProblemContract(_Base):
             for p in probs[:3]
         ]  # fmt: skip
         with self.fresh_store() as a, self.fresh_store() as b:
-            self._bulk(a)
+            self._require_bulk_problems(a)
             _commit(a, lambda u: u.problems.add_many(probs))
             _commit(b, lambda u: u.problems.add_many(probs))
             many = _commit(a, lambda u: _bulk_problems(u).update_many(resolved))
@@ -746,7 +748,7 @@ class BulkProblemContract(_Base):
 
     def test_problem_for_records_equals_for_record(self, store: Store) -> None:
         """for_records = for_record per id (by id), filtered by status and kind; misses left out."""
-        self._bulk(store)
+        self._require_bulk_problems(store)
         probs = [
             _problem("p3", "r1"),
             _problem("p1", "r1", kind=ProblemKind.NOT_FOUND),
@@ -779,7 +781,7 @@ class BulkProblemContract(_Base):
 
     def test_problem_for_records_many_ids(self, store: Store) -> None:
         """Over a thousand ids in one call (adapters that chunk an IN list must join the parts)."""
-        self._bulk(store)
+        self._require_bulk_problems(store)
         probs = [_problem(f"p{i:04d}", f"r{i:04d}") for i in range(0, 1500, 3)]
         _commit(store, lambda u: u.problems.add_many(probs))
         with store.unit_of_work() as uow:
@@ -832,6 +834,53 @@ class NumberContract(_Base):
         with store.unit_of_work() as uow:
             assert uow.numbers.next_sequence("110105", d1) == 5  # rolled back below
         assert _commit(store, lambda u: u.numbers.next_sequence("110105", d1)) == 5
+
+
+def _next_sequences(uow: UnitOfWork, keys: list[tuple[str, date]]) -> list[int]:
+    numbers = uow.numbers
+    assert isinstance(numbers, BulkNumberRegistry)
+    return numbers.next_sequences(keys)
+
+
+class BulkNumberContract(_Base):
+    """Bulk J-sequence allocation (:class:`~studentstatus.ports.BulkNumberRegistry`).
+
+    ``supports_bulk_numbers``: ``None`` (default) runs these tests when
+    ``uow.numbers`` has ``next_sequences`` and skips them otherwise (number
+    issuing then calls ``next_sequence`` per child); ``True`` requires it;
+    ``False`` skips.
+    """
+
+    supports_bulk_numbers: ClassVar[bool | None] = None
+
+    def _require_bulk_numbers(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            has = isinstance(uow.numbers, BulkNumberRegistry)
+        if self.supports_bulk_numbers is False or (self.supports_bulk_numbers is None and not has):
+            pytest.skip("this store has no bulk sequence allocation")
+        assert has, "supports_bulk_numbers is True but uow.numbers lacks next_sequences"
+
+    def test_next_sequences_equals_next_sequence(self) -> None:
+        """next_sequences = next_sequence per key in order (repeats, new and used keys, over a
+        thousand keys); what it allocates is committed or rolled back with the unit."""
+        d1, d2 = date(2020, 1, 1), date(2020, 1, 2)
+        keys = [("110105", d1), ("110106", d1), ("110105", d1), ("110105", d2), ("110105", d1)]
+        keys += [("440305", date(2019, 1, 1) + timedelta(days=i % 700)) for i in range(1200)]
+        with self.fresh_store() as a, self.fresh_store() as b:
+            self._require_bulk_numbers(a)
+            for s in (a, b):
+                _commit(s, lambda u: [u.numbers.next_sequence("110105", d1) for _ in range(2)])
+            many = _commit(a, functools.partial(_next_sequences, keys=keys))
+            single = _one_by_one(b, lambda u, k: u.numbers.next_sequence(*k), keys)
+            assert many == single
+            assert many[:5] == [3, 1, 4, 1, 5]
+            assert _commit(a, functools.partial(_next_sequences, keys=[])) == []
+            with a.unit_of_work() as uow:
+                assert _next_sequences(uow, [("110105", d1)]) == [6]  # rolled back
+            assert _commit(a, lambda u: u.numbers.next_sequence("110105", d1)) == 6
+            assert _commit(b, lambda u: u.numbers.next_sequence("440305", date(2019, 1, 1))) == (
+                _commit(a, lambda u: u.numbers.next_sequence("440305", date(2019, 1, 1)))
+            )
 
 
 class RosterContract(_Base):
@@ -1381,6 +1430,7 @@ class StoreContract(
     ProblemContract,
     BulkProblemContract,
     NumberContract,
+    BulkNumberContract,
     RosterContract,
     AttendanceContract,
     AuditContract,

@@ -1281,6 +1281,42 @@ class SqlNumbers(_Repo):
             )
             return int(self._conn.execute(q).scalar_one())
 
+    def next_sequences(self, keys: Sequence[tuple[str, date]]) -> list[int]:
+        """:meth:`next_sequence` for each (region, birth date) in order, in few statements.
+
+        PostgreSQL and SQLite: one multi-row ``INSERT … ON CONFLICT DO UPDATE SET
+        last = last + excluded.last RETURNING`` per 500 distinct keys, each key
+        advanced by its count; the values are handed out in order.  Other
+        dialects call :meth:`next_sequence` per key.
+        """
+        keys = list(keys)
+        if self._ctx.dialect not in ("postgresql", "sqlite"):
+            return [self.next_sequence(region, birth) for region, birth in keys]
+        counts: dict[tuple[str, date], int] = {}
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+        t = self._t.j_sequences
+        dialect = pg_dialect if self._ctx.dialect == "postgresql" else sqlite_dialect
+        last: dict[tuple[str, date], int] = {}
+        with self._write("allocate J sequences"):
+            for part in _chunks(counts.items(), _IN_CHUNK):
+                ins = dialect.insert(t).values(
+                    [{"region_code": r, "birth_date": b, "last": c} for (r, b), c in part]
+                )
+                stmt = ins.on_conflict_do_update(
+                    index_elements=[t.c.region_code, t.c.birth_date],
+                    set_={"last": t.c["last"] + ins.excluded["last"]},
+                ).returning(t.c.region_code, t.c.birth_date, t.c["last"])
+                for region, birth, value in self._conn.execute(stmt):
+                    last[(region, birth)] = int(value)
+        # each key's block is (last - count, last]: hand it out in the order asked
+        nxt = {key: last[key] - count for key, count in counts.items()}
+        out: list[int] = []
+        for key in keys:
+            nxt[key] += 1
+            out.append(nxt[key])
+        return out
+
     def for_record(self, record_id: str) -> list[IssuedNumber]:
         """Numbers bound to a record, by issue time (then number)."""
         t = self._t.issued_numbers
