@@ -122,7 +122,7 @@ def test_index_packs_the_far_ends_of_the_calendar() -> None:
 
 
 def test_index_is_compact() -> None:
-    """About 16 bytes a person once built (the dict of Python ints it replaced held ~124)."""
+    """About 16 bytes a person once built (the dict of Python ints it replaced held ~117)."""
     n = 40_000
     rows = [(_number(i), "王子涵", "M", date(2021, 1, 1), "normal") for i in range(n)]
     tracemalloc.start()

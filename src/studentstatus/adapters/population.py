@@ -23,12 +23,13 @@ packed answers (a 39-bit hash of the name, the birth date's ordinal, sex and
 status in one 64-bit integer), looked up by bisection — 16 bytes a person, no
 Python object per person.  Rows are added to a small dict that is sorted into
 runs of 65,536 people, and the runs are merged once (the last row for a number
-wins, as in a dict).  Measured with tracemalloc while loading 1,000,000 people
-(``bench/registration_stages.py --registry-only``): 16.5 bytes a person
-retained, 32.5 at the peak of the merge; the dict of Python ints used before
-held 114 bytes a person, and the verify stage of a 1M-row run climbed to
-280 MB of RSS with it.  Numbers that are not 18-character resident IDs (rare
-in an extract) are kept in an ordinary dict.
+wins, as in a dict).  Measured by ``bench/registration_stages.py --n 1000000
+--registry-only`` (an extract of 937,743 people): 16.6 bytes a person retained
+and 32.7 at the peak of the merge (tracemalloc); the process grows by 25 MB of
+RSS and loads the CSV in 8.0 s.  The dict of Python ints used before held
+116.6 bytes a person (RSS +125 MB, 14.5 s), and the verify stage of a 1M-row
+run climbed to 280 MB of RSS with it.  Numbers that are not 18-character
+resident IDs (rare in an extract) are kept in an ordinary dict.
 
 >>> from datetime import date
 >>> from studentstatus.adapters.population import MemoryPopulationRegistry, Query
