@@ -213,6 +213,7 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                          "rows_per_s": n / dt, "accepted": accepted,
                          "rejected_rows": rejected, "problems": problems,
                          "rss_mb": rss_mb()}  # fmt: skip
+        written = dump_written(store, workdir)  # untimed: what the import wrote, for the baseline
 
         t, c = time.perf_counter(), time.process_time()
         approved = 0
@@ -250,18 +251,125 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                         "skipped": nums.skipped, "rss_mb": rss_mb()}  # fmt: skip
         del nums
 
+        out["peak_rss_mb"] = rss_mb()  # before the baselines: the pipeline's own peak
         out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
+        out["same_rows"] = same_rows_baseline(kind, workdir, pg_url, written)
         imp = out["import"]
         raw = out["raw"]
+        same = out["same_rows"]
         assert isinstance(imp, dict)
         assert isinstance(raw, dict)
+        assert isinstance(same, dict)
         out["ratio_import_vs_raw"] = imp["rows_per_s"] / raw["rows_per_s"]
-        out["peak_rss_mb"] = rss_mb()
+        out["ratio_import_vs_same_rows"] = imp["seconds"] and same["seconds"] / imp["seconds"]
     finally:
         if kind != "sqlite":
             store.drop_schema()
         store.close()
     return out
+
+
+def dump_written(store, workdir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Every row the import wrote (all tables but the seeded kindergartens), exactly as stored,
+    pickled in 5,000-row chunks per table into ``workdir`` (streamed: flat memory)."""
+    import pickle
+
+    import sqlalchemy as sa
+
+    out: dict[str, object] = {"tables": [], "rows": 0}
+    tables = [(k, t) for k, t in store.tables.by_port.items() if k != "kindergartens"]
+    with store.engine.connect() as conn:
+        for port, table in tables:
+            cols = [c.name for c in table.columns]
+            # JSON columns as their stored text, so the raw driver re-inserts the same bytes.
+            sel = [sa.cast(c, sa.Text) if isinstance(c.type, sa.JSON) else c
+                   for c in table.columns]  # fmt: skip
+            path = workdir / f"written-{table.name}.pickle"
+            n = 0
+            with path.open("wb") as fh:
+                result = conn.execution_options(stream_results=True).execute(sa.select(*sel))
+                while part := result.fetchmany(5000):
+                    pickle.dump([tuple(r) for r in part], fh, protocol=pickle.HIGHEST_PROTOCOL)
+                    n += len(part)
+            if n:
+                out["tables"].append((port, cols, str(path), n))  # type: ignore[union-attr]
+                out["rows"] = int(out["rows"]) + n  # type: ignore[call-overload]
+            else:
+                path.unlink()
+    return out
+
+
+def _chunks_of(path: str):  # type: ignore[no-untyped-def]
+    import pickle
+
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                yield pickle.load(fh)
+            except EOFError:
+                return
+
+
+def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str, object]
+                       ) -> dict[str, float]:  # fmt: skip
+    """The raw driver writing exactly the rows the import wrote, into the same schema.
+
+    Same tables, columns, keys and indexes (created by the adapter under another prefix),
+    same values (read back from the import's tables), one transaction; ``sqlite3``
+    ``executemany`` per 5,000-row chunk with the adapter's pragmas, or ``psycopg`` ``COPY``
+    per table.  The timed part streams the pickled chunks from disk and inserts them.
+    """
+    from studentstatus.adapters.sql import SqlStore
+
+    p = f"same{uuid.uuid4().hex[:6]}_"
+    tables = written["tables"]
+    assert isinstance(tables, list)
+    if kind == "sqlite":
+        import sqlite3
+
+        path = workdir / f"{p}.db"
+        target = SqlStore(f"sqlite:///{path}", prefix=p, create=True)
+        names = {k: t.name for k, t in target.tables.by_port.items()}
+        target.close()
+        con = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):
+            con.execute(f"PRAGMA {pragma}")
+        t, c = time.perf_counter(), time.process_time()
+        con.execute("BEGIN IMMEDIATE")
+        for port, cols, chunk_path, _ in tables:
+            sql = (f"INSERT INTO {names[port]} ({','.join(cols)}) "
+                   f"VALUES ({','.join('?' * len(cols))})")  # fmt: skip
+            for chunk in _chunks_of(chunk_path):
+                con.executemany(sql, chunk)
+        con.execute("COMMIT")
+        dt, cpu = time.perf_counter() - t, time.process_time() - c
+        con.close()
+    else:
+        import psycopg
+
+        target = SqlStore(pg_url, prefix=p, create=True)
+        names = {k: t.name for k, t in target.tables.by_port.items()}
+        try:
+            url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(url) as con:
+                t, c = time.perf_counter(), time.process_time()
+                with con.cursor() as cur:
+                    for port, cols, chunk_path, _ in tables:
+                        dest = names[port]
+                        with cur.copy(f"COPY {dest} ({','.join(cols)}) FROM STDIN") as cp:
+                            for chunk in _chunks_of(chunk_path):
+                                for row in chunk:
+                                    cp.write_row(row)
+                con.commit()
+                dt, cpu = time.perf_counter() - t, time.process_time() - c
+        finally:
+            target.drop_schema()
+            target.close()
+    for _, _, chunk_path, _ in tables:
+        Path(chunk_path).unlink()
+    rows = int(written["rows"])  # type: ignore[call-overload]
+    return {"seconds": dt, "cpu_s": cpu, "rows": rows, "rows_per_s": rows / dt,
+            "tables": {name: n for name, _, _, n in tables}}  # fmt: skip
 
 
 def _raw_rows(workdir: Path, codes: list[str], kgs: list[list[str]]):  # type: ignore[no-untyped-def]
@@ -413,7 +521,11 @@ def main() -> None:
         driver = "sqlite3.executemany" if kind == "sqlite" else "psycopg COPY"
         print(f"  raw {driver}: {raw['seconds']:.1f} s (cpu {raw.get('cpu_s', 0):.1f} s), "
               f"{raw['rows_per_s']:,.0f} rows/s")  # fmt: skip
-        print(f"  import / raw driver = {res['ratio_import_vs_raw']:.3f}×   "
+        same = res["same_rows"]
+        print(f"  same rows, raw {driver} into the same schema: {same['seconds']:.1f} s "
+              f"(cpu {same['cpu_s']:.1f} s), {same['rows']:,} rows {same['tables']}")  # fmt: skip
+        print(f"  import ÷ raw driver, same rows & schema = {res['ratio_import_vs_same_rows']:.3f}×"
+              f"   (narrow: children+records, 3 indexes = {res['ratio_import_vs_raw']:.3f}×)   "
               f"peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
     tmp.cleanup()
 

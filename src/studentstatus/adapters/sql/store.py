@@ -72,8 +72,8 @@ E = TypeVar("E")
 CHUNK = 5_000
 """Rows per INSERT/UPDATE batch on the bulk paths (memory stays flat in N)."""
 
-COPY_THRESHOLD = CHUNK
-"""On PostgreSQL, ``add_many`` switches to COPY when the first chunk is full."""
+COPY_THRESHOLD = 100
+"""On PostgreSQL, bulk writes of at least this many rows use COPY (one round trip a chunk)."""
 
 _IN_CHUNK = 500
 
@@ -1140,7 +1140,7 @@ class SqlProblems(_Repo):
             rows = self._with_province(map(_rows.problem_to_row, problems), "county_code")
             if self._partitioned:
                 rows = self._checked(self._t.problems, ["id"], rows)
-            return self._insert_many(self._t.problems, rows)
+            return self._insert_many(self._t.problems, rows, copy=True)
 
     def get(self, problem_id: str) -> ProblemRecord:
         """The problem, or NotFoundError."""
@@ -1228,7 +1228,9 @@ class SqlNumbers(_Repo):
     def claim_many(self, issued: Iterable[IssuedNumber]) -> int:
         """Bind many numbers; any taken one → ConflictError and nothing written."""
         with self._write("claim numbers"):
-            return self._insert_many(self._t.issued_numbers, map(_rows.issued_to_row, issued))
+            return self._insert_many(
+                self._t.issued_numbers, map(_rows.issued_to_row, issued), copy=True
+            )
 
     def resolve(self, number: str) -> IssuedNumber | None:
         """Who holds (or held) ``number``."""
@@ -1405,7 +1407,7 @@ class SqlAudit(_Repo):
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
         """Append many."""
         with self._write("append audit"):
-            return self._insert_many(self._t.audit_log, map(_rows.audit_to_row, entries))
+            return self._insert_many(self._t.audit_log, map(_rows.audit_to_row, entries), copy=True)
 
     def last(self) -> AuditEntry | None:
         """The entry with the highest seq."""
