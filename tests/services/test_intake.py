@@ -351,3 +351,23 @@ def test_progress_and_record_callbacks(rt) -> None:  # type: ignore[no-untyped-d
     assert [r["row"] for r in records] == [1, 2, 3, 4, 5]
     assert seen[-1] == 5
     assert seen == sorted(seen)
+
+
+def test_gc_threshold_relaxed_during_import_and_restored() -> None:
+    import gc
+
+    from studentstatus.services.intake import _gc_relaxed
+
+    before = gc.get_threshold()
+    with _gc_relaxed(threshold=before[0] + 1000):
+        assert gc.get_threshold()[0] == before[0] + 1000
+        with _gc_relaxed(threshold=before[0] + 5):  # a concurrent import: unchanged
+            assert gc.get_threshold()[0] == before[0] + 1000
+        assert gc.get_threshold()[0] == before[0] + 1000
+    assert gc.get_threshold() == before
+    try:
+        with _gc_relaxed():
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before

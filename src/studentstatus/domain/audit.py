@@ -82,14 +82,17 @@ def canonical_json(value: Any) -> str:
     >>> canonical_json({"b": 1, "a": [True, None], "名": date(2025, 9, 1)})
     '{"a":[true,null],"b":1,"名":"2025-09-01"}'
     """
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_default,
-    )
+    return _CANONICAL(value)
+
+
+# One encoder for every entry (json.dumps with options builds a new one per call).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    default=_default,
+).encode
 
 
 def entry_fields(entry: AuditEntry, prev_hash: str) -> dict[str, Any]:

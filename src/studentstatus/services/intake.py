@@ -83,10 +83,12 @@ and collected in the report only when ``collect_records`` is true.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import re
 import tempfile
+import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -907,6 +909,36 @@ class _Intake:
         return out
 
 
+_GC_LOCK = threading.Lock()
+_GC_USERS = 0
+_GC_SAVED: tuple[int, int, int] = (0, 0, 0)
+
+
+@contextmanager
+def _gc_relaxed(threshold: int = 50_000) -> Iterator[None]:
+    """Collect the youngest generation every ``threshold`` allocations, not every 700.
+
+    A bulk import allocates millions of short-lived, acyclic objects; with the
+    default threshold the cyclic collector runs thousands of times over the
+    unit of work's live objects and costs about an eighth of the import's CPU.
+    The previous thresholds are restored when the last concurrent import ends.
+    """
+    global _GC_USERS, _GC_SAVED
+    with _GC_LOCK:
+        if _GC_USERS == 0:
+            _GC_SAVED = gc.get_threshold()
+            if _GC_SAVED[0]:
+                gc.set_threshold(max(_GC_SAVED[0], threshold), *_GC_SAVED[1:])
+        _GC_USERS += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_USERS -= 1
+            if _GC_USERS == 0:
+                gc.set_threshold(*_GC_SAVED)
+
+
 def _try_date(text: str) -> date | None:
     try:
         return parse_date(text)
@@ -964,7 +996,7 @@ def import_children(
     authorize(operator, "register", also=("approve_record",))
     if operator.role not in (Role.KINDERGARTEN, Role.COUNTY):
         authorize(operator, "register")
-    with rt.store.unit_of_work() as uow:
+    with _gc_relaxed(), rt.store.unit_of_work() as uow:
         run = _Intake(
             rt,
             operator,
