@@ -114,7 +114,8 @@ def _name_violations(name: object, field: str, what_zh: str) -> list[Violation]:
                 f"the name is longer than {NAME_MAX} characters",
             )
         )
-    if any(unicodedata.category(c).startswith("C") for c in text):
+    # isprintable() is false for every C* category (and for separators): scan only then.
+    if not text.isprintable() and any(unicodedata.category(c).startswith("C") for c in text):
         out.append(
             _v(
                 "name_invalid",

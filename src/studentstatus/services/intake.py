@@ -516,6 +516,11 @@ class _Intake:
         self.now = rt.clock.now()
         self.due = due_date(self.today, rt.policy)
         self.kgs: dict[str, Kindergarten | None] = {}
+        if operator.role is Role.COUNTY and len(operator.scope) == 6:
+            # One query for the county's kindergartens instead of one per school code.
+            self.kgs = {
+                k.school_code: k for k in uow.kindergartens.iter(region_prefix=operator.scope)
+            }
         self.index = _cached_index(rt.store, uow)
         self.report = IntakeReport()
         self.problem_counts: Counter[str] = Counter()
