@@ -563,3 +563,36 @@ class TestDocs:
         for r in m.transitions_table():
             sources = ", ".join(r["from"]) or "—"
             assert f"| `{r['change']}` {r['label_zh']} | {sources} | {r['to']} |" in doc
+
+
+@given(
+    grade=st.sampled_from(list(Grade)),
+    temp=st.none() | st.just("L440305202103150001"),
+    entry=st.dates(min_value=date(2023, 9, 1), max_value=date(2025, 9, 2)),
+)
+def test_register_event_after_is_every_field_of_the_new_record(
+    grade: Grade, temp: str | None, entry: date
+) -> None:
+    # REGISTER builds ``after`` from a template of defaults; it must equal the projection
+    # of the new record, field by field and in field order.
+    lic = (Licence("LIC", "局", date(2015, 1, 1), date(2035, 12, 31)),)
+    kg = Kindergarten(
+        "1144000001", "12100000400000624D", "幼儿园", "440305", KindergartenType.PUBLIC,
+        licences=lic,
+    )  # fmt: skip
+    child = Child(
+        "c1", "王小明", Sex.M, date(2021, 3, 15), None,
+        guardians=(Guardian("王芳", "mother", "+8613800138000"),),
+    )  # fmt: skip
+    ctx = m.Context(date(2025, 9, 2), kindergarten=kg, child=child, policy=Policy(age_tolerance=3))
+    change = m.Change(K.REGISTER, entry, grade=grade, child_id="c1", temp_number=temp)
+    rec, event = m.apply(
+        None, change, context=ctx, recorded_at=datetime(2025, 9, 2), record_id="r1"
+    )
+    projection = {
+        a.name: m._json(getattr(rec, a.name))
+        for a in attrs.fields(type(rec))
+        if a.name != "version"
+    }
+    assert event.after == projection
+    assert list(event.after) == list(projection)

@@ -819,6 +819,14 @@ def _json(value: object) -> object:
     return value
 
 
+def _register_after() -> dict[str, Any]:
+    # The defaults of a new record as an event's ``after`` (REGISTER writes every field).
+    fields = {a.name: a.default for a in attrs.fields(StatusRecord) if a.name != "version"}
+    return {f: _json(v) if v is not attrs.NOTHING else None for f, v in fields.items()}
+
+
+_REGISTER_AFTER: Final[dict[str, Any]] = _register_after()
+
 _DATE_FIELDS = frozenset({"entry_date", "suspended_since", "suspended_until", "cancelled_on"})
 
 
@@ -886,7 +894,17 @@ def apply(
             version=1,
         )
         before: dict[str, Any] = {}
-        after = {f: _json(getattr(new, f)) for f in _FIELDS}
+        after = dict(_REGISTER_AFTER)  # every field, in field order; then the ones set here
+        after.update(
+            id=new.id,
+            child_id=new.child_id,
+            kindergarten_code=new.kindergarten_code,
+            region_code=new.region_code,
+            state=new.state.value,
+            grade=_json(new.grade),
+            entry_date=new.entry_date.isoformat(),
+            temp_number=new.temp_number,
+        )
         from_state = None
     else:
         updates = _effects(record, change, context, transition.target_for(record))
