@@ -178,7 +178,14 @@ def _snapshot(store: Store) -> dict[str, Any]:
 def _apply(store: Store, world: dict[str, Any]) -> Any:
     rt = _runtime(store, world["today"])
     op = Operator.parse(world["operator"])
-    return apply_rollover(rt, op, YEAR, chunk=world["chunk"], keep_items=world["keep_items"])
+    steps: list[int] = []
+    report = apply_rollover(
+        rt, op, YEAR, chunk=world["chunk"], keep_items=world["keep_items"], progress=steps.append
+    )
+    # progress(n) every `chunk` records, the remainder last: they add up to the records seen
+    assert sum(steps) == report.totals["records"]
+    assert all(n == world["chunk"] for n in steps[:-1])
+    return report
 
 
 # ------------------------------------------------------------------------------ tests

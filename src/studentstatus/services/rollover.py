@@ -304,8 +304,9 @@ def _run(
         nonlocal seen
         before = seen // chunk
         seen += n
-        if progress is not None and seen // chunk > before:
-            progress(chunk * (seen // chunk - before))
+        if progress is not None:
+            for _ in range(seen // chunk - before):
+                progress(chunk)
 
     if bulk is not None:
         # Without items, the records the rollover leaves alone (done, repeat, new) are
