@@ -22,6 +22,15 @@ through the status machine record by record as before):
     both over the covered records; each must touch exactly ``expected`` rows
     (else :class:`~studentstatus.errors.ConflictError`, and the unit rolls back).
 
+Concurrency: the covered rows are locked from the moment they are read, so
+the ``INSERT`` and the ``UPDATE`` see the same set unless another transaction
+makes a record eligible in between (then the counts differ and the run fails
+with ``ConflictError``).  The records the machine classified earlier in the
+same run are not locked: on PostgreSQL/MariaDB, a record read as ``blocked``
+whose open request another transaction then closes may be promoted by the
+set-based part and counted in both totals (the record path had the analogous
+window: the open requests are read once, at the start).
+
 The rows written are the ones the machine writes (the tests compare them,
 decoded, with the memory store's): ``seq = version + 1``, kind PROMOTE (or
 GRADUATE for a SENIOR), from ACTIVE to ACTIVE (GRADUATED), effective
