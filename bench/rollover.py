@@ -193,8 +193,8 @@ def main() -> None:
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
         return
-    tmp = tempfile.mkdtemp(prefix="bench-rollover-")
-    url = f"sqlite:///{Path(tmp) / 'bench.db'}" if args.db == "sqlite" else args.db
+    tmp = tempfile.mkdtemp(prefix="bench-rollover-") if args.db == "sqlite" else ""
+    url = f"sqlite:///{Path(tmp) / 'bench.db'}" if tmp else args.db
     seed(url, args.n, args.done_every)
     results = {}
     extra = ["--done-every", str(args.done_every)]
@@ -217,7 +217,7 @@ def main() -> None:
         f"ratio service/baseline: {ratio:.2f}x (target <= 2x); db={url.split(':')[0]} n={args.n}"
         f" done_every={args.done_every}"
     )
-    if args.db == "sqlite":
+    if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
