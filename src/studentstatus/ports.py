@@ -56,8 +56,10 @@ from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 __all__ = [
     "AttendanceRepository",
     "AuditLog",
+    "BulkChildRepository",
     "BulkNumberRegistry",
     "BulkProblemRepository",
+    "BulkRecordRepository",
     "CaseRepository",
     "CaseUnitOfWork",
     "ChangeLog",
@@ -148,6 +150,35 @@ class ChildRepository(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkChildRepository(ChildRepository, Protocol):
+    """A :class:`ChildRepository` that looks up many documents or identities in one call.
+
+    Optional, like :class:`BulkProblemRepository`: duplicate detection can use
+    it when ``uow.children`` has it (one query per chunk of keys instead of
+    one per key), otherwise it calls :meth:`~ChildRepository.find_by_document`
+    / :meth:`~ChildRepository.find_by_identity` per key.  The conformance kit
+    checks it (``supports_bulk_lookups``).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.children, BulkChildRepository)
+    True
+    """
+
+    def find_by_documents(self, numbers: Sequence[str]) -> dict[str, list[Child]]:
+        """:meth:`~ChildRepository.find_by_document` for many numbers at once: number → its
+        children by id (compared as ``find_by_document`` compares); misses are left out."""
+        ...
+
+    def find_by_identities(
+        self, keys: Sequence[tuple[str, str, date]]
+    ) -> dict[tuple[str, str, date], list[Child]]:
+        """:meth:`~ChildRepository.find_by_identity` for many ``(name, sex, birth_date)`` at
+        once: key (as given) → its children by id; misses are left out."""
+        ...
+
+
 class RecordRepository(Protocol):
     """Status records (the projection of the change log)."""
 
@@ -202,6 +233,27 @@ class RecordRepository(Protocol):
         states: Iterable[State] | None = None,
     ) -> int:
         """How many records ``iter`` would yield."""
+        ...
+
+
+@runtime_checkable
+class BulkRecordRepository(RecordRepository, Protocol):
+    """A :class:`RecordRepository` that reads the records of many children in one call.
+
+    Optional, like :class:`BulkProblemRepository`: duplicate detection can use
+    it when ``uow.records`` has it, otherwise it calls
+    :meth:`~RecordRepository.for_child` per child.  The conformance kit checks
+    it (``supports_bulk_lookups``).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.records, BulkRecordRepository)
+    True
+    """
+
+    def for_children(self, child_ids: Sequence[str]) -> dict[str, list[StatusRecord]]:
+        """:meth:`~RecordRepository.for_child` for many ids at once: child id → its records
+        by id; children without records are left out."""
         ...
 
 

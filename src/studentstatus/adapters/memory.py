@@ -29,6 +29,7 @@ writes to its journal.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
@@ -75,6 +76,7 @@ from studentstatus.ports import (
 __all__ = ["MemoryStore", "MemoryUnitOfWork", "Op"]
 
 E = TypeVar("E")
+K = TypeVar("K")
 
 #: Table names of the state; ``numidx`` (number → record id) is derived from ``records``.
 TABLES = (
@@ -370,6 +372,13 @@ class _Kindergartens(_Repo):
                 yield table[code]
 
 
+def _by_id(found: dict[K, list[E]]) -> dict[K, list[E]]:
+    """Each list sorted by the entities' ids (the one-by-one look-ups' order)."""
+    for items in found.values():
+        items.sort(key=operator.attrgetter("id"))
+    return found
+
+
 class _Children(_Repo):
     def add(self, child: Child) -> None:
         self._do("children.add", [child])
@@ -405,6 +414,33 @@ class _Children(_Repo):
             for _i, c in sorted(table.items())
             if c.name == name and c.sex == sex and c.birth_date == birth_date
         ]
+
+    def find_by_documents(self, numbers: Sequence[str]) -> dict[str, list[Child]]:
+        """Bulk :meth:`find_by_document`: number → its children by id (misses left out)."""
+        wanted = set(numbers)
+        out: dict[str, list[Child]] = {}
+        if not wanted:
+            return out
+        for c in self._t("children").values():
+            if c.document is not None and c.document.number in wanted:
+                out.setdefault(c.document.number, []).append(c)
+        return _by_id(out)
+
+    def find_by_identities(
+        self, keys: Sequence[tuple[str, str, date]]
+    ) -> dict[tuple[str, str, date], list[Child]]:
+        """Bulk :meth:`find_by_identity` (one scan): key (as given) → its children by id."""
+        asked: dict[tuple[str, str, date], list[tuple[str, str, date]]] = {}
+        for key in dict.fromkeys(keys):
+            name, sex, birth = key
+            asked.setdefault((name, str(sex), birth), []).append(key)
+        out: dict[tuple[str, str, date], list[Child]] = {}
+        if not asked:
+            return out
+        for c in self._t("children").values():
+            for key in asked.get((c.name, str(c.sex), c.birth_date), ()):
+                out.setdefault(key, []).append(c)
+        return _by_id(out)
 
 
 def _record_filter(
@@ -455,6 +491,17 @@ class _Records(_Repo):
     def for_child(self, child_id: str) -> list[StatusRecord]:
         table = self._t("records")
         return [r for _i, r in sorted(table.items()) if r.child_id == child_id]
+
+    def for_children(self, child_ids: Sequence[str]) -> dict[str, list[StatusRecord]]:
+        """Bulk :meth:`for_child` (one scan): child id → its records by id; misses left out."""
+        wanted = set(child_ids)
+        out: dict[str, list[StatusRecord]] = {}
+        if not wanted:
+            return out
+        for r in self._t("records").values():
+            if r.child_id in wanted:
+                out.setdefault(r.child_id, []).append(r)
+        return _by_id(out)
 
     def iter(
         self,

@@ -27,6 +27,9 @@ flags skip what an adapter does not have:
     optional parts (dropout cases; ``problems.update_many``/``for_records``;
     ``numbers.next_sequences``):
     ``None`` (default) tests them when the store has them, ``True`` requires them;
+``supports_bulk_lookups``
+    optional too, same defaults: ``children.find_by_documents``/``find_by_identities``
+    and ``records.for_children`` (bulk duplicate look-ups);
 ``property_examples`` / ``differential_examples``
     how many hypothesis examples the property tests and the differential state
     machine run (defaults 20 and 15).
@@ -97,11 +100,19 @@ from studentstatus.domain.monitoring import (
     DropoutCase,
 )
 from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
-from studentstatus.ports import BulkNumberRegistry, BulkProblemRepository, Store, UnitOfWork
+from studentstatus.ports import (
+    BulkChildRepository,
+    BulkNumberRegistry,
+    BulkProblemRepository,
+    BulkRecordRepository,
+    Store,
+    UnitOfWork,
+)
 
 __all__ = [
     "AttendanceContract",
     "AuditContract",
+    "BulkLookupContract",
     "BulkNumberContract",
     "BulkProblemContract",
     "ChangeLogContract",
@@ -883,6 +894,208 @@ class BulkNumberContract(_Base):
             )
 
 
+def _bulk_children(uow: UnitOfWork) -> BulkChildRepository:
+    children = uow.children
+    assert isinstance(children, BulkChildRepository)
+    return children
+
+
+def _bulk_records(uow: UnitOfWork) -> BulkRecordRepository:
+    records = uow.records
+    assert isinstance(records, BulkRecordRepository)
+    return records
+
+
+_Identity = tuple[str, str, date]
+
+
+def _lookups_one_by_one(
+    uow: UnitOfWork, numbers: list[str], identities: list[_Identity], child_ids: list[str]
+) -> tuple[dict[str, list[Child]], dict[_Identity, list[Child]], dict[str, list[StatusRecord]]]:
+    """What the bulk look-ups must answer, from the one-key look-ups (misses left out)."""
+    docs = {n: uow.children.find_by_document(n) for n in numbers}
+    ids = {k: uow.children.find_by_identity(*k) for k in identities}
+    recs = {c: uow.records.for_child(c) for c in child_ids}
+    return (
+        {k: v for k, v in docs.items() if v},
+        {k: v for k, v in ids.items() if v},
+        {k: v for k, v in recs.items() if v},
+    )
+
+
+def _lookups_bulk(
+    uow: UnitOfWork, numbers: list[str], identities: list[_Identity], child_ids: list[str]
+) -> tuple[dict[str, list[Child]], dict[_Identity, list[Child]], dict[str, list[StatusRecord]]]:
+    return (
+        _bulk_children(uow).find_by_documents(numbers),
+        _bulk_children(uow).find_by_identities(identities),
+        _bulk_records(uow).for_children(child_ids),
+    )
+
+
+_lookup_names = st.sampled_from(
+    ["王小明", "王小明 ", "王小明  ", " 王小明", "王小朋", "𠮷田", "Zoë"]
+)
+_lookup_numbers = st.sampled_from(["E12345678", "E12345678 ", "e12345678", RESIDENT_IDS[0], "X1"])
+_lookup_days = st.sampled_from([date(2020, 3, 15), date(2020, 3, 16), date(1900, 1, 1)])
+
+
+class BulkLookupContract(_Base):
+    """Bulk duplicate look-ups (:class:`~studentstatus.ports.BulkChildRepository`,
+    :class:`~studentstatus.ports.BulkRecordRepository`).
+
+    ``supports_bulk_lookups``: ``None`` (default) runs these tests when
+    ``uow.children`` has ``find_by_documents``/``find_by_identities`` and
+    ``uow.records`` has ``for_children``, and skips them otherwise (duplicate
+    detection then looks up one key at a time); ``True`` requires them;
+    ``False`` skips.  Every answer must equal the one-key look-ups', keys
+    compared exactly as the store compares them there.
+    """
+
+    supports_bulk_lookups: ClassVar[bool | None] = None
+
+    def _require_bulk_lookups(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            has = isinstance(uow.children, BulkChildRepository) and isinstance(
+                uow.records, BulkRecordRepository
+            )
+        if self.supports_bulk_lookups is False or (self.supports_bulk_lookups is None and not has):
+            pytest.skip("this store has no bulk duplicate look-ups")
+        assert has, (
+            "supports_bulk_lookups is True but uow.children lacks find_by_documents/"
+            "find_by_identities or uow.records lacks for_children"
+        )
+
+    def test_bulk_lookups_equal_one_by_one(self, store: Store) -> None:
+        """find_by_documents / find_by_identities / for_children = the one-key look-ups per key
+        (by id; shared documents, near-miss keys, repeats, misses left out, empty input)."""
+        self._require_bulk_lookups(store)
+        passport = IdentityDocument(DocumentKind.PASSPORT, "E12345678")
+        children = [
+            _child("c2"),
+            _child("c1"),
+            _child("c3", name="李四", document=passport),
+            _child("c0", name="李四", sex=Sex.F, document=passport),
+            _child("c4", name="王小明 ", document=None),
+            _child("c5", name=RARE_NAMES[0], birth_date=date(1900, 1, 1), document=None),
+        ]
+        records = [
+            _record("r2"),
+            _record("r1"),
+            _record("r3", child_id="c3"),
+            _record("r0", child_id="c0", temp_number="L0001"),
+        ]
+        _commit(store, lambda u: u.children.add_many(children) + u.records.add_many(records))
+        day = date(2020, 3, 15)
+        numbers = [RESIDENT_IDS[2], "E12345678", "nobody", "E12345678", "e12345678"]
+        identities: list[_Identity] = [
+            ("王小明", Sex.M, day), ("王小明", "M", day), ("王小明", "F", day), ("李四", "F", day),
+            ("李四", Sex.M, day), ("王小明 ", "M", day), (RARE_NAMES[0], "M", date(1900, 1, 1)),
+            ("nobody", "M", day),
+        ]  # fmt: skip
+        child_ids = ["c1", "c3", "c-none", "c0", "c1", "c4"]
+        with store.unit_of_work() as uow:
+            bulk = _lookups_bulk(uow, numbers, identities, child_ids)
+            assert bulk == _lookups_one_by_one(uow, numbers, identities, child_ids)
+            docs, ids, recs = bulk
+            assert [c.id for c in docs[RESIDENT_IDS[2]]] == ["c1", "c2"]
+            assert [c.id for c in docs["E12345678"]] == ["c0", "c3"]
+            # c4's trailing space counts on most stores, not under MariaDB's PAD SPACE collation
+            assert [c.id for c in ids[("王小明", "M", day)] if c.id != "c4"] == ["c1", "c2"]
+            assert [c.id for c in ids[("李四", "F", day)]] == ["c0"]
+            assert [r.id for r in recs["c1"]] == ["r1", "r2"]
+            assert "c-none" not in recs
+            assert "nobody" not in docs
+            assert _lookups_bulk(uow, [], [], []) == ({}, {}, {})
+
+    def test_bulk_lookups_see_the_units_own_writes(self, store: Store) -> None:
+        """Children and records added in the open unit are found; a rolled-back unit's are not."""
+        self._require_bulk_lookups(store)
+        day = date(2020, 3, 15)
+        with store.unit_of_work() as uow:
+            uow.children.add(_child("c1"))
+            uow.records.add(_record("r1"))
+            docs, ids, recs = _lookups_bulk(uow, [RESIDENT_IDS[2]], [("王小明", "M", day)], ["c1"])
+            assert [c.id for c in docs[RESIDENT_IDS[2]]] == ["c1"]
+            assert [c.id for c in ids[("王小明", "M", day)]] == ["c1"]
+            assert [r.id for r in recs["c1"]] == ["r1"]
+        with store.unit_of_work() as uow:
+            assert _lookups_bulk(uow, [RESIDENT_IDS[2]], [("王小明", "M", day)], ["c1"]) == (
+                {}, {}, {},
+            )  # fmt: skip
+
+    def test_bulk_lookups_many_keys(self, store: Store) -> None:
+        """Over a thousand keys in one call (adapters that chunk an IN list must join the parts,
+        and a key's children must not be split or repeated across the parts)."""
+        self._require_bulk_lookups(store)
+        day0 = date(2019, 1, 1)
+        children = [
+            _child(f"c{i:04d}", name=f"童{i % 400:03d}", sex=Sex.M if i % 2 else Sex.F,
+                   birth_date=day0 + timedelta(days=i % 3),
+                   document=IdentityDocument(DocumentKind.PASSPORT, f"E{i % 700:08d}"))
+            for i in range(0, 1500, 2)
+        ]  # fmt: skip
+        records = [_record(f"r{i:04d}", child_id=f"c{i - i % 3:04d}") for i in range(0, 1500, 4)]
+        _commit(store, lambda u: u.children.add_many(children) + u.records.add_many(records))
+        numbers = [f"E{i:08d}" for i in range(1100)]
+        identities: list[_Identity] = [
+            (f"童{n:03d}", sex, day0 + timedelta(days=d))
+            for n in range(400) for sex in ("M", "F") for d in range(2)
+        ]  # fmt: skip
+        child_ids = [f"c{i:04d}" for i in range(1500)]
+        with store.unit_of_work() as uow:
+            bulk = _lookups_bulk(uow, numbers, identities, child_ids)
+            assert bulk == _lookups_one_by_one(uow, numbers, identities, child_ids)
+            assert sum(map(len, bulk[0].values())) == len(children)
+            assert len(bulk[2]) > 300
+
+    def test_bulk_lookups_property(self) -> None:
+        """Any children and records: the bulk look-ups of any keys = the one-key look-ups."""
+
+        @settings(max_examples=self.property_examples, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+        @given(
+            people=st.lists(
+                st.tuples(_lookup_names, st.sampled_from(Sex), _lookup_days,
+                          st.none() | _lookup_numbers, st.integers(0, 2)),
+                max_size=8,
+            ),
+            numbers=st.lists(_lookup_numbers, max_size=6),
+            identities=st.lists(
+                st.tuples(_lookup_names, st.sampled_from(["M", "F"]), _lookup_days), max_size=6
+            ),
+            child_ids=st.lists(st.sampled_from([f"c{i}" for i in range(10)]), max_size=6),
+        )  # fmt: skip
+        def check(
+            people: list[tuple[str, Sex, date, str | None, int]],
+            numbers: list[str],
+            identities: list[_Identity],
+            child_ids: list[str],
+        ) -> None:
+            children = [
+                _child(f"c{i}", name=name, sex=sex, birth_date=birth,
+                       document=None if number is None
+                       else IdentityDocument(DocumentKind.PASSPORT, number))
+                for i, (name, sex, birth, number, _n) in enumerate(people)
+            ]  # fmt: skip
+            records = [
+                _record(f"r{i}-{j}", child_id=f"c{i}")
+                for i, (*_rest, n) in enumerate(people)
+                for j in range(n)
+            ]
+            with self.fresh_store() as store:
+                self._require_bulk_lookups(store)
+                _commit(
+                    store, lambda u: u.children.add_many(children) + u.records.add_many(records)
+                )
+                with store.unit_of_work() as uow:
+                    assert _lookups_bulk(uow, numbers, identities, child_ids) == (
+                        _lookups_one_by_one(uow, numbers, identities, child_ids)
+                    )
+
+        check()
+
+
 class RosterContract(_Base):
     """Roster of children at unlicensed kindergartens."""
 
@@ -1431,6 +1644,7 @@ class StoreContract(
     BulkProblemContract,
     NumberContract,
     BulkNumberContract,
+    BulkLookupContract,
     RosterContract,
     AttendanceContract,
     AuditContract,

@@ -649,6 +649,33 @@ class _Repo:
             out.extend(self._conn.execute(q).mappings())
         return out
 
+    def _eq(self, value: Any) -> Any:
+        """``value`` as the database's ``=`` sees it: MySQL/MariaDB's ``utf8mb4_bin`` is a PAD
+        SPACE collation (trailing spaces do not count), the other backends compare exactly."""
+        if isinstance(value, str) and self._ctx.dialect in ("mysql", "mariadb"):
+            return value.rstrip(" ")
+        return value
+
+    def _rows_by(
+        self, table: sa.Table, cols: Sequence[str], keys: Iterable[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], list[Mapping[Any, Any]]]:
+        """Rows whose ``cols`` equal one of ``keys`` (one ``IN`` per 500 distinct keys; a tuple
+        ``IN`` for several columns): key (through :meth:`_eq`) → its rows ordered by id."""
+        wanted = dict.fromkeys(tuple(self._eq(v) for v in k) for k in keys)
+        columns = [table.c[c] for c in cols]
+        out: dict[tuple[Any, ...], list[Mapping[Any, Any]]] = {}
+        # Distinct keys match disjoint rows, so each key's rows come from one query, by id.
+        for part in _chunks(wanted, _IN_CHUNK):
+            cond = (
+                columns[0].in_([k[0] for k in part])
+                if len(columns) == 1
+                else sa.tuple_(*columns).in_(part)
+            )
+            q = sa.select(table).where(cond).order_by(table.c.id)
+            for row in self._conn.execute(q).mappings():
+                out.setdefault(tuple(self._eq(row[c]) for c in cols), []).append(row)
+        return out
+
     def _keyset(
         self,
         table: sa.Table,
@@ -779,6 +806,59 @@ class SqlChildren(_Repo):
         )
         with self._read("find children by identity"):
             return [_rows.child_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def find_by_documents(self, numbers: Sequence[str]) -> dict[str, list[Child]]:
+        """Bulk :meth:`find_by_document` (``document_number IN (…)`` per 500 numbers): number →
+        its children by id; misses left out.
+
+        >>> from studentstatus.domain.enums import Sex
+        >>> from studentstatus.domain.model import DocumentKind, IdentityDocument
+        >>> passport = IdentityDocument(DocumentKind.PASSPORT, "E12345678")
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     uow.children.add(Child("c1", "王小明", Sex.M, date(2020, 3, 15), passport))
+        ...     found = uow.children.find_by_documents(["E12345678", "E00000000"])
+        >>> {number: [c.id for c in children] for number, children in found.items()}
+        {'E12345678': ['c1']}
+        >>> store.close()
+        """
+        with self._read("find children by documents"):
+            rows = self._rows_by(self._t.children, ["document_number"], ((n,) for n in numbers))
+        found = {k: [_rows.child_from_row(r) for r in rs] for k, rs in rows.items()}
+        out: dict[str, list[Child]] = {}
+        for number in dict.fromkeys(numbers):
+            hit = found.get((self._eq(number),))
+            if hit:
+                out[number] = list(hit)
+        return out
+
+    def find_by_identities(
+        self, keys: Sequence[tuple[str, str, date]]
+    ) -> dict[tuple[str, str, date], list[Child]]:
+        """Bulk :meth:`find_by_identity` (``(name, sex, birth_date) IN (…)`` per 500 keys): key
+        (as given) → its children by id; misses left out.
+
+        >>> from studentstatus.domain.enums import Sex
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     uow.children.add(Child("c1", "王小明", Sex.M, date(2020, 3, 15)))
+        ...     found = uow.children.find_by_identities(
+        ...         [("王小明", "M", date(2020, 3, 15)), ("王小明", "F", date(2020, 3, 15))]
+        ...     )
+        >>> {key[1]: [c.id for c in children] for key, children in found.items()}
+        {'M': ['c1']}
+        >>> store.close()
+        """
+        asked = [(name, str(sex), birth) for name, sex, birth in keys]
+        with self._read("find children by identities"):
+            rows = self._rows_by(self._t.children, ["name", "sex", "birth_date"], asked)
+        found = {k: [_rows.child_from_row(r) for r in rs] for k, rs in rows.items()}
+        out: dict[tuple[str, str, date], list[Child]] = {}
+        for key, (name, sex, birth) in zip(keys, asked, strict=True):
+            hit = found.get((self._eq(name), sex, birth))
+            if hit and key not in out:
+                out[key] = list(hit)
+        return out
 
 
 class SqlRecords(_Repo):
@@ -991,6 +1071,31 @@ class SqlRecords(_Repo):
         q = sa.select(t).where(t.c.child_id == child_id).order_by(t.c.id)
         with self._read("records of child"):
             return [_rows.record_from_row(r) for r in self._conn.execute(q).mappings()]
+
+    def for_children(self, child_ids: Sequence[str]) -> dict[str, list[StatusRecord]]:
+        """Bulk :meth:`for_child` (``child_id IN (…)`` per 500 ids): child id → its records by
+        id; children without records left out.
+
+        >>> from studentstatus.domain.enums import Grade, State
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     for rid in ("r2", "r1"):
+        ...         uow.records.add(StatusRecord(rid, "c1", "1111000001", "110105",
+        ...                                      State.ACTIVE, Grade.JUNIOR, date(2023, 9, 1)))
+        ...     found = uow.records.for_children(["c1", "c-none"])
+        >>> {cid: [r.id for r in recs] for cid, recs in found.items()}
+        {'c1': ['r1', 'r2']}
+        >>> store.close()
+        """
+        with self._read("records of children"):
+            rows = self._rows_by(self._t.records, ["child_id"], ((c,) for c in child_ids))
+        found = {k: [_rows.record_from_row(r) for r in rs] for k, rs in rows.items()}
+        out: dict[str, list[StatusRecord]] = {}
+        for child_id in dict.fromkeys(child_ids):
+            hit = found.get((self._eq(child_id),))
+            if hit:
+                out[child_id] = list(hit)
+        return out
 
     def _where(
         self,
