@@ -666,12 +666,13 @@ class _Repo:
         out: dict[tuple[Any, ...], list[Mapping[Any, Any]]] = {}
         # Distinct keys match disjoint rows, so each key's rows come from one query, by id.
         for part in _chunks(wanted, _IN_CHUNK):
-            cond = (
-                columns[0].in_([k[0] for k in part])
-                if len(columns) == 1
-                else sa.tuple_(*columns).in_(part)
-            )
-            q = sa.select(table).where(cond).order_by(table.c.id)
+            where = [columns[0].in_(list(dict.fromkeys(k[0] for k in part)))]
+            if len(columns) > 1:
+                # The tuple IN alone finds the rows; the leading column's IN keeps SQLite on
+                # the index (it scans the whole table for a tuple IN, a VALUES list).
+                where = where if self._ctx.dialect == "sqlite" else []
+                where.append(sa.tuple_(*columns).in_(part))
+            q = sa.select(table).where(*where).order_by(table.c.id)
             for row in self._conn.execute(q).mappings():
                 out.setdefault(tuple(self._eq(row[c]) for c in cols), []).append(row)
         return out
