@@ -102,7 +102,16 @@ from studentstatus import ids, phones
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import grade_violations, school_year_of
 from studentstatus.domain.child import build_child, check_child
-from studentstatus.domain.enums import ChangeKind, Grade, NumberKind, ProblemKind, Role, Sex, State
+from studentstatus.domain.enums import (
+    ChangeKind,
+    Grade,
+    NumberKind,
+    ProblemKind,
+    ProblemStatus,
+    Role,
+    Sex,
+    State,
+)
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.kindergarten import licence_violations
 from studentstatus.domain.machine import Change, Context, apply
@@ -120,7 +129,12 @@ from studentstatus.domain.model import (
 )
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import InvalidNumber, PermissionDenied, RuleViolations, Violation
-from studentstatus.ports import UnitOfWork
+from studentstatus.ports import (
+    BulkChildRepository,
+    BulkProblemRepository,
+    BulkRecordRepository,
+    UnitOfWork,
+)
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, parse_bool, parse_date, read_csv
 from studentstatus.services.runtime import Runtime
@@ -156,6 +170,7 @@ INVALID_ID_CODES: frozenset[str] = frozenset({"checksum", "date", "region", "com
 """Identity-check codes that become an INVALID_ID problem under ``invalid_id="problem"``."""
 
 _LIVE = tuple(s for s in State if s.is_live)
+_UNRESOLVED = tuple(s for s in ProblemStatus if s is not ProblemStatus.RESOLVED)
 _FIELD_MAP = {
     "document.number": "id_number",
     "document.type": "id_type",
@@ -833,16 +848,23 @@ class _Intake:
                 AuditEvent(op, "problem_open", p.id, after={"kind": kind.value, "record": rec.id})
             )
 
+        # Which keys the store may hold: the Bloom filter, checked and filled in file order;
+        # then every such key looked up at once (the store does not change during the loop).
+        hits: list[bool] = []
         for c in cands:
+            h = hash(c.key)
+            hits.append(h in self.index.keys)
+            self.index.keys.add(h)
+        stored = self.store_matches_many([c.key for c, hit in zip(cands, hits) if hit])
+        unresolved = self.unresolved_kinds([r.id for rs in stored.values() for r in rs])
+        for c, hit in zip(cands, hits):
             if c.invalid_id is not None:
                 open_problem(c.record, ProblemKind.INVALID_ID, ())
                 c.problems.append(ProblemKind.INVALID_ID.value)
-            h = hash(c.key)
             others: list[StatusRecord] = [o.record for o in local.get(c.key, ())]
-            if h in self.index.keys:
-                others.extend(self.store_matches(c.key))
+            if hit:
+                others.extend(stored.get(c.key, ()))
             local.setdefault(c.key, []).append(c)
-            self.index.keys.add(h)
             if not others:
                 continue
             kind = ProblemKind.DUPLICATE_ID if c.key[0] == "d" else ProblemKind.SUSPECTED_DUPLICATE
@@ -851,10 +873,7 @@ class _Intake:
             for other in others:
                 if kind in pending_kinds.get(other.id, set()):
                     continue
-                if any(
-                    p.kind is kind and p.status.value != "RESOLVED"
-                    for p in uow.problems.for_record(other.id)
-                ):
+                if kind in unresolved.get(other.id, ()):
                     continue
                 open_problem(other, kind, [c.record.id])
                 for o in local.get(c.key, ()):
@@ -900,6 +919,58 @@ class _Intake:
                 self.on_record(doc)
             if self.collect:
                 self.report.records.append(doc)
+
+    def store_matches_many(
+        self, keys: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], list[StatusRecord]]:
+        """:meth:`store_matches` for many keys: a few bulk queries when the store offers
+        :class:`~studentstatus.ports.BulkChildRepository` and
+        :class:`~studentstatus.ports.BulkRecordRepository`, else one key at a time."""
+        uow = self.uow
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        if not (
+            isinstance(uow.children, BulkChildRepository)
+            and isinstance(uow.records, BulkRecordRepository)
+        ):
+            return {key: self.store_matches(key) for key in wanted}
+        numbers = [k[1] for k in wanted if k[0] == "d"]
+        identities = [(k[1], k[2], date.fromisoformat(k[3])) for k in wanted if k[0] != "d"]
+        by_number = uow.children.find_by_documents(numbers) if numbers else {}
+        by_identity = uow.children.find_by_identities(identities) if identities else {}
+        children: dict[tuple[str, ...], list[Child]] = {}
+        for key in wanted:
+            if key[0] == "d":
+                children[key] = by_number.get(key[1], [])
+            else:
+                found = by_identity.get((key[1], key[2], date.fromisoformat(key[3])), [])
+                children[key] = [
+                    c for c in found if c.document is None or c.document.type.value == "none"
+                ]
+        child_ids = list(dict.fromkeys(c.id for cs in children.values() for c in cs))
+        records = uow.records.for_children(child_ids) if child_ids else {}
+        return {
+            key: [r for c in cs for r in records.get(c.id, ()) if r.state.is_live]
+            for key, cs in children.items()
+        }
+
+    def unresolved_kinds(self, record_ids: Sequence[str]) -> dict[str, set[ProblemKind]]:
+        """The kinds of the not-yet-resolved problems of each record."""
+        uow = self.uow
+        ids = list(dict.fromkeys(record_ids))
+        out: dict[str, set[ProblemKind]] = {}
+        if not ids:
+            return out
+        if isinstance(uow.problems, BulkProblemRepository):
+            found = uow.problems.for_records(ids, statuses=_UNRESOLVED)
+        else:
+            found = {i: uow.problems.for_record(i) for i in ids}
+        for record_id, problems in found.items():
+            kinds = {p.kind for p in problems if p.status is not ProblemStatus.RESOLVED}
+            if kinds:
+                out[record_id] = kinds
+        return out
 
     def store_matches(self, key: tuple[str, ...]) -> list[StatusRecord]:
         uow = self.uow
