@@ -106,3 +106,15 @@ def test_html_page_is_self_contained(report, tmp_path: Path) -> None:  # type: i
     assert f"在园幼儿 {report.total}；" in page
     assert "分县 By county" in page
     assert "51" in page
+
+
+def test_county_names_left_out_without_a_cjk_font(report, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # Chinese county names would draw as empty boxes (and warn) without a CJK font.
+    import warnings
+
+    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    names = dict.fromkeys(report.inclusive_share_by_county, "福田区")
+    assert names  # the fixture has counties
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert charts.chart_inclusive_share(report, names)[:4] == b"\x89PNG"

@@ -173,7 +173,9 @@ def chart_inclusive_share(report: Report, names: Mapping[str, str] | None = None
         _empty(ax, _label("无数据", "no data"))
         return _png(fig)
     codes = sorted(shares, key=lambda c: shares[c])
-    labels = [f"{c} {names[c]}" if names and c in names else c for c in codes]
+    # County names are Chinese: shown only when a CJK font can draw them.
+    shown = names if names and cjk_font() else {}
+    labels = [f"{c} {shown[c]}" if c in shown else c for c in codes]
     values = [shares[c] * 100 for c in codes]
     bars = ax.barh(labels, values, color="#55A868")
     ax.bar_label(bars, labels=[f"{v:.1f}%" for v in values], fontsize=8, padding=3)
