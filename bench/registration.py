@@ -284,7 +284,7 @@ def dump_written(store, workdir: Path) -> dict[str, object]:  # type: ignore[no-
             # JSON columns as their stored text, so the raw driver re-inserts the same bytes.
             sel = [sa.cast(c, sa.Text) if isinstance(c.type, sa.JSON) else c
                    for c in table.columns]  # fmt: skip
-            path = workdir / f"written-{table.name}.pickle"
+            path = workdir / f"written-{uuid.uuid4().hex[:8]}-{table.name}.pickle"
             n = 0
             with path.open("wb") as fh:
                 result = conn.execution_options(stream_results=True).execute(sa.select(*sel))
