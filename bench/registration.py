@@ -213,6 +213,7 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                          "rows_per_s": n / dt, "accepted": accepted,
                          "rejected_rows": rejected, "problems": problems,
                          "rss_mb": rss_mb()}  # fmt: skip
+        _done(out, "import")
         written = dump_written(store, workdir)  # untimed: what the import wrote, for the baseline
 
         t, c = time.perf_counter(), time.process_time()
@@ -230,6 +231,7 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                           "rows_per_s": approved / dt, "approved": approved,
                           "rss_mb": rss_mb()}  # fmt: skip
 
+        _done(out, "approve")
         t, c = time.perf_counter(), time.process_time()
         registry = CsvPopulationRegistry(workdir / "registry.csv")
         load = time.perf_counter() - t
@@ -241,6 +243,7 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                          "checked": ver.checked, "results": ver.results,
                          "rss_mb": rss_mb()}  # fmt: skip
         del registry
+        _done(out, "verify")
 
         t, c = time.perf_counter(), time.process_time()
         # collect=False: counts only (a portal streams the issued numbers with on_issued).
@@ -253,9 +256,11 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                         "skipped": nums.skipped, "rss_mb": rss_mb()}  # fmt: skip
         del nums
 
+        _done(out, "issue")
         out["peak_rss_mb"] = rss_mb()  # before the baselines: the pipeline's own peak
-        out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
         out["same_rows"] = same_rows_baseline(kind, workdir, pg_url, written)
+        _done(out, "same_rows")
+        out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
         imp = out["import"]
         raw = out["raw"]
         same = out["same_rows"]
@@ -269,6 +274,11 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
             store.drop_schema()
         store.close()
     return out
+
+
+def _done(out: dict[str, object], stage: str) -> None:
+    """Report a finished stage on stderr at once (a later failure keeps what was measured)."""
+    print(f"{stage}: {json.dumps(out[stage])}", file=sys.stderr, flush=True)
 
 
 def dump_written(store, workdir: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -388,7 +398,7 @@ def _raw_rows(workdir: Path, codes: list[str], kgs: list[list[str]]):  # type: i
                 child = (cid, r[1], r[2], r[3], r[4], r[5] or None, r[6], r[7], r[8], False,
                          r[10], json.dumps([[r[11], r[12], "+86" + r[13]]]), 0)  # fmt: skip
                 record = (rid, cid, r[0], region_of[r[0]], "PENDING", r[15], r[14],
-                          f"L{county}{r[3].replace('-', '')}{i % 10000:04d}", 1)  # fmt: skip
+                          f"L{i:018d}", 1)  # unique at any N  # fmt: skip
                 yield child, record
 
 
@@ -506,9 +516,10 @@ def main() -> None:
     for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
         cmd = [sys.executable, __file__, "--child", kind, "--workdir", str(workdir),
                "--pg-url", args.pg_url, "--chunk", str(args.chunk)]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # stderr passes through: each stage is reported as soon as it is done.
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
-            print(f"{kind}: FAILED\n{proc.stderr[-3000:]}", flush=True)
+            print(f"{kind}: FAILED (exit {proc.returncode}; see the stage lines above)", flush=True)
             continue
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"\n== {kind}: {res['rows']:,} rows", flush=True)
