@@ -78,6 +78,13 @@ def _cn_mobile(text: str) -> str | None:
     return None
 
 
+def _fast(text: object, region: str) -> str | None:
+    """The national number when the fast path decides (a plain CN mobile), else None."""
+    if region == "CN" and isinstance(text, str) and len(text) <= 64:
+        return _cn_mobile(text)
+    return None
+
+
 def _parse(text: object, region: str) -> phonenumbers.PhoneNumber:
     if not isinstance(text, str) or len(text) > 64:
         raise _error()
@@ -100,10 +107,9 @@ def normalize(text: object, region: str = "CN") -> str:
     ...
     studentstatus.errors.InvalidFormat: phone [phone]: not a valid telephone number / 电话号码无效
     """
-    if region == "CN" and isinstance(text, str) and len(text) <= 64:
-        national = _cn_mobile(text)
-        if national is not None:
-            return "+86" + national
+    national = _fast(text, region)
+    if national is not None:
+        return "+86" + national
     return str(
         phonenumbers.format_number(_parse(text, region), phonenumbers.PhoneNumberFormat.E164)
     )
@@ -115,7 +121,7 @@ def kind(text: object, region: str = "CN") -> PhoneKind:
     >>> kind("+86 199 1234 5678")
     <PhoneKind.MOBILE: 'mobile'>
     """
-    if region == "CN" and isinstance(text, str) and len(text) <= 64 and _cn_mobile(text):
+    if _fast(text, region) is not None:
         return PhoneKind.MOBILE
     t = phonenumbers.number_type(_parse(text, region))
     if t == phonenumbers.PhoneNumberType.MOBILE:
@@ -131,7 +137,7 @@ def is_valid(text: object, region: str = "CN") -> bool:
     >>> is_valid("16612345678")
     True
     """
-    if region == "CN" and isinstance(text, str) and len(text) <= 64 and _cn_mobile(text):
+    if _fast(text, region) is not None:
         return True
     try:
         _parse(text, region)

@@ -156,6 +156,13 @@ def _fill(store: Store, world: dict[str, Any]) -> None:
         uow.commit()
 
 
+def _active(i: int, grade: Grade, **kw: Any) -> StatusRecord:
+    """ACTIVE record ``r{i}`` of kindergarten 1111000001 (county 110105), entered 2025-09-01."""
+    return StatusRecord(
+        f"r{i}", f"c{i}", "1111000001", "110105", State.ACTIVE, grade, date(2025, 9, 1), **kw
+    )
+
+
 def _runtime(store: Store, today: date) -> Runtime:
     at = datetime(today.year, today.month, today.day, 9, 30, 15, 123456, tzinfo=UTC)
     return Runtime(store, FixedClock(at), random.Random(1))
@@ -218,17 +225,7 @@ def test_set_based_json_text_is_what_the_adapter_writes(tmp_path: Path) -> None:
     """On SQLite the before/after text built in SQL is byte for byte the adapter's own."""
     store = SqlStore(f"sqlite:///{tmp_path / 'json.db'}", create=True)
     recs = [
-        StatusRecord(
-            f"r{i}",
-            f"c{i}",
-            "1111000001",
-            "110105",
-            State.ACTIVE,
-            g,
-            date(2025, 9, 1),
-            last_promoted_year=lpy,
-            version=2,
-        )
+        _active(i, g, last_promoted_year=lpy, version=2)
         for i, (g, lpy) in enumerate([(g, lpy) for g in Grade for lpy in (None, 2025)])
     ]
     with store.unit_of_work() as uow:
@@ -251,19 +248,7 @@ def test_set_based_json_text_is_what_the_adapter_writes(tmp_path: Path) -> None:
 def test_set_based_write_is_checked_and_atomic(sql_store: SqlStore) -> None:
     """A count that differs from the covered rows is a ConflictError and nothing is written."""
     _clear(sql_store)
-    recs = [
-        StatusRecord(
-            f"r{i}",
-            f"c{i}",
-            "1111000001",
-            "110105",
-            State.ACTIVE,
-            Grade.JUNIOR,
-            date(2025, 9, 1),
-            version=1,
-        )
-        for i in range(5)
-    ]
+    recs = [_active(i, Grade.JUNIOR, version=1) for i in range(5)]
     with sql_store.unit_of_work() as uow:
         uow.records.add_many(recs)
         uow.commit()
@@ -284,19 +269,7 @@ def test_set_based_write_is_checked_and_atomic(sql_store: SqlStore) -> None:
 def test_set_based_run_is_all_or_nothing(tmp_path: Path) -> None:
     """A failure after the set-based write leaves every record as it was."""
     store = SqlStore(f"sqlite:///{tmp_path / 'atomic.db'}", create=True)
-    recs = [
-        StatusRecord(
-            f"r{i}",
-            f"c{i}",
-            "1111000001",
-            "110105",
-            State.ACTIVE,
-            Grade.NURSERY,
-            date(2025, 9, 1),
-            version=1,
-        )
-        for i in range(4)
-    ]
+    recs = [_active(i, Grade.NURSERY, version=1) for i in range(4)]
     with store.unit_of_work() as uow:
         uow.records.add_many(recs)
         uow.commit()

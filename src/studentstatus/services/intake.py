@@ -930,22 +930,26 @@ class _Intake:
     def store_matches_many(
         self, keys: Sequence[tuple[str, ...]]
     ) -> dict[tuple[str, ...], list[StatusRecord]]:
-        """:meth:`store_matches` for many keys: a few bulk queries when the store offers
-        :class:`~studentstatus.ports.BulkChildRepository` and
-        :class:`~studentstatus.ports.BulkRecordRepository`, else one key at a time."""
+        """The live records in the store whose child has each key: a few bulk queries when
+        the store offers :class:`~studentstatus.ports.BulkChildRepository` and
+        :class:`~studentstatus.ports.BulkRecordRepository`, else one call per key."""
         uow = self.uow
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        if not (
-            isinstance(uow.children, BulkChildRepository)
-            and isinstance(uow.records, BulkRecordRepository)
-        ):
-            return {key: self.store_matches(key) for key in wanted}
+        repo = uow.children
+        bulk = isinstance(repo, BulkChildRepository) and isinstance(
+            uow.records, BulkRecordRepository
+        )
         numbers = [k[1] for k in wanted if k[0] == "d"]
         identities = [(k[1], k[2], date.fromisoformat(k[3])) for k in wanted if k[0] != "d"]
-        by_number = uow.children.find_by_documents(numbers) if numbers else {}
-        by_identity = uow.children.find_by_identities(identities) if identities else {}
+        if bulk:
+            assert isinstance(repo, BulkChildRepository)
+            by_number = repo.find_by_documents(numbers) if numbers else {}
+            by_identity = repo.find_by_identities(identities) if identities else {}
+        else:
+            by_number = {n: repo.find_by_document(n) for n in numbers}
+            by_identity = {k: repo.find_by_identity(*k) for k in identities}
         children: dict[tuple[str, ...], list[Child]] = {}
         for key in wanted:
             if key[0] == "d":
@@ -956,7 +960,11 @@ class _Intake:
                     c for c in found if c.document is None or c.document.type.value == "none"
                 ]
         child_ids = list(dict.fromkeys(c.id for cs in children.values() for c in cs))
-        records = uow.records.for_children(child_ids) if child_ids else {}
+        if bulk and child_ids:
+            assert isinstance(uow.records, BulkRecordRepository)
+            records = uow.records.for_children(child_ids)
+        else:
+            records = {i: uow.records.for_child(i) for i in child_ids}
         return {
             key: [r for c in cs for r in records.get(c.id, ()) if r.state.is_live]
             for key, cs in children.items()
@@ -977,18 +985,6 @@ class _Intake:
             kinds = {p.kind for p in problems if p.status is not ProblemStatus.RESOLVED}
             if kinds:
                 out[record_id] = kinds
-        return out
-
-    def store_matches(self, key: tuple[str, ...]) -> list[StatusRecord]:
-        uow = self.uow
-        if key[0] == "d":
-            children = uow.children.find_by_document(key[1])
-        else:
-            found = uow.children.find_by_identity(key[1], key[2], date.fromisoformat(key[3]))
-            children = [c for c in found if c.document is None or c.document.type.value == "none"]
-        out: list[StatusRecord] = []
-        for child in children:
-            out.extend(r for r in uow.records.for_child(child.id) if r.state.is_live)
         return out
 
 
