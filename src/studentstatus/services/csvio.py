@@ -247,6 +247,8 @@ def read_csv(
         reader = csv.reader(text)
         header: list[str] | None = None
         columns: list[str | None] = []
+        pairs: list[tuple[int, str]] = []
+        n_columns = -1
         missing: tuple[str, ...] = ()
         number = 0
         while True:
@@ -278,8 +280,22 @@ def read_csv(
                 columns = [lookup.get(_norm_header(_clean(c))) for c in cells]
                 present = {c for c in columns if c}
                 missing = tuple(c for c in required if c not in present)
+                # (cell index, column) of each column's first cell, for the common row.
+                pairs: list[tuple[int, str]] = []
+                for i, c in enumerate(columns):
+                    if c is not None and all(c != name for _, name in pairs):
+                        pairs.append((i, c))
+                n_columns = len(columns)
                 continue
             number += 1
+            if len(cells) == n_columns and not missing:
+                values = {name: cells[i].strip() for i, name in pairs}
+                joined = "".join(values.values())
+                if (joined.isascii() or _BAD_BYTES.search(joined) is None) and (
+                    len(joined) <= MAX_CELL or max(map(len, values.values())) <= MAX_CELL
+                ):
+                    yield CsvRow(number, values, ())
+                    continue
             yield _row(number, cells, columns, missing)
     finally:
         if owned:
