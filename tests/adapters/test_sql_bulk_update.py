@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import attrs
@@ -173,3 +173,41 @@ def test_update_fields_writes_only_those_fields(store: SqlStore) -> None:
     assert {(r.grade, r.kindergarten_code, r.version) for r in stored} == {
         (Grade.MIDDLE, "1111000001", 3)
     }
+
+
+def test_driver_bulk_insert_writes_what_core_writes(store: SqlStore) -> None:
+    """Dates and UTC datetimes: the bulk driver path (several rows, with the processors'
+    shortcuts: ISO dates on SQLite, one conversion per clock reading) stores exactly the
+    text/values a Core INSERT of one row stores."""
+    from datetime import datetime, timedelta, timezone
+
+    from studentstatus.domain.enums import ChangeKind
+    from studentstatus.domain.model import StatusChange
+
+    cst = timezone(timedelta(hours=8))
+    stamp = datetime(2026, 9, 1, 8, 0, 0, 123456, tzinfo=cst)
+
+    def event(seq: int, at: datetime, day: date) -> StatusChange:
+        return StatusChange("r00000", seq, ChangeKind.PROMOTE, State.ACTIVE, State.ACTIVE,
+                            day, at, "county:110105", after={"grade": "MIDDLE"})  # fmt: skip
+
+    days = [date(1, 1, 1), date(2026, 9, 1), date(999, 12, 31)]
+    times = [stamp, stamp, datetime(2026, 9, 1, 0, 0, tzinfo=UTC), stamp.replace(microsecond=0)]
+    bulk = [event(i + 1, t, days[i % 3]) for i, t in enumerate(times)]
+    single = [event(100 + i, t, days[i % 3]) for i, t in enumerate(times)]
+    with store.unit_of_work() as uow:
+        uow.changes.append_many(bulk)  # several rows: the driver path
+        for e in single:
+            uow.changes.append_many([e])  # one row: a Core INSERT
+        uow.commit()
+    table = store.tables.by_port["change_log"]
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT seq, effective_date, recorded_at FROM {table.fullname} ORDER BY seq"
+        ).all()
+    by_seq = {r[0]: tuple(r[1:]) for r in rows}
+    assert [by_seq[i + 1] for i in range(len(times))] == [
+        by_seq[100 + i] for i in range(len(times))
+    ]
+    with store.unit_of_work() as uow:
+        assert uow.changes.for_record("r00000")[: len(bulk)] == bulk

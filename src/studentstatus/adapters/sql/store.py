@@ -46,7 +46,12 @@ from sqlalchemy.engine import Connection, Engine
 from studentstatus.adapters.sql import _rows
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
-from studentstatus.adapters.sql.tables import SqlTables, build_tables, region_prefix_filter
+from studentstatus.adapters.sql.tables import (
+    SqlTables,
+    UtcDateTime,
+    build_tables,
+    region_prefix_filter,
+)
 from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
 from studentstatus.domain.model import (
     AttendanceEntry,
@@ -256,6 +261,12 @@ def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[An
     type_ = column.type
     if isinstance(type_, sa.String | sa.Integer | sa.Boolean):
         return None
+    if isinstance(type_, sa.Date) and dialect.name == "sqlite":
+        # SQLite's DATE processor writes "%(year)04d-%(month)02d-%(day)02d": the ISO text.
+        return date.isoformat
+    if isinstance(type_, UtcDateTime):
+        # A bulk write stamps its rows with one clock reading: convert it once.
+        return _last_value_memo(type_._cached_bind_processor(dialect))
     if (
         isinstance(type_, sa.JSON)
         and getattr(dialect, "_json_serializer", None) is None
@@ -265,6 +276,29 @@ def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[An
 
         return _json_text
     return type_._cached_bind_processor(dialect)
+
+
+def _last_value_memo(
+    process: Callable[[Any], Any] | None,
+) -> Callable[[Any], Any] | None:
+    """``process`` that returns its previous result again for the very same object.
+
+    Exact (an identity test on immutable values); the (value, result) pair is
+    replaced in one assignment, so concurrent callers never see a torn pair.
+    """
+    if process is None:
+        return None
+    last: list[tuple[object, Any]] = [(object(), None)]
+
+    def memo(value: Any) -> Any:
+        seen = last[0]
+        if value is seen[0]:
+            return seen[1]
+        result = process(value)
+        last[0] = (value, result)
+        return result
+
+    return memo
 
 
 class SqlUnitOfWork:
