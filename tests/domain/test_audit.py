@@ -17,6 +17,7 @@ from studentstatus.domain.audit import (
     chain_hash,
     entry_fields,
     seal,
+    seal_events,
     verify_chain,
 )
 from studentstatus.domain.model import AuditEntry
@@ -224,3 +225,33 @@ def test_a_replayed_entry_is_detected() -> None:
         assert report.first_bad_seq == k + 1
 
     check()
+
+
+@given(
+    events=st.lists(
+        st.tuples(*[st.text(max_size=5)] * 4, field_values, field_values),
+        max_size=6,
+    ),
+    start=st.integers(0, 3),
+    offset_hours=st.sampled_from([None, 0, 8, -5]),
+    micro=st.integers(0, 999_999),
+)
+def test_seal_events_equals_sealing_one_entry_at_a_time(
+    events: list[tuple[str, str, str, str, dict[str, Any], dict[str, Any]]],
+    start: int,
+    offset_hours: int | None,
+    micro: int,
+) -> None:
+    tz = None if offset_hours is None else timezone(timedelta(hours=offset_hours))
+    at = datetime(2025, 9, 1, 8, 0, 0, micro, tzinfo=tz)
+    prev: AuditEntry | None = None
+    for i in range(start):  # an existing chain to append to
+        prev = seal(AuditEntry(i + 1, T0, "ministry", "seed", f"s{i}"), prev)
+    expected: list[AuditEntry] = []
+    last = prev
+    for operator, action, subject, reason, before, after in events:
+        seq = last.seq + 1 if last is not None else 1
+        entry = AuditEntry(seq, at, operator, action, subject, reason, before, after)
+        last = seal(entry, last)
+        expected.append(last)
+    assert list(seal_events(prev, at, events)) == expected

@@ -37,7 +37,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -54,6 +54,7 @@ __all__ = [
     "entry_fields",
     "events_digest",
     "seal",
+    "seal_events",
     "verify_chain",
 ]
 
@@ -178,6 +179,57 @@ def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:
         )
     prev_hash = prev.hash if prev is not None else ""
     return attrs.evolve(entry, prev_hash=prev_hash, hash=chain_hash(prev_hash, entry))
+
+
+def seal_events(
+    prev: AuditEntry | None,
+    at: datetime,
+    events: Iterable[tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any]]],
+) -> Iterator[AuditEntry]:
+    """Sealed entries for ``events`` — ``(operator, action, subject, reason, before, after)``
+    tuples, all at ``at`` — appended after ``prev`` (``None``: the chain is empty).
+
+    The same entries, hashes included, as building each :class:`AuditEntry`
+    with the next ``seq`` and passing it to :func:`seal`; made for bulk work
+    (the time is formatted once, each entry is built once).
+
+    >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
+    >>> a, b = seal_events(None, t, [("ministry", "x", "s1", "", {}, {}),
+    ...                              ("ministry", "y", "s2", "", {}, {"n": 1})])
+    >>> (a.seq, b.seq, b.prev_hash == a.hash)
+    (1, 2, True)
+    >>> b == seal(AuditEntry(2, t, "ministry", "y", "s2", after={"n": 1}), a)
+    True
+    """
+    stamp = at
+    if stamp.tzinfo is not None and stamp.utcoffset() is not None:
+        stamp = stamp.astimezone(UTC)
+    at_text = stamp.isoformat()
+    seq = prev.seq if prev is not None else 0
+    prev_hash = prev.hash if prev is not None else ""
+    sha256 = hashlib.sha256
+    for operator, action, subject, reason, before, after in events:
+        seq += 1
+        before = dict(before)
+        after = dict(after)
+        text = _CANONICAL(
+            {
+                "seq": seq,
+                "at": at_text,
+                "operator": operator,
+                "action": action,
+                "subject": subject,
+                "reason": reason,
+                "before": before,
+                "after": after,
+                "prev_hash": prev_hash,
+            }
+        )
+        digest = sha256(text.encode("utf-8")).hexdigest()
+        yield AuditEntry(
+            seq, at, operator, action, subject, reason, before, after, prev_hash, digest
+        )
+        prev_hash = digest
 
 
 @attrs.frozen

@@ -13,8 +13,7 @@ from typing import Any
 
 import attrs
 
-from studentstatus.domain.audit import ChainReport, seal, verify_chain
-from studentstatus.domain.model import AuditEntry
+from studentstatus.domain.audit import ChainReport, seal_events, verify_chain
 from studentstatus.ports import Store, UnitOfWork
 
 __all__ = ["AuditEvent", "audit", "audit_many", "verify"]
@@ -38,22 +37,13 @@ def audit_many(uow: UnitOfWork, events: Iterable[AuditEvent], *, at: datetime) -
     Two units that append concurrently race on ``seq``: the second commit
     raises :class:`~studentstatus.errors.ConflictError` and the caller retries.
     """
-    prev = uow.audit.last()
-    sealed: list[AuditEntry] = []
-    for ev in events:
-        seq = (prev.seq + 1) if prev is not None else 1
-        entry = AuditEntry(
-            seq=seq,
-            at=at,
-            operator=ev.operator,
-            action=ev.action,
-            subject=ev.subject,
-            reason=ev.reason,
-            before=dict(ev.before),
-            after=dict(ev.after),
+    sealed = list(
+        seal_events(
+            uow.audit.last(),
+            at,
+            ((e.operator, e.action, e.subject, e.reason, e.before, e.after) for e in events),
         )
-        prev = seal(entry, prev)
-        sealed.append(prev)
+    )
     if not sealed:
         return 0
     return uow.audit.append_many(sealed)
