@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import date
 
-from studentstatus.errors import InvalidComponent, InvalidFormat
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from studentstatus.errors import InvalidComponent, InvalidFormat, InvalidNumber
 from studentstatus.ids import DocumentType, detect, is_valid_document, validate_document
 
 
@@ -55,3 +59,44 @@ def test_dispatch() -> None:
         validate_document("tw_permit", "810000199408230021")
     assert not is_valid_document("nonsense", "1")
     assert is_valid_document("passport", "E12345678")
+
+
+_CALLS = st.tuples(
+    st.sampled_from([*DocumentType, "resident", "RESIDENT", "passport"]),
+    st.sampled_from(
+        [
+            "11010520200315002X",
+            "11010520200315002x",
+            "110105202003150021",
+            "810000199408230021",
+            "830000199201300022",
+            "E12345678",
+            "",
+            "0561682001(D)",
+            "440301198506151270",
+        ]
+    ),
+    st.booleans(),
+    st.sampled_from([None, date(2019, 1, 1), date(2025, 9, 1)]),
+)
+
+
+@given(calls=st.lists(_CALLS, max_size=12))
+def test_validate_document_repeats_give_fresh_results(
+    calls: list[tuple[DocumentType | str, str, bool, date | None]],
+) -> None:
+    """The last-result memo never answers for other arguments (types, case, strictness, day)."""
+    from studentstatus.ids import SCHEMES, _type
+
+    for kind, number, strict, today in calls + calls[::-1]:
+        try:
+            expected: str | type[Exception] = SCHEMES[_type(kind)].validate(number, strict, today)
+        except InvalidNumber as err:
+            expected = type(err)
+        try:
+            got: str | type[Exception] = validate_document(
+                kind, number, strict_region=strict, today=today
+            )
+        except InvalidNumber as err:
+            got = type(err)
+        assert got == expected

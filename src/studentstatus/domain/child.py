@@ -162,7 +162,7 @@ def _document_violations(child: Child, *, today: date, strict_region: bool) -> l
     if kind.value not in RESIDENT_LIKE:
         return []
     out: list[Violation] = []
-    parsed = ids.resident.parse(normalised, strict_region=False)
+    parsed = ids.resident.split(normalised)  # validated just above
     if isinstance(child.birth_date, date) and parsed.birth_date != child.birth_date:
         out.append(
             _v(

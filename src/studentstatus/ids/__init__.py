@@ -28,6 +28,7 @@ False
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import enum
 from collections.abc import Callable, Mapping
@@ -166,7 +167,21 @@ def validate_document(
     ...
     studentstatus.errors.InvalidComponent: component [id_number]: ...
     """
-    return SCHEMES[_type(type)].validate(number, strict_region, today)
+    if builtins.type(number) is not str:
+        return SCHEMES[_type(type)].validate(number, strict_region, today)
+    key = (type, number, strict_region, today)
+    last = _LAST_VALID[0]
+    if last[0] == key:
+        return last[1]
+    result = SCHEMES[_type(type)].validate(number, strict_region, today)
+    _LAST_VALID[0] = (key, result)
+    return result
+
+
+# The last valid (type, number, strict_region, today) and its result: a bulk import checks
+# each number while parsing its row and again in the record's REGISTER guard.  One
+# assignment replaces the pair, so concurrent callers never see a torn one.
+_LAST_VALID: list[tuple[tuple[object, ...], str]] = [((), "")]
 
 
 def is_valid_document(
