@@ -281,7 +281,7 @@ def read_csv(
                 present = {c for c in columns if c}
                 missing = tuple(c for c in required if c not in present)
                 # (cell index, column) of each column's first cell, for the common row.
-                pairs: list[tuple[int, str]] = []
+                pairs = []
                 for i, c in enumerate(columns):
                     if c is not None and all(c != name for _, name in pairs):
                         pairs.append((i, c))
