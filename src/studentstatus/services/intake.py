@@ -56,13 +56,7 @@ when the store offers them), and while an import runs the cyclic garbage
 collector's youngest generation is collected every 50,000 allocations instead
 of every 700 (a process-wide setting, restored when the last running import
 ends): an import allocates millions of short-lived objects, and the default
-collections cost about a tenth of its CPU.  On a store whose unit of work says
-``write_behind`` (the SQL store, unless it is an in-memory SQLite database or
-runs inside a host's connection), each chunk's writes run on one background
-thread while the next chunk is checked; the unit of work is never used by two
-threads at once (every other use waits for the writes in flight), a failed
-write is raised in the caller's thread, and on any error the unit of work
-rolls back only after the writes have stopped.
+collections cost about a tenth of its CPU.
 
 >>> import random
 >>> from datetime import date, datetime, timezone
@@ -550,7 +544,6 @@ class _Intake:
                 k.school_code: k for k in uow.kindergartens.iter(region_prefix=operator.scope)
             }
         self.index = _cached_index(rt.store, uow)
-        self.writer = _WriteBehind(enabled=bool(getattr(uow, "write_behind", False)))
         self.report = IntakeReport()
         self.problem_counts: Counter[str] = Counter()
 
@@ -558,7 +551,6 @@ class _Intake:
 
     def kindergarten(self, code: str) -> Kindergarten | None:
         if code not in self.kgs:
-            self.writer.wait()  # the unit of work is free again
             if len(self.kgs) > 50_000:
                 self.kgs.clear()
             self.kgs[code] = self.uow.kindergartens.find(code)
@@ -836,7 +828,7 @@ class _Intake:
     # ---- per chunk
 
     def flush(self, chunk: list[_Candidate | _Roster]) -> None:
-        self.writer.wait()  # the look-ups below must see the previous chunk's rows
+        uow = self.uow
         cands = [c for c in chunk if isinstance(c, _Candidate)]
         rostered = [c for c in chunk if isinstance(c, _Roster)]
         problems: list[ProblemRecord] = []
@@ -910,31 +902,6 @@ class _Intake:
                     },
                 )
             )
-        for r in rostered:
-            events.append(
-                AuditEvent(op, "roster", r.entry.id, after={"county_code": r.entry.county_code})
-            )
-        self.writer.submit(lambda: self.write(cands, problems, rostered, events))
-        self.report.accepted += len(cands)
-        self.report.rostered += len(rostered)
-        if self.on_record is None and not self.collect:
-            return
-        for item in chunk:
-            doc = _outcome(item)
-            if self.on_record is not None:
-                self.on_record(doc)
-            if self.collect:
-                self.report.records.append(doc)
-
-    def write(
-        self,
-        cands: Sequence[_Candidate],
-        problems: Sequence[ProblemRecord],
-        rostered: Sequence[_Roster],
-        events: Sequence[AuditEvent],
-    ) -> None:
-        """A chunk's writes (on the write-behind thread when the store allows it)."""
-        uow = self.uow
         if cands:
             uow.children.add_many(c.child for c in cands)
             uow.records.add_many(c.record for c in cands)
@@ -947,7 +914,18 @@ class _Intake:
             uow.problems.add_many(problems)
         for r in rostered:
             uow.roster.add(r.entry)
+            events.append(
+                AuditEvent(op, "roster", r.entry.id, after={"county_code": r.entry.county_code})
+            )
         audit_many(uow, events, at=self.now)
+        self.report.accepted += len(cands)
+        self.report.rostered += len(rostered)
+        for item in chunk:
+            doc = _outcome(item)
+            if self.on_record is not None:
+                self.on_record(doc)
+            if self.collect:
+                self.report.records.append(doc)
 
     def store_matches_many(
         self, keys: Sequence[tuple[str, ...]]
@@ -1008,55 +986,6 @@ class _Intake:
             if kinds:
                 out[record_id] = kinds
         return out
-
-
-class _WriteBehind:
-    """Runs each chunk's writes on one background thread while the next chunk is checked.
-
-    Only for a unit of work that says it may be used from another thread, one
-    caller at a time (``write_behind = True``: the SQL store).  At most one
-    chunk's writes are in flight; every other use of the unit of work waits
-    for them first (:meth:`wait`), so the unit is never used by two threads at
-    once.  A database mostly works while the driver waits with the GIL
-    released (SQLite's ``sqlite3_step``, the PostgreSQL server processing a
-    ``COPY``), so that work overlaps the next chunk's checks.  A failed write
-    is raised by the next :meth:`wait` (at the latest when the import ends),
-    and the unit of work then rolls back as usual.
-    """
-
-    def __init__(self, *, enabled: bool) -> None:
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._enabled = enabled
-
-    def submit(self, job: Callable[[], None]) -> None:
-        self.wait()
-        if not self._enabled:
-            job()
-            return
-
-        def run() -> None:
-            try:
-                job()
-            except BaseException as exc:  # handed to the caller's thread by wait()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="studentstatus-intake-writer")
-        self._thread.start()
-
-    def join(self) -> None:
-        """Wait for the writes in flight; their error, if any, is dropped (the caller is
-        already raising another)."""
-        with contextlib.suppress(BaseException):
-            self.wait()
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
 
 
 _GC_LOCK = threading.Lock()
@@ -1156,23 +1085,18 @@ def import_children(
             collect_records=collect_records,
         )
         chunk: list[_Candidate | _Roster] = []
-        try:
-            for row in _rows(source):
-                run.report.rows += 1
-                item = run.check(row)
-                if item is not None:
-                    chunk.append(item)
-                if len(chunk) >= chunk_size:
-                    run.flush(chunk)
-                    chunk = []
-                if progress is not None and run.report.rows % chunk_size == 0:
-                    progress(run.report.rows)
-            if chunk:
+        for row in _rows(source):
+            run.report.rows += 1
+            item = run.check(row)
+            if item is not None:
+                chunk.append(item)
+            if len(chunk) >= chunk_size:
                 run.flush(chunk)
-            run.writer.wait()
-        except BaseException:
-            run.writer.join()  # the unit of work rolls back only once the writes have stopped
-            raise
+                chunk = []
+            if progress is not None and run.report.rows % chunk_size == 0:
+                progress(run.report.rows)
+        if chunk:
+            run.flush(chunk)
         seq = _audit_seq(uow)
         uow.commit()
     with contextlib.suppress(TypeError):

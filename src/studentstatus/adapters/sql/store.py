@@ -151,11 +151,7 @@ class SqlStore:
     :mod:`~studentstatus.adapters.sql.partitioning`: pass it when the schema
     was migrated with that option; the store then fills the ``province``
     column and adds ``province = '44'`` to region-prefix filters, so that
-    PostgreSQL reads one partition.  ``write_behind`` (default true) lets bulk
-    services (the child import) run a chunk's writes on one background thread
-    while they check the next chunk — the unit of work is still used by one
-    thread at a time; it is off for an in-memory SQLite database and inside a
-    host's connection.
+    PostgreSQL reads one partition.
 
     >>> store = SqlStore("sqlite://", prefix="demo_", create=True)
     >>> store.tables.records.name
@@ -177,7 +173,6 @@ class SqlStore:
         chunk_size: int = CHUNK,
         copy_threshold: int = COPY_THRESHOLD,
         partition_by_province: bool = False,
-        write_behind: bool = True,
     ) -> None:
         self._owns_engine = False
         self._connection: Connection | None = None
@@ -203,13 +198,6 @@ class SqlStore:
         )
         self.chunk_size = chunk_size
         self.copy_threshold = copy_threshold
-        memory = self.dialect_name == "sqlite" and self.engine.url.database in (
-            None,
-            "",
-            ":memory:",
-        )
-        # Not in a host's connection: the host may not expect another thread on it.
-        self.write_behind = write_behind and not memory and self._connection is None
         self._plans: dict[
             tuple[str, tuple[str, ...]], tuple[str, list[Callable[[Any], Any] | None]]
         ] = {}
@@ -335,14 +323,6 @@ class SqlUnitOfWork:
         self._store = store
         self._conn: Connection | None = None
         self._tx: sa.engine.Transaction | None = None
-
-    @property
-    def write_behind(self) -> bool:
-        """Whether bulk services may hand this unit to one background thread for their
-        writes, one thread at a time (``SqlStore(write_behind=...)``; never for an
-        in-memory SQLite database, whose connection belongs to the thread that made it).
-        """
-        return self._store.write_behind
 
     # lifecycle -------------------------------------------------------------------------
 
