@@ -920,6 +920,8 @@ class _Intake:
         audit_many(uow, events, at=self.now)
         self.report.accepted += len(cands)
         self.report.rostered += len(rostered)
+        if self.on_record is None and not self.collect:
+            return
         for item in chunk:
             doc = _outcome(item)
             if self.on_record is not None:
