@@ -530,6 +530,8 @@ class _Intake:
     ) -> None:
         self.rt = rt
         self.op = operator
+        self.op_text = str(operator)
+        self.covered: dict[str, bool] = {}  # school code -> in the operator's scope
         self.uow = uow
         self.roster = unlicensed_roster
         self.on_record = on_record
@@ -555,6 +557,12 @@ class _Intake:
                 self.kgs.clear()
             self.kgs[code] = self.uow.kindergartens.find(code)
         return self.kgs[code]
+
+    def covers(self, kg: Kindergarten) -> bool:
+        known = self.covered.get(kg.school_code)
+        if known is None:
+            known = self.covered[kg.school_code] = self.op.covers_kindergarten(kg)
+        return known
 
     def reject(self, row: int, violations: Iterable[Violation]) -> None:
         items = list(violations)
@@ -591,7 +599,7 @@ class _Intake:
                         "no kindergarten has this school code",
                     )
                 )
-        if kg is not None and not self.op.covers_kindergarten(kg):
+        if kg is not None and not self.covers(kg):
             out.append(
                 _v(
                     "out_of_scope",
@@ -670,7 +678,7 @@ class _Intake:
             ChangeKind.REGISTER,
             entry,
             grade=grade,
-            operator=str(self.op),
+            operator=self.op_text,
             child_id=child.id,
             temp_number=temp,
         )
