@@ -555,17 +555,16 @@ class _Repo:
         """
         cols = list(chunk[0])
         sql, procs = self._ctx.store._insert_plan(table, cols)
-        convert = [(i, p) for i, p in enumerate(procs) if p is not None]
-        params: list[tuple[Any, ...]] = []
-        for row in chunk:
-            values = list(row.values())
-            if len(values) != len(cols):  # rows of a chunk share one mapper: same key order
-                values = [row[c] for c in cols]
-            for i, p in convert:
-                if values[i] is not None:
-                    values[i] = p(values[i])
-            params.append(tuple(values))
-        self._conn.exec_driver_sql(sql, params)
+        n = len(cols)
+        if all(len(row) == n for row in chunk):  # rows of a chunk share one mapper: one order
+            columns = list(zip(*(row.values() for row in chunk), strict=True))
+        else:
+            columns = [tuple(row[c] for row in chunk) for c in cols]
+        # Column by column: each processor runs over its column in one comprehension.
+        for i, p in enumerate(procs):
+            if p is not None:
+                columns[i] = tuple([None if v is None else p(v) for v in columns[i]])
+        self._conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
     def _versioned_update(
         self,
