@@ -137,6 +137,8 @@ def test_copy_text_round_trip(postgres_url: str) -> None:
         )
         for i in range(3)
     ]
+    # The same clock reading again (bulk writes convert one reading once), then another one.
+    events += [attrs.evolve(events[0], seq=4), attrs.evolve(events[1], seq=5)]
     try:
         with store.unit_of_work() as uow:
             uow.children.add_many(children)

@@ -44,6 +44,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from studentstatus.adapters.sql import _rows
+from studentstatus.adapters.sql.copy import _last_value_memo
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
 from studentstatus.adapters.sql.tables import (
@@ -276,29 +277,6 @@ def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[An
 
         return _json_text
     return type_._cached_bind_processor(dialect)
-
-
-def _last_value_memo(
-    process: Callable[[Any], Any] | None,
-) -> Callable[[Any], Any] | None:
-    """``process`` that returns its previous result again for the very same object.
-
-    Exact (an identity test on immutable values); the (value, result) pair is
-    replaced in one assignment, so concurrent callers never see a torn pair.
-    """
-    if process is None:
-        return None
-    last: list[tuple[object, Any]] = [(object(), None)]
-
-    def memo(value: Any) -> Any:
-        seen = last[0]
-        if value is seen[0]:
-            return seen[1]
-        result = process(value)
-        last[0] = (value, result)
-        return result
-
-    return memo
 
 
 class SqlUnitOfWork:
