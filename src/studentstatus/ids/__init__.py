@@ -167,7 +167,7 @@ def validate_document(
     ...
     studentstatus.errors.InvalidComponent: component [id_number]: ...
     """
-    if builtins.type(number) is not str:
+    if builtins.type(number) is not str or not isinstance(type, str):
         return SCHEMES[_type(type)].validate(number, strict_region, today)
     key = (type, number, strict_region, today)
     last = _LAST_VALID[0]
