@@ -23,6 +23,7 @@ ratio import rows/s ÷ raw rows/s.
     .venv/bin/python bench/registration.py --n 100000
     .venv/bin/python bench/registration.py            # 1,000,000 rows
     .venv/bin/python bench/registration.py --stores sqlite --n 20000
+    .venv/bin/python bench/registration.py --import-only    # import + baselines only
 
 PostgreSQL: ``--pg-url`` (default ``$STUDENTSTATUS_TEST_POSTGRES_URL`` or
 postgresql+psycopg://postgres@127.0.0.1:5432/test); tables get a unique
@@ -163,8 +164,10 @@ def _store(kind: str, workdir: Path, pg_url: str, prefix: str):  # type: ignore[
     return SqlStore(pg_url, prefix=prefix, create=True)
 
 
-def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, object]:
-    """All stages for one store, in this (child) process."""
+def run_child(
+    kind: str, workdir: Path, pg_url: str, chunk: int, import_only: bool = False
+) -> dict[str, object]:
+    """All stages for one store (or only the import), in this (child) process."""
     from studentstatus.adapters.population import CsvPopulationRegistry
     from studentstatus.domain.enums import KindergartenType
     from studentstatus.domain.jurisdiction import Operator
@@ -215,6 +218,9 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
                          "rss_mb": rss_mb()}  # fmt: skip
         _done(out, "import")
         written = dump_written(store, workdir)  # untimed: what the import wrote, for the baseline
+        if import_only:
+            out["peak_rss_mb"] = rss_mb()
+            return _baselines(out, kind, workdir, pg_url, written, codes, kgs)
 
         t, c = time.perf_counter(), time.process_time()
         approved = 0
@@ -258,21 +264,28 @@ def run_child(kind: str, workdir: Path, pg_url: str, chunk: int) -> dict[str, ob
 
         _done(out, "issue")
         out["peak_rss_mb"] = rss_mb()  # before the baselines: the pipeline's own peak
-        out["same_rows"] = same_rows_baseline(kind, workdir, pg_url, written)
-        _done(out, "same_rows")
-        out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
-        imp = out["import"]
-        raw = out["raw"]
-        same = out["same_rows"]
-        assert isinstance(imp, dict)
-        assert isinstance(raw, dict)
-        assert isinstance(same, dict)
-        out["ratio_import_vs_raw"] = imp["rows_per_s"] / raw["rows_per_s"]
-        out["ratio_import_vs_same_rows"] = imp["seconds"] and same["seconds"] / imp["seconds"]
+        return _baselines(out, kind, workdir, pg_url, written, codes, kgs)
     finally:
         if kind != "sqlite":
             store.drop_schema()
         store.close()
+
+
+def _baselines(out: dict[str, object], kind: str, workdir: Path, pg_url: str,
+               written: dict[str, object], codes: list[str], kgs: list[list[str]]
+               ) -> dict[str, object]:  # fmt: skip
+    """Run both raw-driver baselines and add them and the ratios to ``out``."""
+    out["same_rows"] = same_rows_baseline(kind, workdir, pg_url, written)
+    _done(out, "same_rows")
+    out["raw"] = raw_baseline(kind, workdir, pg_url, codes, kgs)
+    imp = out["import"]
+    raw = out["raw"]
+    same = out["same_rows"]
+    assert isinstance(imp, dict)
+    assert isinstance(raw, dict)
+    assert isinstance(same, dict)
+    out["ratio_import_vs_raw"] = imp["rows_per_s"] / raw["rows_per_s"]
+    out["ratio_import_vs_same_rows"] = imp["seconds"] and same["seconds"] / imp["seconds"]
     return out
 
 
@@ -499,10 +512,15 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument(
+        "--import-only",
+        action="store_true",
+        help="skip approve, verify and issue (the import and both baselines)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        result = run_child(args.child, args.workdir, args.pg_url, args.chunk)
+        result = run_child(args.child, args.workdir, args.pg_url, args.chunk, args.import_only)
         print(json.dumps(result))
         return
     tmp = tempfile.TemporaryDirectory(prefix="regbench-")
@@ -516,6 +534,8 @@ def main() -> None:
     for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
         cmd = [sys.executable, __file__, "--child", kind, "--workdir", str(workdir),
                "--pg-url", args.pg_url, "--chunk", str(args.chunk)]  # fmt: skip
+        if args.import_only:
+            cmd.append("--import-only")
         # stderr passes through: each stage is reported as soon as it is done.
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
@@ -524,6 +544,8 @@ def main() -> None:
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"\n== {kind}: {res['rows']:,} rows", flush=True)
         for stage in ("import", "approve", "verify", "issue"):
+            if stage not in res:
+                continue
             s = res[stage]
             extra = {k: v for k, v in s.items()
                      if k not in ("seconds", "cpu_s", "rows_per_s", "rss_mb")}  # fmt: skip
