@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
 
@@ -33,9 +32,7 @@ def child(workdir: Path, counties: int) -> None:
     import registration as bench
 
     from studentstatus.adapters.sql import SqlStore
-    from studentstatus.domain.enums import KindergartenType
     from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.domain.model import Kindergarten, Licence
     from studentstatus.services.intake import import_children
     from studentstatus.services.runtime import FixedClock, Runtime
 
@@ -44,14 +41,7 @@ def child(workdir: Path, counties: int) -> None:
     db = workdir / f"import-{counties}.db"
     db.unlink(missing_ok=True)
     store = SqlStore(f"sqlite:///{db}", create=True)
-    lic = (Licence("LIC", "教育局", date(2015, 1, 1), date(2035, 12, 31)),)
-    with store.unit_of_work() as uow:
-        uow.kindergartens.add_many(
-            Kindergarten(code, "12100000400000624D", f"幼儿园{code[-6:]}", county,
-                         KindergartenType.PUBLIC, licences=lic)
-            for code, county in kgs
-        )  # fmt: skip
-        uow.commit()
+    bench.seed_kindergartens(store, kgs)
     rt = Runtime(store, FixedClock(bench.NOW), random.Random(7))
     rows = 0
     for county in plan["counties"][:counties]:

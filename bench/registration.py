@@ -164,14 +164,27 @@ def _store(kind: str, workdir: Path, pg_url: str, prefix: str):  # type: ignore[
     return SqlStore(pg_url, prefix=prefix, create=True)
 
 
+def seed_kindergartens(store, kgs: list[list[str]]) -> None:  # type: ignore[no-untyped-def]
+    """Add the bench's licensed kindergartens, ``[school_code, county]`` pairs, to ``store``."""
+    from studentstatus.domain.enums import KindergartenType
+    from studentstatus.domain.model import Kindergarten, Licence
+
+    lic = (Licence("LIC", "教育局", date(2015, 1, 1), date(2035, 12, 31)),)
+    with store.unit_of_work() as uow:
+        uow.kindergartens.add_many(
+            Kindergarten(code, "12100000400000624D", f"幼儿园{code[-6:]}", county,
+                         KindergartenType.PUBLIC, licences=lic)
+            for code, county in kgs
+        )  # fmt: skip
+        uow.commit()
+
+
 def run_child(
     kind: str, workdir: Path, pg_url: str, chunk: int, import_only: bool = False
 ) -> dict[str, object]:
     """All stages for one store (or only the import), in this (child) process."""
     from studentstatus.adapters.population import CsvPopulationRegistry
-    from studentstatus.domain.enums import KindergartenType
     from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.domain.model import Kindergarten, Licence
     from studentstatus.services.approval import approve_records
     from studentstatus.services.intake import import_children
     from studentstatus.services.numbers import issue_numbers
@@ -185,14 +198,7 @@ def run_child(
     store = _store(kind, workdir, pg_url, prefix)
     out: dict[str, object] = {"store": kind, "rows": plan["stats"]["rows"]}
     try:
-        lic = (Licence("LIC", "教育局", date(2015, 1, 1), date(2035, 12, 31)),)
-        with store.unit_of_work() as uow:
-            uow.kindergartens.add_many(
-                Kindergarten(code, "12100000400000624D", f"幼儿园{code[-6:]}", county,
-                             KindergartenType.PUBLIC, licences=lic)
-                for code, county in kgs
-            )  # fmt: skip
-            uow.commit()
+        seed_kindergartens(store, kgs)
         rt = Runtime(store, FixedClock(NOW), random.Random(7))
         n = int(plan["stats"]["rows"])
 

@@ -144,7 +144,6 @@ def seed_store(store: Any, n: int, seed: int, chunk: int) -> dict[str, int]:
     """Kindergartens, children, PENDING records and their intake problems, in bulk."""
     from studentstatus.domain.enums import (
         Grade,
-        KindergartenType,
         ProblemKind,
         Sex,
         State,
@@ -154,21 +153,14 @@ def seed_store(store: Any, n: int, seed: int, chunk: int) -> dict[str, int]:
         DocumentKind,
         Guardian,
         IdentityDocument,
-        Kindergarten,
-        Licence,
         ProblemRecord,
         StatusRecord,
     )
 
     _codes, kgs = plan(n)
-    lic = (Licence("LIC", "教育局", date(2015, 1, 1), date(2035, 12, 31)),)
-    with store.unit_of_work() as uow:
-        uow.kindergartens.add_many(
-            Kindergarten(code, "12100000400000624D", f"幼儿园{code[-6:]}", county,
-                         KindergartenType.PUBLIC, licences=lic)
-            for code, county in kgs
-        )  # fmt: skip
-        uow.commit()
+    from registration import seed_kindergartens  # bench/ is on sys.path: run as a script
+
+    seed_kindergartens(store, kgs)
     due = date(2026, 7, 31)
     first_of: dict[str, str] = {}  # number → first record id (for the duplicates), ≤ 5% of N
     counts = {"records": 0, "problems": 0}
