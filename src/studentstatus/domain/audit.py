@@ -102,18 +102,46 @@ def entry_fields(entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
     >>> sorted(entry_fields(AuditEntry(1, datetime(2025, 9, 1), "ministry", "x", "y"), ""))
     ['action', 'after', 'at', 'before', 'operator', 'prev_hash', 'reason', 'seq', 'subject']
     """
-    at = entry.at
+    return _hashed_fields(
+        entry.seq,
+        _at_text(entry.at),
+        entry.operator,
+        entry.action,
+        entry.subject,
+        entry.reason,
+        dict(entry.before),
+        dict(entry.after),
+        prev_hash,
+    )
+
+
+def _at_text(at: datetime) -> str:
+    """``at`` in ISO 8601, an aware value converted to UTC first."""
     if at.tzinfo is not None and at.utcoffset() is not None:
         at = at.astimezone(UTC)
+    return at.isoformat()
+
+
+def _hashed_fields(
+    seq: int,
+    at_text: str,
+    operator: str,
+    action: str,
+    subject: str,
+    reason: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    prev_hash: str,
+) -> dict[str, Any]:
     return {
-        "seq": entry.seq,
-        "at": at.isoformat(),
-        "operator": entry.operator,
-        "action": entry.action,
-        "subject": entry.subject,
-        "reason": entry.reason,
-        "before": dict(entry.before),
-        "after": dict(entry.after),
+        "seq": seq,
+        "at": at_text,
+        "operator": operator,
+        "action": action,
+        "subject": subject,
+        "reason": reason,
+        "before": before,
+        "after": after,
         "prev_hash": prev_hash,
     }
 
@@ -201,10 +229,7 @@ def seal_events(
     >>> b == seal(AuditEntry(2, t, "ministry", "y", "s2", after={"n": 1}), a)
     True
     """
-    stamp = at
-    if stamp.tzinfo is not None and stamp.utcoffset() is not None:
-        stamp = stamp.astimezone(UTC)
-    at_text = stamp.isoformat()
+    at_text = _at_text(at)
     seq = prev.seq if prev is not None else 0
     prev_hash = prev.hash if prev is not None else ""
     sha256 = hashlib.sha256
@@ -213,17 +238,9 @@ def seal_events(
         before = dict(before)
         after = dict(after)
         text = _CANONICAL(
-            {
-                "seq": seq,
-                "at": at_text,
-                "operator": operator,
-                "action": action,
-                "subject": subject,
-                "reason": reason,
-                "before": before,
-                "after": after,
-                "prev_hash": prev_hash,
-            }
+            _hashed_fields(
+                seq, at_text, operator, action, subject, reason, before, after, prev_hash
+            )
         )
         digest = sha256(text.encode("utf-8")).hexdigest()
         yield AuditEntry(
