@@ -407,6 +407,25 @@ class _Repo:
     def _read(self, what: str) -> AbstractContextManager[None]:
         return translating(what)
 
+    @contextmanager
+    def _by_index(self) -> Iterator[None]:
+        """PostgreSQL: the keyed look-ups inside are planned on their indexes.
+
+        A bulk import is one long unit of work: its tables grow by up to millions
+        of rows that no ``ANALYZE`` (autovacuum's included) can see before the
+        commit, and with missing or stale statistics the planner scans the whole
+        table for every ``IN (…)`` list — a look-up per chunk that grows with the
+        table (1,000,000 rows: minutes of server time).  ``enable_seqscan = off``
+        for the look-up alone (``SET LOCAL``, back to the default after it; no
+        lock, unlike ``ANALYZE``) keeps them on the index they are made for.
+        """
+        if self._ctx.dialect != "postgresql":
+            yield
+            return
+        self._conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        yield
+        self._conn.exec_driver_sql("SET LOCAL enable_seqscan TO DEFAULT")
+
     @property
     def _partitioned(self) -> bool:
         return self._ctx.store.partitioned
@@ -655,9 +674,10 @@ class _Repo:
 
     def _get_many(self, table: sa.Table, key: str, values: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
-        for part in _chunks(dict.fromkeys(values), _IN_CHUNK):
-            q = sa.select(table).where(table.c[key].in_(part))
-            out.extend(self._conn.execute(q).mappings())
+        with self._by_index():
+            for part in _chunks(dict.fromkeys(values), _IN_CHUNK):
+                q = sa.select(table).where(table.c[key].in_(part))
+                out.extend(self._conn.execute(q).mappings())
         return out
 
     def _eq(self, value: Any) -> Any:
@@ -676,16 +696,17 @@ class _Repo:
         columns = [table.c[c] for c in cols]
         out: dict[tuple[Any, ...], list[Mapping[Any, Any]]] = {}
         # Distinct keys match disjoint rows, so each key's rows come from one query, by id.
-        for part in _chunks(wanted, _IN_CHUNK):
-            where = [columns[0].in_(list(dict.fromkeys(k[0] for k in part)))]
-            if len(columns) > 1:
-                # The tuple IN alone finds the rows; the leading column's IN keeps SQLite on
-                # the index (it scans the whole table for a tuple IN, a VALUES list).
-                where = where if self._ctx.dialect == "sqlite" else []
-                where.append(sa.tuple_(*columns).in_(part))
-            q = sa.select(table).where(*where).order_by(table.c.id)
-            for row in self._conn.execute(q).mappings():
-                out.setdefault(tuple(self._eq(row[c]) for c in cols), []).append(row)
+        with self._by_index():
+            for part in _chunks(wanted, _IN_CHUNK):
+                where = [columns[0].in_(list(dict.fromkeys(k[0] for k in part)))]
+                if len(columns) > 1:
+                    # The tuple IN alone finds the rows; the leading column's IN keeps SQLite
+                    # on the index (it scans the whole table for a tuple IN, a VALUES list).
+                    where = where if self._ctx.dialect == "sqlite" else []
+                    where.append(sa.tuple_(*columns).in_(part))
+                q = sa.select(table).where(*where).order_by(table.c.id)
+                for row in self._conn.execute(q).mappings():
+                    out.setdefault(tuple(self._eq(row[c]) for c in cols), []).append(row)
         return out
 
     def _keyset(
@@ -1054,9 +1075,10 @@ class SqlRecords(_Repo):
             return
         t = self._t.record_numbers
         held: dict[str, str] = {}
-        for part in _chunks(list(wanted), _IN_CHUNK):
-            q = sa.select(t.c.number, t.c.record_id).where(t.c.number.in_(part))
-            held.update({k: v for k, v in self._conn.execute(q)})  # noqa: C416 (Row has .keys())
+        with self._by_index():
+            for part in _chunks(list(wanted), _IN_CHUNK):
+                q = sa.select(t.c.number, t.c.record_id).where(t.c.number.in_(part))
+                held.update({k: v for k, v in self._conn.execute(q)})  # noqa: C416 (Row has .keys())
         for num, rid in wanted.items():
             if held.get(num, rid) != rid:
                 msg = f"number {mask(num)} belongs to another record / 学籍号已属于其他学籍"
@@ -1309,7 +1331,7 @@ class SqlProblems(_Repo):
         if kinds is not None:
             where.append(t.c.kind.in_([ProblemKind(k).value for k in kinds]))
         found: list[ProblemRecord] = []
-        with self._read("problems of records"):
+        with self._read("problems of records"), self._by_index():
             for part in _chunks(dict.fromkeys(record_ids), _IN_CHUNK):
                 q = sa.select(t).where(t.c.record_id.in_(part), *where)
                 found.extend(_rows.problem_from_row(r) for r in self._conn.execute(q).mappings())
