@@ -59,3 +59,33 @@ def test_reader_fast_row_equals_the_per_cell_path(
     assert [(r.number, dict(r.values), list(r.values), r.problems) for r in fast] == [
         (r.number, dict(r.values), list(r.values), r.problems) for r in slow
     ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=3000, unique=True))
+def test_bloom_filter_never_forgets_and_seen_agrees_with_membership(hashes: list[int]) -> None:
+    from studentstatus.services.intake import _Bloom
+
+    bloom = _Bloom(bits=1 << 10)  # small: several layers
+    for h in hashes:
+        was = h in bloom
+        assert bloom.seen(h) is was
+    assert all(h in bloom for h in hashes)
+    assert all(bloom.seen(h) for h in hashes)
+
+
+def test_bloom_filter_false_positives_stay_near_a_quarter_percent() -> None:
+    import random
+
+    from studentstatus.services.intake import _Bloom
+
+    rng = random.Random(5)
+    bloom = _Bloom()
+    for _ in range(1 << 19):  # the first layer, full
+        bloom.add(rng.getrandbits(64) - 2**63)
+    false = sum(rng.getrandbits(64) - 2**63 in bloom for _ in range(100_000))
+    assert false < 350  # 0.35%: four probes, 16 bits an item
+    small = _Bloom(bits=1 << 10)
+    for _ in range(70_000):  # 64 + 256 + 1,024 + 4,096 + 16,384 + 65,536 items: six layers
+        small.add(rng.getrandbits(64))
+    assert len(small._layers) == 6
