@@ -1,0 +1,413 @@
+"""Checker processes for ``import_children(..., workers=N)`` (private).
+
+The import's own process keeps everything that needs the store — the duplicate
+search, problem records, the audit chain and every write, all in its one unit
+of work — and ``N`` checker processes do the per-row work that does not: read
+the CSV file, check each row completely and build the child, its ``PENDING``
+record and the ``REGISTER`` event.  The file is cut into chunks of
+``chunk_size`` rows; worker ``k`` checks the chunks ``c`` with ``c % N == k``
+(each worker reads the whole file, checking only its own chunks) and sends
+them over its own pipe; the import takes chunk ``c`` from worker ``c % N``, so
+it sees the rows in file order exactly as an import in one process does.
+
+* **Kindergartens**: the workers get the kindergartens the import has already
+  read (a county's, or the operator's own); a row naming any other code is
+  sent back unchecked and checked by the import itself (the store decides
+  whether the code is unknown or out of scope).
+* **Random draws**: worker ``k`` draws ids and temporary numbers from its own
+  generator, seeded from ``rt.rng``; its temporary numbers' random part is
+  ``k`` modulo ``N + 1`` (the import's own draws use ``N``), so no two
+  processes can draw the same number; the import still checks each against
+  the store's numbers (its Bloom filter) and redraws on a hit.
+* **Memory**: a pipe holds at most what the operating system buffers; a
+  worker ahead of the writes blocks, so memory stays flat.
+* **Failures**: an exception in a worker is raised by the import (the unit of
+  work rolls back); a worker that dies is a :class:`RuntimeError`; leaving
+  the import early (an error in the store, ``KeyboardInterrupt``) kills the
+  workers.
+
+Entities cross the pipe with a pickler whose reducers pass attrs entities as
+their field values and enums as their values (about three times cheaper to
+load than the default); the entity types and enums are registered below.
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+import io
+import multiprocessing
+import os
+import pickle
+import random
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from studentstatus.domain import enums as _enums
+from studentstatus.domain import model as _model
+from studentstatus.domain.jurisdiction import Operator
+from studentstatus.domain.model import Kindergarten
+from studentstatus.domain.policy import Policy
+from studentstatus.errors import Violation
+
+__all__ = ["Residue", "checked_chunks", "dumps", "loads", "shutdown"]
+
+
+class Residue:
+    """A random source whose ``randrange(n)`` draws only numbers ``≡ k (mod parts)``.
+
+    Everything else (``getrandbits``) is the wrapped generator's.  Temporary
+    numbers are ``region + birth date + randrange(10_000)``: processes with
+    different ``k`` can never draw the same one.
+
+    >>> r = Residue(random.Random(1), 2, 3)
+    >>> sorted({r.randrange(10) for _ in range(200)})
+    [2, 5, 8]
+    >>> Residue(random.Random(1), 0, 1).randrange(5) == random.Random(1).randrange(5)
+    True
+    """
+
+    def __init__(self, rng: Any, k: int, parts: int) -> None:
+        if not 0 <= k < parts:
+            msg = f"k must be in [0, {parts}), not {k}"
+            raise ValueError(msg)
+        self.rng = rng
+        self.k = k
+        self.parts = parts
+
+    def randrange(self, n: int) -> int:
+        """A number in ``[0, n)`` that is ``k`` modulo ``parts`` (``n`` must exceed ``k``)."""
+        if self.parts == 1:
+            return int(self.rng.randrange(n))
+        return self.k + self.parts * int(
+            self.rng.randrange((n - self.k + self.parts - 1) // self.parts)
+        )
+
+    def getrandbits(self, k: int) -> int:
+        """The wrapped generator's bits."""
+        return int(self.rng.getrandbits(k))
+
+
+# ----------------------------------------------------------------------------- pickling
+
+
+def _member(cls: type[enum.Enum], value: Any) -> enum.Enum:
+    return cls._value2member_map_[value]
+
+
+def _reduce_member(member: enum.Enum) -> tuple[Any, ...]:
+    return (_member, (type(member), member._value_))
+
+
+def _reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    fields = attrs.fields(cls)
+    for f in fields:
+        # cls(*values) must rebuild the entity: every field positional, in order.
+        if not f.init or f.kw_only:  # pragma: no cover - guarded by the round-trip tests
+            msg = f"{cls.__name__}.{f.name} cannot be passed positionally"
+            raise TypeError(msg)
+    names = tuple(f.name for f in fields)
+
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        return (cls, tuple([getattr(obj, n) for n in names]))
+
+    return reduce
+
+
+def _proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(mapping)
+
+
+def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
+    return (_proxy, (dict(proxy),))
+
+
+_DISPATCH: dict[type, Callable[[Any], tuple[Any, ...]]] = {MappingProxyType: _reduce_proxy}
+
+
+def register(cls: type) -> None:
+    """Send instances of the attrs class ``cls`` as their field values (see the module docs)."""
+    _DISPATCH[cls] = _reducer(cls)
+
+
+for _name in dir(_enums):
+    _obj = getattr(_enums, _name)
+    if (
+        isinstance(_obj, type)
+        and issubclass(_obj, enum.Enum)
+        and _obj.__module__ == _enums.__name__
+    ):
+        _DISPATCH[_obj] = _reduce_member
+for _cls in (
+    _model.Inspection,
+    _model.Licence,
+    _model.Kindergarten,
+    _model.IdentityDocument,
+    _model.Guardian,
+    _model.Child,
+    _model.StatusRecord,
+    _model.StatusChange,
+    _model.RosterEntry,
+    Violation,
+):
+    register(_cls)
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle ``obj`` with the reducers above.
+
+    >>> from studentstatus.domain.enums import Grade
+    >>> loads(dumps([Grade.JUNIOR, {"a": (1, "x")}]))
+    [<Grade.JUNIOR: 'JUNIOR'>, {'a': (1, 'x')}]
+    """
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    """Unpickle what :func:`dumps` made."""
+    return pickle.loads(data)  # noqa: S301 - our own worker's frames
+
+
+# ----------------------------------------------------------------------------- the workers
+
+
+@attrs.frozen
+class Spec:
+    """What every checker process needs (sent once, when it starts)."""
+
+    path: str
+    operator: Operator
+    policy: Policy
+    today: date
+    now: datetime
+    roster: bool
+    kindergartens: dict[str, Kindergarten | None]
+    chunk_size: int
+    workers: int
+    seeds: tuple[int, ...]
+
+
+FIRST_CHUNK = 100
+"""Rows in the first chunk: the import's writes wait for it, so it is small."""
+
+
+def chunk_sizes(size: int) -> Iterator[int]:
+    """The rows of each chunk: doubling from :data:`FIRST_CHUNK` up to ``size``.
+
+    >>> from itertools import islice
+    >>> list(islice(chunk_sizes(1000), 6))
+    [100, 200, 400, 800, 1000, 1000]
+    >>> list(islice(chunk_sizes(50), 2))
+    [50, 50]
+    """
+    n = min(FIRST_CHUNK, size)
+    while True:
+        yield n
+        n = min(2 * n, size)
+
+
+def _send(conn: Any, msg: tuple[Any, ...]) -> None:
+    conn.send_bytes(dumps(msg))
+
+
+def serve(conn: Any) -> None:
+    """A checker process: run :func:`work` for each ``(spec, k)`` received, until EOF."""
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        spec, k = loads(data)
+        work(spec, k, conn)
+
+
+def work(spec: Spec, k: int, conn: Any) -> None:
+    """Check the chunks ``c`` with ``c % spec.workers == k`` of the file and send them.
+
+    Frames: ``("chunk", rows, items)`` per chunk, then ``("end", rows in the
+    file)``; or ``("error", exception, traceback text)``.  ``items`` are in row
+    order: a checked candidate or roster entry, a list of rejections, or the
+    :class:`~studentstatus.services.csvio.CsvRow` itself for the import to check.
+    """
+    try:
+        from studentstatus.services import intake
+
+        run = intake.checker(spec, k)
+        n = spec.workers
+        sizes = chunk_sizes(spec.chunk_size)
+        kgs = spec.kindergartens
+        rejected = run.report.rejected
+        items: list[Any] = []
+        mine = k == 0
+        chunk = rows = total = 0
+        end = next(sizes)
+        for row in intake.rows_of(spec.path):
+            if total == end:
+                if mine:
+                    _send(conn, ("chunk", rows, items))
+                chunk += 1
+                mine = chunk % n == k
+                items, rows = [], 0
+                end += next(sizes)
+            total += 1
+            if not mine:
+                continue
+            rows += 1
+            code = row.values.get("kindergarten_code", "")
+            if code and code not in kgs:
+                items.append(row)
+                continue
+            item = run.check(row)
+            if item is not None:
+                items.append(item)
+            elif rejected:
+                items.append(list(rejected))
+                rejected.clear()
+        if mine and total:
+            _send(conn, ("chunk", rows, items))
+        _send(conn, ("end", total))
+    except BaseException as exc:
+        text = traceback.format_exc()
+        try:
+            _send(conn, ("error", exc, text))
+        except Exception:
+            _send(conn, ("error", RuntimeError(f"{type(exc).__name__}: {exc}"), text))
+
+
+class _Worker:
+    """A checker process and this end of its pipe."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, theirs = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=serve, args=(theirs,), daemon=True, name="ss-checker")
+        self.proc.start()
+        theirs.close()
+
+    def kill(self) -> None:
+        self.conn.close()
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+
+
+# Idle checker processes, kept for the next import (starting one costs about half a second:
+# a new interpreter importing the library).  Taken and given back under the lock, so
+# concurrent imports never share one.
+_IDLE: list[_Worker] = []
+_IDLE_LOCK = threading.Lock()
+
+
+def _take(n: int) -> list[_Worker]:
+    with _IDLE_LOCK:
+        alive = [w for w in _IDLE if w.proc.is_alive()]
+        _IDLE[:] = alive[n:]
+        taken = alive[:n]
+    return taken + [_Worker() for _ in range(n - len(taken))]
+
+
+def _give_back(workers: list[_Worker]) -> None:
+    with _IDLE_LOCK:
+        _IDLE.extend(workers)
+
+
+def shutdown() -> None:
+    """Stop the idle checker processes (they also end with this process)."""
+    with _IDLE_LOCK:
+        idle = list(_IDLE)
+        _IDLE.clear()
+    for w in idle:
+        w.kill()
+
+
+def checked_chunks(spec: Spec) -> Iterator[tuple[int, list[Any]]]:
+    """Yield ``(rows, items)`` per chunk, in file order, from ``spec.workers`` processes.
+
+    The processes are kept for the next import when every frame was read;
+    closing the generator early (or an exception while it runs) kills them.
+    """
+    workers = _take(spec.workers)
+    clean = False
+    try:
+        for k, w in enumerate(workers):
+            w.conn.send_bytes(dumps((spec, k)))
+        ended = [False] * len(workers)
+        c = 0
+        while True:
+            i = c % spec.workers
+            msg = _receive(workers[i], i)
+            if msg[0] == "end":
+                ended[i] = True
+                break
+            yield msg[1], msg[2]
+            c += 1
+        for i, w in enumerate(workers):  # the others' "end" (they read the same rows)
+            while not ended[i]:
+                ended[i] = _receive(w, i)[0] == "end"
+        clean = True
+    finally:
+        if clean:
+            _give_back(workers)
+        else:
+            for w in workers:
+                w.kill()
+
+
+def _receive(w: _Worker, i: int) -> tuple[Any, ...]:
+    try:
+        msg: tuple[Any, ...] = loads(w.conn.recv_bytes())
+    except (EOFError, OSError):
+        w.proc.join(5)
+        text = f"checker process {i} ended without a word (exit code {w.proc.exitcode})"
+        raise RuntimeError(text) from None
+    if msg[0] == "error":
+        exc = msg[1]
+        if isinstance(exc, BaseException):
+            exc.add_note(f"in checker process {i}:\n{msg[2]}")
+            raise exc
+        raise RuntimeError(str(exc))  # pragma: no cover - errors are exceptions
+    return msg
+
+
+def spec_for(
+    path: str | os.PathLike[str],
+    operator: Operator,
+    policy: Policy,
+    today: date,
+    now: datetime,
+    *,
+    roster: bool,
+    kindergartens: dict[str, Kindergarten | None],
+    chunk_size: int,
+    workers: int,
+    rng: Any,
+) -> Spec:
+    """The :class:`Spec` of an import: one seed per worker drawn from ``rng``."""
+    return Spec(
+        os.fspath(path),
+        operator,
+        policy,
+        today,
+        now,
+        roster,
+        dict(kindergartens),
+        chunk_size,
+        workers,
+        tuple(int(rng.getrandbits(64)) for _ in range(workers)),
+    )
+
+
+def worker_rng(spec: Spec, k: int) -> Residue:
+    """Worker ``k``'s random source (see the module docs)."""
+    return Residue(random.Random(spec.seeds[k]), k, spec.workers + 1)
