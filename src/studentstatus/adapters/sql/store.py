@@ -29,6 +29,7 @@ usable, exactly like the in-memory reference adapter.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -409,22 +410,31 @@ class _Repo:
 
     @contextmanager
     def _by_index(self) -> Iterator[None]:
-        """PostgreSQL: the keyed look-ups inside are planned on their indexes.
+        """PostgreSQL: the keyed look-ups inside (reads only) are planned on their indexes.
 
         A bulk import is one long unit of work: its tables grow by up to millions
-        of rows that no ``ANALYZE`` (autovacuum's included) can see before the
-        commit, and with missing or stale statistics the planner scans the whole
-        table for every ``IN (…)`` list — a look-up per chunk that grows with the
-        table (1,000,000 rows: minutes of server time).  ``enable_seqscan = off``
-        for the look-up alone (``SET LOCAL``, back to the default after it; no
-        lock, unlike ``ANALYZE``) keeps them on the index they are made for.
+        of rows that autovacuum cannot see before the commit, and with missing or
+        stale statistics the planner scans the whole table for every ``IN (…)``
+        list — a look-up per chunk that grows with the table (1,000,000 rows:
+        minutes of server time).  ``enable_seqscan = off`` for the look-ups alone
+        keeps them on the index they are made for: set inside a savepoint that is
+        rolled back after them (they only read), which puts the setting back as it
+        was — also after an error, and when nested — and takes no lock (an
+        ``ANALYZE`` in the unit would hold one until the commit).
         """
         if self._ctx.dialect != "postgresql":
             yield
             return
-        self._conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        yield
-        self._conn.exec_driver_sql("SET LOCAL enable_seqscan TO DEFAULT")
+        sp = self._conn.begin_nested()
+        try:
+            self._conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error matters more
+                if sp.is_active:
+                    sp.rollback()
+            raise
+        sp.rollback()
 
     @property
     def _partitioned(self) -> bool:
