@@ -142,6 +142,28 @@ def test_workers_import_exactly_what_one_process_imports(
     assert _view(s2, split) == _view(s1, alone)
 
 
+@pytest.mark.parametrize(("workers", "chunk"), [(1, 2000), (2, 2000), (2, 150)])
+def test_workers_write_in_the_same_chunks_as_one_process(
+    tmp_path: Path, workers: int, chunk: int
+) -> None:
+    # 1,500 rows: the workers' chunks double from 100 to 1,000 rows; twins straddle their
+    # boundaries (rows 100/101, 300/301, 1,000/1,001) and the write chunks' (150/151).
+    rows = [row(i) for i in range(1, 1501)]
+    for a, b in ((100, 101), (300, 301), (1000, 1001), (150, 151), (10, 1400)):
+        rows[b - 1] = dict(rows[a - 1], name=f"孪生{b}")
+    path = tmp_path / "big.csv"
+    path.write_bytes(csv_bytes(rows))
+    s1, s2 = MemoryStore(), MemoryStore()
+    _, alone = _import(s1, path, chunk_size=chunk)
+    _, split = _import(s2, path, chunk_size=chunk, workers=workers)
+    assert alone.problems["DUPLICATE_ID"] >= 10
+    assert _view(s2, split) == _view(s1, alone)
+    with s1.unit_of_work() as u1, s2.unit_of_work() as u2:  # the audit trail, in order
+        assert [(e.action, e.after.get("kind")) for e in u1.audit.iter()] == [
+            (e.action, e.after.get("kind")) for e in u2.audit.iter()
+        ]
+
+
 @pytest.mark.parametrize("op", ["kgA", "c105"])
 def test_workers_with_the_unlicensed_roster_and_a_kindergarten_operator(
     tmp_path: Path, op: str
@@ -206,21 +228,26 @@ def test_a_store_that_fails_mid_import_leaves_it_as_before(tmp_path: Path) -> No
     store = MemoryStore()
     seed_kindergartens(store)
     rt = runtime(store)
-    import_children(rt, OPS["kgA"], [row(100)])
+    import_children(rt, OPS["kgA"], path, chunk_size=5, workers=2)  # two idle workers now
+    idle = {w.proc.pid for w in _parallel._IDLE}
     before = counts(store)
     failing = attrs.evolve(rt, store=FailingStore(store, fail_at=2))
     with pytest.raises(StorageError):
         import_children(failing, OPS["kgA"], path, chunk_size=5, workers=2)
     assert counts(store) == before
-    # the workers of a failed import are not kept: the next import starts fresh ones
-    assert all(w.proc.is_alive() for w in _parallel._IDLE)
+    # the failed import's workers were killed, not given back
+    taken = idle - {w.proc.pid for w in _parallel._IDLE}
+    assert len(taken) == 2
+    for pid in taken:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
     again = import_children(rt, OPS["kgA"], path, chunk_size=5, workers=2)
     assert again.accepted == 29
 
 
 def test_a_checker_process_that_dies_fails_the_import_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
-    path.write_bytes(csv_bytes([row(i) for i in range(1, 400)]))
+    path.write_bytes(csv_bytes([row(i) for i in range(1, 5001)]))  # more than pipes buffer
     store = MemoryStore()
     seed_kindergartens(store)
     rt = runtime(store)

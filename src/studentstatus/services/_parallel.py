@@ -22,9 +22,11 @@ it sees the rows in file order exactly as an import in one process does.
 * **Memory**: a pipe holds at most what the operating system buffers; a
   worker ahead of the writes blocks, so memory stays flat.
 * **Failures**: an exception in a worker is raised by the import (the unit of
-  work rolls back); a worker that dies is a :class:`RuntimeError`; leaving
-  the import early (an error in the store, ``KeyboardInterrupt``) kills the
-  workers.
+  work rolls back; one that cannot be rebuilt here is a :class:`RuntimeError`
+  with the worker's traceback); a worker that dies is a :class:`RuntimeError`;
+  so are workers that read different rows (the file changed under them);
+  leaving the import early (an error in the store, ``KeyboardInterrupt``)
+  kills the workers.  A forked child forgets its parent's idle workers.
 
 Entities cross the pipe with a pickler whose reducers pass attrs entities as
 their field values and enums as their values (about three times cheaper to
@@ -236,9 +238,10 @@ def work(spec: Spec, k: int, conn: Any) -> None:
     """Check the chunks ``c`` with ``c % spec.workers == k`` of the file and send them.
 
     Frames: ``("chunk", rows, items)`` per chunk, then ``("end", rows in the
-    file)``; or ``("error", exception, traceback text)``.  ``items`` are in row
-    order: a checked candidate or roster entry, a list of rejections, or the
-    :class:`~studentstatus.services.csvio.CsvRow` itself for the import to check.
+    file)``; or ``("error", the pickled exception or b"", traceback text)``.
+    ``items`` are in row order: a checked candidate or roster entry, a list of
+    rejections, or the :class:`~studentstatus.services.csvio.CsvRow` itself for
+    the import to check.
     """
     try:
         from studentstatus.services import intake
@@ -277,12 +280,13 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         if mine and total:
             _send(conn, ("chunk", rows, items))
         _send(conn, ("end", total))
-    except BaseException as exc:
+    except BaseException as exc:  # every failure goes back to the import
         text = traceback.format_exc()
         try:
-            _send(conn, ("error", exc, text))
-        except Exception:
-            _send(conn, ("error", RuntimeError(f"{type(exc).__name__}: {exc}"), text))
+            pickled = dumps(exc)
+        except Exception:  # an exception that cannot be pickled: the text only
+            pickled = b""
+        _send(conn, ("error", pickled, text))
 
 
 class _Worker:
@@ -309,12 +313,34 @@ _IDLE: list[_Worker] = []
 _IDLE_LOCK = threading.Lock()
 
 
-def _take(n: int) -> list[_Worker]:
+def _forget_in_child() -> None:
+    # A forked child must not use (or kill) its parent's processes and pipes.
+    _IDLE.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _take(n: int, workers: list[_Worker]) -> None:
+    """Append ``n`` workers (idle ones first) to ``workers`` (the caller kills them on error)."""
     with _IDLE_LOCK:
         alive = [w for w in _IDLE if w.proc.is_alive()]
         _IDLE[:] = alive[n:]
-        taken = alive[:n]
-    return taken + [_Worker() for _ in range(n - len(taken))]
+        workers.extend(alive[:n])
+    while len(workers) < n:
+        workers.append(_Worker())
+
+
+def _start(w: _Worker, spec: Spec, k: int) -> _Worker:
+    """Send ``w`` its part; a worker that died while idle is replaced by a new one."""
+    data = dumps((spec, k))
+    try:
+        w.conn.send_bytes(data)
+    except OSError:
+        w.kill()
+        w = _Worker()
+        w.conn.send_bytes(data)
+    return w
 
 
 def _give_back(workers: list[_Worker]) -> None:
@@ -337,24 +363,30 @@ def checked_chunks(spec: Spec) -> Iterator[tuple[int, list[Any]]]:
     The processes are kept for the next import when every frame was read;
     closing the generator early (or an exception while it runs) kills them.
     """
-    workers = _take(spec.workers)
+    workers: list[_Worker] = []
     clean = False
     try:
-        for k, w in enumerate(workers):
-            w.conn.send_bytes(dumps((spec, k)))
-        ended = [False] * len(workers)
+        _take(spec.workers, workers)
+        for k in range(len(workers)):
+            workers[k] = _start(workers[k], spec, k)
+        totals: dict[int, int] = {}
         c = 0
         while True:
             i = c % spec.workers
             msg = _receive(workers[i], i)
             if msg[0] == "end":
-                ended[i] = True
+                totals[i] = msg[1]
                 break
             yield msg[1], msg[2]
             c += 1
-        for i, w in enumerate(workers):  # the others' "end" (they read the same rows)
-            while not ended[i]:
-                ended[i] = _receive(w, i)[0] == "end"
+        for i, w in enumerate(workers):  # the others' "end": each read the same rows
+            if i not in totals:
+                msg = _receive(w, i)
+                if msg[0] != "end":
+                    raise RuntimeError(_CHANGED)
+                totals[i] = msg[1]
+        if len(set(totals.values())) != 1:
+            raise RuntimeError(_CHANGED)
         clean = True
     finally:
         if clean:
@@ -362,6 +394,9 @@ def checked_chunks(spec: Spec) -> Iterator[tuple[int, list[Any]]]:
         else:
             for w in workers:
                 w.kill()
+
+
+_CHANGED = "the checker processes read different rows: did the file change during the import?"
 
 
 def _receive(w: _Worker, i: int) -> tuple[Any, ...]:
@@ -372,11 +407,14 @@ def _receive(w: _Worker, i: int) -> tuple[Any, ...]:
         text = f"checker process {i} ended without a word (exit code {w.proc.exitcode})"
         raise RuntimeError(text) from None
     if msg[0] == "error":
-        exc = msg[1]
-        if isinstance(exc, BaseException):
-            exc.add_note(f"in checker process {i}:\n{msg[2]}")
-            raise exc
-        raise RuntimeError(str(exc))  # pragma: no cover - errors are exceptions
+        try:
+            exc = loads(msg[1]) if msg[1] else None
+        except Exception:  # not rebuilt here: the worker's own text below
+            exc = None
+        if not isinstance(exc, BaseException):
+            raise RuntimeError(f"checker process {i} failed:\n{msg[2]}")
+        exc.add_note(f"in checker process {i}:\n{msg[2]}")
+        raise exc
     return msg
 
 
@@ -395,7 +433,7 @@ def spec_for(
 ) -> Spec:
     """The :class:`Spec` of an import: one seed per worker drawn from ``rng``."""
     return Spec(
-        os.fspath(path),
+        os.path.abspath(path),  # idle workers keep the directory they started in
         operator,
         policy,
         today,

@@ -56,13 +56,13 @@ and collected in the report only when ``collect_records`` is true.
 checked in ``N`` separate processes while this one looks for duplicates, opens
 problems, seals the audit chain and writes — the store and its unit of work
 never leave this process, and the result is the one an import in one process
-gives (same rejections in the same order, same problems, same records), except
-for the random ids and L-number digits, drawn from generators seeded from
-``rt.rng``.  Rows travel (and are written) in chunks of at most
-:data:`WORKER_CHUNK` rows, the first ones smaller so the writes start early.
-Starting a process costs about half a second (a new interpreter importing the
-library); idle ones are kept for the next import of this process (at most as
-many as an import asked for; :func:`stop_workers` ends them).  Worth it for
+gives (same rejections in the same order, same problems, same records, written
+in the same chunks), except for the random ids and L-number digits, drawn from
+generators seeded from ``rt.rng``.  Rows travel from the workers in chunks of
+at most :data:`WORKER_CHUNK` rows, the first ones smaller so the importer can
+start early.  Starting a process costs about half a second (a new interpreter
+importing the library); idle ones are kept for the next imports of this
+process (:func:`stop_workers` ends them; a forked child does not inherit them).  Worth it for
 files of tens of thousands of rows on a machine with a core to spare; a script
 that imports with workers needs the usual ``if __name__ == "__main__":`` guard
 (the processes are started with ``spawn``).  See
@@ -198,7 +198,7 @@ INVALID_ID_CODES: frozenset[str] = frozenset({"checksum", "date", "region", "com
 """Identity-check codes that become an INVALID_ID problem under ``invalid_id="problem"``."""
 
 WORKER_CHUNK = 1000
-"""With ``workers``, rows travel (and are written) in chunks of at most this many rows."""
+"""With ``workers``, rows travel from the checker processes in chunks of at most this many."""
 
 _LIVE = tuple(s for s in State if s.is_live)
 _UNRESOLVED = tuple(s for s in ProblemStatus if s is not ProblemStatus.RESOLVED)
@@ -1177,7 +1177,7 @@ def _in_workers(
     """The rows checked by ``workers`` checker processes; duplicates and writes here."""
     from studentstatus.services import _parallel
 
-    with open(path, "rb"):  # a missing or unreadable file fails here, before any process starts
+    with open(path, "rb"):  # an unreadable file fails here, before any process starts
         pass
     if run.op.role is Role.KINDERGARTEN:
         run.kindergarten(run.op.scope)
@@ -1194,24 +1194,32 @@ def _in_workers(
         workers=workers,
         rng=run.rt.rng,
     )
-    for rows, items in _parallel.checked_chunks(spec):
-        chunk: list[_Candidate | _Roster] = []
-        for item in items:
-            if isinstance(item, list):
-                run.report.rejected.extend(item)
-            elif isinstance(item, CsvRow):
-                checked = run.check(item)
-                if checked is not None:
-                    chunk.append(checked)
-            else:
-                if isinstance(item, _Candidate):
+    # Written in chunks of chunk_size accepted rows, exactly as in one process: the
+    # outcomes (a record's problems known when it is written) and the audit trail's order
+    # depend on where the chunks end.
+    chunk: list[_Candidate | _Roster] = []
+    with contextlib.closing(_parallel.checked_chunks(spec)) as chunks:
+        for rows, items in chunks:
+            for item in items:
+                if isinstance(item, list):
+                    run.report.rejected.extend(item)
+                    continue
+                if isinstance(item, CsvRow):
+                    checked = run.check(item)
+                    if checked is None:
+                        continue
+                    item = checked
+                elif isinstance(item, _Candidate):
                     run.adopt(item)
                 chunk.append(item)
-        run.report.rows += rows
-        if chunk:
-            run.flush(chunk)
-        if progress is not None:
-            progress(run.report.rows)
+                if len(chunk) >= chunk_size:
+                    run.flush(chunk)
+                    chunk = []
+            run.report.rows += rows
+            if progress is not None:
+                progress(run.report.rows)
+    if chunk:
+        run.flush(chunk)
 
 
 def import_children(
@@ -1228,10 +1236,10 @@ def import_children(
 ) -> IntakeReport:
     """Import children from a CSV file, a binary stream or rows; see the module docs.
 
-    ``workers``: with a file path, check the rows in this many separate
-    processes while this one looks for duplicates and writes (see
+    ``workers``: with the path of a regular file, check the rows in this many
+    separate processes while this one looks for duplicates and writes (see
     "Checker processes" in the module docs); ``0`` (the default) checks them
-    here.  Other sources are always checked here.
+    here.  Other sources (streams, rows, pipes) are always checked here.
 
     Raises :class:`~studentstatus.errors.PermissionDenied` when the operator
     may not register at all (or may not keep the unlicensed roster), and
@@ -1256,7 +1264,8 @@ def import_children(
             collect_records=collect_records,
         )
         chunk: list[_Candidate | _Roster] = []
-        parallel = workers > 0 and isinstance(source, str | os.PathLike)
+        # A regular file only: each worker reads it (a pipe or a FIFO could be read once).
+        parallel = workers > 0 and isinstance(source, str | os.PathLike) and os.path.isfile(source)
         if parallel:
             assert isinstance(source, str | os.PathLike)
             _in_workers(run, source, workers, chunk_size, progress)
