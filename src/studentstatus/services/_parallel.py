@@ -44,7 +44,7 @@ import pickle
 import random
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -357,7 +357,7 @@ def shutdown() -> None:
         w.kill()
 
 
-def checked_chunks(spec: Spec) -> Iterator[tuple[int, list[Any]]]:
+def checked_chunks(spec: Spec) -> Generator[tuple[int, list[Any]], None, None]:
     """Yield ``(rows, items)`` per chunk, in file order, from ``spec.workers`` processes.
 
     The processes are kept for the next import when every frame was read;
