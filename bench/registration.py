@@ -33,6 +33,7 @@ prefix and are dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -69,6 +70,50 @@ GIVEN = "子涵欣怡梓轩浩宇一诺雨桐思远佳琪俊杰可馨明轩"
 def rss_mb() -> float:
     """Peak resident set size of this process so far, in MB (Linux ru_maxrss is KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_s(store) -> dict[int, float]:  # type: ignore[no-untyped-def]
+    """CPU seconds of each PostgreSQL backend of this database (server on this machine)."""
+    import sqlalchemy as sa
+
+    query = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    with store.engine.connect() as conn:
+        pids = conn.execute(query).scalars().all()
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            out[pid] = _proc_cpu_s(pid)
+    return out
+
+
+def checker_cpu_s() -> list[float]:
+    """CPU seconds (user + system) each idle checker process (``workers=N``) has used."""
+    from studentstatus.services import _parallel
+
+    out = []
+    for w in list(_parallel._IDLE):
+        with contextlib.suppress(OSError):
+            out.append(_proc_cpu_s(w.proc.pid))
+    return out
+
+
+def checker_rss_mb() -> list[float]:
+    """Peak resident set size of each idle checker process (``workers=N``), in MB."""
+    from studentstatus.services import _parallel
+
+    peaks = []
+    for w in list(_parallel._IDLE):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{w.proc.pid}/status").read_text()
+            peaks.extend(int(line.split()[1]) / 1024 for line in status.splitlines()
+                         if line.startswith("VmHWM:"))  # fmt: skip
+    return peaks
 
 
 # --------------------------------------------------------------------------- data
@@ -180,7 +225,12 @@ def seed_kindergartens(store, kgs: list[list[str]]) -> None:  # type: ignore[no-
 
 
 def run_child(
-    kind: str, workdir: Path, pg_url: str, chunk: int, import_only: bool = False
+    kind: str,
+    workdir: Path,
+    pg_url: str,
+    chunk: int,
+    import_only: bool = False,
+    workers: int = 0,
 ) -> dict[str, object]:
     """All stages for one store (or only the import), in this (child) process."""
     from studentstatus.adapters.population import CsvPopulationRegistry
@@ -202,6 +252,7 @@ def run_child(
         rt = Runtime(store, FixedClock(NOW), random.Random(7))
         n = int(plan["stats"]["rows"])
 
+        server = server_cpu_s(store) if kind != "sqlite" else {}
         t, c = time.perf_counter(), time.process_time()
         accepted = rejected = 0
         problems: dict[str, int] = {}
@@ -212,6 +263,7 @@ def run_child(
                 workdir / f"roster-{county}.csv",
                 chunk_size=chunk,
                 collect_records=False,
+                workers=workers,
             )
             accepted += rep.accepted
             rejected += rep.rejected_rows
@@ -221,7 +273,14 @@ def run_child(
         out["import"] = {"seconds": dt, "cpu_s": time.process_time() - c,
                          "rows_per_s": n / dt, "accepted": accepted,
                          "rejected_rows": rejected, "problems": problems,
-                         "rss_mb": rss_mb()}  # fmt: skip
+                         "workers": workers, "rss_mb": rss_mb(),
+                         "checker_rss_mb": checker_rss_mb(),
+                         "checker_cpu_s": checker_cpu_s()}  # fmt: skip
+        if server:
+            after = server_cpu_s(store)
+            out["import"]["server_cpu_s"] = sum(  # type: ignore[index]
+                after[pid] - cpu for pid, cpu in server.items() if pid in after
+            )
         _done(out, "import")
         written = dump_written(store, workdir)  # untimed: what the import wrote, for the baseline
         if import_only:
@@ -383,6 +442,8 @@ def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str,
         try:
             url = pg_url.replace("postgresql+psycopg://", "postgresql://")
             with psycopg.connect(url) as con:
+                backend = con.info.backend_pid
+                s0 = _proc_cpu_s(backend)
                 t, c = time.perf_counter(), time.process_time()
                 with con.cursor() as cur:
                     for port, cols, chunk_path, _ in tables:
@@ -393,14 +454,18 @@ def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str,
                                     cp.write_row(row)
                 con.commit()
                 dt, cpu = time.perf_counter() - t, time.process_time() - c
+                server_cpu = _proc_cpu_s(backend) - s0
         finally:
             target.drop_schema()
             target.close()
     for _, _, chunk_path, _ in tables:
         Path(chunk_path).unlink()
     rows = int(written["rows"])  # type: ignore[call-overload]
-    return {"seconds": dt, "cpu_s": cpu, "rows": rows, "rows_per_s": rows / dt,
-            "tables": {name: n for name, _, _, n in tables}}  # fmt: skip
+    out = {"seconds": dt, "cpu_s": cpu, "rows": rows, "rows_per_s": rows / dt,
+           "tables": {name: n for name, _, _, n in tables}}  # fmt: skip
+    if kind != "sqlite":
+        out["server_cpu_s"] = server_cpu
+    return out
 
 
 def _raw_rows(workdir: Path, codes: list[str], kgs: list[list[str]]):  # type: ignore[no-untyped-def]
@@ -523,10 +588,17 @@ def main() -> None:
         action="store_true",
         help="skip approve, verify and issue (the import and both baselines)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="import_children(workers=N): check rows in N processes (0: in the importing one)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        result = run_child(args.child, args.workdir, args.pg_url, args.chunk, args.import_only)
+        result = run_child(args.child, args.workdir, args.pg_url, args.chunk, args.import_only,
+                           args.workers)  # fmt: skip
         print(json.dumps(result))
         return
     tmp = tempfile.TemporaryDirectory(prefix="regbench-")
@@ -542,6 +614,8 @@ def main() -> None:
                "--pg-url", args.pg_url, "--chunk", str(args.chunk)]  # fmt: skip
         if args.import_only:
             cmd.append("--import-only")
+        if args.workers:
+            cmd += ["--workers", str(args.workers)]
         # stderr passes through: each stage is reported as soon as it is done.
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
