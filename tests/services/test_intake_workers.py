@@ -38,7 +38,7 @@ from tests.services._registration_world import (
 )
 
 from studentstatus.adapters.memory import MemoryStore
-from studentstatus.errors import StorageError
+from studentstatus.errors import StorageError, ValidationError
 from studentstatus.services import _parallel
 from studentstatus.services.intake import import_children
 from studentstatus.testing.strategies import children, kindergartens, records
@@ -296,8 +296,11 @@ def test_other_sources_and_bad_worker_counts(tmp_path: Path) -> None:
     # rows (not a path) are checked in this process: the same result as workers=0
     report = import_children(rt, OPS["kgA"], [row(1), row(2)], workers=2)
     assert report.accepted == 2
-    with pytest.raises(ValueError, match="workers"):
+    with pytest.raises(ValidationError, match="workers") as bad:
         import_children(rt, OPS["kgA"], [row(3)], workers=-1)
+    assert (bad.value.code, bad.value.field) == ("workers_invalid", "workers")
+    assert isinstance(bad.value, ValueError)
+    assert bad.value.message_zh
     with pytest.raises(FileNotFoundError):
         import_children(rt, OPS["kgA"], tmp_path / "missing.csv", workers=1)
 

@@ -152,7 +152,13 @@ from studentstatus.domain.model import (
     StatusRecord,
 )
 from studentstatus.domain.policy import Policy
-from studentstatus.errors import InvalidNumber, PermissionDenied, RuleViolations, Violation
+from studentstatus.errors import (
+    InvalidNumber,
+    PermissionDenied,
+    RuleViolations,
+    ValidationError,
+    Violation,
+)
 from studentstatus.ports import (
     BulkChildRepository,
     BulkProblemRepository,
@@ -1247,8 +1253,12 @@ def import_children(
     nothing of the file is written).
     """
     if workers < 0:
-        msg = f"workers must be 0 or more, not {workers}"
-        raise ValueError(msg)
+        raise ValidationError(
+            f"workers must be 0 or more, not {workers}",
+            field="workers",
+            message_zh=f"检查进程数不能为负数（{workers}）",
+            code="workers_invalid",
+        )
     if unlicensed_roster:
         authorize(operator, "roster")
     authorize(operator, "register", also=("approve_record",))
