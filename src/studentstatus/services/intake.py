@@ -62,10 +62,12 @@ generators seeded from ``rt.rng``.  Rows travel from the workers in chunks of
 at most :data:`WORKER_CHUNK` rows, the first ones smaller so the importer can
 start early.  Starting a process costs about half a second (a new interpreter
 importing the library); idle ones are kept for the next imports of this
-process (:func:`stop_workers` ends them; a forked child does not inherit them).  Worth it for
-files of tens of thousands of rows on a machine with a core to spare; a script
-that imports with workers needs the usual ``if __name__ == "__main__":`` guard
-(the processes are started with ``spawn``).  See
+process (:func:`stop_workers` ends them; a forked child does not inherit
+them).  Worth it for files of tens of thousands of rows on a machine with a
+core to spare, with ``chunk_size`` well under the file's size (the importer
+writes every ``chunk_size`` accepted rows, as in one process); a script that
+imports with workers needs the usual ``if __name__ == "__main__":`` guard (the
+processes are started with ``spawn``).  See
 :mod:`studentstatus.services._parallel` for the protocol.
 
 **Speed**: duplicates are looked up once per chunk (bulk repository methods
