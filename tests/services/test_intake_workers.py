@@ -21,7 +21,14 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.services._registration_world import (
+
+from studentstatus.adapters.memory import MemoryStore
+from studentstatus.errors import StorageError, ValidationError
+from studentstatus.services import _parallel
+from studentstatus.services.intake import import_children
+from studentstatus.testing.strategies import children, kindergartens, records
+
+from ._registration_world import (
     KG_B,
     KG_C,
     KG_X,
@@ -36,12 +43,6 @@ from tests.services._registration_world import (
     runtime,
     seed_kindergartens,
 )
-
-from studentstatus.adapters.memory import MemoryStore
-from studentstatus.errors import StorageError, ValidationError
-from studentstatus.services import _parallel
-from studentstatus.services.intake import import_children
-from studentstatus.testing.strategies import children, kindergartens, records
 
 
 def _mixed_rows() -> list[dict[str, str]]:

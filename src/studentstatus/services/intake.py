@@ -1127,7 +1127,8 @@ def _outcome(item: _Candidate | _Roster) -> dict[str, Any]:
     }
 
 
-def _rows(source: Any) -> Iterator[CsvRow]:
+def rows_of(source: Any) -> Iterator[CsvRow]:
+    """The rows of an import's source: a CSV file (path or binary stream) or rows."""
     if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
         yield from read_csv(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS)
         return
@@ -1147,11 +1148,6 @@ def stop_workers() -> None:
     from studentstatus.services._parallel import shutdown
 
     shutdown()
-
-
-def rows_of(source: Any) -> Iterator[CsvRow]:
-    """The rows of an import's source: a CSV file (path or binary stream) or rows."""
-    return _rows(source)
 
 
 def checker(spec: Spec, k: int) -> _Intake:
@@ -1281,7 +1277,7 @@ def import_children(
         if parallel:
             assert isinstance(source, str | os.PathLike)
             _in_workers(run, source, workers, chunk_size, progress)
-        for row in () if parallel else _rows(source):
+        for row in () if parallel else rows_of(source):
             run.report.rows += 1
             item = run.check(row)
             if item is not None:
