@@ -255,8 +255,9 @@ def test_a_checker_process_that_dies_fails_the_import_and_writes_nothing(tmp_pat
     before = counts(store)
 
     def kill_workers(rows: int) -> None:
+        idle = {w.proc.pid for w in _parallel._IDLE}  # other tests' workers: not this one's
         for proc in multiprocessing.active_children():
-            if proc.name == "ss-checker":
+            if proc.name == "ss-checker" and proc.pid not in idle:
                 os.kill(proc.pid, signal.SIGKILL)
 
     with pytest.raises(RuntimeError, match="checker process"):
