@@ -97,6 +97,7 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
     reference = MemoryStore()
     expected = 0
     mid_compaction = 0
+    torn = 0
     counts: list[int] = []
     started = time.monotonic()
     for _ in range(KILLS):
@@ -109,8 +110,12 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
         proc.stdout.close()
         snapshots = [p.name for p in path.iterdir() if p.name.startswith("snapshot-")]
         mid_compaction += len(snapshots) > 1 or any(n.endswith(".tmp") for n in snapshots)
-        assert (path / JOURNAL).read_bytes()[-1:] in (b"", b"\n")
+        # A SIGKILL can cut a write of more than a page short (Linux checks for fatal
+        # signals between pages): the journal may end in a torn line, which opening the
+        # store must cut off.
+        torn += (path / JOURNAL).read_bytes()[-1:] not in (b"", b"\n")
         store = FileStore(path, compact_every=10**9)
+        assert (path / JOURNAL).read_bytes()[-1:] in (b"", b"\n")
         n = shared["committed_batches"](store)
         assert n >= expected, "a committed batch was lost"
         for i in range(expected, n):
@@ -126,7 +131,7 @@ def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     print(
         f"\ncrash test: {KILLS} SIGKILLs, {counts[-1]} batches x {shared['K']} records "
-        f"committed, {mid_compaction} kills left a compaction unfinished, "
+        f"committed, {mid_compaction} kills left a compaction unfinished, {torn} a torn line, "
         f"0 partial batches, 0 lost batches, {elapsed:.1f}s"
     )
     assert counts[-1] > 0
