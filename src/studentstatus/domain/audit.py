@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import attrs
 
+from studentstatus._json import encoder
 from studentstatus.domain.model import AuditEntry
 from studentstatus.errors import ValidationError
 
@@ -86,14 +86,14 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL(value)
 
 
-# One encoder for every entry (json.dumps with options builds a new one per call).
-_CANONICAL = json.JSONEncoder(
+# One encoder for every entry, built once (json.dumps with options builds one per call).
+_CANONICAL = encoder(
     sort_keys=True,
     separators=(",", ":"),
     ensure_ascii=False,
     allow_nan=False,
     default=_default,
-).encode
+)
 
 
 def entry_fields(entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
