@@ -68,10 +68,12 @@ __all__ = [
     "KindergartenRepository",
     "NumberRegistry",
     "PopulationRegistry",
+    "PreparedWrites",
     "ProblemRepository",
     "RecordRepository",
     "RequestRepository",
     "RosterRepository",
+    "RowEncoder",
     "Store",
     "UnitOfWork",
     "VerificationQuery",
@@ -509,6 +511,53 @@ class UnitOfWork(Protocol):
 
     def rollback(self) -> None:
         """Discard every write since the last commit."""
+        ...
+
+
+class RowEncoder(Protocol):
+    """Turns entities into a store's own ready-to-write rows, in any process.
+
+    Made by :meth:`PreparedWrites.row_encoder`; it must pickle (an import with
+    checker processes sends it to them once) and needs no connection.  The
+    value :meth:`encode` returns is opaque to services: they pass it back to
+    :meth:`PreparedWrites.write_prepared` unchanged.
+    """
+
+    def encode(self, kind: str, entity: object) -> object:
+        """The rows of one entity of ``kind``: ``"children"`` (a
+        :class:`~studentstatus.domain.model.Child`), ``"records"``
+        (a :class:`~studentstatus.domain.model.StatusRecord`, with its numbers),
+        ``"changes"`` (a :class:`~studentstatus.domain.model.StatusChange`) or
+        ``"numbers"`` (a claimed :class:`~studentstatus.domain.model.IssuedNumber`)."""
+        ...
+
+
+@runtime_checkable
+class PreparedWrites(Protocol):
+    """A unit of work that writes rows prepared by a :class:`RowEncoder` (optional).
+
+    Bulk intake with checker processes uses it: the processes that check the
+    rows also encode them (for PostgreSQL: the lines of a ``COPY``), and the
+    importing process only passes the finished rows on.  Writing the encoded
+    entities must store exactly what ``add_many`` / ``append_many`` /
+    ``claim_many`` of the same entities would (the conformance kit checks it,
+    ``supports_prepared_writes``), including ``ConflictError`` on a taken key.
+    ``row_encoder`` may return ``None`` (e.g. a schema it cannot encode for):
+    then services write entities as usual.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow, PreparedWrites)
+    False
+    """
+
+    def row_encoder(self) -> RowEncoder | None:
+        """This unit's encoder, or ``None`` when it has none."""
+        ...
+
+    def write_prepared(self, batches: Sequence[tuple[str, Sequence[object]]]) -> int:
+        """Write ``(kind, encoded entities)`` batches in order, all or nothing; returns
+        the number of entities written."""
         ...
 
 

@@ -205,9 +205,10 @@ class TestSqliteStore(_SqlKit):
 
 
 class TestPostgresStore(_SqlKit):
-    """PostgreSQL: a unique table prefix per store."""
+    """PostgreSQL: a unique table prefix per store; writes prepared COPY rows."""
 
     url: ClassVar[str] = ""
+    supports_prepared_writes = True
 
     @pytest.fixture(autouse=True)
     def _server(self, postgres_url: str) -> None:

@@ -30,6 +30,10 @@ flags skip what an adapter does not have:
 ``supports_bulk_lookups``
     optional too, same defaults: ``children.find_by_documents``/``find_by_identities``
     and ``records.for_children`` (bulk duplicate look-ups);
+``supports_prepared_writes``
+    optional too, same defaults: the unit of work's ``row_encoder`` /
+    ``write_prepared`` (:class:`~studentstatus.ports.PreparedWrites`, rows
+    prepared in checker processes);
 ``property_examples`` / ``differential_examples``
     how many hypothesis examples the property tests and the differential state
     machine run (defaults 20 and 15).
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import pickle
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -105,6 +110,7 @@ from studentstatus.ports import (
     BulkNumberRegistry,
     BulkProblemRepository,
     BulkRecordRepository,
+    PreparedWrites,
     Store,
     UnitOfWork,
 )
@@ -121,6 +127,7 @@ __all__ = [
     "KindergartenContract",
     "NumberContract",
     "PersistenceContract",
+    "PreparedWritesContract",
     "ProblemContract",
     "PropertyContract",
     "RecordContract",
@@ -894,6 +901,111 @@ class BulkNumberContract(_Base):
             )
 
 
+class PreparedWritesContract(_Base):
+    """Rows prepared by the unit of work's encoder (:class:`~studentstatus.ports.PreparedWrites`).
+
+    ``supports_prepared_writes``: ``None`` (default) runs these tests when the
+    unit of work has ``row_encoder``/``write_prepared`` and an encoder, and
+    skips them otherwise (bulk intake then writes entities); ``True`` requires
+    them; ``False`` skips.
+    """
+
+    supports_prepared_writes: ClassVar[bool | None] = None
+
+    def _require_prepared(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            has = isinstance(uow, PreparedWrites) and uow.row_encoder() is not None
+        if self.supports_prepared_writes is False or (
+            self.supports_prepared_writes is None and not has
+        ):
+            pytest.skip("this store writes no prepared rows")
+        assert has, "supports_prepared_writes is True but the unit of work has no row encoder"
+
+    @staticmethod
+    def _prepared(uow: UnitOfWork, batches: list[tuple[str, list[Any]]]) -> int:
+        assert isinstance(uow, PreparedWrites)
+        encoder = uow.row_encoder()
+        assert encoder is not None
+        encoder = pickle.loads(pickle.dumps(encoder))  # noqa: S301 - it travels to checkers
+        encoded = [(kind, [encoder.encode(kind, e) for e in items]) for kind, items in batches]
+        return uow.write_prepared(pickle.loads(pickle.dumps(encoded)))  # noqa: S301
+
+    def test_prepared_writes_equal_entity_writes(self) -> None:
+        """Encoded children, records (with all their numbers), changes and claims, written
+        with write_prepared, read back exactly as add_many / append_many / claim_many
+        store them: Unicode and rare names, every document type, tabs, backslashes and
+        newlines in text, time zones, empty and full JSON columns."""
+        kids = [
+            _child("c1"),
+            _child("c2", name="𠮷田\t\\N\n", document=None, guardians=()),
+            _child("c3", name=RARE_NAMES[5], ethnicity=None, hukou_region=None,
+                   document=IdentityDocument(DocumentKind.PASSPORT, "E1234\t5678")),
+        ]  # fmt: skip
+        recs = [
+            _record("r1", child_id="c1", temp_number="L1101052020031500011"),
+            _record("r2", child_id="c2", state=State.ACTIVE, grade=None,
+                    national_number="J1101052020031500015", temp_number="L1101052020031500022",
+                    former_numbers=("L1101052019010100013",),
+                    repeated_grades=(Grade.JUNIOR,), suspended_days=7,
+                    suspended_since=date(2024, 3, 1), cancelled_on=date(2024, 6, 30)),
+        ]  # fmt: skip
+        changes = [
+            _change("r1", 1, date(2024, 9, 1), ChangeKind.REGISTER),
+            attrs.evolve(_change("r2", 1, date(2024, 9, 2)), reason="换行\n与\t制表",
+                         evidence=("证明.pdf",), before={"grade": "JUNIOR"},
+                         after={"grade": "MIDDLE", "名": ["a", 1, None, True]}),
+        ]  # fmt: skip
+        claims = [
+            _issued("L1101052020031500011", "r1"),
+            _issued("J1101052020031500015", "r2", datetime(2024, 9, 1, 23, 59, 59, 999999)),
+        ]
+        batches: list[tuple[str, list[Any]]] = [
+            ("children", kids), ("records", recs), ("changes", changes), ("numbers", claims),
+        ]  # fmt: skip
+
+        def entities(u: UnitOfWork) -> int:
+            return (
+                u.children.add_many(kids) + u.records.add_many(recs)
+                + u.changes.append_many(changes) + u.numbers.claim_many(claims)
+            )  # fmt: skip
+
+        with self.fresh_store() as a, self.fresh_store() as b:
+            self._require_prepared(a)
+            assert _commit(a, entities) == 9
+            assert _commit(b, lambda u: self._prepared(u, batches)) == 9
+            assert _read(b, dump) == _read(a, dump)
+            for uow_a, uow_b in [(a.unit_of_work(), b.unit_of_work())]:
+                with uow_a as ua, uow_b as ub:
+                    assert ub.children.get_many(["c1", "c2", "c3"]) == ua.children.get_many(
+                        ["c1", "c2", "c3"]
+                    )
+                    for n in (
+                        "L1101052020031500022",
+                        "L1101052019010100013",
+                        "J1101052020031500015",
+                    ):
+                        assert ub.records.find_by_number(n) == ua.records.find_by_number(n)
+                        assert ub.numbers.resolve(n) == ua.numbers.resolve(n)
+
+    def test_prepared_writes_are_all_or_nothing(self) -> None:
+        """A taken key anywhere in the batches is a ConflictError and writes none of them;
+        the unit stays usable."""
+        with self.fresh_store() as store:
+            self._require_prepared(store)
+            _commit(store, lambda u: u.records.add_many([_record("r1")]))
+            batches: list[tuple[str, list[Any]]] = [
+                ("children", [_child("c9")]),
+                ("records", [_record("r9", child_id="c9"), _record("r1", child_id="c9")]),
+            ]
+            with store.unit_of_work() as uow:
+                with pytest.raises(ConflictError):
+                    self._prepared(uow, batches)
+                uow.children.add(_child("c8"))
+                uow.commit()
+            assert _read(store, lambda u: u.children.get_many(["c8", "c9"])) == {"c8": _child("c8")}
+            assert _read(store, lambda u: u.records.get_many(["r9"])) == {}
+
+
 def _bulk_children(uow: UnitOfWork) -> BulkChildRepository:
     children = uow.children
     assert isinstance(children, BulkChildRepository)
@@ -1645,6 +1757,7 @@ class StoreContract(
     NumberContract,
     BulkNumberContract,
     BulkLookupContract,
+    PreparedWritesContract,
     RosterContract,
     AttendanceContract,
     AuditContract,

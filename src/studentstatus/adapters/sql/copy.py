@@ -14,19 +14,21 @@ identical whichever path wrote them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from studentstatus._json import encoder
 from studentstatus.adapters.sql.errors import translate_error
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["copy_rows"]
+__all__ = ["CopyEncoder", "copy_encoded", "copy_rows"]
 
 
 def _quote(name: str) -> str:
@@ -41,7 +43,7 @@ def _copy_sql(table: sa.Table, columns: Sequence[str]) -> str:
     return f"COPY {name} ({cols}) FROM STDIN"
 
 
-_ENCODE = json.JSONEncoder().encode  # the output of json.dumps(value), without its per-call set-up
+_ENCODE = encoder()  # the output of json.dumps(value), without its per-call set-up
 
 
 def _json_text(value: Any) -> str:
@@ -145,3 +147,201 @@ def copy_rows(
     except Exception as exc:
         raise translate_error(exc, f"COPY into {table.name}") from exc
     return len(rows)
+
+
+# ----------------------------------------------------------------------------- encoded rows
+
+
+def _naive_utc_text(value: datetime) -> str:
+    """What :class:`~studentstatus.adapters.sql.tables.UtcDateTime` binds (naive UTC), as
+    the text ``COPY`` reads."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ")
+
+
+def _column_kind(column: sa.Column[Any]) -> str:
+    from studentstatus.adapters.sql.tables import UtcDateTime
+
+    type_ = column.type
+    if isinstance(type_, sa.JSON):
+        return "json"
+    if isinstance(type_, UtcDateTime):
+        return "utc"
+    if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
+        return "date"
+    if isinstance(type_, sa.String | sa.Integer | sa.Boolean):
+        return ""
+    msg = f"{column.table.name}.{column.name}: no COPY encoding for {type_!r}"
+    raise TypeError(msg)
+
+
+@attrs.frozen
+class CopyTable:
+    """One table an encoder writes: its ``COPY`` statement, columns and their encodings."""
+
+    sql: str
+    columns: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+    @classmethod
+    def of(cls, table: sa.Table) -> CopyTable:
+        """The layout of ``table`` (every column, in order)."""
+        cols = tuple(c.name for c in table.columns)
+        return cls(_copy_sql(table, cols), cols, tuple(_column_kind(c) for c in table.columns))
+
+
+ENCODED_KINDS: dict[str, tuple[str, ...]] = {
+    "children": ("children",),
+    "records": ("records", "record_numbers"),
+    "changes": ("change_log",),
+    "numbers": ("issued_numbers",),
+}
+"""The tables (ports of :class:`~studentstatus.adapters.sql.tables.SqlTables`) of each kind."""
+
+
+def _mappers() -> dict[str, Callable[[Any], tuple[list[dict[str, Any]], ...]]]:
+    """Per kind: the table rows of one entity (one list per table of the kind), made by
+    the adapter's own row mappers."""
+    from studentstatus.adapters.sql import _rows
+    from studentstatus.adapters.sql.store import _record_numbers
+
+    child_to_row = _rows.child_to_row
+    record_to_row = _rows.record_to_row
+    change_to_row = _rows.change_to_row
+    issued_to_row = _rows.issued_to_row
+
+    def records(rec: Any) -> tuple[list[dict[str, Any]], ...]:
+        numbers = [{"number": n, "record_id": rec.id} for n in _record_numbers(rec)]
+        return [record_to_row(rec)], numbers
+
+    return {
+        "children": lambda c: ([child_to_row(c)],),
+        "records": records,
+        "changes": lambda c: ([change_to_row(c)],),
+        "numbers": lambda n: ([issued_to_row(n)],),
+    }
+
+
+Plan = Callable[[Any], tuple[bytes, ...]]
+"""A compiled encoding of one kind: entity -> one ``bytes`` per table."""
+
+
+def _compile(tables: Mapping[str, CopyTable]) -> dict[str, Plan]:
+    from psycopg._copy_base import format_row_text
+    from psycopg.adapt import Transformer
+
+    tx = Transformer(None)
+    utc = cast(Callable[[Any], Any], _last_value_memo(_naive_utc_text))
+    convert: dict[str, Callable[[Any], Any]] = {
+        "json": _json_text,
+        "utc": utc,
+        "date": date.isoformat,
+    }
+    plans: dict[str, Plan] = {}
+    for kind, mapper in _mappers().items():
+        layouts = [tables[p] for p in ENCODED_KINDS[kind]]
+        steps = [
+            (len(t.columns), [(i, convert[k]) for i, k in enumerate(t.kinds) if k]) for t in layouts
+        ]
+
+        def plan(
+            entity: Any,
+            mapper: Callable[[Any], tuple[list[dict[str, Any]], ...]] = mapper,
+            steps: list[tuple[int, list[tuple[int, Callable[[Any], Any]]]]] = steps,
+        ) -> tuple[bytes, ...]:
+            out = []
+            for rows, (width, conv) in zip(mapper(entity), steps):
+                buf = bytearray()
+                for row in rows:
+                    values = list(row.values())
+                    if len(values) != width:  # pragma: no cover - the mappers' tests
+                        msg = "a row mapper and its table disagree on the columns"
+                        raise RuntimeError(msg)
+                    for i, f in conv:
+                        v = values[i]
+                        if v is not None:
+                            values[i] = f(v)
+                    format_row_text(values, tx, buf)
+                out.append(bytes(buf))
+            return tuple(out)
+
+        plans[kind] = plan
+    return plans
+
+
+class CopyEncoder:
+    r"""Entities as the lines of PostgreSQL ``COPY … FROM STDIN`` text, made in any process.
+
+    The lines hold what :func:`copy_rows` sends for the same entities — the
+    adapter's row mappers, the same value preparation (JSON text, naive UTC)
+    and psycopg's own text formatting — so a unit of work can write them with
+    :func:`copy_encoded` and store the same rows.  Picklable (table layouts
+    only); it needs psycopg, not a connection.  :meth:`encode` returns one
+    ``bytes`` per table of the kind (see :data:`ENCODED_KINDS`).
+
+    >>> from datetime import date
+    >>> from studentstatus.adapters.sql.tables import build_tables
+    >>> from studentstatus.domain.enums import Sex
+    >>> from studentstatus.domain.model import Child
+    >>> enc = CopyEncoder.for_tables(build_tables())
+    >>> (line,) = enc.encode("children", Child("c1", "王小明", Sex.M, date(2020, 3, 15), None))
+    >>> line.decode().split("\t")[:5], line.endswith(b"\n")
+    (['c1', '王小明', 'M', '2020-03-15', '\\N'], True)
+    """
+
+    def __init__(self, tables: Mapping[str, CopyTable]) -> None:
+        self.tables = dict(tables)
+        self._plans: dict[str, Plan] | None = None  # compiled in each process, never pickled
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CopyEncoder, (self.tables,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CopyEncoder) and other.tables == self.tables
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CopyEncoder({sorted(self.tables)})"
+
+    @classmethod
+    def for_tables(cls, tables: Any) -> CopyEncoder:
+        """The encoder of an adapter's :class:`~studentstatus.adapters.sql.tables.SqlTables`."""
+        ports = sorted({p for ps in ENCODED_KINDS.values() for p in ps})
+        return cls({p: CopyTable.of(tables.by_port[p]) for p in ports})
+
+    def encode(self, kind: str, entity: object) -> tuple[bytes, ...]:
+        """The ``COPY`` lines of ``entity``, one ``bytes`` per table of ``kind``."""
+        plans = self._plans
+        if plans is None:
+            plans = self._plans = _compile(self.tables)
+        return plans[kind](entity)
+
+
+def copy_encoded(
+    conn: Connection,
+    encoder: CopyEncoder,
+    batches: Sequence[tuple[str, Sequence[Any]]],
+) -> int:
+    """Write what :meth:`CopyEncoder.encode` made: one ``COPY`` per table of each batch.
+
+    Returns the number of entities.  Driver errors become
+    :class:`~studentstatus.errors.StorageError` (a taken key:
+    :class:`~studentstatus.errors.ConflictError`).
+    """
+    dbapi_conn = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    layouts = encoder.tables
+    n = 0
+    for kind, items in batches:
+        n += len(items)
+        for i, port in enumerate(ENCODED_KINDS[kind]):
+            data = b"".join([item[i] for item in items])
+            if not data:
+                continue
+            try:
+                with dbapi_conn.cursor() as cur, cur.copy(layouts[port].sql) as copy:
+                    copy.write(data)
+            except Exception as exc:
+                raise translate_error(exc, f"COPY into {port}") from exc
+    return n

@@ -45,7 +45,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from studentstatus.adapters.sql import _rows
-from studentstatus.adapters.sql.copy import _last_value_memo
+from studentstatus.adapters.sql.copy import CopyEncoder, _last_value_memo, copy_encoded
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
 from studentstatus.adapters.sql.tables import (
@@ -200,6 +200,7 @@ class SqlStore:
         )
         self.chunk_size = chunk_size
         self.copy_threshold = copy_threshold
+        self._encoder: CopyEncoder | None = None
         self._plans: dict[
             tuple[str, tuple[str, ...]], tuple[str, list[Callable[[Any], Any] | None]]
         ] = {}
@@ -369,6 +370,53 @@ class SqlUnitOfWork:
             if self._tx.is_active:
                 self._tx.rollback()
             self._begin()
+
+    # prepared rows (ports.PreparedWrites) ------------------------------------------------
+
+    def row_encoder(self) -> CopyEncoder | None:
+        """A :class:`~studentstatus.adapters.sql.copy.CopyEncoder` on PostgreSQL through
+        psycopg 3 with a UTF-8 client encoding and the unpartitioned schema; else ``None``
+        (services then write entities).
+
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     uow.row_encoder() is None
+        True
+        >>> store.close()
+        """
+        store = self._store
+        if (
+            self._conn is None
+            or store.dialect_name != "postgresql"
+            or store.partitioned
+            or store.engine.dialect.driver != "psycopg"
+        ):
+            return None
+        info = getattr(self._conn.connection.dbapi_connection, "info", None)
+        if getattr(info, "encoding", None) != "utf-8":
+            return None
+        if store._encoder is None:
+            store._encoder = CopyEncoder.for_tables(store.tables)
+        return store._encoder
+
+    def write_prepared(self, batches: Sequence[tuple[str, Sequence[Any]]]) -> int:
+        """Write ``(kind, encoded entities)`` batches made by :meth:`row_encoder`'s encoder
+        (one ``COPY`` per table, in one savepoint: all or nothing); returns the count."""
+        encoder = self.row_encoder()
+        if encoder is None or self._conn is None:
+            msg = "this unit of work writes no prepared rows (row_encoder() is None)"
+            raise StorageError(msg)
+        conn = self._conn
+        with translating("write prepared rows"):
+            sp = conn.begin_nested()
+            try:
+                n = copy_encoded(conn, encoder, batches)
+            except BaseException:
+                if sp.is_active:
+                    sp.rollback()
+                raise
+            sp.commit()
+        return n
 
 
 @attrs.frozen
