@@ -17,10 +17,14 @@ it sees the rows in file order exactly as an import in one process does.
 * **Random draws**: worker ``k`` draws ids and temporary numbers from its own
   generator, seeded from ``rt.rng``; its temporary numbers' random part is
   ``k`` modulo ``N + 1`` (the import's own draws use ``N``), so no two
-  processes can draw the same number; the import still checks each against
-  the store's numbers (its Bloom filter) and redraws on a hit.
-* **Memory**: a pipe holds at most what the operating system buffers; a
-  worker ahead of the writes blocks, so memory stays flat.
+  processes can draw the same number.  Each worker tests its draws against a
+  copy of the import's filter of the store's numbers (hashed alike in every
+  process) and redraws on a hit; the import only notes them in its own filter.
+* **Prepared rows**: with the store's row encoder in the spec, a worker sends
+  each candidate's encoded rows instead of its entities (cheaper to send, and
+  the importer no longer builds them).
+* **Memory**: a thread of the import reads each worker's pipe into a queue
+  of :data:`AHEAD` frames; a worker further ahead blocks, so memory stays flat.
 * **Failures**: an exception in a worker is raised by the import (the unit of
   work rolls back; one that cannot be rebuilt here is a :class:`RuntimeError`
   with the worker's traceback); a worker that dies is a :class:`RuntimeError`;
@@ -41,6 +45,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import queue
 import random
 import threading
 import traceback
@@ -197,6 +202,8 @@ class Spec:
     chunk_size: int
     workers: int
     seeds: tuple[int, ...]
+    numbers: Any  # the import's Bloom filter of the numbers in the store, or None
+    encoder: Any  # the store's RowEncoder, or None (entities are sent)
 
 
 FIRST_CHUNK = 100
@@ -251,6 +258,7 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         sizes = chunk_sizes(spec.chunk_size)
         kgs = spec.kindergartens
         rejected = run.report.rejected
+        encode = run.encoder is not None
         items: list[Any] = []
         mine = k == 0
         chunk = rows = total = 0
@@ -273,6 +281,8 @@ def work(spec: Spec, k: int, conn: Any) -> None:
                 continue
             item = run.check(row)
             if item is not None:
+                if encode and isinstance(item, intake._Candidate):
+                    run.encode(item)
                 items.append(item)
             elif rejected:
                 items.append(list(rejected))
@@ -289,8 +299,18 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         _send(conn, ("error", pickled, text))
 
 
+AHEAD = 8
+"""Frames a checker process may be ahead of the import (each up to ``WORKER_CHUNK`` rows)."""
+
+
 class _Worker:
-    """A checker process and this end of its pipe."""
+    """A checker process, this end of its pipe, and the thread that reads the pipe.
+
+    The thread receives the frames of an import as they come and queues up to
+    :data:`AHEAD` of them, so the checker keeps working while the import
+    writes (a pipe alone buffers less than one frame); it holds the GIL only
+    to unpickle.
+    """
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -298,8 +318,42 @@ class _Worker:
         self.proc = ctx.Process(target=serve, args=(theirs,), daemon=True, name="ss-checker")
         self.proc.start()
         theirs.close()
+        self.frames: queue.Queue[tuple[Any, ...] | BaseException] = queue.Queue(AHEAD)
+        self.stop = threading.Event()
+
+    def listen(self) -> None:
+        """Start reading the frames of one import (until its "end" or "error")."""
+        self.stop.clear()
+        threading.Thread(target=self._read, daemon=True, name="ss-checker-reader").start()
+
+    def _read(self) -> None:
+        while not self.stop.is_set():
+            try:
+                item: tuple[Any, ...] | BaseException = loads(self.conn.recv_bytes())
+            except (EOFError, OSError) as exc:
+                item = exc
+            except BaseException as exc:  # pragma: no cover - a frame that does not load
+                item = exc
+            while not self.stop.is_set():
+                try:
+                    self.frames.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException) or item[0] in ("end", "error"):
+                return
+
+    def next_frame(self) -> tuple[Any, ...] | BaseException:
+        """The next frame (or the error that ended the reading), waiting for it."""
+        while True:
+            try:
+                return self.frames.get(timeout=1.0)
+            except queue.Empty:
+                if not self.proc.is_alive() and self.frames.empty():
+                    return EOFError()
 
     def kill(self) -> None:
+        self.stop.set()
         self.conn.close()
         if self.proc.is_alive():
             self.proc.kill()
@@ -340,6 +394,7 @@ def _start(w: _Worker, spec: Spec, k: int) -> _Worker:
         w.kill()
         w = _Worker()
         w.conn.send_bytes(data)
+    w.listen()
     return w
 
 
@@ -400,12 +455,13 @@ _CHANGED = "the checker processes read different rows: did the file change durin
 
 
 def _receive(w: _Worker, i: int) -> tuple[Any, ...]:
-    try:
-        msg: tuple[Any, ...] = loads(w.conn.recv_bytes())
-    except (EOFError, OSError):
+    msg = w.next_frame()
+    if isinstance(msg, EOFError | OSError):
         w.proc.join(5)
         text = f"checker process {i} ended without a word (exit code {w.proc.exitcode})"
         raise RuntimeError(text) from None
+    if isinstance(msg, BaseException):  # pragma: no cover - a frame that did not load
+        raise msg
     if msg[0] == "error":
         try:
             exc = loads(msg[1]) if msg[1] else None
@@ -430,8 +486,12 @@ def spec_for(
     chunk_size: int,
     workers: int,
     rng: Any,
+    numbers: Any = None,
+    encoder: Any = None,
 ) -> Spec:
-    """The :class:`Spec` of an import: one seed per worker drawn from ``rng``."""
+    """The :class:`Spec` of an import: one seed per worker drawn from ``rng``; ``numbers``
+    the import's filter of the store's numbers (``None``: an empty one), ``encoder`` the
+    store's :class:`~studentstatus.ports.RowEncoder` (``None``: entities are sent)."""
     return Spec(
         os.path.abspath(path),  # idle workers keep the directory they started in
         operator,
@@ -443,6 +503,8 @@ def spec_for(
         chunk_size,
         workers,
         tuple(int(rng.getrandbits(64)) for _ in range(workers)),
+        numbers,
+        encoder,
     )
 
 

@@ -65,9 +65,15 @@ importing the library); idle ones are kept for the next imports of this
 process (:func:`stop_workers` ends them; a forked child does not inherit
 them).  Worth it for files of tens of thousands of rows on a machine with a
 core to spare, with ``chunk_size`` well under the file's size (the importer
-writes every ``chunk_size`` accepted rows, as in one process); a script that
-imports with workers needs the usual ``if __name__ == "__main__":`` guard (the
-processes are started with ``spawn``).  See
+looks for duplicates every ``chunk_size`` accepted rows, as in one process); a
+script that imports with workers needs the usual ``if __name__ == "__main__":``
+guard (the processes are started with ``spawn``).  On a store whose unit of
+work writes prepared rows (:class:`~studentstatus.ports.PreparedWrites`: the
+SQL adapter on PostgreSQL) the checker processes also encode each accepted
+child, record, event and L-number claim (``COPY`` text), and the import gathers
+them over its chunks and writes every :data:`WRITE_BATCH` rows (one ``COPY``
+per table; until then its duplicate search looks among them too); problems
+and audit entries are written chunk by chunk as always.  See
 :mod:`studentstatus.services._parallel` for the protocol.
 
 **Speed**: duplicates are looked up once per chunk (bulk repository methods
@@ -110,6 +116,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import logging
 import os
 import re
@@ -165,6 +172,8 @@ from studentstatus.ports import (
     BulkChildRepository,
     BulkProblemRepository,
     BulkRecordRepository,
+    PreparedWrites,
+    RowEncoder,
     UnitOfWork,
 )
 from studentstatus.services.audit import AuditEvent, audit_many
@@ -207,6 +216,11 @@ INVALID_ID_CODES: frozenset[str] = frozenset({"checksum", "date", "region", "com
 
 WORKER_CHUNK = 1000
 """With ``workers``, rows travel from the checker processes in chunks of at most this many."""
+
+WRITE_BATCH = 25_000
+"""With ``workers`` on a store that writes prepared rows (PostgreSQL): how many accepted rows
+the import gathers, over its chunks, before writing them (one ``COPY`` per table; about 1 KB
+a row on PostgreSQL)."""
 
 _LIVE = tuple(s for s in State if s.is_live)
 _UNRESOLVED = tuple(s for s in ProblemStatus if s is not ProblemStatus.RESOLVED)
@@ -424,16 +438,48 @@ def _compact_number(text: str) -> str:
     return re.sub(r"[\s\-]", "", text).upper()
 
 
+@attrs.frozen
+class _Ref:
+    """What the writing side needs of a new record: problems, audit entry, outcome."""
+
+    id: str
+    child_id: str
+    kindergarten_code: str
+    region_code: str
+    state: str
+    grade: str | None
+    temp_number: str | None
+
+    @classmethod
+    def of(cls, rec: StatusRecord) -> _Ref:
+        return cls(
+            rec.id,
+            rec.child_id,
+            rec.kindergarten_code,
+            rec.region_code,
+            rec.state.value,
+            rec.grade.value if rec.grade is not None else None,
+            rec.temp_number,
+        )
+
+
 @attrs.define
 class _Candidate:
+    """An accepted row: its record's :class:`_Ref`, the duplicate key, an invalid-ID
+    violation, and either the entities or (``encoded``) the store's prepared rows of them:
+    child, record, REGISTER event and L-number claim."""
+
     row: int
-    child: Child
-    record: StatusRecord
-    event: StatusChange
-    kindergarten: Kindergarten
+    ref: _Ref
+    key: tuple[str, ...]
     invalid_id: Violation | None = None
-    key: tuple[str, ...] = ()
+    entities: tuple[Child, StatusRecord, StatusChange] | None = None
+    encoded: tuple[object, object, object, object] | None = None
     problems: list[str] = attrs.field(factory=list)
+
+
+_ENCODED = ("children", "records", "changes", "numbers")
+"""The kinds of :attr:`_Candidate.encoded`, in order (:class:`~studentstatus.ports.RowEncoder`)."""
 
 
 @attrs.define
@@ -443,6 +489,15 @@ class _Roster:
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, tuple[int, _Index]] = weakref.WeakKeyDictionary()
+
+
+def _number_hash(number: str) -> int:
+    """A 64-bit hash of a number, the same in every process.
+
+    ``hash(str)`` is salted per process; checker processes test their L-number
+    draws against a copy of the import's filter, so the filter uses this one.
+    """
+    return int.from_bytes(hashlib.blake2b(number.encode(), digest_size=8).digest(), "little")
 
 
 def _audit_seq(uow: UnitOfWork) -> int:
@@ -552,7 +607,7 @@ class _Index:
         for rec in uow.records.iter(batch_size=batch):
             for n in (rec.temp_number, rec.national_number, *rec.former_numbers):
                 if n:
-                    self.numbers.add(hash(n))
+                    self.numbers.add(_number_hash(n))
             if rec.state.is_live:
                 live.append(rec.child_id)
                 if len(live) >= batch:
@@ -599,6 +654,11 @@ class _Intake:
         self.now = rt.clock.now()
         self.due = due_date(self.today, rt.policy)
         self.numbers_rng: Any = rt.rng  # temporary numbers' draws (see _parallel.Residue)
+        # With checker processes on a store that writes prepared rows: the store's encoder,
+        # and the prepared rows of earlier chunks not written yet (see send()).
+        self.encoder: RowEncoder | None = None
+        self.unsent: list[tuple[object, object, object, object]] = []
+        self.unsent_refs: dict[tuple[str, ...], list[_Ref]] = {}
         self.kgs: dict[str, Kindergarten | None] = dict(kindergartens or {})
         if uow is None:
             self.index = _Index()
@@ -753,8 +813,8 @@ class _Intake:
         except RuleViolations as exc:
             self.reject(row.number, exc.violations)
             return None
-        self.index.numbers.add(hash(temp))
-        return _Candidate(row.number, child, record, event, kg, invalid, _key(child))
+        self.index.numbers.add(_number_hash(temp))
+        return _Candidate(row.number, _Ref.of(record), _key(child), invalid, (child, record, event))
 
     def recheck(self, child: Child, invalid: Violation | None) -> list[Violation]:
         problems = check_child(child, today=self.today)
@@ -891,26 +951,35 @@ class _Intake:
     def temp_number(self, region: str, born: date) -> str:
         for _ in range(1000):
             n = national.temporary_number(region, born, self.numbers_rng)
-            if hash(n) not in self.index.numbers:
+            if _number_hash(n) not in self.index.numbers:
                 return n
         msg = "no free temporary number for this region and birth date"  # pragma: no cover
         raise RuntimeError(msg)  # pragma: no cover
 
     def adopt(self, c: _Candidate) -> None:
-        """Take a checker process's candidate: its L number must be free here too.
+        """Take a checker process's candidate: note its L number in this import's filter.
 
-        Worker draws never collide with each other or with this process's
-        (:class:`~studentstatus.services._parallel.Residue`); the store's
-        numbers (and a Bloom false positive) make a redraw here.
+        The number is free: the checker drew it against a copy of this
+        filter as it was when the import started (the store's numbers), and
+        draws of different processes never collide
+        (:class:`~studentstatus.services._parallel.Residue`).
         """
-        temp = c.record.temp_number or ""
-        h = hash(temp)
-        if h in self.index.numbers:
-            temp = self.temp_number(c.record.region_code, c.child.birth_date)
-            c.record = attrs.evolve(c.record, temp_number=temp)
-            c.event = attrs.evolve(c.event, after={**c.event.after, "temp_number": temp})
-            h = hash(temp)
-        self.index.numbers.add(h)
+        self.index.numbers.add(_number_hash(c.ref.temp_number or ""))
+
+    def encode(self, c: _Candidate) -> None:
+        """Replace the candidate's entities by the store's prepared rows of them."""
+        assert self.encoder is not None
+        assert c.entities is not None
+        child, record, event = c.entities
+        claim = IssuedNumber(record.temp_number or "", NumberKind.L, record.id, self.now)
+        enc = self.encoder.encode
+        c.encoded = (
+            enc("children", child),
+            enc("records", record),
+            enc("changes", event),
+            enc("numbers", claim),
+        )
+        c.entities = None
 
     # ---- per chunk
 
@@ -924,7 +993,9 @@ class _Intake:
         local: dict[tuple[str, ...], list[_Candidate]] = {}
         pending_kinds: dict[str, set[ProblemKind]] = {}
 
-        def open_problem(rec: StatusRecord, kind: ProblemKind, related: Sequence[str]) -> None:
+        def open_problem(
+            rec: StatusRecord | _Ref, kind: ProblemKind, related: Sequence[str]
+        ) -> None:
             p = ProblemRecord(
                 id=self.rt.new_id("p"),
                 record_id=rec.id,
@@ -944,55 +1015,72 @@ class _Intake:
 
         # Which keys the store may hold: the Bloom filter, checked and filled in file order;
         # then every such key looked up at once (the store does not change during the loop).
+        # Records of earlier chunks whose rows are not written yet are the store's too.
         seen = self.index.keys.seen
         hits = [seen(hash(c.key)) for c in cands]
         stored = self.store_matches_many([c.key for c, hit in zip(cands, hits) if hit])
-        unresolved = self.unresolved_kinds([r.id for rs in stored.values() for r in rs])
+        unsent = self.unsent_refs
+        unresolved = self.unresolved_kinds(
+            [r.id for rs in stored.values() for r in rs]
+            + [r.id for c, hit in zip(cands, hits) if hit for r in unsent.get(c.key, ())]
+        )
         for c, hit in zip(cands, hits):
             if c.invalid_id is not None:
-                open_problem(c.record, ProblemKind.INVALID_ID, ())
+                open_problem(c.ref, ProblemKind.INVALID_ID, ())
                 c.problems.append(ProblemKind.INVALID_ID.value)
-            others: list[StatusRecord] = [o.record for o in local.get(c.key, ())]
+            others: list[StatusRecord | _Ref] = [o.ref for o in local.get(c.key, ())]
             if hit:
+                others.extend(unsent.get(c.key, ()))
                 others.extend(stored.get(c.key, ()))
             local.setdefault(c.key, []).append(c)
             if not others:
                 continue
             kind = ProblemKind.DUPLICATE_ID if c.key[0] == "d" else ProblemKind.SUSPECTED_DUPLICATE
-            open_problem(c.record, kind, [o.id for o in others])
+            open_problem(c.ref, kind, [o.id for o in others])
             c.problems.append(kind.value)
             for other in others:
                 if kind in pending_kinds.get(other.id, set()):
                     continue
                 if kind in unresolved.get(other.id, ()):
                     continue
-                open_problem(other, kind, [c.record.id])
+                open_problem(other, kind, [c.ref.id])
                 for o in local.get(c.key, ()):
-                    if o.record.id == other.id:
+                    if o.ref.id == other.id:
                         o.problems.append(kind.value)
 
         for c in cands:
+            ref = c.ref
             events.append(
                 AuditEvent(
                     op,
                     "register",
-                    c.record.id,
+                    ref.id,
                     after={
-                        "state": c.record.state.value,
-                        "kindergarten_code": c.record.kindergarten_code,
-                        "grade": c.record.grade.value if c.record.grade else None,
-                        "temp_number": c.record.temp_number,
-                        "child_id": c.child.id,
+                        "state": ref.state,
+                        "kindergarten_code": ref.kindergarten_code,
+                        "grade": ref.grade,
+                        "temp_number": ref.temp_number,
+                        "child_id": ref.child_id,
                     },
                 )
             )
-        if cands:
-            uow.children.add_many(c.child for c in cands)
-            uow.records.add_many(c.record for c in cands)
-            uow.changes.append_many(c.event for c in cands)
+        if cands and self.encoder is not None:
+            for c in cands:
+                if c.encoded is None:  # checked here, not by a checker process
+                    self.encode(c)
+                assert c.encoded is not None
+                self.unsent.append(c.encoded)
+                self.unsent_refs.setdefault(c.key, []).append(c.ref)
+            if len(self.unsent) >= WRITE_BATCH:
+                self.send()
+        elif cands:
+            entities = [c.entities for c in cands if c.entities is not None]
+            uow.children.add_many(e[0] for e in entities)
+            uow.records.add_many(e[1] for e in entities)
+            uow.changes.append_many(e[2] for e in entities)
             uow.numbers.claim_many(
-                IssuedNumber(c.record.temp_number or "", NumberKind.L, c.record.id, self.now)
-                for c in cands
+                IssuedNumber(e[1].temp_number or "", NumberKind.L, e[1].id, self.now)
+                for e in entities
             )
         if problems:
             uow.problems.add_many(problems)
@@ -1012,6 +1100,22 @@ class _Intake:
                 self.on_record(doc)
             if self.collect:
                 self.report.records.append(doc)
+
+    def send(self) -> None:
+        """Write the prepared rows gathered over the chunks (one ``COPY`` per table).
+
+        Gathering them costs the server far less than a ``COPY`` per chunk: a
+        large batch touches each page of a table's random-key indexes once.
+        Until they are written, :meth:`flush` looks for duplicates among them too.
+        """
+        if not self.unsent:
+            return
+        uow = self.uow
+        assert isinstance(uow, PreparedWrites)
+        rows = self.unsent
+        uow.write_prepared([(kind, [e[i] for e in rows]) for i, kind in enumerate(_ENCODED)])
+        self.unsent = []
+        self.unsent_refs = {}
 
     def store_matches_many(
         self, keys: Sequence[tuple[str, ...]]
@@ -1114,15 +1218,15 @@ def _try_date(text: str) -> date | None:
 def _outcome(item: _Candidate | _Roster) -> dict[str, Any]:
     if isinstance(item, _Roster):
         return {"row": item.row, "roster_id": item.entry.id, "state": None}
-    rec = item.record
+    rec = item.ref
     return {
         "row": item.row,
         "record_id": rec.id,
         "child_id": rec.child_id,
         "kindergarten_code": rec.kindergarten_code,
         "temp_number": rec.temp_number,
-        "state": rec.state.value,
-        "grade": rec.grade.value if rec.grade else None,
+        "state": rec.state,
+        "grade": rec.grade,
         "problems": sorted(set(item.problems)),
     }
 
@@ -1156,10 +1260,11 @@ def checker(spec: Spec, k: int) -> _Intake:
     from studentstatus.services.runtime import FixedClock
 
     register(_Candidate)
+    register(_Ref)
     register(_Roster)
     rng = worker_rng(spec, k)
     rt = Runtime(cast(Any, None), FixedClock(spec.now), cast(Any, rng), spec.policy)
-    return _Intake(
+    run = _Intake(
         rt,
         spec.operator,
         None,
@@ -1169,6 +1274,10 @@ def checker(spec: Spec, k: int) -> _Intake:
         kindergartens=spec.kindergartens,
         today=spec.today,
     )
+    if spec.numbers is not None:  # the store's numbers: draws are tested against them
+        run.index.numbers = spec.numbers
+    run.encoder = spec.encoder
+    return run
 
 
 def _in_workers(
@@ -1186,6 +1295,8 @@ def _in_workers(
     if run.op.role is Role.KINDERGARTEN:
         run.kindergarten(run.op.scope)
     run.numbers_rng = _parallel.Residue(run.rt.rng, workers, workers + 1)
+    uow = run.uow
+    run.encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
     spec = _parallel.spec_for(
         path,
         run.op,
@@ -1197,6 +1308,8 @@ def _in_workers(
         chunk_size=min(chunk_size, WORKER_CHUNK),
         workers=workers,
         rng=run.rt.rng,
+        numbers=run.index.numbers,
+        encoder=run.encoder,
     )
     # Written in chunks of chunk_size accepted rows, exactly as in one process: the
     # outcomes (a record's problems known when it is written) and the audit trail's order
@@ -1224,6 +1337,7 @@ def _in_workers(
                 progress(run.report.rows)
     if chunk:
         run.flush(chunk)
+    run.send()
 
 
 def import_children(
