@@ -78,6 +78,27 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """(steal, total) clock ticks of the whole machine so far (Linux /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
+def steal_pct(since: tuple[int, int]) -> float:
+    """Share (%) of the machine's CPU time the hypervisor took (steal) since ``since``: a
+    phase with a high figure ran on a slower machine than one without."""
+    steal, total = cpu_jiffies()
+    return round(100 * (steal - since[0]) / max(1, total - since[1]), 1)
+
+
+def speed_probe_ms() -> float:
+    """Milliseconds a fixed piece of pure-Python work takes now: this VM's speed drifts by
+    up to half from one minute to the next, so each phase records it beside its figures."""
+    t = time.perf_counter()
+    sum(i * i % 7 for i in range(400_000))
+    return round((time.perf_counter() - t) * 1000, 1)
+
+
 def server_cpu_s(store) -> dict[int, float]:  # type: ignore[no-untyped-def]
     """CPU seconds of each PostgreSQL backend of this database (server on this machine)."""
     import sqlalchemy as sa
@@ -253,6 +274,8 @@ def run_child(
         n = int(plan["stats"]["rows"])
 
         server = server_cpu_s(store) if kind != "sqlite" else {}
+        jiffies = cpu_jiffies()
+        probe = speed_probe_ms()
         t, c = time.perf_counter(), time.process_time()
         accepted = rejected = 0
         problems: dict[str, int] = {}
@@ -275,7 +298,9 @@ def run_child(
                          "rejected_rows": rejected, "problems": problems,
                          "workers": workers, "rss_mb": rss_mb(),
                          "checker_rss_mb": checker_rss_mb(),
-                         "checker_cpu_s": checker_cpu_s()}  # fmt: skip
+                         "checker_cpu_s": checker_cpu_s(),
+                         "steal_pct": steal_pct(jiffies),
+                         "probe_ms_before_after": [probe, speed_probe_ms()]}  # fmt: skip
         if server:
             after = server_cpu_s(store)
             out["import"]["server_cpu_s"] = sum(  # type: ignore[index]
@@ -414,6 +439,8 @@ def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str,
     p = f"same{uuid.uuid4().hex[:6]}_"
     tables = written["tables"]
     assert isinstance(tables, list)
+    jiffies = cpu_jiffies()
+    probe = speed_probe_ms()
     if kind == "sqlite":
         import sqlite3
 
@@ -462,7 +489,9 @@ def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str,
         Path(chunk_path).unlink()
     rows = int(written["rows"])  # type: ignore[call-overload]
     out = {"seconds": dt, "cpu_s": cpu, "rows": rows, "rows_per_s": rows / dt,
-           "tables": {name: n for name, _, _, n in tables}}  # fmt: skip
+           "tables": {name: n for name, _, _, n in tables},
+           "steal_pct": steal_pct(jiffies),
+           "probe_ms_before_after": [probe, speed_probe_ms()]}  # fmt: skip
     if kind != "sqlite":
         out["server_cpu_s"] = server_cpu
     return out
