@@ -7,6 +7,10 @@ prepared by the same SQLAlchemy bind processors as an ``INSERT`` would use
 (JSON serialised, aware datetimes converted to UTC), so the stored rows are
 identical whichever path wrote them.
 
+:class:`CopyEncoder` makes the same lines ahead of time, in any process (the
+checker processes of a bulk import), and :func:`copy_encoded` writes them:
+the SQL adapter's :class:`~studentstatus.ports.PreparedWrites`.
+
 >>> from studentstatus.adapters.sql.tables import build_tables
 >>> _copy_sql(build_tables(prefix="p_", schema="s").children, ["id", "name"])
 'COPY "s"."p_children" ("id", "name") FROM STDIN'
@@ -255,7 +259,7 @@ def _compile(tables: Mapping[str, CopyTable]) -> dict[str, Plan]:
                 buf = bytearray()
                 for row in rows:
                     values = list(row.values())
-                    if len(values) != width:  # pragma: no cover - the mappers' tests
+                    if len(values) != width:  # pragma: no cover - PreparedWritesContract
                         msg = "a row mapper and its table disagree on the columns"
                         raise RuntimeError(msg)
                     for i, f in conv:
