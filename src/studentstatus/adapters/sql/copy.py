@@ -19,7 +19,7 @@ the SQL adapter's :class:`~studentstatus.ports.PreparedWrites`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -158,10 +158,17 @@ def copy_rows(
 
 def _naive_utc_text(value: datetime) -> str:
     """What :class:`~studentstatus.adapters.sql.tables.UtcDateTime` binds (naive UTC), as
-    the text ``COPY`` reads."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ")
+    the text ``COPY`` reads.
+
+    >>> from datetime import timedelta, timezone
+    >>> _naive_utc_text(datetime(2024, 9, 1, 8, 0, 0, 5, tzinfo=timezone(timedelta(hours=8))))
+    '2024-09-01 00:00:00.000005'
+    """
+    from studentstatus.adapters.sql.tables import UtcDateTime
+
+    bound = UtcDateTime().process_bind_param(value, cast(Any, None))
+    assert bound is not None
+    return bound.isoformat(" ")
 
 
 def _column_kind(column: sa.Column[Any]) -> str:
