@@ -974,18 +974,12 @@ class PreparedWritesContract(_Base):
             assert _commit(a, entities) == 9
             assert _commit(b, lambda u: self._prepared(u, batches)) == 9
             assert _read(b, dump) == _read(a, dump)
-            for uow_a, uow_b in [(a.unit_of_work(), b.unit_of_work())]:
-                with uow_a as ua, uow_b as ub:
-                    assert ub.children.get_many(["c1", "c2", "c3"]) == ua.children.get_many(
-                        ["c1", "c2", "c3"]
-                    )
-                    for n in (
-                        "L1101052020031500022",
-                        "L1101052019010100013",
-                        "J1101052020031500015",
-                    ):
-                        assert ub.records.find_by_number(n) == ua.records.find_by_number(n)
-                        assert ub.numbers.resolve(n) == ua.numbers.resolve(n)
+            with a.unit_of_work() as ua, b.unit_of_work() as ub:
+                ids = ["c1", "c2", "c3"]
+                assert ub.children.get_many(ids) == ua.children.get_many(ids)
+                for n in ("L1101052020031500022", "L1101052019010100013", "J1101052020031500015"):
+                    assert ub.records.find_by_number(n) == ua.records.find_by_number(n)
+                    assert ub.numbers.resolve(n) == ua.numbers.resolve(n)
 
     def test_prepared_writes_are_all_or_nothing(self) -> None:
         """A taken key anywhere in the batches is a ConflictError and writes none of them;

@@ -406,17 +406,8 @@ class SqlUnitOfWork:
         if encoder is None or self._conn is None:
             msg = "this unit of work writes no prepared rows (row_encoder() is None)"
             raise StorageError(msg)
-        conn = self._conn
-        with translating("write prepared rows"):
-            sp = conn.begin_nested()
-            try:
-                n = copy_encoded(conn, encoder, batches)
-            except BaseException:
-                if sp.is_active:
-                    sp.rollback()
-                raise
-            sp.commit()
-        return n
+        with _savepoint(self._conn, "write prepared rows"):
+            return copy_encoded(self._conn, encoder, batches)
 
 
 @attrs.frozen
@@ -439,19 +430,8 @@ class _Repo:
         self._conn = ctx.conn
         self._t = ctx.t
 
-    @contextmanager
-    def _write(self, what: str) -> Iterator[None]:
-        """A SAVEPOINT around one write call: all of it or nothing, the unit stays usable."""
-        with translating(what):
-            sp = self._conn.begin_nested()
-            try:
-                yield
-            except BaseException:
-                if sp.is_active:
-                    sp.rollback()
-                raise
-            else:
-                sp.commit()
+    def _write(self, what: str) -> AbstractContextManager[None]:
+        return _savepoint(self._conn, what)
 
     def _read(self, what: str) -> AbstractContextManager[None]:
         return translating(what)
@@ -792,6 +772,21 @@ class _Repo:
             if len(batch) < batch_size:
                 return
             last = tuple(batch[-1][k] for k in keys)
+
+
+@contextmanager
+def _savepoint(conn: Connection, what: str) -> Iterator[None]:
+    """A SAVEPOINT around one write call: all of it or nothing, the unit stays usable."""
+    with translating(what):
+        sp = conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            if sp.is_active:
+                sp.rollback()
+            raise
+        else:
+            sp.commit()
 
 
 def _record_numbers(record: StatusRecord) -> list[str]:
