@@ -178,6 +178,8 @@ class Records:
         return self.update_many([record])[0]
 
     def update_many(self, records: Sequence[StatusRecord]) -> list[StatusRecord]:
+        for rec in records:  # a missing record is NotFoundError before any number conflict
+            self.t.get(rec.id)
         self._check_numbers(records)
         return self.t.update_many(records)
 

@@ -275,8 +275,10 @@ def apply_op(w: Working, op: Op) -> list[Any]:
         _insert(w, "records", lambda r: r.id, items, "record")
         w.write("numidx").update(staged)
     elif name == "records.update":
-        staged = _check_record_numbers(w, items)
+        # Missing or stale records first, then their numbers (as the SQL adapter does):
+        # a missing record is NotFoundError even when its new number is taken.
         out = _update(w, "records", lambda r: r.id, items, "record")
+        staged = _check_record_numbers(w, items)
         w.write("numidx").update(staged)
         return out
     elif name == "changes.append":

@@ -482,6 +482,13 @@ class RecordContract(_Base):
             assert uow.records.find_by_number("L0000") is None
             assert uow.records.for_child("nobody") == []
 
+    def test_record_update_missing_before_numbers(self, store: Store) -> None:
+        """Updating a missing record is NotFoundError even when its number is another's."""
+        _commit(store, lambda u: u.records.add(_record("r1", temp_number="L1")))
+        with pytest.raises(NotFoundError):
+            _commit(store, lambda u: u.records.update(_record("r9", national_number="L1")))
+        assert _read(store, lambda u: u.records.find_by_number("L1")).id == "r1"
+
     def test_record_conflicts(self, store: Store) -> None:
         """Duplicate id, stale version and a number held by another record conflict."""
         _commit(store, lambda u: u.records.add(_record("r1", temp_number="L1")))
