@@ -78,17 +78,24 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_jiffies() -> tuple[int, int]:
-    """(steal, total) clock ticks of the whole machine so far (Linux /proc/stat)."""
+def cpu_jiffies() -> tuple[int, int, int]:
+    """(steal, idle + iowait, total) clock ticks of the whole machine so far (/proc/stat)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return fields[7], sum(fields[:8])
+    return fields[7], fields[3] + fields[4], sum(fields[:8])
 
 
-def steal_pct(since: tuple[int, int]) -> float:
+def steal_pct(since: tuple[int, int, int]) -> float:
     """Share (%) of the machine's CPU time the hypervisor took (steal) since ``since``: a
     phase with a high figure ran on a slower machine than one without."""
-    steal, total = cpu_jiffies()
-    return round(100 * (steal - since[0]) / max(1, total - since[1]), 1)
+    steal, _, total = cpu_jiffies()
+    return round(100 * (steal - since[0]) / max(1, total - since[2]), 1)
+
+
+def idle_pct(since: tuple[int, int, int]) -> float:
+    """Share (%) of the machine's CPU time no process used since ``since`` (idle or waiting
+    for I/O): what a phase left of the cores it could have used."""
+    _, idle, total = cpu_jiffies()
+    return round(100 * (idle - since[1]) / max(1, total - since[2]), 1)
 
 
 def speed_probe_ms() -> float:
@@ -299,7 +306,7 @@ def run_child(
                          "workers": workers, "rss_mb": rss_mb(),
                          "checker_rss_mb": checker_rss_mb(),
                          "checker_cpu_s": checker_cpu_s(),
-                         "steal_pct": steal_pct(jiffies),
+                         "steal_pct": steal_pct(jiffies), "idle_pct": idle_pct(jiffies),
                          "probe_ms_before_after": [probe, speed_probe_ms()]}  # fmt: skip
         if server:
             after = server_cpu_s(store)
@@ -490,7 +497,7 @@ def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str,
     rows = int(written["rows"])  # type: ignore[call-overload]
     out = {"seconds": dt, "cpu_s": cpu, "rows": rows, "rows_per_s": rows / dt,
            "tables": {name: n for name, _, _, n in tables},
-           "steal_pct": steal_pct(jiffies),
+           "steal_pct": steal_pct(jiffies), "idle_pct": idle_pct(jiffies),
            "probe_ms_before_after": [probe, speed_probe_ms()]}  # fmt: skip
     if kind != "sqlite":
         out["server_cpu_s"] = server_cpu

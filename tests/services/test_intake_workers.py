@@ -205,14 +205,16 @@ def _on_sql(kind: str, tmp_path: Path, url: str | None) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("batch", [1, 150, 1 << 30])
+@pytest.mark.parametrize(("batch", "tail"), [(1, 0), (150, 0), (150, 200), (1 << 30, 0)])
 def test_prepared_rows_on_postgres_give_what_entities_give(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, tail: int
 ) -> None:
     # PostgreSQL: the checker processes send COPY lines, gathered over the chunks and written
-    # every `batch` rows (1: after every chunk; 1 << 30: once, at the end); twins of rows in
-    # gathered chunks not written yet must still be found, in the file and in the store.
+    # every `batch` rows (1: after every chunk; 1 << 30: once, at the end), and every chunk
+    # once fewer than `tail` rows are left; twins of rows in gathered chunks not written yet
+    # must still be found, in the file and in the store.
     monkeypatch.setattr(intake, "WRITE_BATCH", batch)
+    monkeypatch.setattr(intake, "WRITE_TAIL", tail)
     rows = [row(i) for i in range(1, 601)]
     for a, b in ((100, 101), (120, 450), (3, 599), (250, 251), (10, 200), (10, 400)):
         rows[b - 1] = dict(rows[a - 1], name=f"孪生{b}")
@@ -233,6 +235,36 @@ def test_prepared_rows_on_postgres_give_what_entities_give(
             assert [(e.action, e.after.get("kind")) for e in u1.audit.iter()] == [
                 (e.action, e.after.get("kind")) for e in u2.audit.iter()
             ]
+
+
+@pytest.mark.postgres
+def test_prepared_rows_are_gathered_then_written_every_chunk_near_the_end(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No batch limit, and every chunk written once fewer than 250 rows seem left: one large
+    # write when the last stretch begins (the rows gathered so far), then one per chunk.
+    monkeypatch.setattr(intake, "WRITE_BATCH", 1 << 30)
+    monkeypatch.setattr(intake, "WRITE_TAIL", 250)
+    sizes: list[int] = []
+    send = intake._Intake.send
+
+    def spy(self: intake._Intake) -> None:
+        sizes.append(len(self.unsent))
+        send(self)
+
+    monkeypatch.setattr(intake._Intake, "send", spy)
+    path = tmp_path / "rows.csv"
+    path.write_bytes(csv_bytes([row(i) for i in range(1, 1001)]))
+    with make_store("postgres", tmp_path, postgres_url) as store:
+        seed_kindergartens(store)
+        report = import_children(runtime(store), OPS["kgA"], path, chunk_size=50, workers=2)
+        assert report.accepted == 1000
+        assert counts(store)["records"] == 1000
+    written = [n for n in sizes if n]
+    assert sum(written) == 1000
+    assert 650 <= written[0] <= 800  # gathered until about 250 rows were left
+    assert len(written) >= 5
+    assert all(n <= 50 for n in written[1:])  # then chunk by chunk
 
 
 def test_temporary_numbers_of_workers_never_collide(tmp_path: Path) -> None:

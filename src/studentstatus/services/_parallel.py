@@ -244,11 +244,12 @@ def serve(conn: Any) -> None:
 def work(spec: Spec, k: int, conn: Any) -> None:
     """Check the chunks ``c`` with ``c % spec.workers == k`` of the file and send them.
 
-    Frames: ``("chunk", rows, items)`` per chunk, then ``("end", rows in the
-    file)``; or ``("error", the pickled exception or b"", traceback text)``.
-    ``items`` are in row order: a checked candidate or roster entry, a list of
-    rejections, or the :class:`~studentstatus.services.csvio.CsvRow` itself for
-    the import to check.
+    Frames: ``("chunk", rows, items, offset)`` per chunk, then ``("end", rows
+    in the file)``; or ``("error", the pickled exception or b"", traceback
+    text)``.  ``items`` are in row order: a checked candidate or roster entry, a
+    list of rejections, or the :class:`~studentstatus.services.csvio.CsvRow`
+    itself for the import to check; ``offset`` is how far into the file the
+    reading was when the chunk ended (in bytes, a little ahead: buffered).
     """
     try:
         from studentstatus.services import intake
@@ -263,32 +264,33 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         mine = k == 0
         chunk = rows = total = 0
         end = next(sizes)
-        for row in intake.rows_of(spec.path):
-            if total == end:
-                if mine:
-                    _send(conn, ("chunk", rows, items))
-                chunk += 1
-                mine = chunk % n == k
-                items, rows = [], 0
-                end += next(sizes)
-            total += 1
-            if not mine:
-                continue
-            rows += 1
-            code = row.values.get("kindergarten_code", "")
-            if code and code not in kgs:
-                items.append(row)
-                continue
-            item = run.check(row)
-            if item is not None:
-                if encode and isinstance(item, intake._Candidate):
-                    run.encode(item)
-                items.append(item)
-            elif rejected:
-                items.append(list(rejected))
-                rejected.clear()
-        if mine and total:
-            _send(conn, ("chunk", rows, items))
+        with open(spec.path, "rb") as raw:
+            for row in intake.rows_of(raw):
+                if total == end:
+                    if mine:
+                        _send(conn, ("chunk", rows, items, raw.tell()))
+                    chunk += 1
+                    mine = chunk % n == k
+                    items, rows = [], 0
+                    end += next(sizes)
+                total += 1
+                if not mine:
+                    continue
+                rows += 1
+                code = row.values.get("kindergarten_code", "")
+                if code and code not in kgs:
+                    items.append(row)
+                    continue
+                item = run.check(row)
+                if item is not None:
+                    if encode and isinstance(item, intake._Candidate):
+                        run.encode(item)
+                    items.append(item)
+                elif rejected:
+                    items.append(list(rejected))
+                    rejected.clear()
+            if mine and total:
+                _send(conn, ("chunk", rows, items, raw.tell()))
         _send(conn, ("end", total))
     except BaseException as exc:  # every failure goes back to the import
         text = traceback.format_exc()
@@ -412,8 +414,9 @@ def shutdown() -> None:
         w.kill()
 
 
-def checked_chunks(spec: Spec) -> Generator[tuple[int, list[Any]], None, None]:
-    """Yield ``(rows, items)`` per chunk, in file order, from ``spec.workers`` processes.
+def checked_chunks(spec: Spec) -> Generator[tuple[int, list[Any], int], None, None]:
+    """Yield ``(rows, items, offset)`` per chunk, in file order, from ``spec.workers``
+    processes (``offset``: about how many bytes of the file were read, see :func:`work`).
 
     The processes are kept for the next import when every frame was read;
     closing the generator early (or an exception while it runs) kills them.
@@ -432,7 +435,7 @@ def checked_chunks(spec: Spec) -> Generator[tuple[int, list[Any]], None, None]:
             if msg[0] == "end":
                 totals[i] = msg[1]
                 break
-            yield msg[1], msg[2]
+            yield msg[1], msg[2], msg[3]
             c += 1
         for i, w in enumerate(workers):  # the others' "end": each read the same rows
             if i not in totals:

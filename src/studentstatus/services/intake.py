@@ -72,7 +72,9 @@ work writes prepared rows (:class:`~studentstatus.ports.PreparedWrites`: the
 SQL adapter on PostgreSQL) the checker processes also encode each accepted
 child, record, event and L-number claim (``COPY`` text), and the import gathers
 them over its chunks and writes every :data:`WRITE_BATCH` rows (one ``COPY``
-per table; until then its duplicate search looks among them too); problems
+per table; until then its duplicate search looks among them too), and every
+chunk once fewer than :data:`WRITE_TAIL` rows are left (the last write, which
+no checking overlaps, stays small; estimated from the bytes read so far); problems
 and audit entries are written chunk by chunk as always.  See
 :mod:`studentstatus.services._parallel` for the protocol.
 
@@ -221,6 +223,11 @@ WRITE_BATCH = 25_000
 """With ``workers`` on a store that writes prepared rows (PostgreSQL): how many accepted rows
 the import gathers, over its chunks, before writing them (one ``COPY`` per table; about 1 KB
 a row on PostgreSQL)."""
+
+WRITE_TAIL = 25_000
+"""With ``workers`` on such a store: once fewer rows than this seem left in the file (from the
+bytes read so far), the import writes every chunk instead of gathering them: the checker
+processes are done by the last write, which nothing overlaps, so it is kept small."""
 
 _LIVE = tuple(s for s in State if s.is_live)
 _UNRESOLVED = tuple(s for s in ProblemStatus if s is not ProblemStatus.RESOLVED)
@@ -659,6 +666,7 @@ class _Intake:
         self.encoder: RowEncoder | None = None
         self.unsent: list[tuple[object, object, object, object]] = []
         self.unsent_refs: dict[tuple[str, ...], list[_Ref]] = {}
+        self.last_stretch = False  # near the end of the file: write every chunk (see send())
         self.kgs: dict[str, Kindergarten | None] = dict(kindergartens or {})
         if uow is None:
             self.index = _Index()
@@ -1071,7 +1079,7 @@ class _Intake:
                 assert c.encoded is not None
                 self.unsent.append(c.encoded)
                 self.unsent_refs.setdefault(c.key, []).append(c.ref)
-            if len(self.unsent) >= WRITE_BATCH:
+            if len(self.unsent) >= WRITE_BATCH or self.last_stretch:
                 self.send()
         elif cands:
             entities = [c.entities for c in cands if c.entities is not None]
@@ -1107,6 +1115,9 @@ class _Intake:
         Gathering them costs the server far less than a ``COPY`` per chunk: a
         large batch touches each page of a table's random-key indexes once.
         Until they are written, :meth:`flush` looks for duplicates among them too.
+        Near the end of the file (``last_stretch``, fewer than :data:`WRITE_TAIL`
+        rows left) :meth:`flush` writes every chunk: the checker processes are
+        done by the last write, so it is kept small.
         """
         if not self.unsent:
             return
@@ -1292,6 +1303,7 @@ def _in_workers(
 
     with open(path, "rb"):  # an unreadable file fails here, before any process starts
         pass
+    size = os.path.getsize(path)
     if run.op.role is Role.KINDERGARTEN:
         run.kindergarten(run.op.scope)
     run.numbers_rng = _parallel.Residue(run.rt.rng, workers, workers + 1)
@@ -1316,7 +1328,12 @@ def _in_workers(
     # depend on where the chunks end.
     chunk: list[_Candidate | _Roster] = []
     with contextlib.closing(_parallel.checked_chunks(spec)) as chunks:
-        for rows, items in chunks:
+        for rows, items, offset in chunks:
+            # Near the end of the file (fewer than WRITE_TAIL rows left, at the bytes per
+            # row read so far) every chunk is written at once: the last write, which no
+            # checking overlaps, stays small.
+            read = run.report.rows + rows
+            run.last_stretch = (size - offset) * read < WRITE_TAIL * max(offset, 1)
             for item in items:
                 if isinstance(item, list):
                     run.report.rejected.extend(item)
