@@ -117,28 +117,51 @@ def kindergarten_from_row(r: Row) -> Kindergarten:
 # children --------------------------------------------------------------------------------
 
 
-def child_to_row(c: Child) -> dict[str, Any]:
+CHILD_COLUMNS = (
+    "id",
+    "name",
+    "sex",
+    "birth_date",
+    "document_type",
+    "document_number",
+    "nationality",
+    "ethnicity",
+    "hukou_region",
+    "hukou_rural",
+    "residence_region",
+    "guardians",
+    "left_behind",
+    "disability",
+    "orphan",
+    "version",
+)
+
+
+def child_values(c: Child) -> list[Any]:
+    """The column values of a child, in :data:`CHILD_COLUMNS` order (the bulk encoders')."""
     doc = c.document
-    return {
-        "id": c.id,
-        "name": c.name,
-        "sex": c.sex.value,
-        "birth_date": c.birth_date,
-        "document_type": doc.type.value if doc is not None else None,
-        "document_number": doc.number if doc is not None else None,
-        "nationality": c.nationality,
-        "ethnicity": c.ethnicity,
-        "hukou_region": c.hukou_region,
-        "hukou_rural": c.hukou_rural,
-        "residence_region": c.residence_region,
-        "guardians": [
-            {"name": g.name, "relation": g.relation, "phone": g.phone} for g in c.guardians
-        ],
-        "left_behind": c.left_behind,
-        "disability": c.disability,
-        "orphan": c.orphan,
-        "version": c.version,
-    }
+    return [
+        c.id,
+        c.name,
+        c.sex.value,
+        c.birth_date,
+        doc.type.value if doc is not None else None,
+        doc.number if doc is not None else None,
+        c.nationality,
+        c.ethnicity,
+        c.hukou_region,
+        c.hukou_rural,
+        c.residence_region,
+        [{"name": g.name, "relation": g.relation, "phone": g.phone} for g in c.guardians],
+        c.left_behind,
+        c.disability,
+        c.orphan,
+        c.version,
+    ]
+
+
+def child_to_row(c: Child) -> dict[str, Any]:
+    return dict(zip(CHILD_COLUMNS, child_values(c), strict=True))
 
 
 def _document(type_: str | None, number: str | None) -> IdentityDocument | None:
@@ -170,32 +193,60 @@ def child_from_row(r: Row) -> Child:
 # records ---------------------------------------------------------------------------------
 
 
+RECORD_COLUMNS = (
+    "id",
+    "child_id",
+    "kindergarten_code",
+    "region_code",
+    "state",
+    "grade",
+    "entry_date",
+    "temp_number",
+    "national_number",
+    "former_numbers",
+    "verification",
+    "county_confirmed",
+    "suspended_since",
+    "suspended_until",
+    "suspended_days",
+    "last_promoted_year",
+    "repeated_grades",
+    "skipped",
+    "state_before_cancel",
+    "cancelled_on",
+    "version",
+)
+
+
+def record_values(rec: StatusRecord) -> list[Any]:
+    """The column values of a record, in :data:`RECORD_COLUMNS` order."""
+    return [
+        rec.id,
+        rec.child_id,
+        rec.kindergarten_code,
+        rec.region_code,
+        rec.state.value,
+        rec.grade.value if rec.grade is not None else None,
+        rec.entry_date,
+        rec.temp_number,
+        rec.national_number,
+        list(rec.former_numbers),
+        rec.verification.value if rec.verification is not None else None,
+        rec.county_confirmed,
+        rec.suspended_since,
+        rec.suspended_until,
+        rec.suspended_days,
+        rec.last_promoted_year,
+        [g.value for g in rec.repeated_grades],
+        rec.skipped,
+        rec.state_before_cancel.value if rec.state_before_cancel is not None else None,
+        rec.cancelled_on,
+        rec.version,
+    ]
+
+
 def record_to_row(rec: StatusRecord) -> dict[str, Any]:
-    return {
-        "id": rec.id,
-        "child_id": rec.child_id,
-        "kindergarten_code": rec.kindergarten_code,
-        "region_code": rec.region_code,
-        "state": rec.state.value,
-        "grade": rec.grade.value if rec.grade is not None else None,
-        "entry_date": rec.entry_date,
-        "temp_number": rec.temp_number,
-        "national_number": rec.national_number,
-        "former_numbers": list(rec.former_numbers),
-        "verification": rec.verification.value if rec.verification is not None else None,
-        "county_confirmed": rec.county_confirmed,
-        "suspended_since": rec.suspended_since,
-        "suspended_until": rec.suspended_until,
-        "suspended_days": rec.suspended_days,
-        "last_promoted_year": rec.last_promoted_year,
-        "repeated_grades": [g.value for g in rec.repeated_grades],
-        "skipped": rec.skipped,
-        "state_before_cancel": (
-            rec.state_before_cancel.value if rec.state_before_cancel is not None else None
-        ),
-        "cancelled_on": rec.cancelled_on,
-        "version": rec.version,
-    }
+    return dict(zip(RECORD_COLUMNS, record_values(rec), strict=True))
 
 
 def record_from_row(r: Row) -> StatusRecord:
@@ -230,21 +281,42 @@ def record_from_row(r: Row) -> StatusRecord:
 # change log ------------------------------------------------------------------------------
 
 
+CHANGE_COLUMNS = (
+    "record_id",
+    "seq",
+    "kind",
+    "from_state",
+    "to_state",
+    "effective_date",
+    "recorded_at",
+    "operator",
+    "reason",
+    "evidence",
+    "before",
+    "after",
+)
+
+
+def change_values(c: StatusChange) -> list[Any]:
+    """The column values of a change, in :data:`CHANGE_COLUMNS` order."""
+    return [
+        c.record_id,
+        c.seq,
+        c.kind.value,
+        c.from_state.value if c.from_state is not None else None,
+        c.to_state.value,
+        c.effective_date,
+        c.recorded_at,
+        c.operator,
+        c.reason,
+        list(c.evidence),
+        dict(c.before),
+        dict(c.after),
+    ]
+
+
 def change_to_row(c: StatusChange) -> dict[str, Any]:
-    return {
-        "record_id": c.record_id,
-        "seq": c.seq,
-        "kind": c.kind.value,
-        "from_state": c.from_state.value if c.from_state is not None else None,
-        "to_state": c.to_state.value,
-        "effective_date": c.effective_date,
-        "recorded_at": c.recorded_at,
-        "operator": c.operator,
-        "reason": c.reason,
-        "evidence": list(c.evidence),
-        "before": dict(c.before),
-        "after": dict(c.after),
-    }
+    return dict(zip(CHANGE_COLUMNS, change_values(c), strict=True))
 
 
 def change_from_row(r: Row) -> StatusChange:
@@ -373,13 +445,16 @@ def problem_from_row(r: Row) -> ProblemRecord:
 # numbers, roster, attendance, audit ------------------------------------------------------
 
 
+ISSUED_COLUMNS = ("number", "kind", "record_id", "issued_at")
+
+
+def issued_values(n: IssuedNumber) -> list[Any]:
+    """The column values of an issued number, in :data:`ISSUED_COLUMNS` order."""
+    return [n.number, n.kind.value, n.record_id, n.issued_at]
+
+
 def issued_to_row(n: IssuedNumber) -> dict[str, Any]:
-    return {
-        "number": n.number,
-        "kind": n.kind.value,
-        "record_id": n.record_id,
-        "issued_at": n.issued_at,
-    }
+    return dict(zip(ISSUED_COLUMNS, issued_values(n), strict=True))
 
 
 def issued_from_row(r: Row) -> IssuedNumber:

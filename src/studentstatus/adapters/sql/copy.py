@@ -211,31 +211,46 @@ ENCODED_KINDS: dict[str, tuple[str, ...]] = {
 """The tables (ports of :class:`~studentstatus.adapters.sql.tables.SqlTables`) of each kind."""
 
 
-def _mappers() -> dict[str, Callable[[Any], tuple[list[dict[str, Any]], ...]]]:
-    """Per kind: the table rows of one entity (one list per table of the kind), made by
-    the adapter's own row mappers."""
+def _layouts() -> dict[str, tuple[tuple[tuple[str, ...], Callable[[Any], Any]], ...]]:
+    """Per kind, per table of the kind: the columns and the function giving one entity's
+    rows of that table (lists of values in that column order), from the adapter's own
+    row mappers."""
     from studentstatus.adapters.sql import _rows
     from studentstatus.adapters.sql.store import _record_numbers
 
-    child_to_row = _rows.child_to_row
-    record_to_row = _rows.record_to_row
-    change_to_row = _rows.change_to_row
-    issued_to_row = _rows.issued_to_row
-
-    def records(rec: Any) -> tuple[list[dict[str, Any]], ...]:
-        numbers = [{"number": n, "record_id": rec.id} for n in _record_numbers(rec)]
-        return [record_to_row(rec)], numbers
-
+    child_values = _rows.child_values
+    record_values = _rows.record_values
+    change_values = _rows.change_values
+    issued_values = _rows.issued_values
     return {
-        "children": lambda c: ([child_to_row(c)],),
-        "records": records,
-        "changes": lambda c: ([change_to_row(c)],),
-        "numbers": lambda n: ([issued_to_row(n)],),
+        "children": ((_rows.CHILD_COLUMNS, lambda c: [child_values(c)]),),
+        "records": (
+            (_rows.RECORD_COLUMNS, lambda r: [record_values(r)]),
+            (("number", "record_id"), lambda r: [[n, r.id] for n in _record_numbers(r)]),
+        ),
+        "changes": ((_rows.CHANGE_COLUMNS, lambda c: [change_values(c)]),),
+        "numbers": ((_rows.ISSUED_COLUMNS, lambda n: [issued_values(n)]),),
     }
 
 
 Plan = Callable[[Any], tuple[bytes, ...]]
 """A compiled encoding of one kind: entity -> one ``bytes`` per table."""
+
+
+def _joined(parts: list[Callable[[Any], bytes]]) -> Plan:
+    """One plan from the encodings of each table of a kind."""
+    if len(parts) == 1:
+        (only,) = parts
+
+        def one(entity: Any) -> tuple[bytes, ...]:
+            return (only(entity),)
+
+        return one
+
+    def each(entity: Any) -> tuple[bytes, ...]:
+        return tuple([p(entity) for p in parts])
+
+    return each
 
 
 def _compile(tables: Mapping[str, CopyTable]) -> dict[str, Plan]:
@@ -249,35 +264,34 @@ def _compile(tables: Mapping[str, CopyTable]) -> dict[str, Plan]:
         "utc": utc,
         "date": date.isoformat,
     }
+
+    def table_plan(
+        rows_of: Callable[[Any], list[list[Any]]], conv: list[tuple[int, Callable[[Any], Any]]]
+    ) -> Callable[[Any], bytes]:
+        def encode(entity: Any) -> bytes:
+            buf = bytearray()
+            for values in rows_of(entity):
+                for i, f in conv:
+                    v = values[i]
+                    if v is not None:
+                        values[i] = f(v)
+                format_row_text(values, tx, buf)
+            return bytes(buf)
+
+        return encode
+
     plans: dict[str, Plan] = {}
-    for kind, mapper in _mappers().items():
-        layouts = [tables[p] for p in ENCODED_KINDS[kind]]
-        steps = [
-            (len(t.columns), [(i, convert[k]) for i, k in enumerate(t.kinds) if k]) for t in layouts
-        ]
-
-        def plan(
-            entity: Any,
-            mapper: Callable[[Any], tuple[list[dict[str, Any]], ...]] = mapper,
-            steps: list[tuple[int, list[tuple[int, Callable[[Any], Any]]]]] = steps,
-        ) -> tuple[bytes, ...]:
-            out = []
-            for rows, (width, conv) in zip(mapper(entity), steps):
-                buf = bytearray()
-                for row in rows:
-                    values = list(row.values())
-                    if len(values) != width:  # pragma: no cover - PreparedWritesContract
-                        msg = "a row mapper and its table disagree on the columns"
-                        raise RuntimeError(msg)
-                    for i, f in conv:
-                        v = values[i]
-                        if v is not None:
-                            values[i] = f(v)
-                    format_row_text(values, tx, buf)
-                out.append(bytes(buf))
-            return tuple(out)
-
-        plans[kind] = plan
+    for kind, layouts in _layouts().items():
+        parts = []
+        for port, (columns, rows_of) in zip(ENCODED_KINDS[kind], layouts, strict=True):
+            table = tables[port]
+            if columns != table.columns:  # pragma: no cover - PreparedWritesContract
+                msg = f"{port}: the row mapper's columns are not the table's"
+                raise RuntimeError(msg)
+            parts.append(
+                table_plan(rows_of, [(i, convert[k]) for i, k in enumerate(table.kinds) if k])
+            )
+        plans[kind] = _joined(parts)
     return plans
 
 
