@@ -76,6 +76,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from studentstatus.adapters.sql._rows import CHANGE_COLUMNS
 from studentstatus.adapters.sql.tables import SqlTables, UtcDateTime
 from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
 from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
@@ -253,20 +254,7 @@ def write(
     )
     before = sa.case((senior, text(_dumps({"state": _ACTIVE}))), else_=before_promote)
     after = sa.case((senior, text(_dumps({"state": State.GRADUATED.value}))), else_=after_promote)
-    columns = [
-        "record_id",
-        "seq",
-        "kind",
-        "from_state",
-        "to_state",
-        "effective_date",
-        "recorded_at",
-        "operator",
-        "reason",
-        "evidence",
-        "before",
-        "after",
-    ]
+    columns = list(CHANGE_COLUMNS)
     values: list[sa.ColumnElement[Any]] = [
         r.c.id,
         r.c.version + 1,
