@@ -225,6 +225,28 @@ def chunk_sizes(size: int) -> Iterator[int]:
         n = min(2 * n, size)
 
 
+def owned_rows(size: int, workers: int, k: int) -> Callable[[int], bool]:
+    """Whether data row ``number`` (from 1; asked in increasing order) is in one of worker
+    ``k``'s chunks (chunks of :func:`chunk_sizes`, dealt round-robin to ``workers``).
+
+    >>> mine = owned_rows(1000, 2, 1)  # chunks of 100, 200, 400, 800, 1000… rows
+    >>> [mine(n) for n in (1, 100, 101, 300, 301, 700, 701, 1500, 1501)]
+    [False, False, True, True, False, False, True, True, False]
+    """
+    sizes = chunk_sizes(size)
+    end = next(sizes)
+    chunk = 0
+
+    def mine(number: int) -> bool:
+        nonlocal end, chunk
+        while number > end:
+            chunk += 1
+            end += next(sizes)
+        return chunk % workers == k
+
+    return mine
+
+
 def _send(conn: Any, msg: tuple[Any, ...]) -> None:
     conn.send_bytes(dumps(msg))
 
@@ -264,8 +286,10 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         mine = k == 0
         chunk = rows = total = 0
         end = next(sizes)
+        # The other workers' rows are read (to count them) but not split into values.
+        wanted = owned_rows(spec.chunk_size, n, k) if n > 1 else None
         with open(spec.path, "rb") as raw:
-            for row in intake.rows_of(raw):
+            for row in intake.rows_of(raw, wanted):
                 if total == end:
                     if mine:
                         _send(conn, ("chunk", rows, items, raw.tell()))

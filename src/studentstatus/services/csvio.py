@@ -42,8 +42,9 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from types import MappingProxyType
 from typing import IO, Any
 
 import attrs
@@ -201,6 +202,7 @@ def _encoding_violation(column: str) -> Violation:
 
 
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
+_SKIPPED: Mapping[str, str] = MappingProxyType({})
 
 
 def _has_bad_bytes(text: str) -> bool:
@@ -229,17 +231,27 @@ def read_csv(
     *,
     aliases: Mapping[str, str],
     required: Sequence[str] = (),
+    wanted: Callable[[int], bool] | None = None,
 ) -> Iterator[CsvRow]:
     """Stream the rows of a CSV file (path or binary stream) with canonical column names.
 
     Unknown columns are ignored.  Nothing here raises for bad content: every
     problem is attached to the row it concerns.  An empty file yields nothing.
 
+    ``wanted``: called with each data row's number, in order; a row it refuses
+    is still read (so numbering is unchanged) but yielded with no values and no
+    problems — for a reader that only wants some rows of a file (the checker
+    processes of an import each check their own chunks).
+
     >>> import io
     >>> data = b"name,sex\\n\\xff\\xfe,M\\n"
     >>> row = next(read_csv(io.BytesIO(data), aliases={"name": "name", "sex": "sex"}))
     >>> [(v.code, v.field) for v in row.problems]
     [('encoding', 'name')]
+    >>> data = b"name,sex\\nA,M\\nB,F\\n\\nC,F\\n"
+    >>> [(r.number, dict(r.values)) for r in read_csv(
+    ...     io.BytesIO(data), aliases={"name": "name", "sex": "sex"}, wanted=lambda n: n != 2)]
+    [(1, {'name': 'A', 'sex': 'M'}), (2, {}), (3, {'name': 'C', 'sex': 'F'})]
     """
     lookup = {_norm_header(k): v for k, v in aliases.items()}
     text, owned = _open_text(source)
@@ -288,6 +300,9 @@ def read_csv(
                 n_columns = len(columns)
                 continue
             number += 1
+            if wanted is not None and not wanted(number):
+                yield CsvRow(number, _SKIPPED, ())
+                continue
             if len(cells) == n_columns and not missing:
                 values = {name: cells[i].strip() for i, name in pairs}
                 joined = "".join(values.values())
@@ -369,6 +384,13 @@ def parse_date(text: str) -> date:
     ...
     ValueError: day is out of range for month
     """
+    if len(text) == 10 and text[4] == "-" == text[7]:
+        # The common form: the C parser (length 10 with those dashes, it reads only
+        # YYYY-MM-DD in ASCII digits); anything it refuses takes the general path.
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     m = _DATE_RE.match(text)
     if m is None:
         msg = "expected YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD"
