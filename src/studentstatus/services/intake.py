@@ -472,13 +472,14 @@ class _Ref:
 
 @attrs.define
 class _Candidate:
-    """An accepted row: its record's :class:`_Ref`, the duplicate key, an invalid-ID
-    violation, and either the entities or (``encoded``) the store's prepared rows of them:
-    child, record, REGISTER event and L-number claim."""
+    """An accepted row: its record's :class:`_Ref`, the duplicate key, the hash of its L
+    number, an invalid-ID violation, and either the entities or (``encoded``) the store's
+    prepared rows of them: child, record, REGISTER event and L-number claim."""
 
     row: int
     ref: _Ref
     key: tuple[str, ...]
+    number_hash: int  # _number_hash of the L number (ref.temp_number)
     invalid_id: Violation | None = None
     entities: tuple[Child, StatusRecord, StatusChange] | None = None
     encoded: tuple[object, object, object, object] | None = None
@@ -804,7 +805,7 @@ class _Intake:
                     out.extend(grade_violations(born, grade, year, policy))
             self.reject(row.number, out)
             return None
-        temp = self.temp_number(kg.region_code, child.birth_date)
+        temp, temp_hash = self.temp_number(kg.region_code, child.birth_date)
         change = Change(
             ChangeKind.REGISTER,
             entry,
@@ -821,8 +822,10 @@ class _Intake:
         except RuleViolations as exc:
             self.reject(row.number, exc.violations)
             return None
-        self.index.numbers.add(_number_hash(temp))
-        return _Candidate(row.number, _Ref.of(record), _key(child), invalid, (child, record, event))
+        self.index.numbers.add(temp_hash)
+        return _Candidate(
+            row.number, _Ref.of(record), _key(child), temp_hash, invalid, (child, record, event)
+        )
 
     def recheck(self, child: Child, invalid: Violation | None) -> list[Violation]:
         problems = check_child(child, today=self.today)
@@ -956,11 +959,13 @@ class _Intake:
         )
         return _Roster(row, entry)
 
-    def temp_number(self, region: str, born: date) -> str:
+    def temp_number(self, region: str, born: date) -> tuple[str, int]:
+        """A temporary number not in this import's filter, and its :func:`_number_hash`."""
         for _ in range(1000):
             n = national.temporary_number(region, born, self.numbers_rng)
-            if _number_hash(n) not in self.index.numbers:
-                return n
+            h = _number_hash(n)
+            if h not in self.index.numbers:
+                return n, h
         msg = "no free temporary number for this region and birth date"  # pragma: no cover
         raise RuntimeError(msg)  # pragma: no cover
 
@@ -972,7 +977,7 @@ class _Intake:
         draws of different processes never collide
         (:class:`~studentstatus.services._parallel.Residue`).
         """
-        self.index.numbers.add(_number_hash(c.ref.temp_number or ""))
+        self.index.numbers.add(c.number_hash)
 
     def encode(self, c: _Candidate) -> None:
         """Replace the candidate's entities by the store's prepared rows of them."""
@@ -1242,10 +1247,11 @@ def _outcome(item: _Candidate | _Roster) -> dict[str, Any]:
     }
 
 
-def rows_of(source: Any) -> Iterator[CsvRow]:
-    """The rows of an import's source: a CSV file (path or binary stream) or rows."""
+def rows_of(source: Any, wanted: Callable[[int], bool] | None = None) -> Iterator[CsvRow]:
+    """The rows of an import's source: a CSV file (path or binary stream) or rows
+    (``wanted``: see :func:`~studentstatus.services.csvio.read_csv`; files only)."""
     if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
-        yield from read_csv(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS)
+        yield from read_csv(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS, wanted=wanted)
         return
     for i, item in enumerate(source, start=1):
         if isinstance(item, CsvRow):
