@@ -107,12 +107,25 @@ def normalize(text: object, region: str = "CN") -> str:
     ...
     studentstatus.errors.InvalidFormat: phone [phone]: not a valid telephone number / 电话号码无效
     """
+    last = _LAST[0]
+    if type(text) is str and region == last[0] and (text == last[1] or text == last[2]):
+        return last[2]  # the last number again, or its E.164 form (normalising is idempotent)
     national = _fast(text, region)
     if national is not None:
-        return "+86" + national
-    return str(
-        phonenumbers.format_number(_parse(text, region), phonenumbers.PhoneNumberFormat.E164)
-    )
+        result = "+86" + national
+    else:
+        result = str(
+            phonenumbers.format_number(_parse(text, region), phonenumbers.PhoneNumberFormat.E164)
+        )
+    if type(text) is str:
+        _LAST[0] = (region, text, result)
+    return result
+
+
+# The last (region, text, E.164 result) that normalize() accepted: a bulk import normalises
+# each guardian's phone while parsing its row, and the child check normalises the result
+# again.  One assignment replaces the triple, so concurrent callers never see a torn one.
+_LAST: list[tuple[str, str, str]] = [("", "", "")]
 
 
 def kind(text: object, region: str = "CN") -> PhoneKind:

@@ -99,3 +99,69 @@ def test_fast_path_rejects_non_ascii_digits() -> None:
     # Full-width digits are not a mobile number for the fast path; libphonenumber decides.
     text = "１３８００１３８０００"
     assert _ours(text) == _reference(text)
+
+
+# ---- the memo of the last number: a repeat, or its E.164 form, gives what a fresh call gives
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "13800138000",
+                "+8613800138000",
+                "010-12345678",
+                "+861012345678",
+                "+14155552671",
+                "12345",
+                "138 0013 8000",
+                "４１５",
+            ]
+        )
+        | st.from_regex(r"\A(\+86|0086)?1[3-9][0-9]{9}\Z"),
+        max_size=8,
+    ),
+    st.sampled_from(["CN", "US"]),
+)
+def test_memo_answers_a_repeat_or_its_e164_form_as_a_fresh_call(
+    texts: list[str], region: str
+) -> None:
+    def fresh(text: str) -> str | None:
+        phones._LAST[0] = ("", "", "")
+        try:
+            return phones.normalize(text, region)
+        except InvalidFormat:
+            return None
+
+    for text in texts:
+        expected = fresh(text)
+        if expected is not None:
+            assert fresh(expected) == expected  # the E.164 form is its own normal form
+        # text, then a repeat of it, then its E.164 form: each as a fresh call gives it
+        phones._LAST[0] = ("", "", "")
+        for again in (text, text, expected or text):
+            assert _normalize_or_none(again, region) == fresh_kept(again, region)
+
+
+def fresh_kept(text: str, region: str) -> str | None:
+    """A fresh call that leaves the memo as it was."""
+    saved = phones._LAST[0]
+    phones._LAST[0] = ("", "", "")
+    try:
+        return _normalize_or_none(text, region)
+    finally:
+        phones._LAST[0] = saved
+
+
+def _normalize_or_none(text: str, region: str) -> str | None:
+    try:
+        return phones.normalize(text, region)
+    except InvalidFormat:
+        return None
+
+
+def test_memo_is_per_region() -> None:
+    # The same text read for another region is another number: the memo must not answer it.
+    assert phones.normalize("(415) 555-2671", "US") == "+14155552671"
+    assert phones.normalize("(415) 555-2671", "CN") == "+864155552671"
+    assert phones.normalize("(415) 555-2671", "US") == "+14155552671"
