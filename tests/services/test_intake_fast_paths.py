@@ -94,3 +94,43 @@ def test_bloom_filter_false_positives_stay_near_a_quarter_percent() -> None:
     for _ in range(70_000):  # 64 + 256 + 1,024 + 4,096 + 16,384 + 65,536 items: six layers
         small.add(rng.getrandbits(64))
     assert len(small._layers) == 6
+
+
+def _date_by_pattern(text: str) -> object:
+    """parse_date's general path alone (the pattern): a date or the error's type."""
+    m = csvio._DATE_RE.match(text)
+    if m is None:
+        return ValueError
+    try:
+        if m.group(3) is not None:
+            return csvio.date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        return csvio.date(int(m.group(1)), int(m.group(5)), int(m.group(6)))
+    except ValueError:
+        return ValueError
+
+
+def _date_or_error(text: str) -> object:
+    try:
+        return csvio.parse_date(text)
+    except ValueError:
+        return ValueError
+
+
+_DIGITS = st.sampled_from("0123456789０１２３٣")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.builds(
+        lambda y, m, d: f"{y}-{m}-{d}",
+        st.text(_DIGITS | st.sampled_from("+- W"), min_size=4, max_size=4),
+        st.text(_DIGITS | st.sampled_from("W-"), min_size=2, max_size=2),
+        st.text(_DIGITS | st.sampled_from("T "), min_size=2, max_size=2),
+    )
+    | st.dates().map(lambda d: d.isoformat())
+    | st.text(max_size=12)
+)
+def test_parse_date_iso_fast_path_equals_the_pattern(text: str) -> None:
+    # The C ISO parser answers 10-character YYYY-MM-DD texts; whatever it answers or refuses
+    # (full-width or Arabic-Indic digits, week dates, signs) must be the pattern's verdict.
+    assert _date_or_error(text) == _date_by_pattern(text)
