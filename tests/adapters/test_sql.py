@@ -393,8 +393,15 @@ def test_bulk_paths_stream_in_chunks_and_stay_atomic(tmp_path: Path) -> None:
     store.close()
 
 
-def test_postgres_copy_path_equals_insert_path(postgres_url: str) -> None:
-    """COPY (large batches) and INSERT (small ones) store identical rows."""
+@pytest.mark.parametrize("piece", [1 << 20, 1, 700])
+def test_postgres_copy_path_equals_insert_path(
+    postgres_url: str, piece: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COPY (large batches) and INSERT (small ones) store identical rows, whatever the size
+    of the pieces the COPY text is sent in (every row alone; a few rows a piece)."""
+    from studentstatus.adapters.sql import copy as sql_copy
+
+    monkeypatch.setattr(sql_copy, "_COPY_PIECE", piece)
     copy_store = SqlStore(postgres_url, prefix=_prefix(), create=True, copy_threshold=10)
     insert_store = SqlStore(postgres_url, prefix=_prefix(), create=True, copy_threshold=10**9)
     at = datetime(2024, 9, 1, 8, 30, tzinfo=CST)

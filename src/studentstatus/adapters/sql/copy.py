@@ -137,9 +137,16 @@ def copy_rows(
     cols = list(columns) if columns is not None else list(rows[0])
     procs = _processors(conn, table, cols)
     dbapi_conn = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    from psycopg._copy_base import format_row_text
+    from psycopg.adapt import Transformer
+
     try:
         convert = [(i, p) for i, p in enumerate(procs) if p is not None]
         with dbapi_conn.cursor() as cur, cur.copy(_copy_sql(table, cols)) as copy:
+            # The rows' text is made here with psycopg's own formatter (what write_row
+            # does per row) and sent in pieces of about a megabyte.
+            tx = Transformer.from_context(cur)
+            buf = bytearray()
             for row in rows:
                 values = list(row.values())
                 if len(values) != len(cols) or columns is not None:
@@ -147,10 +154,19 @@ def copy_rows(
                 for i, p in convert:
                     if values[i] is not None:
                         values[i] = p(values[i])
-                copy.write_row(values)
+                format_row_text(values, tx, buf)
+                if len(buf) > _COPY_PIECE:
+                    copy.write(buf)
+                    buf = bytearray()
+            if buf:
+                copy.write(buf)
     except Exception as exc:
         raise translate_error(exc, f"COPY into {table.name}") from exc
     return len(rows)
+
+
+_COPY_PIECE = 1 << 20
+""":func:`copy_rows` sends the rows' text in pieces of about this many bytes."""
 
 
 # ----------------------------------------------------------------------------- encoded rows
