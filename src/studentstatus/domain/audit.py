@@ -146,6 +146,46 @@ def _hashed_fields(
     }
 
 
+def _canonical_text(
+    seq: int,
+    at_text: str,
+    operator: str,
+    action: str,
+    subject: str,
+    reason: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """``canonical_json`` of :func:`_hashed_fields`, the top level written out in its key
+    order (the text hashed for every entry of a bulk import).
+
+    >>> f = (3, "2025-09-01T00:00:00+00:00", "ministry", "x", "s", "", {}, {"b": [1], "名": 2}, "h")
+    >>> _canonical_text(*f) == canonical_json(_hashed_fields(*f))
+    True
+    """
+    if (
+        type(seq) is not int
+        or type(at_text) is not str
+        or type(operator) is not str
+        or type(action) is not str
+        or type(subject) is not str
+        or type(reason) is not str
+        or type(prev_hash) is not str
+    ):
+        return _CANONICAL(
+            _hashed_fields(
+                seq, at_text, operator, action, subject, reason, before, after, prev_hash
+            )
+        )
+    s = _CANONICAL  # a str is encoded as a JSON string, as inside a document
+    return (
+        f'{{"action":{s(action)},"after":{s(after) if after else "{}"},"at":{s(at_text)},'
+        f'"before":{s(before) if before else "{}"},"operator":{s(operator)},'
+        f'"prev_hash":{s(prev_hash)},"reason":{s(reason)},"seq":{seq},"subject":{s(subject)}}}'
+    )
+
+
 def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
     """SHA-256 (hex) of the canonical JSON of ``entry`` linked to ``prev_hash``.
 
@@ -237,10 +277,8 @@ def seal_events(
         seq += 1
         before = dict(before)
         after = dict(after)
-        text = _CANONICAL(
-            _hashed_fields(
-                seq, at_text, operator, action, subject, reason, before, after, prev_hash
-            )
+        text = _canonical_text(
+            seq, at_text, operator, action, subject, reason, before, after, prev_hash
         )
         digest = sha256(text.encode("utf-8")).hexdigest()
         yield AuditEntry(
