@@ -441,8 +441,11 @@ def _column(field: str) -> str:
     return field
 
 
+_SPACES_AND_HYPHENS = re.compile(r"[\s\-]")
+
+
 def _compact_number(text: str) -> str:
-    return re.sub(r"[\s\-]", "", text).upper()
+    return _SPACES_AND_HYPHENS.sub("", text).upper()
 
 
 @attrs.frozen
@@ -464,8 +467,8 @@ class _Ref:
             rec.child_id,
             rec.kindergarten_code,
             rec.region_code,
-            rec.state.value,
-            rec.grade.value if rec.grade is not None else None,
+            rec.state._value_,  # the attribute (.value is a slower property)
+            rec.grade._value_ if rec.grade is not None else None,
             rec.temp_number,
         )
 
@@ -631,9 +634,9 @@ class _Index:
 
 def _key(child: Child) -> tuple[str, ...]:
     doc = child.document
-    if doc is not None and doc.type.value != "none" and doc.number:
+    if doc is not None and doc.type._value_ != "none" and doc.number:
         return ("d", _compact_number(doc.number))
-    return ("i", child.name, child.sex.value, child.birth_date.isoformat())
+    return ("i", child.name, child.sex._value_, child.birth_date.isoformat())
 
 
 class _Intake:
