@@ -611,3 +611,18 @@ def test_keys_and_names_compare_exactly(sql_store: SqlStore) -> None:
         uow.children.add(kid)
         assert uow.children.find_by_identity("zoe", "F", date(2020, 1, 1)) == []
         assert uow.children.find_by_identity("Zoë", "F", date(2020, 1, 1)) == [kid]
+
+
+@given(
+    st.sampled_from([None, "", "L1", "G1"]),
+    st.sampled_from([None, "", "L1", "G1"]),
+    st.lists(st.sampled_from(["L1", "G1", "X", ""]), max_size=3),
+)
+def test_record_numbers_are_the_distinct_numbers_in_order(
+    temp: str | None, national: str | None, former: list[str]
+) -> None:
+    from studentstatus.adapters.sql.store import _record_numbers
+
+    rec = _rec("r1", temp_number=temp, national_number=national, former_numbers=tuple(former))
+    expected = list(dict.fromkeys([n for n in (temp, national) if n] + former))
+    assert _record_numbers(rec) == expected
