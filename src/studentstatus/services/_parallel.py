@@ -325,8 +325,9 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         _send(conn, ("error", pickled, text))
 
 
-AHEAD = 8
-"""Frames a checker process may be ahead of the import (each up to ``WORKER_CHUNK`` rows)."""
+AHEAD = 24
+"""Frames a checker process may be ahead of the import (each up to ``WORKER_CHUNK`` rows:
+12,000 rows, so the checkers keep working through the import's larger writes)."""
 
 
 class _Worker:

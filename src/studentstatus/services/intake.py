@@ -216,8 +216,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 INVALID_ID_CODES: frozenset[str] = frozenset({"checksum", "date", "region", "component"})
 """Identity-check codes that become an INVALID_ID problem under ``invalid_id="problem"``."""
 
-WORKER_CHUNK = 1000
-"""With ``workers``, rows travel from the checker processes in chunks of at most this many."""
+WORKER_CHUNK = 500
+"""With ``workers``, rows travel from the checker processes in chunks of at most this many
+(the checkers take the chunks in turn, so at the end of a file one of them may still be
+checking its last chunk while the others are done: small chunks keep that short)."""
 
 WRITE_BATCH = 25_000
 """With ``workers`` on a store that writes prepared rows (PostgreSQL): how many accepted rows
