@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
@@ -225,3 +225,57 @@ def test_agrees_with_stdnum_on_vectors(number: str) -> None:
 @given(residence_permits(kind="tw"))
 def test_generated_tw_permits(number: str) -> None:
     assert resident.parse(number).kind is resident.ResidentKind.TW_PERMIT
+
+
+def _validate_by_diagnosis(number: str, strict: bool, today: datetime.date | None) -> object:
+    """validate()'s general path alone: the compacted number, or the error's type."""
+    code = resident._diagnose(number, strict, today)
+    if code == 0:
+        return resident.compact(number)
+    return type(resident._error(code, number))
+
+
+def _variants(n: str) -> list[str]:
+    """A number as given, written otherwise (lower-case x, a space, full-width characters,
+    a trailing space) and broken (check digit, month 13, region, length)."""
+    return [
+        n,
+        n[:-1] + "x",
+        n.lower(),
+        n[:6] + " " + n[6:],
+        "\uff11" + n[1:],
+        n.replace("X", "\uff38"),
+        n + " ",
+        n[:-1] + "0",
+        n[:10] + "13" + n[12:],
+        "0" + n[1:],
+        n[:17],
+    ]
+
+
+def _validate_or_error(number: str, strict: bool, today: datetime.date | None) -> object:
+    try:
+        return resident.validate(number, strict_region=strict, today=today)
+    except InvalidNumber as err:
+        return type(err)
+
+
+@given(
+    (resident_ids() | residence_permits() | st.sampled_from(VALID)).flatmap(
+        lambda n: st.sampled_from(_variants(n))
+    )
+    | st.text(alphabet="0123456789Xx -", min_size=17, max_size=19),
+    st.booleans(),
+    st.sampled_from([None, datetime.date(2021, 1, 1), datetime.date(2030, 1, 1)]),
+)
+@example("11010520200315002x", True, None)  # valid but lower-case: compacted, not as given
+@example("44011320141005001X", True, None)
+@settings(max_examples=500)
+def test_validate_fast_path_equals_the_diagnosis(
+    number: str, strict: bool, today: datetime.date | None
+) -> None:
+    # validate() returns a compact, valid number as it is; everything else (lower-case x,
+    # spaces, full-width digits, invalid numbers) must come out as the general path says.
+    assert _validate_or_error(number, strict, today) == _validate_by_diagnosis(
+        number, strict, today
+    )

@@ -253,6 +253,15 @@ def validate(
     ...
     studentstatus.errors.InvalidLength: length [id_number]: ...
     """
+    if (
+        type(number) is str
+        and len(number) == 18
+        and number[17] != "x"
+        and is_valid(number, strict_region=strict_region, today=today)
+        and number.isascii()
+        and number.isalnum()
+    ):
+        return number  # already compact: 18 ASCII digits (and an upper-case X)
     code = _diagnose(number, strict_region, today)
     if code == _OK:
         return compact(number)  # type: ignore[arg-type]
