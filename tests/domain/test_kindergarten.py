@@ -175,3 +175,26 @@ class TestCheckKindergarten:
         for v in check_kindergarten(kg):
             assert v.code
             assert v.field
+
+
+@given(kindergartens(), st.dates(WINDOW[0], WINDOW[1]), st.dates(WINDOW[0], WINDOW[1]))
+def test_licence_check_repeated_or_on_a_changed_kindergarten_is_a_fresh_check(
+    kg: Kindergarten, day: date, other_day: date
+) -> None:
+    # licence_violations remembers the last kindergarten it found licensed on a day: a repeat
+    # must agree with a fresh check, another day or a changed copy must be checked afresh.
+    import studentstatus.domain.kindergarten as module
+
+    def fresh(k: Kindergarten, d: date) -> list[str]:
+        module._LAST_LICENSED[0] = (None, None)
+        return [v.code for v in licence_violations(k, d)]
+
+    expected = fresh(kg, day)
+    assert [v.code for v in licence_violations(kg, day)] == expected  # a repeat
+    revoked = attrs.evolve(
+        kg, licences=tuple(attrs.evolve(lic, state=LicenceState.REVOKED) for lic in kg.licences)
+    )
+    for k, d in ((kg, other_day), (revoked, day), (kg, day)):
+        module._LAST_LICENSED[0] = (kg, day) if not expected else (None, None)
+        got = [v.code for v in licence_violations(k, d)]
+        assert got == fresh(k, d)

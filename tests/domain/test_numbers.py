@@ -121,6 +121,13 @@ class TestVectors:
             numbers.temporary_number("999999", date(2020, 1, 1), random.Random(1))
         with pytest.raises(InvalidFormat):
             numbers.j_number("11010", date(2020, 1, 1), 1)
+        # known codes are remembered; unknown ones stay unknown however often they are asked
+        for _ in range(2):
+            numbers.temporary_number("110105", date(2020, 1, 1), random.Random(1))
+            with pytest.raises(InvalidRegion):
+                numbers.temporary_number("999999", date(2020, 1, 1), random.Random(1))
+            with pytest.raises(InvalidFormat):
+                numbers.temporary_number("11010", date(2020, 1, 1), random.Random(1))
 
     def test_l_number_uses_the_passed_generator_only(self) -> None:
         """Same seed, same number: the generator is the only source of randomness."""

@@ -162,6 +162,8 @@ def _region_error(code: str) -> InvalidRegion:
 
 
 def _check_region(code: str) -> None:
+    if code in _KNOWN_REGIONS:  # checked before (a bulk import draws thousands per region)
+        return
     if not (len(code) == 6 and _digits(code)):
         raise InvalidFormat(
             "the region code must be six digits",
@@ -170,6 +172,12 @@ def _check_region(code: str) -> None:
         )
     if not regions.is_known(code):
         raise _region_error(code)
+    if type(code) is str and len(_KNOWN_REGIONS) < 10_000:
+        _KNOWN_REGIONS.add(code)
+
+
+# Region codes _check_region has accepted (the registry's codes never change in a process).
+_KNOWN_REGIONS: set[str] = set()
 
 
 def _date_text(birth_date: date) -> str:
