@@ -225,26 +225,32 @@ def chunk_sizes(size: int) -> Iterator[int]:
         n = min(2 * n, size)
 
 
-def owned_rows(size: int, workers: int, k: int) -> Callable[[int], bool]:
-    """Whether data row ``number`` (from 1; asked in increasing order) is in one of worker
-    ``k``'s chunks (chunks of :func:`chunk_sizes`, dealt round-robin to ``workers``).
+class Deal:
+    """The chunks of :func:`chunk_sizes` dealt round-robin to ``workers``: which chunk a data
+    row is in, and whether it is worker ``k``'s (rows asked in increasing order, a number
+    again as often as wanted).
 
-    >>> mine = owned_rows(1000, 2, 1)  # chunks of 100, 200, 400, 800, 1000… rows
-    >>> [mine(n) for n in (1, 100, 101, 300, 301, 700, 701, 1500, 1501)]
+    >>> deal = Deal(1000, 2, 1)  # chunks of 100, 200, 400, 800, 1000… rows
+    >>> [deal.owns(n) for n in (1, 100, 101, 300, 301, 700, 701, 1500, 1501)]
     [False, False, True, True, False, False, True, True, False]
+    >>> deal.chunk, deal.owns(1501), deal.chunk
+    (4, False, 4)
     """
-    sizes = chunk_sizes(size)
-    end = next(sizes)
-    chunk = 0
 
-    def mine(number: int) -> bool:
-        nonlocal end, chunk
-        while number > end:
-            chunk += 1
-            end += next(sizes)
-        return chunk % workers == k
+    def __init__(self, size: int, workers: int, k: int) -> None:
+        self._sizes = chunk_sizes(size)
+        self._end = next(self._sizes)
+        self._workers = workers
+        self._k = k
+        self.chunk = 0
+        """The chunk of the last row asked about."""
 
-    return mine
+    def owns(self, number: int) -> bool:
+        """Whether data row ``number`` (from 1) is in one of worker ``k``'s chunks."""
+        while number > self._end:
+            self.chunk += 1
+            self._end += next(self._sizes)
+        return self.chunk % self._workers == self._k
 
 
 def _send(conn: Any, msg: tuple[Any, ...]) -> None:
@@ -277,27 +283,24 @@ def work(spec: Spec, k: int, conn: Any) -> None:
         from studentstatus.services import intake
 
         run = intake.checker(spec, k)
-        n = spec.workers
-        sizes = chunk_sizes(spec.chunk_size)
+        deal = Deal(spec.chunk_size, spec.workers, k)
         kgs = spec.kindergartens
         rejected = run.report.rejected
         encode = run.encoder is not None
         items: list[Any] = []
         mine = k == 0
         chunk = rows = total = 0
-        end = next(sizes)
         # The other workers' rows are read (to count them) but not split into values.
-        wanted = owned_rows(spec.chunk_size, n, k) if n > 1 else None
+        wanted = deal.owns if spec.workers > 1 else None
         with open(spec.path, "rb") as raw:
             for row in intake.rows_of(raw, wanted):
-                if total == end:
+                total += 1
+                owned = deal.owns(total)
+                if deal.chunk != chunk:  # this row starts the next chunk
                     if mine:
                         _send(conn, ("chunk", rows, items, raw.tell()))
-                    chunk += 1
-                    mine = chunk % n == k
+                    chunk, mine = deal.chunk, owned
                     items, rows = [], 0
-                    end += next(sizes)
-                total += 1
                 if not mine:
                     continue
                 rows += 1
