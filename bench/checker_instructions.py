@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import date
@@ -85,16 +83,11 @@ def owned(rows: int, workers: int) -> int:
 
 def instructions(path: Path, workdir: Path, workers: int) -> int:
     """Instructions of one child process under callgrind."""
-    out = workdir / "callgrind.out"
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-           __file__, "--child", str(path), "--workdir", str(workdir),
-           "--workers", str(workers)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    if found is None:
-        raise SystemExit(f"callgrind printed no count:\n{proc.stderr[-2000:]}")
-    out.unlink(missing_ok=True)
-    return int(found.group(1))
+    sys.path.insert(0, str(Path(__file__).parent))
+    from import_instructions import callgrind
+
+    args = [__file__, "--child", str(path), "--workdir", str(workdir), "--workers", str(workers)]
+    return callgrind(args, workdir / "callgrind.out")[0]
 
 
 def main() -> None:

@@ -53,17 +53,25 @@ def child(workdir: Path, counties: int) -> None:
     print(rows)
 
 
-def instructions(workdir: Path, counties: int) -> tuple[int, int]:
-    """(instructions, rows imported) of one child process under callgrind."""
-    out = workdir / f"callgrind-{counties}.out"
+def callgrind(args: list[str], out: Path) -> tuple[int, str]:
+    """(instructions, stdout) of ``python args…`` under callgrind (its output file: ``out``)."""
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-           __file__, "--child", str(workdir), "--counties", str(counties)]  # fmt: skip
+           *args]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if found is None:
         raise SystemExit(f"callgrind printed no count:\n{proc.stderr[-2000:]}")
     out.unlink(missing_ok=True)
-    return int(found.group(1)), int(proc.stdout.strip().splitlines()[-1])
+    return int(found.group(1)), proc.stdout
+
+
+def instructions(workdir: Path, counties: int) -> tuple[int, int]:
+    """(instructions, rows imported) of one child process under callgrind."""
+    count, stdout = callgrind(
+        [__file__, "--child", str(workdir), "--counties", str(counties)],
+        workdir / f"callgrind-{counties}.out",
+    )
+    return count, int(stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
