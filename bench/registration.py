@@ -6,10 +6,11 @@ ID, written to a CSV file, plus a population-registry extract CSV for the
 verification stage (0.5% name mismatches, 0.2% missing).  Then, for each
 store (SQLite file, PostgreSQL), in a fresh child process:
 
-1. import (``import_children`` as every county of the province, the
-   whole file streamed in 5,000-row chunks; rows of other counties are
-   rejected ``out_of_scope`` so each county imports its own file — the
-   bench splits the roster per county up front);
+1. import (``import_files``: every county's file as that county, each file
+   its own unit of work, streamed in 5,000-row chunks; rows of other counties
+   are rejected ``out_of_scope`` so each county imports its own file — the
+   bench splits the roster per county up front; with ``--workers`` the checker
+   processes check the next county's file while the last one is written);
 2. approve (``approve_records(all_pending=True)`` per county);
 3. verify (``verify_records`` as the province, against the extract);
 4. issue numbers (``issue_numbers`` as the province);
@@ -264,7 +265,7 @@ def run_child(
     from studentstatus.adapters.population import CsvPopulationRegistry
     from studentstatus.domain.jurisdiction import Operator
     from studentstatus.services.approval import approve_records
-    from studentstatus.services.intake import import_children
+    from studentstatus.services.intake import import_files
     from studentstatus.services.numbers import issue_numbers
     from studentstatus.services.runtime import FixedClock, Runtime
     from studentstatus.services.verification import verify_records
@@ -286,15 +287,14 @@ def run_child(
         t, c = time.perf_counter(), time.process_time()
         accepted = rejected = 0
         problems: dict[str, int] = {}
-        for county in codes:
-            rep = import_children(
-                rt,
-                Operator.parse(f"county:{county}"),
-                workdir / f"roster-{county}.csv",
-                chunk_size=chunk,
-                collect_records=False,
-                workers=workers,
-            )
+        reports = import_files(
+            rt,
+            [(Operator.parse(f"county:{c}"), workdir / f"roster-{c}.csv") for c in codes],
+            chunk_size=chunk,
+            collect_records=False,
+            workers=workers,
+        )
+        for rep in reports:
             accepted += rep.accepted
             rejected += rep.rejected_rows
             for k, v in rep.problems.items():
@@ -628,7 +628,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=0,
-        help="import_children(workers=N): check rows in N processes (0: in the importing one)",
+        help="import_files(workers=N): check rows in N processes (0: in the importing one)",
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -128,7 +128,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
@@ -183,7 +183,7 @@ from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, parse_bool, pars
 from studentstatus.services.runtime import Runtime
 
 if TYPE_CHECKING:
-    from studentstatus.services._parallel import Spec
+    from studentstatus.services._parallel import Batch, Spec
 
 __all__ = [
     "INVALID_ID_CODES",
@@ -194,6 +194,7 @@ __all__ = [
     "chunked",
     "due_date",
     "import_children",
+    "import_files",
     "new_problem",
     "register_child",
     "spooled",
@@ -634,6 +635,11 @@ class _Index:
             self.keys.add(hash(_key(child)))
 
 
+def _county_kindergartens(uow: UnitOfWork, operator: Operator) -> dict[str, Kindergarten | None]:
+    """A county's kindergartens by school code: one query instead of one per code."""
+    return {k.school_code: k for k in uow.kindergartens.iter(region_prefix=operator.scope)}
+
+
 def _key(child: Child) -> tuple[str, ...]:
     doc = child.document
     if doc is not None and doc.type._value_ != "none" and doc.number:
@@ -653,6 +659,7 @@ class _Intake:
         collect_records: bool,
         kindergartens: Mapping[str, Kindergarten | None] | None = None,
         today: date | None = None,
+        now: datetime | None = None,
     ) -> None:
         """``uow=None``: the row checks only (a checker process), with ``kindergartens``."""
         self.rt = rt
@@ -664,7 +671,7 @@ class _Intake:
         self.on_record = on_record
         self.collect = collect_records
         self.today = today if today is not None else rt.clock.today()
-        self.now = rt.clock.now()
+        self.now = now if now is not None else rt.clock.now()
         self.due = due_date(self.today, rt.policy)
         self.numbers_rng: Any = rt.rng  # temporary numbers' draws (see _parallel.Residue)
         # With checker processes on a store that writes prepared rows: the store's encoder,
@@ -678,10 +685,7 @@ class _Intake:
             self.index = _Index()
         else:
             if operator.role is Role.COUNTY and len(operator.scope) == 6:
-                # One query for the county's kindergartens instead of one per school code.
-                self.kgs = {
-                    k.school_code: k for k in uow.kindergartens.iter(region_prefix=operator.scope)
-                }
+                self.kgs = _county_kindergartens(uow, operator)
             self.index = _cached_index(rt.store, uow)
         self.report = IntakeReport()
         self.problem_counts: Counter[str] = Counter()
@@ -1276,8 +1280,10 @@ def stop_workers() -> None:
     shutdown()
 
 
-def checker(spec: Spec, k: int) -> _Intake:
-    """The row checks of checker process ``k`` (no store; see :mod:`._parallel`)."""
+def checker(spec: Spec, k: int, numbers: Any = None) -> _Intake:
+    """The row checks of checker process ``k`` (no store; see :mod:`._parallel`);
+    ``numbers``: the L-number filter of this process's previous import of a batch, used
+    when the spec carries none."""
     from studentstatus.services._parallel import register, worker_rng
     from studentstatus.services.runtime import FixedClock
 
@@ -1298,29 +1304,23 @@ def checker(spec: Spec, k: int) -> _Intake:
     )
     if spec.numbers is not None:  # the store's numbers: draws are tested against them
         run.index.numbers = spec.numbers
+    elif numbers is not None:  # the store's and this process's earlier draws
+        run.index.numbers = numbers
     run.encoder = spec.encoder
     return run
 
 
-def _in_workers(
-    run: _Intake,
-    path: str | os.PathLike[str],
-    workers: int,
-    chunk_size: int,
-    progress: Callable[[int], None] | None,
-) -> None:
-    """The rows checked by ``workers`` checker processes; duplicates and writes here."""
+def _spec(
+    run: _Intake, path: str | os.PathLike[str], workers: int, chunk_size: int, numbers: Any
+) -> Spec:
+    """What the checker processes of ``run``'s import need (``numbers``: the L-number filter
+    to draw against, ``None``: the one the process's previous import of a batch left)."""
     from studentstatus.services import _parallel
 
-    with open(path, "rb"):  # an unreadable file fails here, before any process starts
-        pass
-    size = os.path.getsize(path)
     if run.op.role is Role.KINDERGARTEN:
         run.kindergarten(run.op.scope)
-    run.numbers_rng = _parallel.Residue(run.rt.rng, workers, workers + 1)
     uow = run.uow
-    run.encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
-    spec = _parallel.spec_for(
+    return _parallel.spec_for(
         path,
         run.op,
         run.rt.policy,
@@ -1331,14 +1331,39 @@ def _in_workers(
         chunk_size=min(chunk_size, WORKER_CHUNK),
         workers=workers,
         rng=run.rt.rng,
-        numbers=run.index.numbers,
-        encoder=run.encoder,
+        numbers=numbers,
+        encoder=uow.row_encoder() if isinstance(uow, PreparedWrites) else None,
     )
+
+
+def _in_workers(
+    run: _Intake,
+    path: str | os.PathLike[str],
+    workers: int,
+    chunk_size: int,
+    progress: Callable[[int], None] | None,
+    batch: tuple[Batch, int] | None = None,
+) -> None:
+    """The rows checked by ``workers`` checker processes; duplicates and writes here
+    (``batch``: the processes of :func:`import_files`, and this file's place in it)."""
+    from studentstatus.services import _parallel
+
+    with open(path, "rb"):  # an unreadable file fails here, before any process starts
+        pass
+    size = os.path.getsize(path)
+    run.numbers_rng = _parallel.Residue(run.rt.rng, workers, workers + 1)
+    uow = run.uow
+    run.encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
+    if batch is None:
+        spec = _spec(run, path, workers, chunk_size, run.index.numbers)
+        source = _parallel.checked_chunks(spec)
+    else:
+        source = batch[0].chunks(batch[1])
     # Written in chunks of chunk_size accepted rows, exactly as in one process: the
     # outcomes (a record's problems known when it is written) and the audit trail's order
     # depend on where the chunks end.
     chunk: list[_Candidate | _Roster] = []
-    with contextlib.closing(_parallel.checked_chunks(spec)) as chunks:
+    with contextlib.closing(source) as chunks:
         for rows, items, offset in chunks:
             # Near the end of the file (fewer than WRITE_TAIL rows left, at the bytes per
             # row read so far) every chunk is written at once: the last write, which no
@@ -1392,6 +1417,144 @@ def import_children(
     :class:`~studentstatus.errors.StorageError` when the store fails (then
     nothing of the file is written).
     """
+    _check_workers(workers)
+    _authorize_import(operator, unlicensed_roster)
+    return _import(
+        rt,
+        operator,
+        source,
+        unlicensed_roster=unlicensed_roster,
+        chunk_size=chunk_size,
+        on_record=on_record,
+        collect_records=collect_records,
+        progress=progress,
+        workers=workers,
+    )
+
+
+def import_files(
+    rt: Runtime,
+    files: Iterable[tuple[Operator, str | os.PathLike[str]]],
+    *,
+    workers: int = 0,
+    unlicensed_roster: bool = False,
+    chunk_size: int = 2000,
+    collect_records: bool = True,
+) -> list[IntakeReport]:
+    r"""Import several CSV files, each as :func:`import_children` would with its operator
+    (e.g. every county's file of a province); return their reports in order.
+
+    Each file is its own unit of work, imported and committed in turn; the
+    first file that fails raises (its writes rolled back, the files before it
+    stay imported, the ones after it are not read — the exception's notes name
+    the file).  Every operator is authorised before any file is read.
+
+    With ``workers``, the checker processes get every file at the start and
+    check the next file while this process still writes the last one (at most
+    :data:`~studentstatus.services._parallel.AHEAD` frames ahead): the end of
+    each file — its last writes and commit, which nothing overlaps in separate
+    :func:`import_children` calls — is no longer idle time on the other cores.
+    Each process draws L numbers from its own residue, as in one import, and
+    against the numbers it drew in the earlier files; so no two files' numbers
+    collide.  Kindergartens, the clock's date and time and the processes' seeds
+    are read when the batch starts.
+
+    >>> import random
+    >>> from datetime import date, datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.enums import KindergartenType
+    >>> from studentstatus.domain.model import Kindergarten, Licence
+    >>> from studentstatus.services.runtime import FixedClock, Runtime
+    >>> store = MemoryStore()
+    >>> rt = Runtime(store, FixedClock(datetime(2024, 9, 2, tzinfo=timezone.utc)),
+    ...              random.Random(1))
+    >>> lic = (Licence("L1", "局", date(2020, 1, 1), date(2030, 12, 31)),)
+    >>> with store.unit_of_work() as uow:
+    ...     _ = uow.kindergartens.add_many(
+    ...         Kindergarten(code, "12100000400000624D", "幼儿园", region,
+    ...                      KindergartenType.PUBLIC, licences=lic)
+    ...         for code, region in (("1111000001", "110105"), ("1111000002", "110106")))
+    ...     uow.commit()
+    >>> import pathlib, tempfile
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> header = ("kindergarten_code,name,sex,birth_date,id_type,id_number,guardian_name,"
+    ...           "guardian_relation,guardian_phone,entry_date,grade\n")
+    >>> _ = (tmp / "a.csv").write_text(header + "1111000001,王小明,男,2020-03-15,resident,"
+    ...      "110105202003150038,王芳,mother,13800138000,2024-09-01,中班\n", encoding="utf-8")
+    >>> _ = (tmp / "b.csv").write_text(header + "1111000002,李小红,女,2021-05-01,none,,"
+    ...      "李强,father,13900139000,2024-09-01,小班\n", encoding="utf-8")
+    >>> reports = import_files(rt, [(Operator.parse("county:110105"), tmp / "a.csv"),
+    ...                             (Operator.parse("county:110106"), tmp / "b.csv")])
+    >>> [r.accepted for r in reports]
+    [1, 1]
+    """
+    jobs = list(files)
+    _check_workers(workers)
+    for operator, _ in jobs:
+        _authorize_import(operator, unlicensed_roster)
+    common: dict[str, Any] = {
+        "unlicensed_roster": unlicensed_roster,
+        "chunk_size": chunk_size,
+        "collect_records": collect_records,
+    }
+    if workers == 0 or len(jobs) < 2 or not all(os.path.isfile(p) for _, p in jobs):
+        return [_import_noted(rt, op, path, workers=workers, **common) for op, path in jobs]
+    from studentstatus.services import _parallel
+
+    today, now = rt.clock.today(), rt.clock.now()
+    with rt.store.unit_of_work() as uow:
+        index = _cached_index(rt.store, uow)
+        seq = _audit_seq(uow)
+        encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
+        specs = []
+        for i, (op, path) in enumerate(jobs):
+            if op.role is Role.COUNTY and len(op.scope) == 6:
+                kgs = _county_kindergartens(uow, op)
+            elif op.role is Role.KINDERGARTEN:
+                kgs = {op.scope: uow.kindergartens.find(op.scope)}
+            else:  # pragma: no cover - only counties and kindergartens register
+                kgs = {}
+            specs.append(
+                _parallel.spec_for(
+                    path,
+                    op,
+                    rt.policy,
+                    today,
+                    now,
+                    roster=unlicensed_roster,
+                    kindergartens=kgs,
+                    chunk_size=min(chunk_size, WORKER_CHUNK),
+                    workers=workers,
+                    rng=rt.rng,
+                    # the first import's processes draw against the store's numbers; later
+                    # ones against the same filter plus their own draws (see _parallel.work)
+                    numbers=index.numbers if i == 0 else None,
+                    encoder=encoder,
+                )
+            )
+    with contextlib.suppress(TypeError):
+        _INDEXES[rt.store] = (seq, index)  # the first import goes on from this filter
+    with _parallel.Batch(specs) as batch:
+        return [
+            _import_noted(
+                rt, op, path, workers=workers, batch=(batch, i), today=today, now=now, **common
+            )
+            for i, (op, path) in enumerate(jobs)
+        ]
+
+
+def _import_noted(
+    rt: Runtime, operator: Operator, path: str | os.PathLike[str], **kwargs: Any
+) -> IntakeReport:
+    """:func:`_import` of one file of :func:`import_files`; an exception notes the file."""
+    try:
+        return _import(rt, operator, path, **kwargs)
+    except Exception as exc:
+        exc.add_note(f"while importing {os.fspath(path)!r} as {operator}")
+        raise
+
+
+def _check_workers(workers: int) -> None:
     if workers < 0:
         raise ValidationError(
             f"workers must be 0 or more, not {workers}",
@@ -1399,11 +1562,33 @@ def import_children(
             message_zh=f"检查进程数不能为负数（{workers}）",
             code="workers_invalid",
         )
+
+
+def _authorize_import(operator: Operator, unlicensed_roster: bool) -> None:
     if unlicensed_roster:
         authorize(operator, "roster")
     authorize(operator, "register", also=("approve_record",))
     if operator.role not in (Role.KINDERGARTEN, Role.COUNTY):
         authorize(operator, "register")
+
+
+def _import(
+    rt: Runtime,
+    operator: Operator,
+    source: str | os.PathLike[str] | IO[bytes] | Iterable[CsvRow | Mapping[str, str]],
+    *,
+    unlicensed_roster: bool = False,
+    chunk_size: int = 2000,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    collect_records: bool = True,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 0,
+    batch: tuple[Batch, int] | None = None,
+    today: date | None = None,
+    now: datetime | None = None,
+) -> IntakeReport:
+    """:func:`import_children` once authorised (``batch``, ``today``, ``now``: one file of
+    :func:`import_files`)."""
     with _gc_relaxed(), rt.store.unit_of_work() as uow:
         run = _Intake(
             rt,
@@ -1412,13 +1597,15 @@ def import_children(
             unlicensed_roster=unlicensed_roster,
             on_record=on_record,
             collect_records=collect_records,
+            today=today,
+            now=now,
         )
         chunk: list[_Candidate | _Roster] = []
         # A regular file only: each worker reads it (a pipe or a FIFO could be read once).
         parallel = workers > 0 and isinstance(source, str | os.PathLike) and os.path.isfile(source)
         if parallel:
             assert isinstance(source, str | os.PathLike)
-            _in_workers(run, source, workers, chunk_size, progress)
+            _in_workers(run, source, workers, chunk_size, progress, batch)
         for row in () if parallel else rows_of(source):
             run.report.rows += 1
             item = run.check(row)
