@@ -76,7 +76,14 @@ per table; until then its duplicate search looks among them too), and every
 chunk once fewer than :data:`WRITE_TAIL` rows are left (the last write, which
 no checking overlaps, stays small; estimated from the bytes read so far); problems
 and audit entries are written chunk by chunk as always.  See
-:mod:`studentstatus.services._parallel` for the protocol.
+:mod:`studentstatus.services._parallel` for the protocol.  The checker
+processes run at a lower scheduling priority (``nice +5``): the import and the
+database server take turns, and that chain decides when the import ends.
+
+**Several files** (:func:`import_files`): each file is its own import and unit
+of work, in turn; with ``workers`` the checker processes get every file at the
+start and check the next one while this process writes the last, so the end of
+each file (its last writes and commit) overlaps the next file's checking.
 
 **Speed**: duplicates are looked up once per chunk (bulk repository methods
 when the store offers them), and while an import runs the cyclic garbage
