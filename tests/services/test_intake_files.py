@@ -20,7 +20,7 @@ import pytest
 
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import PermissionDenied, StorageError
-from studentstatus.services import _parallel
+from studentstatus.services import _parallel, intake
 from studentstatus.services.intake import import_children, import_files
 
 from ._registration_world import (
@@ -244,6 +244,45 @@ def test_a_batch_on_postgres_writes_what_one_import_after_another_does(
 @pytest.mark.mysql
 def test_a_batch_on_mysql(mysql_url: str, tmp_path: Path) -> None:
     _on_sql("mysql", tmp_path, mysql_url)
+
+
+@pytest.mark.postgres
+def test_in_a_batch_only_the_last_file_is_written_chunk_by_chunk_near_its_end(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of 400 rows and every chunk written once fewer than 250 rows seem left — but
+    # only in the last file: the first two files' ends overlap the next file's checking.
+    monkeypatch.setattr(intake, "WRITE_BATCH", 400)
+    monkeypatch.setattr(intake, "WRITE_TAIL", 250)
+    sizes: list[tuple[intake._Intake, int]] = []  # (the file's import, rows written)
+    send = intake._Intake.send
+
+    def spy(self: intake._Intake) -> None:
+        sizes.append((self, len(self.unsent)))
+        send(self)
+
+    monkeypatch.setattr(intake._Intake, "send", spy)
+    files = []
+    for k in range(3):
+        path = tmp_path / f"f{k}.csv"
+        path.write_bytes(csv_bytes([row(i) for i in range(1000 * k + 1, 1000 * k + 1001)]))
+        files.append((OPS["kgA"], path))
+    with make_store("postgres", tmp_path, postgres_url) as store:
+        seed_kindergartens(store)
+        reports = import_files(runtime(store), files, chunk_size=50, workers=2)
+        assert [r.accepted for r in reports] == [1000, 1000, 1000]
+        assert counts(store)["records"] == 3000
+    runs: dict[int, list[int]] = {}
+    for run, n in sizes:
+        if n:
+            runs.setdefault(id(run), []).append(n)
+    first, second, last = runs.values()
+    for written in (first, second):  # 400, 400, then the last 200 at the end
+        assert written == [400, 400, 200]
+    assert sum(last) == 1000
+    assert last[0] == 400
+    assert len(last) >= 5  # then chunk by chunk near the end
+    assert all(n <= 50 for n in last[2:])
 
 
 if sys.platform == "win32":  # pragma: no cover

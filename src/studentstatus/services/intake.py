@@ -1364,8 +1364,10 @@ def _in_workers(
     if batch is None:
         spec = _spec(run, path, workers, chunk_size, run.index.numbers)
         source = _parallel.checked_chunks(spec)
+        tail = True
     else:
         source = batch[0].chunks(batch[1])
+        tail = batch[1] == len(batch[0].specs) - 1
     # Written in chunks of chunk_size accepted rows, exactly as in one process: the
     # outcomes (a record's problems known when it is written) and the audit trail's order
     # depend on where the chunks end.
@@ -1374,9 +1376,10 @@ def _in_workers(
         for rows, items, offset in chunks:
             # Near the end of the file (fewer than WRITE_TAIL rows left, at the bytes per
             # row read so far) every chunk is written at once: the last write, which no
-            # checking overlaps, stays small.
+            # checking overlaps, stays small.  In a batch (import_files) that is only the
+            # last file: the others' ends overlap the next file's checking.
             read = run.report.rows + rows
-            run.last_stretch = (size - offset) * read < WRITE_TAIL * max(offset, 1)
+            run.last_stretch = tail and (size - offset) * read < WRITE_TAIL * max(offset, 1)
             for item in items:
                 if isinstance(item, list):
                     run.report.rejected.extend(item)
@@ -1453,8 +1456,8 @@ def import_files(
 
     Each file is its own unit of work, imported and committed in turn; the
     first file that fails raises (its writes rolled back, the files before it
-    stay imported, the ones after it are not read — the exception's notes name
-    the file).  Every operator is authorised before any file is read.
+    stay imported, nothing of the ones after it is written — the exception's
+    notes name the file).  Every operator is authorised before any file is read.
 
     With ``workers``, the checker processes get every file at the start and
     check the next file while this process still writes the last one (at most
