@@ -25,6 +25,12 @@ it sees the rows in file order exactly as an import in one process does.
   the importer no longer builds them).
 * **Memory**: a thread of the import reads each worker's pipe into a queue
   of :data:`AHEAD` frames; a worker further ahead blocks, so memory stays flat.
+* **Batches** (:class:`Batch`, ``intake.import_files``): each process gets the specs of
+  several imports at once and runs them in turn, so it checks the next file while the
+  import still writes the last; its L-number draws go on against the filter its previous
+  import left (the store's numbers and its own draws: the others never share its residue).
+* **Priority**: checker processes run at ``nice +``:data:`NICE`, below the import and the
+  database server, which wait for each other and so decide when an import ends.
 * **Failures**: an exception in a worker is raised by the import (the unit of
   work rolls back; one that cannot be rebuilt here is a :class:`RuntimeError`
   with the worker's traceback); a worker that dies is a :class:`RuntimeError`;
