@@ -154,6 +154,29 @@ def test_a_file_that_fails_stops_the_batch_and_rolls_back_only_itself(tmp_path: 
             os.kill(pid, 0)
 
 
+def test_a_file_gone_before_its_turn_fails_its_import_only(tmp_path: Path) -> None:
+    files = _files(tmp_path)[2:]
+    store = MemoryStore()
+    seed_kindergartens(store)
+    rt = runtime(store)
+    reports: list[Any] = []
+    real = intake._import
+
+    def spy(rt_: Any, op: Any, source: Any, **kw: Any) -> Any:
+        out = real(rt_, op, source, **kw)
+        files[1][1].unlink()  # the second file disappears after the first is imported
+        reports.append(out)
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(intake, "_import", spy)
+        with pytest.raises(FileNotFoundError) as err:
+            import_files(rt, files, chunk_size=50, workers=2)
+    assert any("again.csv" in note for note in err.value.__notes__)
+    assert [r.accepted for r in reports] == [300]
+    assert counts(store)["records"] == 300
+
+
 def test_every_operator_is_authorised_before_any_file_is_read(tmp_path: Path) -> None:
     files = _files(tmp_path)[:2]
     store = MemoryStore()

@@ -1612,7 +1612,10 @@ def _import(
         )
         chunk: list[_Candidate | _Roster] = []
         # A regular file only: each worker reads it (a pipe or a FIFO could be read once).
-        parallel = workers > 0 and isinstance(source, str | os.PathLike) and os.path.isfile(source)
+        # In a batch the processes have the file already (gone by now: _in_workers raises).
+        parallel = batch is not None or (
+            workers > 0 and isinstance(source, str | os.PathLike) and os.path.isfile(source)
+        )
         if parallel:
             assert isinstance(source, str | os.PathLike)
             _in_workers(run, source, workers, chunk_size, progress, batch)
