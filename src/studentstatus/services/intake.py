@@ -1321,12 +1321,12 @@ def _spec(
     run: _Intake, path: str | os.PathLike[str], workers: int, chunk_size: int, numbers: Any
 ) -> Spec:
     """What the checker processes of ``run``'s import need (``numbers``: the L-number filter
-    to draw against, ``None``: the one the process's previous import of a batch left)."""
+    to draw against, ``None``: the one the process's previous import of a batch left;
+    ``run.encoder`` already set)."""
     from studentstatus.services import _parallel
 
     if run.op.role is Role.KINDERGARTEN:
         run.kindergarten(run.op.scope)
-    uow = run.uow
     return _parallel.spec_for(
         path,
         run.op,
@@ -1339,7 +1339,7 @@ def _spec(
         workers=workers,
         rng=run.rt.rng,
         numbers=numbers,
-        encoder=uow.row_encoder() if isinstance(uow, PreparedWrites) else None,
+        encoder=run.encoder,
     )
 
 
