@@ -253,6 +253,49 @@ def seed_kindergartens(store, kgs: list[list[str]]) -> None:  # type: ignore[no-
         uow.commit()
 
 
+def import_stage(kind: str, rt, workdir: Path, codes: list[str], chunk: int,  # type: ignore[no-untyped-def]
+                 workers: int, n: int) -> dict[str, object]:  # fmt: skip
+    """Import every county's file into ``rt.store`` (seeded with the kindergartens), timed."""
+    from studentstatus.domain.jurisdiction import Operator
+    from studentstatus.services.intake import import_files
+
+    store = rt.store
+    server = server_cpu_s(store) if kind != "sqlite" else {}
+    checkers_before = checker_cpu_s()
+    jiffies = cpu_jiffies()
+    probe = speed_probe_ms()
+    t, c = time.perf_counter(), time.process_time()
+    accepted = rejected = 0
+    problems: dict[str, int] = {}
+    reports = import_files(
+        rt,
+        [(Operator.parse(f"county:{c}"), workdir / f"roster-{c}.csv") for c in codes],
+        chunk_size=chunk,
+        collect_records=False,
+        workers=workers,
+    )
+    for rep in reports:
+        accepted += rep.accepted
+        rejected += rep.rejected_rows
+        for k, v in rep.problems.items():
+            problems[k] = problems.get(k, 0) + v
+    dt = time.perf_counter() - t
+    checkers = checker_cpu_s()
+    if len(checkers_before) == len(checkers):  # the same (reused) processes: this import's share
+        checkers = [round(a - b, 2) for a, b in zip(checkers, checkers_before, strict=True)]
+    stage: dict[str, object] = {
+        "seconds": dt, "cpu_s": time.process_time() - c, "rows_per_s": n / dt,
+        "accepted": accepted, "rejected_rows": rejected, "problems": problems,
+        "workers": workers, "rss_mb": rss_mb(), "checker_rss_mb": checker_rss_mb(),
+        "checker_cpu_s": checkers, "steal_pct": steal_pct(jiffies), "idle_pct": idle_pct(jiffies),
+        "probe_ms_before_after": [probe, speed_probe_ms()],
+    }  # fmt: skip
+    if server:
+        after = server_cpu_s(store)
+        stage["server_cpu_s"] = sum(after[pid] - cpu for pid, cpu in server.items() if pid in after)
+    return stage
+
+
 def run_child(
     kind: str,
     workdir: Path,
@@ -260,12 +303,18 @@ def run_child(
     chunk: int,
     import_only: bool = False,
     workers: int = 0,
+    rounds: int = 1,
 ) -> dict[str, object]:
-    """All stages for one store (or only the import), in this (child) process."""
+    """All stages for one store (or only the import), in this (child) process.
+
+    ``rounds=2`` (with ``import_only``): import, same-rows baseline, import again into a
+    fresh schema, same-rows baseline again — the second import has a baseline just before
+    and just after it, so a drift of the machine's speed during the run does not decide
+    its ratio alone.
+    """
     from studentstatus.adapters.population import CsvPopulationRegistry
     from studentstatus.domain.jurisdiction import Operator
     from studentstatus.services.approval import approve_records
-    from studentstatus.services.intake import import_files
     from studentstatus.services.numbers import issue_numbers
     from studentstatus.services.runtime import FixedClock, Runtime
     from studentstatus.services.verification import verify_records
@@ -280,41 +329,25 @@ def run_child(
         seed_kindergartens(store, kgs)
         rt = Runtime(store, FixedClock(NOW), random.Random(7))
         n = int(plan["stats"]["rows"])
-
-        server = server_cpu_s(store) if kind != "sqlite" else {}
-        jiffies = cpu_jiffies()
-        probe = speed_probe_ms()
-        t, c = time.perf_counter(), time.process_time()
-        accepted = rejected = 0
-        problems: dict[str, int] = {}
-        reports = import_files(
-            rt,
-            [(Operator.parse(f"county:{c}"), workdir / f"roster-{c}.csv") for c in codes],
-            chunk_size=chunk,
-            collect_records=False,
-            workers=workers,
-        )
-        for rep in reports:
-            accepted += rep.accepted
-            rejected += rep.rejected_rows
-            for k, v in rep.problems.items():
-                problems[k] = problems.get(k, 0) + v
-        dt = time.perf_counter() - t
-        out["import"] = {"seconds": dt, "cpu_s": time.process_time() - c,
-                         "rows_per_s": n / dt, "accepted": accepted,
-                         "rejected_rows": rejected, "problems": problems,
-                         "workers": workers, "rss_mb": rss_mb(),
-                         "checker_rss_mb": checker_rss_mb(),
-                         "checker_cpu_s": checker_cpu_s(),
-                         "steal_pct": steal_pct(jiffies), "idle_pct": idle_pct(jiffies),
-                         "probe_ms_before_after": [probe, speed_probe_ms()]}  # fmt: skip
-        if server:
-            after = server_cpu_s(store)
-            out["import"]["server_cpu_s"] = sum(  # type: ignore[index]
-                after[pid] - cpu for pid, cpu in server.items() if pid in after
-            )
+        out["import"] = import_stage(kind, rt, workdir, codes, chunk, workers, n)
         _done(out, "import")
         written = dump_written(store, workdir)  # untimed: what the import wrote, for the baseline
+        if import_only and rounds > 1:
+            # import 1, baseline 1, import 2 (fresh schema), baseline 2
+            out["same_rows_1"] = same_rows_baseline(kind, workdir, pg_url, written, keep=True)
+            _done(out, "same_rows_1")
+            counts = _row_counts(store)
+            if kind != "sqlite":
+                store.drop_schema()
+            store.close()
+            store = _store(kind, workdir, pg_url, f"bench{uuid.uuid4().hex[:6]}_")
+            seed_kindergartens(store, kgs)
+            rt = Runtime(store, FixedClock(NOW), random.Random(7))  # the same draws again
+            out["import_2"] = import_stage(kind, rt, workdir, codes, chunk, workers, n)
+            _done(out, "import_2")
+            if _row_counts(store) != counts:
+                msg = "the second import wrote other row counts than the first"
+                raise RuntimeError(msg)
         if import_only:
             out["peak_rss_mb"] = rss_mb()
             return _baselines(out, kind, workdir, pg_url, written, codes, kgs)
@@ -383,7 +416,32 @@ def _baselines(out: dict[str, object], kind: str, workdir: Path, pg_url: str,
     assert isinstance(same, dict)
     out["ratio_import_vs_raw"] = imp["rows_per_s"] / raw["rows_per_s"]
     out["ratio_import_vs_same_rows"] = imp["seconds"] and same["seconds"] / imp["seconds"]
+    if "import_2" in out:  # rounds=2: import 1, same rows 1, import 2, same rows (2)
+        first, second = out["same_rows_1"], out["import_2"]
+        assert isinstance(first, dict)
+        assert isinstance(second, dict)
+        out["ratio_import_vs_same_rows"] = first["seconds"] / imp["seconds"]
+        out["ratio_import_2_vs_before_after"] = [
+            first["seconds"] / second["seconds"],
+            same["seconds"] / second["seconds"],
+        ]
+        # The second import against the mean of the baselines just before and after it.
+        out["ratio_import_2_bracketed"] = (
+            (first["seconds"] + same["seconds"]) / 2 / second["seconds"]
+        )
     return out
+
+
+def _row_counts(store) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Rows of each table the import writes (kindergartens aside)."""
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        return {
+            port: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for port, t in store.tables.by_port.items()
+            if port != "kindergartens"
+        }
 
 
 def _done(out: dict[str, object], stage: str) -> None:
@@ -432,8 +490,8 @@ def _chunks_of(path: str):  # type: ignore[no-untyped-def]
                 return
 
 
-def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str, object]
-                       ) -> dict[str, float]:  # fmt: skip
+def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str, object],
+                       keep: bool = False) -> dict[str, float]:  # fmt: skip
     """The raw driver writing exactly the rows the import wrote, into the same schema.
 
     Same tables, columns, keys and indexes (created by the adapter under another prefix),
@@ -492,8 +550,9 @@ def same_rows_baseline(kind: str, workdir: Path, pg_url: str, written: dict[str,
         finally:
             target.drop_schema()
             target.close()
-    for _, _, chunk_path, _ in tables:
-        Path(chunk_path).unlink()
+    if not keep:  # (keep: for a second run of the same rows)
+        for _, _, chunk_path, _ in tables:
+            Path(chunk_path).unlink()
     rows = int(written["rows"])  # type: ignore[call-overload]
     out = {"seconds": dt, "cpu_s": cpu, "rows": rows, "rows_per_s": rows / dt,
            "tables": {name: n for name, _, _, n in tables},
@@ -630,11 +689,19 @@ def main() -> None:
         default=0,
         help="import_files(workers=N): check rows in N processes (0: in the importing one)",
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="with --import-only: 2 runs import, baseline, import again, baseline again "
+        "(the second import bracketed by a baseline before and after it)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         result = run_child(args.child, args.workdir, args.pg_url, args.chunk, args.import_only,
-                           args.workers)  # fmt: skip
+                           args.workers, args.rounds)  # fmt: skip
         print(json.dumps(result))
         return
     tmp = tempfile.TemporaryDirectory(prefix="regbench-")
@@ -652,6 +719,8 @@ def main() -> None:
             cmd.append("--import-only")
         if args.workers:
             cmd += ["--workers", str(args.workers)]
+        if args.rounds > 1:
+            cmd += ["--rounds", str(args.rounds)]
         # stderr passes through: each stage is reported as soon as it is done.
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
@@ -659,7 +728,7 @@ def main() -> None:
             continue
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"\n== {kind}: {res['rows']:,} rows", flush=True)
-        for stage in ("import", "approve", "verify", "issue"):
+        for stage in ("import", "import_2", "approve", "verify", "issue"):
             if stage not in res:
                 continue
             s = res[stage]
@@ -675,6 +744,15 @@ def main() -> None:
         same = res["same_rows"]
         print(f"  same rows, raw {driver} into the same schema: {same['seconds']:.1f} s "
               f"(cpu {same['cpu_s']:.1f} s), {same['rows']:,} rows {same['tables']}")  # fmt: skip
+        if "import_2" in res:
+            one, two = res["same_rows_1"]["seconds"], same["seconds"]
+            before, after = res["ratio_import_2_vs_before_after"]
+            print(
+                f"  same rows, raw {driver}, between the imports: {one:.1f} s; after: {two:.1f} s"
+            )
+            print(f"  import 1 ÷ the baseline after it = {res['ratio_import_vs_same_rows']:.3f}×; "
+                  f"import 2 ÷ the baseline before it = {before:.3f}×, after it = {after:.3f}×, "
+                  f"÷ their mean = {res['ratio_import_2_bracketed']:.3f}×")  # fmt: skip
         print(f"  import ÷ raw driver, same rows & schema = {res['ratio_import_vs_same_rows']:.3f}×"
               f"   (narrow: children+records, 3 indexes = {res['ratio_import_vs_raw']:.3f}×)   "
               f"peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
