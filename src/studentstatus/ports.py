@@ -521,6 +521,10 @@ class RowEncoder(Protocol):
     checker processes sends it to them once) and needs no connection.  The
     value :meth:`encode` returns is opaque to services: they pass it back to
     :meth:`PreparedWrites.write_prepared` unchanged.
+
+    Optional attribute ``write_batch`` (an ``int``): how many encoded entities
+    an import gathers over its chunks before writing them (``0``: every chunk
+    as it comes; without it, :data:`~studentstatus.services.intake.WRITE_BATCH`).
     """
 
     def encode(self, kind: str, entity: object) -> object:

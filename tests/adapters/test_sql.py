@@ -174,8 +174,9 @@ class _SqlKit(StoreContract):
 
 
 class TestSqliteStore(_SqlKit):
-    """SQLite: one fresh database file per store."""
+    """SQLite: one fresh database file per store; writes prepared executemany parameters."""
 
+    supports_prepared_writes = True
     property_examples = 10
     differential_examples = 8
 

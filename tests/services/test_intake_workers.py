@@ -204,16 +204,38 @@ def _on_sql(kind: str, tmp_path: Path, url: str | None) -> None:
         assert _view(s2, split) == _view(s1, alone)
 
 
+BATCH_TAIL = [(1, 0), (150, 0), (150, 200), (1 << 30, 0)]
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize(("batch", "tail"), [(1, 0), (150, 0), (150, 200), (1 << 30, 0)])
+@pytest.mark.parametrize(("batch", "tail"), BATCH_TAIL)
 def test_prepared_rows_on_postgres_give_what_entities_give(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, tail: int
 ) -> None:
-    # PostgreSQL: the checker processes send COPY lines, gathered over the chunks and written
-    # every `batch` rows (1: after every chunk; 1 << 30: once, at the end), and every chunk
-    # once fewer than `tail` rows are left; twins of rows in gathered chunks not written yet
-    # must still be found, in the file and in the store.
+    # PostgreSQL: the checker processes send COPY lines.
+    _prepared_rows("postgres", postgres_url, tmp_path, monkeypatch, batch, tail)
+
+
+@pytest.mark.parametrize(("batch", "tail"), BATCH_TAIL)
+def test_prepared_rows_on_sqlite_give_what_entities_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, tail: int
+) -> None:
+    # SQLite: the checker processes send executemany parameters.
+    _prepared_rows("sqlite", "", tmp_path, monkeypatch, batch, tail)
+
+
+def _prepared_rows(
+    kind: str, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, tail: int
+) -> None:
+    # Prepared rows are gathered over the chunks and written every `batch` rows (1: after
+    # every chunk; 1 << 30: once, at the end), and every chunk once fewer than `tail` rows
+    # are left; twins of rows in gathered chunks not written yet must still be found, in
+    # the file and in the store.
     monkeypatch.setattr(intake, "WRITE_BATCH", batch)
+    if kind == "sqlite":  # (its encoder writes every chunk unless told otherwise)
+        from studentstatus.adapters.sql.params import ParamEncoder
+
+        monkeypatch.setattr(ParamEncoder, "write_batch", batch)
     monkeypatch.setattr(intake, "WRITE_TAIL", tail)
     rows = [row(i) for i in range(1, 601)]
     for a, b in ((100, 101), (120, 450), (3, 599), (250, 251), (10, 200), (10, 400)):
@@ -221,10 +243,7 @@ def test_prepared_rows_on_postgres_give_what_entities_give(
     rows += _mixed_rows()
     path = tmp_path / "twins.csv"
     path.write_bytes(csv_bytes(rows))
-    with (
-        make_store("postgres", tmp_path, postgres_url) as s1,
-        make_store("postgres", tmp_path, postgres_url) as s2,
-    ):
+    with make_store(kind, tmp_path, url) as s1, make_store(kind, tmp_path, url) as s2:
         _, alone = _import(s1, path, chunk_size=40)
         with s2.unit_of_work() as uow:
             assert uow.row_encoder() is not None  # type: ignore[attr-defined]

@@ -295,9 +295,10 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
 
     Frames: ``("chunk", rows, items, offset)`` per chunk, then ``("end", rows
     in the file)``; or ``("error", the pickled exception or b"", traceback
-    text)``.  ``items`` are in row order: a checked candidate or roster entry, a
-    list of rejections, or the :class:`~studentstatus.services.csvio.CsvRow`
-    itself for the import to check; ``offset`` is how far into the file the
+    text)``.  ``items`` are in row order: a checked candidate (with prepared rows:
+    as the plain tuple of ``_Candidate.wire``) or roster entry, a list of
+    rejections, or the :class:`~studentstatus.services.csvio.CsvRow` itself for
+    the import to check; ``offset`` is how far into the file the
     reading was when the chunk ended (in bytes, a little ahead: buffered).
     """
     try:
@@ -333,7 +334,9 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
                 if item is not None:
                     if encode and isinstance(item, intake._Candidate):
                         run.encode(item)
-                    items.append(item)
+                        items.append(item.wire())
+                    else:
+                        items.append(item)
                 elif rejected:
                     items.append(list(rejected))
                     rejected.clear()

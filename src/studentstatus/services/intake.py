@@ -69,9 +69,10 @@ looks for duplicates every ``chunk_size`` accepted rows, as in one process); a
 script that imports with workers needs the usual ``if __name__ == "__main__":``
 guard (the processes are started with ``spawn``).  On a store whose unit of
 work writes prepared rows (:class:`~studentstatus.ports.PreparedWrites`: the
-SQL adapter on PostgreSQL) the checker processes also encode each accepted
-child, record, event and L-number claim (``COPY`` text), and the import gathers
-them over its chunks and writes every :data:`WRITE_BATCH` rows (one ``COPY``
+SQL adapter on PostgreSQL and SQLite) the checker processes also encode each
+accepted child, record, event and L-number claim (``COPY`` text; SQLite:
+``executemany`` parameters, written chunk by chunk), and on PostgreSQL the import
+gathers them over its chunks and writes every :data:`WRITE_BATCH` rows (one ``COPY``
 per table; until then its duplicate search looks among them too), and every
 chunk once fewer than :data:`WRITE_TAIL` rows are left (the last write, which
 no checking overlaps, stays small; estimated from the bytes read so far); problems
@@ -136,7 +137,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 
 import attrs
 
@@ -232,7 +233,8 @@ checking its last chunk while the others are done: small chunks keep that short)
 WRITE_BATCH = 25_000
 """With ``workers`` on a store that writes prepared rows (PostgreSQL): how many accepted rows
 the import gathers, over its chunks, before writing them (one ``COPY`` per table; about 1 KB
-a row on PostgreSQL)."""
+a row on PostgreSQL).  An encoder with a ``write_batch`` attribute sets its own (the SQLite
+one: ``0``, every chunk is written as it is: gathering saves SQLite nothing)."""
 
 WRITE_TAIL = 25_000
 """With ``workers`` on such a store: once fewer rows than this seem left in the file (from the
@@ -458,9 +460,12 @@ def _compact_number(text: str) -> str:
     return _SPACES_AND_HYPHENS.sub("", text).upper()
 
 
-@attrs.frozen
-class _Ref:
-    """What the writing side needs of a new record: problems, audit entry, outcome."""
+class _Ref(NamedTuple):
+    """What the writing side needs of a new record: problems, audit entry, outcome.
+
+    A named tuple: built once per accepted row, and sent from a checker process
+    as a plain tuple (see :meth:`_Candidate.wire`).
+    """
 
     id: str
     child_id: str
@@ -497,6 +502,17 @@ class _Candidate:
     entities: tuple[Child, StatusRecord, StatusChange] | None = None
     encoded: tuple[object, object, object, object] | None = None
     problems: list[str] = attrs.field(factory=list)
+
+    def wire(self) -> tuple[Any, ...]:
+        """An encoded candidate as plain tuples, for the pipe from a checker process: pickled
+        and unpickled without a Python call per object (:meth:`from_wire` rebuilds it)."""
+        return (self.row, tuple(self.ref), self.key, self.number_hash, self.invalid_id,
+                self.encoded)  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, t: tuple[Any, ...]) -> _Candidate:
+        """The candidate :meth:`wire` made the tuple of."""
+        return cls(t[0], _Ref._make(t[1]), t[2], t[3], t[4], None, t[5])
 
 
 _ENCODED = ("children", "records", "changes", "numbers")
@@ -686,6 +702,7 @@ class _Intake:
         self.encoder: RowEncoder | None = None
         self.unsent: list[tuple[object, object, object, object]] = []
         self.unsent_refs: dict[tuple[str, ...], list[_Ref]] = {}
+        self.write_batch = WRITE_BATCH  # the encoder's own ``write_batch``, when it has one
         self.last_stretch = False  # near the end of the file: write every chunk (see send())
         self.kgs: dict[str, Kindergarten | None] = dict(kindergartens or {})
         if uow is None:
@@ -1100,7 +1117,7 @@ class _Intake:
                 assert c.encoded is not None
                 self.unsent.append(c.encoded)
                 self.unsent_refs.setdefault(c.key, []).append(c.ref)
-            if len(self.unsent) >= WRITE_BATCH or self.last_stretch:
+            if len(self.unsent) >= self.write_batch or self.last_stretch:
                 self.send()
         elif cands:
             entities = [c.entities for c in cands if c.entities is not None]
@@ -1295,7 +1312,6 @@ def checker(spec: Spec, k: int, numbers: Any = None) -> _Intake:
     from studentstatus.services.runtime import FixedClock
 
     register(_Candidate)
-    register(_Ref)
     register(_Roster)
     rng = worker_rng(spec, k)
     rt = Runtime(cast(Any, None), FixedClock(spec.now), cast(Any, rng), spec.policy)
@@ -1361,6 +1377,7 @@ def _in_workers(
     run.numbers_rng = _parallel.Residue(run.rt.rng, workers, workers + 1)
     uow = run.uow
     run.encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
+    run.write_batch = int(getattr(run.encoder, "write_batch", WRITE_BATCH))
     if batch is None:
         spec = _spec(run, path, workers, chunk_size, run.index.numbers)
         source = _parallel.checked_chunks(spec)
@@ -1389,6 +1406,9 @@ def _in_workers(
                     if checked is None:
                         continue
                     item = checked
+                elif type(item) is tuple:  # an encoded candidate (_Candidate.wire)
+                    item = _Candidate.from_wire(item)
+                    run.adopt(item)
                 elif isinstance(item, _Candidate):
                     run.adopt(item)
                 chunk.append(item)

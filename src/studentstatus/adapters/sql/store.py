@@ -47,6 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from studentstatus.adapters.sql import _rows
 from studentstatus.adapters.sql.copy import CopyEncoder, _last_value_memo, copy_encoded
 from studentstatus.adapters.sql.errors import translating
+from studentstatus.adapters.sql.params import ParamEncoder, write_params
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
 from studentstatus.adapters.sql.tables import (
     SqlTables,
@@ -200,7 +201,7 @@ class SqlStore:
         )
         self.chunk_size = chunk_size
         self.copy_threshold = copy_threshold
-        self._encoder: CopyEncoder | None = None
+        self._encoder: CopyEncoder | ParamEncoder | None = None
         self._plans: dict[
             tuple[str, tuple[str, ...]], tuple[str, list[Callable[[Any], Any] | None]]
         ] = {}
@@ -373,24 +374,38 @@ class SqlUnitOfWork:
 
     # prepared rows (ports.PreparedWrites) ------------------------------------------------
 
-    def row_encoder(self) -> CopyEncoder | None:
-        """A :class:`~studentstatus.adapters.sql.copy.CopyEncoder` on PostgreSQL through
-        psycopg 3 with a UTF-8 client encoding and the unpartitioned schema; else ``None``
-        (services then write entities).
+    def row_encoder(self) -> CopyEncoder | ParamEncoder | None:
+        """The encoder of this store's bulk writes, made in any process (``None``: services
+        then write entities):
+
+        * PostgreSQL through psycopg 3 with a UTF-8 client encoding and the unpartitioned
+          schema: a :class:`~studentstatus.adapters.sql.copy.CopyEncoder` (``COPY`` lines);
+        * SQLite through the standard ``sqlite3`` driver with SQLAlchemy's own JSON
+          serialiser: a :class:`~studentstatus.adapters.sql.params.ParamEncoder`
+          (``executemany`` parameters);
+        * otherwise ``None``.
 
         >>> store = SqlStore("sqlite://", create=True)
         >>> with store.unit_of_work() as uow:
-        ...     uow.row_encoder() is None
-        True
+        ...     uow.row_encoder()
+        ParamEncoder(['change_log', 'children', 'issued_numbers', 'record_numbers', 'records'])
         >>> store.close()
         """
         store = self._store
-        if (
-            self._conn is None
-            or store.dialect_name != "postgresql"
-            or store.partitioned
-            or store.engine.dialect.driver != "psycopg"
-        ):
+        if self._conn is None or store.partitioned:
+            return None
+        dialect = store.engine.dialect
+        if store.dialect_name == "sqlite":
+            if (
+                dialect.driver != "pysqlite"
+                or getattr(dialect, "_json_serializer", None) is not None
+                or sa.String().bind_processor(dialect) is not None
+            ):
+                return None
+            if store._encoder is None:
+                store._encoder = ParamEncoder.for_tables(store.tables, dialect)
+            return store._encoder
+        if store.dialect_name != "postgresql" or dialect.driver != "psycopg":
             return None
         info = getattr(self._conn.connection.dbapi_connection, "info", None)
         if getattr(info, "encoding", None) != "utf-8":
@@ -401,12 +416,15 @@ class SqlUnitOfWork:
 
     def write_prepared(self, batches: Sequence[tuple[str, Sequence[Any]]]) -> int:
         """Write ``(kind, encoded entities)`` batches made by :meth:`row_encoder`'s encoder
-        (one ``COPY`` per table, in one savepoint: all or nothing); returns the count."""
+        (one ``COPY`` or ``executemany`` per table, in one savepoint: all or nothing);
+        returns the count."""
         encoder = self.row_encoder()
         if encoder is None or self._conn is None:
             msg = "this unit of work writes no prepared rows (row_encoder() is None)"
             raise StorageError(msg)
         with _savepoint(self._conn, "write prepared rows"):
+            if isinstance(encoder, ParamEncoder):
+                return write_params(self._conn, encoder, batches)
             return copy_encoded(self._conn, encoder, batches)
 
 
