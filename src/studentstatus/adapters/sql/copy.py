@@ -18,6 +18,7 @@ the SQL adapter's :class:`~studentstatus.ports.PreparedWrites`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -48,16 +49,62 @@ def _copy_sql(table: sa.Table, columns: Sequence[str]) -> str:
 
 
 _ENCODE = encoder()  # the output of json.dumps(value), without its per-call set-up
+_STRING = json.encoder.encode_basestring_ascii  # a str as json.dumps writes it
 
 
 def _json_text(value: Any) -> str:
-    """JSON text exactly as ``json.dumps`` writes it (empty containers skip the encoder)."""
+    """JSON text exactly as ``json.dumps`` writes it (empty containers skip the encoder;
+    a flat dict reuses the text of the members it shares with the last one).
+
+    >>> _json_text({"a": 1, "名": [None, True]}) == json.dumps({"a": 1, "名": [None, True]})
+    True
+    """
     if not value:
         if isinstance(value, list):
             return "[]"
         if isinstance(value, dict):
             return "{}"
+    if type(value) is dict:
+        return _dict_text(value)
     return _ENCODE(value)
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+_MEMBERS: dict[str, tuple[object, str]] = {}  # key -> (its last value, '"key": value' text)
+
+
+def _dict_text(value: dict[Any, Any]) -> str:
+    """``json.dumps`` of a dict, each ``"key": value`` member made once for a key whose
+    value is the very same (immutable) object as last time.
+
+    The rows of a bulk write carry dicts of the same keys, most values shared
+    (the REGISTER event's record fields: mostly defaults).  Members are
+    remembered for scalar values only (a list could change in place); any
+    other key type, or a dict with more than 64 members, takes the encoder.
+    Each ``(value, text)`` pair is replaced in one assignment, so concurrent
+    callers never see a torn one.
+
+    >>> _dict_text({"id": "r1", "n": None}), _dict_text({"id": "r2", "n": None})
+    ('{"id": "r1", "n": null}', '{"id": "r2", "n": null}')
+    """
+    if len(value) > 64:
+        return _ENCODE(value)
+    members = _MEMBERS
+    parts = []
+    for k, v in value.items():
+        hit = members.get(k)
+        if hit is not None and hit[0] is v:
+            parts.append(hit[1])
+            continue
+        if type(k) is not str:
+            return _ENCODE(value)
+        text = f"{_STRING(k)}: {_STRING(v) if type(v) is str else _json_text(v)}"
+        if type(v) in _SCALARS:
+            if len(members) > 1024:
+                members.clear()
+            members[k] = (v, text)
+        parts.append(text)
+    return "{" + ", ".join(parts) + "}"
 
 
 def _last_value_memo(
