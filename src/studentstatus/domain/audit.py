@@ -273,13 +273,30 @@ def seal_events(
     seq = prev.seq if prev is not None else 0
     prev_hash = prev.hash if prev is not None else ""
     sha256 = hashlib.sha256
+    s = _CANONICAL
+    at_json = s(at_text)
+    # JSON text of the strings a bulk run repeats (operators, actions, reasons), made once.
+    known: dict[str, str] = {}
     for operator, action, subject, reason, before, after in events:
         seq += 1
         before = dict(before)
         after = dict(after)
-        text = _canonical_text(
-            seq, at_text, operator, action, subject, reason, before, after, prev_hash
-        )
+        if type(operator) is str and type(action) is str and type(reason) is str:
+            if len(known) > 256:
+                known.clear()
+            op = known.get(operator) or known.setdefault(operator, s(operator))
+            act = known.get(action) or known.setdefault(action, s(action))
+            why = known.get(reason) or known.setdefault(reason, s(reason))
+            # _canonical_text, with the repeated parts' text at hand
+            text = (
+                f'{{"action":{act},"after":{s(after) if after else "{}"},"at":{at_json},'
+                f'"before":{s(before) if before else "{}"},"operator":{op},'
+                f'"prev_hash":{s(prev_hash)},"reason":{why},"seq":{seq},"subject":{s(subject)}}}'
+            )
+        else:
+            text = _canonical_text(
+                seq, at_text, operator, action, subject, reason, before, after, prev_hash
+            )
         digest = sha256(text.encode("utf-8")).hexdigest()
         yield AuditEntry(
             seq, at, operator, action, subject, reason, before, after, prev_hash, digest
