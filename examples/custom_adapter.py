@@ -55,7 +55,7 @@ from studentstatus.ports import Store
 from studentstatus.testing.contract import StoreContract
 
 TABLES = ("kindergartens", "children", "records", "changes", "requests", "problems",
-          "numbers", "sequences", "roster", "attendance", "audit")  # fmt: skip
+          "numbers", "sequences", "roster", "attendance", "audit", "owners")  # fmt: skip
 
 
 class Table:
@@ -152,21 +152,27 @@ def _numbers_of(r: StatusRecord) -> set[str]:
 class Records:
     def __init__(self, t: dict[str, Any]) -> None:
         self.t = Table(t["records"], lambda r: r.id, "record")
+        # Every number a record ever held -> that record: a number is never reused, even
+        # after its record dropped it, and it still finds its record.
+        self.owners: dict[str, str] = t.setdefault("owners", {})
 
-    def _check_numbers(self, records: Sequence[StatusRecord]) -> None:
-        owner = {n: r.id for r in self.t.rows.values() for n in _numbers_of(r)}
+    def _check_numbers(self, records: Sequence[StatusRecord]) -> dict[str, str]:
+        staged: dict[str, str] = {}
         for rec in records:
             for n in _numbers_of(rec):
-                if owner.setdefault(n, rec.id) != rec.id:
+                if staged.setdefault(n, self.owners.get(n, rec.id)) != rec.id:
                     raise ConflictError("number belongs to another record")
+        return staged
 
     def add(self, record: StatusRecord) -> None:
         self.add_many([record])
 
     def add_many(self, records: Iterable[StatusRecord]) -> int:
         items = list(records)
-        self._check_numbers(items)
-        return self.t.add_many(items)
+        staged = self._check_numbers(items)
+        n = self.t.add_many(items)
+        self.owners.update(staged)
+        return n
 
     def get(self, record_id: str) -> StatusRecord:
         return self.t.get(record_id)  # type: ignore[no-any-return]
@@ -180,12 +186,14 @@ class Records:
     def update_many(self, records: Sequence[StatusRecord]) -> list[StatusRecord]:
         for rec in records:  # a missing record is NotFoundError before any number conflict
             self.t.get(rec.id)
-        self._check_numbers(records)
-        return self.t.update_many(records)
+        staged = self._check_numbers(records)
+        out = self.t.update_many(records)
+        self.owners.update(staged)
+        return out
 
     def find_by_number(self, number: str) -> StatusRecord | None:
-        found = self.t.sorted(lambda r: number in _numbers_of(r))
-        return found[0] if found else None
+        holder = self.owners.get(number)
+        return self.t.rows.get(holder) if holder is not None else None
 
     def for_child(self, child_id: str) -> list[StatusRecord]:
         return self.t.sorted(lambda r: r.child_id == child_id)

@@ -507,6 +507,20 @@ class RecordContract(_Base):
             _commit(store, lambda u: u.records.update(_record("r2", national_number="L1")))
         assert _read(store, lambda u: u.records.get("r1")) == stored
 
+    def test_record_keeps_a_number_it_dropped(self, store: Store) -> None:
+        """A number a record held stays its own after an update drops it: no other record
+        may take it (numbers are never reused), and it still finds the first record."""
+        _commit(store, lambda u: u.records.add(_record("r1")))
+        first = _commit(store, lambda u: u.records.update(_record("r1", national_number="L1")))
+        _commit(store, lambda u: u.records.update(attrs.evolve(first, national_number=None)))
+        _commit(store, lambda u: u.records.add(_record("r2")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.records.update(_record("r2", national_number="L1")))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.records.add(_record("r3", temp_number="L1")))
+        found = _read(store, lambda u: u.records.find_by_number("L1"))
+        assert found is not None and found.id == "r1"
+
     def test_record_find_by_number(self, store: Store) -> None:
         """Temporary, national and former numbers all resolve to their record."""
         rec = _full_record()
