@@ -274,46 +274,31 @@ ENCODED_KINDS: dict[str, tuple[str, ...]] = {
 """The tables (ports of :class:`~studentstatus.adapters.sql.tables.SqlTables`) of each kind."""
 
 
-def _layouts() -> dict[str, tuple[tuple[tuple[str, ...], Callable[[Any], Any]], ...]]:
+Layout = tuple[tuple[str, ...], Callable[[Any], Any], bool]
+"""A table of a kind: its columns, the row mapper, and whether the mapper gives a list of
+rows (``True``) or the one row's values (``False``)."""
+
+
+def _layouts() -> dict[str, tuple[Layout, ...]]:
     """Per kind, per table of the kind: the columns and the function giving one entity's
-    rows of that table (lists of values in that column order), from the adapter's own
-    row mappers."""
+    row (or rows) of that table (lists of values in that column order), from the
+    adapter's own row mappers."""
     from studentstatus.adapters.sql import _rows
     from studentstatus.adapters.sql.store import _record_numbers
 
-    child_values = _rows.child_values
-    record_values = _rows.record_values
-    change_values = _rows.change_values
-    issued_values = _rows.issued_values
     return {
-        "children": ((_rows.CHILD_COLUMNS, lambda c: [child_values(c)]),),
+        "children": ((_rows.CHILD_COLUMNS, _rows.child_values, False),),
         "records": (
-            (_rows.RECORD_COLUMNS, lambda r: [record_values(r)]),
-            (("number", "record_id"), lambda r: [[n, r.id] for n in _record_numbers(r)]),
+            (_rows.RECORD_COLUMNS, _rows.record_values, False),
+            (("number", "record_id"), lambda r: [[n, r.id] for n in _record_numbers(r)], True),
         ),
-        "changes": ((_rows.CHANGE_COLUMNS, lambda c: [change_values(c)]),),
-        "numbers": ((_rows.ISSUED_COLUMNS, lambda n: [issued_values(n)]),),
+        "changes": ((_rows.CHANGE_COLUMNS, _rows.change_values, False),),
+        "numbers": ((_rows.ISSUED_COLUMNS, _rows.issued_values, False),),
     }
 
 
 Plan = Callable[[Any], tuple[bytes, ...]]
 """A compiled encoding of one kind: entity -> one ``bytes`` per table."""
-
-
-def _joined(parts: list[Callable[[Any], bytes]]) -> Plan:
-    """One plan from the encodings of each table of a kind."""
-    if len(parts) == 1:
-        (only,) = parts
-
-        def one(entity: Any) -> tuple[bytes, ...]:
-            return (only(entity),)
-
-        return one
-
-    def each(entity: Any) -> tuple[bytes, ...]:
-        return tuple([p(entity) for p in parts])
-
-    return each
 
 
 def _compile(tables: Mapping[str, CopyTable]) -> dict[str, Plan]:
@@ -343,19 +328,57 @@ def _compile(tables: Mapping[str, CopyTable]) -> dict[str, Plan]:
 
         return encode
 
+    def only_table_plan(
+        row_of: Callable[[Any], list[Any]], conv: list[tuple[int, Callable[[Any], Any]]]
+    ) -> Plan:
+        # A kind of one table and one row an entity (most of them): no loops, no wrapper.
+        def encode(entity: Any) -> tuple[bytes, ...]:
+            values = row_of(entity)
+            for i, f in conv:
+                v = values[i]
+                if v is not None:
+                    values[i] = f(v)
+            buf = bytearray()
+            format_row_text(values, tx, buf)
+            return (bytes(buf),)
+
+        return encode
+
     plans: dict[str, Plan] = {}
     for kind, layouts in _layouts().items():
         parts = []
-        for port, (columns, rows_of) in zip(ENCODED_KINDS[kind], layouts, strict=True):
+        for port, (columns, rows_of, many) in zip(ENCODED_KINDS[kind], layouts, strict=True):
             table = tables[port]
             if columns != table.columns:  # pragma: no cover - PreparedWritesContract
                 msg = f"{port}: the row mapper's columns are not the table's"
                 raise RuntimeError(msg)
-            parts.append(
-                table_plan(rows_of, [(i, convert[k]) for i, k in enumerate(table.kinds) if k])
-            )
-        plans[kind] = _joined(parts)
+            conv = [(i, convert[k]) for i, k in enumerate(table.kinds) if k]
+            if len(layouts) == 1 and not many:
+                plans[kind] = only_table_plan(rows_of, conv)
+                break
+            parts.append(table_plan(rows_of if many else _listed(rows_of), conv))
+        else:
+            plans[kind] = _each(parts)
     return plans
+
+
+def _listed(row_of: Callable[[Any], list[Any]]) -> Callable[[Any], list[list[Any]]]:
+    """A one-row mapper as a mapper of a list of rows."""
+
+    def rows_of(entity: Any) -> list[list[Any]]:
+        return [row_of(entity)]
+
+    return rows_of
+
+
+def _each(parts: Sequence[Callable[[Any], Any]]) -> Callable[[Any], tuple[Any, ...]]:
+    """One plan from the encodings of each table of a kind."""
+    fixed = tuple(parts)
+
+    def plan(entity: Any) -> tuple[Any, ...]:
+        return tuple([p(entity) for p in fixed])
+
+    return plan
 
 
 class CopyEncoder:

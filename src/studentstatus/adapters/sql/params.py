@@ -30,7 +30,14 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from studentstatus.adapters.sql.copy import ENCODED_KINDS, _json_text, _last_value_memo, _layouts
+from studentstatus.adapters.sql.copy import (
+    ENCODED_KINDS,
+    _each,
+    _json_text,
+    _last_value_memo,
+    _layouts,
+    _listed,
+)
 from studentstatus.adapters.sql.errors import translate_error
 
 __all__ = ["ParamEncoder", "write_params"]
@@ -106,19 +113,18 @@ def _compile(tables: Mapping[str, ParamTable]) -> dict[str, Plan]:
     plans: dict[str, Plan] = {}
     for kind, layouts in _layouts().items():
         parts = []
-        for port, (columns, rows_of) in zip(ENCODED_KINDS[kind], layouts, strict=True):
+        for port, (columns, rows_of, many) in zip(ENCODED_KINDS[kind], layouts, strict=True):
             table = tables[port]
             if columns != table.columns:  # pragma: no cover - PreparedWritesContract
                 msg = f"{port}: the row mapper's columns are not the table's"
                 raise RuntimeError(msg)
             parts.append(
-                table_plan(rows_of, [(i, convert[k]) for i, k in enumerate(table.kinds) if k])
+                table_plan(
+                    rows_of if many else _listed(rows_of),
+                    [(i, convert[k]) for i, k in enumerate(table.kinds) if k],
+                )
             )
-        if len(parts) == 1:
-            (only,) = parts
-            plans[kind] = lambda e, only=only: (only(e),)  # type: ignore[misc]
-        else:
-            plans[kind] = lambda e, parts=tuple(parts): tuple([p(e) for p in parts])  # type: ignore[misc]
+        plans[kind] = _each(parts)
     return plans
 
 
