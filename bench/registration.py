@@ -25,6 +25,7 @@ ratio import rows/s ÷ raw rows/s.
     .venv/bin/python bench/registration.py            # 1,000,000 rows
     .venv/bin/python bench/registration.py --stores sqlite --n 20000
     .venv/bin/python bench/registration.py --import-only    # import + baselines only
+    .venv/bin/python bench/registration.py --import-only --rounds 2  # import, baseline, twice
 
 PostgreSQL: ``--pg-url`` (default ``$STUDENTSTATUS_TEST_POSTGRES_URL`` or
 postgresql+psycopg://postgres@127.0.0.1:5432/test); tables get a unique
