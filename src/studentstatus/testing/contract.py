@@ -519,7 +519,8 @@ class RecordContract(_Base):
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.records.add(_record("r3", temp_number="L1")))
         found = _read(store, lambda u: u.records.find_by_number("L1"))
-        assert found is not None and found.id == "r1"
+        assert found is not None
+        assert found.id == "r1"
 
     def test_record_find_by_number(self, store: Store) -> None:
         """Temporary, national and former numbers all resolve to their record."""
