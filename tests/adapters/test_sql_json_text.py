@@ -41,8 +41,10 @@ SCALARS = st.one_of(
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["a", "b", "名"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "名"]), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 KEYS = st.sampled_from(["id", "state", "grade", "名", "a b", 'k"'])
