@@ -235,6 +235,8 @@ def _naive_utc_text(value: datetime) -> str:
 
 
 def _column_kind(column: sa.Column[Any]) -> str:
+    """How the bulk encoders prepare a column's values (``COPY`` text and SQLite
+    parameters alike): ``"json"``, ``"utc"``, ``"date"`` or ``""`` (as they are)."""
     from studentstatus.adapters.sql.tables import UtcDateTime
 
     type_ = column.type
@@ -246,7 +248,7 @@ def _column_kind(column: sa.Column[Any]) -> str:
         return "date"
     if isinstance(type_, sa.String | sa.Integer | sa.Boolean):
         return ""
-    msg = f"{column.table.name}.{column.name}: no COPY encoding for {type_!r}"
+    msg = f"{column.table.name}.{column.name}: no bulk encoding for {type_!r}"
     raise TypeError(msg)
 
 

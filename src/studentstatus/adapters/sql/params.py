@@ -11,13 +11,15 @@ driver.  :func:`write_params` writes them: the SQL adapter's
 :class:`~studentstatus.ports.PreparedWrites` on SQLite.
 
 >>> from datetime import date
->>> from studentstatus.adapters.sql.tables import build_tables
+>>> from studentstatus.adapters.sql import SqlStore
 >>> from studentstatus.domain.enums import Sex
 >>> from studentstatus.domain.model import Child
->>> enc = ParamEncoder.for_tables(build_tables())
+>>> store = SqlStore("sqlite://", create=True)
+>>> enc = ParamEncoder.for_store(store)
 >>> ((row,),) = enc.encode("children", Child("c1", "王小明", Sex.M, date(2020, 3, 15), None))
 >>> row[:4], row[11]
 (('c1', '王小明', 'M', '2020-03-15'), '[]')
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from studentstatus.adapters.sql.copy import (
     ENCODED_KINDS,
+    _column_kind,
     _each,
     _json_text,
     _last_value_memo,
@@ -43,22 +46,6 @@ from studentstatus.adapters.sql.errors import translate_error
 __all__ = ["ParamEncoder", "write_params"]
 
 
-def _column_kind(column: sa.Column[Any]) -> str:
-    from studentstatus.adapters.sql.tables import UtcDateTime
-
-    type_ = column.type
-    if isinstance(type_, sa.JSON):
-        return "json"
-    if isinstance(type_, UtcDateTime):
-        return "utc"
-    if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
-        return "date"
-    if isinstance(type_, sa.String | sa.Integer | sa.Boolean):
-        return ""
-    msg = f"{column.table.name}.{column.name}: no parameter encoding for {type_!r}"
-    raise TypeError(msg)
-
-
 @attrs.frozen
 class ParamTable:
     """One table an encoder writes: its ``INSERT`` statement, columns and their encodings."""
@@ -68,13 +55,10 @@ class ParamTable:
     kinds: tuple[str, ...]
 
     @classmethod
-    def of(cls, table: sa.Table, dialect: sa.Dialect) -> ParamTable:
-        """The layout of ``table`` (every column, in order) for SQLite's ``?`` parameters."""
-        prep = dialect.identifier_preparer
+    def of(cls, table: sa.Table, sql: str) -> ParamTable:
+        """The layout of ``table`` (every column, in order), written by ``sql`` (the
+        adapter's ``INSERT`` of those columns)."""
         cols = tuple(c.name for c in table.columns)
-        names = ", ".join(prep.quote(c) for c in cols)
-        marks = ", ".join("?" * len(cols))
-        sql = f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})"
         return cls(sql, cols, tuple(_column_kind(c) for c in table.columns))
 
 
@@ -158,15 +142,17 @@ class ParamEncoder:
         return f"ParamEncoder({sorted(self.tables)})"
 
     @classmethod
-    def for_tables(cls, tables: Any, dialect: sa.Dialect | None = None) -> ParamEncoder:
-        """The encoder of an adapter's :class:`~studentstatus.adapters.sql.tables.SqlTables`
-        on SQLite (``dialect``: the store's, for quoting names; default pysqlite's)."""
-        if dialect is None:
-            from sqlalchemy.dialects.sqlite import pysqlite
-
-            dialect = pysqlite.dialect()
+    def for_store(cls, store: Any) -> ParamEncoder:
+        """The encoder of a SQLite :class:`~studentstatus.adapters.sql.SqlStore`: its tables,
+        written by its own driver ``INSERT`` statements."""
         ports = sorted({p for ps in ENCODED_KINDS.values() for p in ps})
-        return cls({p: ParamTable.of(tables.by_port[p], dialect) for p in ports})
+        tables = {p: store.tables.by_port[p] for p in ports}
+        return cls(
+            {
+                p: ParamTable.of(t, store._insert_plan(t, [c.name for c in t.columns])[0])
+                for p, t in tables.items()
+            }
+        )
 
     def encode(self, kind: str, entity: object) -> tuple[tuple[tuple[Any, ...], ...], ...]:
         """The parameter tuples of ``entity``'s rows, per table of ``kind``."""

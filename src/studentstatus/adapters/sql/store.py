@@ -403,7 +403,7 @@ class SqlUnitOfWork:
             ):
                 return None
             if store._encoder is None:
-                store._encoder = ParamEncoder.for_tables(store.tables, dialect)
+                store._encoder = ParamEncoder.for_store(store)
             return store._encoder
         if store.dialect_name != "postgresql" or dialect.driver != "psycopg":
             return None
