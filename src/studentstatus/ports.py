@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from studentstatus.domain.enums import (
     ChangeKind,
@@ -55,6 +55,7 @@ from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 
 __all__ = [
     "AttendanceRepository",
+    "AuditEventFields",
     "AuditLog",
     "BulkChildRepository",
     "BulkNumberRegistry",
@@ -74,6 +75,7 @@ __all__ = [
     "RequestRepository",
     "RosterRepository",
     "RowEncoder",
+    "SealingAuditLog",
     "Store",
     "UnitOfWork",
     "VerificationQuery",
@@ -470,6 +472,35 @@ class AuditLog(Protocol):
 
     def iter(self) -> Iterator[AuditEntry]:
         """Every entry by seq."""
+        ...
+
+
+AuditEventFields = tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any]]
+"""An audit event before sealing: ``(operator, action, subject, reason, before, after)``."""
+
+
+@runtime_checkable
+class SealingAuditLog(AuditLog, Protocol):
+    """An audit log that seals events itself (optional): bulk runs log one entry per row.
+
+    :meth:`seal_and_append` must store exactly the entries that
+    ``append_many(seal_events(last(), at, events))`` would
+    (:func:`~studentstatus.domain.audit.seal_events`), hashes included, and
+    raise ``ConflictError`` the same way when another unit took the next
+    ``seq``; the conformance kit checks it (``AuditContract``).  An adapter
+    gains from it when it can write the sealed fields
+    (:func:`~studentstatus.domain.audit.seal_rows`) without building an
+    :class:`~studentstatus.domain.model.AuditEntry` of each.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.audit, SealingAuditLog)
+    False
+    """
+
+    def seal_and_append(self, events: Iterable[AuditEventFields], *, at: datetime) -> int:
+        """Seal ``events`` onto the end of the chain, all at ``at``, and append them;
+        returns the count."""
         ...
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import attrs
 
 from studentstatus.domain.audit import ChainReport, seal_events, verify_chain
-from studentstatus.ports import Store, UnitOfWork
+from studentstatus.ports import AuditEventFields, SealingAuditLog, Store, UnitOfWork
 
-__all__ = ["AuditEvent", "audit", "audit_many", "verify"]
+__all__ = ["AuditEvent", "audit", "audit_fields", "audit_many", "verify"]
 
 
 @attrs.frozen
@@ -37,16 +37,37 @@ def audit_many(uow: UnitOfWork, events: Iterable[AuditEvent], *, at: datetime) -
     Two units that append concurrently race on ``seq``: the second commit
     raises :class:`~studentstatus.errors.ConflictError` and the caller retries.
     """
-    sealed = list(
-        seal_events(
-            uow.audit.last(),
-            at,
-            ((e.operator, e.action, e.subject, e.reason, e.before, e.after) for e in events),
-        )
+    return audit_fields(
+        uow, ((e.operator, e.action, e.subject, e.reason, e.before, e.after) for e in events), at=at
     )
+
+
+def audit_fields(uow: UnitOfWork, events: Iterable[AuditEventFields], *, at: datetime) -> int:
+    """:func:`audit_many` of events given as ``(operator, action, subject, reason, before,
+    after)`` tuples (bulk runs: no :class:`AuditEvent` of each row).
+
+    A log that seals events itself (:class:`~studentstatus.ports.SealingAuditLog`)
+    is handed them; any other gets the entries of
+    :func:`~studentstatus.domain.audit.seal_events`.
+
+    >>> from datetime import UTC
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> store = MemoryStore()
+    >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
+    >>> with store.unit_of_work() as uow:
+    ...     audit_fields(uow, [("ministry", "export", "all", "", {}, {"rows": 3})], at=t)
+    ...     uow.commit()
+    1
+    >>> verify(store).ok
+    True
+    """
+    log = uow.audit
+    if isinstance(log, SealingAuditLog):
+        return log.seal_and_append(events, at=at)
+    sealed = list(seal_events(log.last(), at, events))
     if not sealed:
         return 0
-    return uow.audit.append_many(sealed)
+    return log.append_many(sealed)
 
 
 def audit(uow: UnitOfWork, event: AuditEvent, *, at: datetime) -> None:

@@ -179,6 +179,7 @@ from studentstatus.errors import (
     Violation,
 )
 from studentstatus.ports import (
+    AuditEventFields,
     BulkChildRepository,
     BulkProblemRepository,
     BulkRecordRepository,
@@ -186,7 +187,7 @@ from studentstatus.ports import (
     RowEncoder,
     UnitOfWork,
 )
-from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.audit import audit_fields
 from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, parse_bool, parse_date, read_csv
 from studentstatus.services.runtime import Runtime
 
@@ -1034,7 +1035,7 @@ class _Intake:
         cands = [c for c in chunk if isinstance(c, _Candidate)]
         rostered = [c for c in chunk if isinstance(c, _Roster)]
         problems: list[ProblemRecord] = []
-        events: list[AuditEvent] = []
+        events: list[AuditEventFields] = []  # (operator, action, subject, reason, before, after)
         op = str(self.op)
         local: dict[tuple[str, ...], list[_Candidate]] = {}
         pending_kinds: dict[str, set[ProblemKind]] = {}
@@ -1056,7 +1057,7 @@ class _Intake:
             pending_kinds.setdefault(rec.id, set()).add(kind)
             self.problem_counts[kind.value] += 1
             events.append(
-                AuditEvent(op, "problem_open", p.id, after={"kind": kind.value, "record": rec.id})
+                (op, "problem_open", p.id, "", {}, {"kind": kind.value, "record": rec.id})
             )
 
         # Which keys the store may hold: the Bloom filter, checked and filled in file order;
@@ -1094,14 +1095,17 @@ class _Intake:
                     if o.ref.id == other.id:
                         o.problems.append(kind.value)
 
+        no_fields: dict[str, Any] = {}  # sealing copies it
         for c in cands:
             ref = c.ref
             events.append(
-                AuditEvent(
+                (
                     op,
                     "register",
                     ref.id,
-                    after={
+                    "",
+                    no_fields,
+                    {
                         "state": ref.state,
                         "kindergarten_code": ref.kindergarten_code,
                         "grade": ref.grade,
@@ -1132,10 +1136,8 @@ class _Intake:
             uow.problems.add_many(problems)
         for r in rostered:
             uow.roster.add(r.entry)
-            events.append(
-                AuditEvent(op, "roster", r.entry.id, after={"county_code": r.entry.county_code})
-            )
-        audit_many(uow, events, at=self.now)
+            events.append((op, "roster", r.entry.id, "", {}, {"county_code": r.entry.county_code}))
+        audit_fields(uow, events, at=self.now)
         self.report.accepted += len(cands)
         self.report.rostered += len(rostered)
         if self.on_record is None and not self.collect:

@@ -62,6 +62,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from studentstatus.adapters.memory import MemoryStore
+from studentstatus.domain.audit import seal_events, verify_chain
 from studentstatus.domain.enums import (
     AbsenceReason,
     AttendanceStatus,
@@ -111,6 +112,7 @@ from studentstatus.ports import (
     BulkProblemRepository,
     BulkRecordRepository,
     PreparedWrites,
+    SealingAuditLog,
     Store,
     UnitOfWork,
 )
@@ -1277,6 +1279,38 @@ class AuditContract(_Base):
             assert uow.audit.last() == _audit(3)
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.audit.append(attrs.evolve(_audit(2), reason="tampered")))
+
+    def test_seal_and_append_equals_sealed_entries(self) -> None:
+        """A log that seals events itself (:class:`~studentstatus.ports.SealingAuditLog`)
+        stores exactly what ``append_many(seal_events(...))`` stores, hashes included:
+        small and bulk batches, after entries already there; text with tabs,
+        backslashes, newlines, control characters and rare names."""
+        with self.fresh_store() as store:
+            with store.unit_of_work() as uow:
+                if not isinstance(uow.audit, SealingAuditLog):
+                    pytest.skip("this store's audit log does not seal events itself")
+            names = ["r1", "𠮷田\t\\N\n", "a\\b", "\x0b\x1f\r", *RARE_NAMES]
+            small = [("county:110105", "approve", "record:r0", "", {}, {"state": "ACTIVE"})]
+            bulk = [
+                (f"county:{i % 3}", "register" if i % 7 else "标\t记", f"{names[i % 10]}{i}",
+                 names[(i + 1) % len(names)] if i % 5 == 0 else "",
+                 {} if i % 2 else {"grade": None, "names": names[:2]},
+                 {"state": "PENDING", "n": i, "ok": bool(i % 3), "名": names[i % len(names)]})
+                for i in range(250)
+            ]  # fmt: skip
+            at = datetime(2025, 9, 1, 8, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+
+            def sealed(u: UnitOfWork, events: list[Any]) -> int:
+                assert isinstance(u.audit, SealingAuditLog)
+                return u.audit.seal_and_append(events, at=at)
+
+            assert _commit(store, lambda u: sealed(u, small)) == 1
+            assert _commit(store, lambda u: sealed(u, bulk)) == 250
+            expected = list(seal_events(None, at, small))
+            expected += seal_events(expected[-1], at, bulk)
+            got = _read(store, lambda u: list(u.audit.iter()))
+            assert got == expected
+            assert verify_chain(got).ok
 
 
 class UnitOfWorkContract(_Base):

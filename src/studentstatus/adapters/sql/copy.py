@@ -19,7 +19,7 @@ the SQL adapter's :class:`~studentstatus.ports.PreparedWrites`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,7 +33,9 @@ from studentstatus.adapters.sql.errors import translate_error
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["CopyEncoder", "copy_encoded", "copy_rows"]
+    from studentstatus.domain.audit import SealedRow
+
+__all__ = ["CopyEncoder", "audit_copy_text", "copy_audit", "copy_encoded", "copy_rows"]
 
 
 def _quote(name: str) -> str:
@@ -458,3 +460,111 @@ def copy_encoded(
             except Exception as exc:
                 raise translate_error(exc, f"COPY into {port}") from exc
     return n
+
+
+AUDIT_COLUMNS = (
+    "seq", "at", "operator", "action", "subject", "reason", "before", "after", "prev_hash", "hash",
+)  # fmt: skip
+"""The audit table's columns, in the order of :data:`~studentstatus.domain.audit.SealedRow`
+(``at`` second)."""
+
+
+def audit_copy_text(
+    table: sa.Table, dialect: sa.Dialect, at: datetime, rows: Iterable[SealedRow]
+) -> Iterator[bytes]:
+    r"""The ``COPY`` text of sealed audit entries, in pieces of about a megabyte.
+
+    The same bytes as :func:`copy_rows` sends for ``audit_to_row`` of the same
+    entries (the same JSON text and value preparation, psycopg's own escaping
+    for any text that needs it), made without an entry object, a row dict or
+    a formatter call per row: one f-string a row, the repeated texts (``at``,
+    operator, action, reason) made once.
+
+    >>> from datetime import UTC
+    >>> from sqlalchemy.dialects import postgresql
+    >>> from studentstatus.adapters.sql.tables import build_tables
+    >>> from studentstatus.domain.audit import seal_rows
+    >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
+    >>> rows = seal_rows(None, t, [("ministry", "x", "s\t1", "", {}, {"n": 1})])
+    >>> (text,) = audit_copy_text(build_tables().audit_log, postgresql.dialect(), t, rows)
+    >>> text.decode().split("\t")[:8]
+    ['1', '2025-09-01 08:00:00', 'ministry', 'x', 's\\t1', '', '{}', '{"n": 1}']
+    """
+    from psycopg._copy_base import format_row_text
+    from psycopg.adapt import Transformer
+
+    if tuple(c.name for c in table.columns) != AUDIT_COLUMNS:  # pragma: no cover
+        msg = f"{table.name}: not the audit table's columns"
+        raise RuntimeError(msg)
+    tx = Transformer(None)
+
+    def formatted(value: Any) -> str:
+        buf = bytearray()
+        format_row_text([value], tx, buf)
+        return buf[:-1].decode()
+
+    def esc(value: Any) -> str:
+        # psycopg escapes only backslashes and control characters (none printable)
+        if type(value) is str and value.isprintable() and "\\" not in value:
+            return value
+        return formatted(value)
+
+    at_proc = table.c["at"].type.bind_processor(dialect)
+    at_text = formatted(at_proc(at) if at_proc is not None else at)
+    known: dict[Any, str] = {}  # the text of the repeated values (operators, actions…)
+
+    def repeated(value: Any) -> str:
+        if type(value) is not str:
+            return esc(value)
+        text = known.get(value)
+        if text is None:
+            if len(known) > 256:
+                known.clear()
+            text = known[value] = esc(value)
+        return text
+
+    json_text = _json_text
+    lines: list[str] = []
+    size = 0
+    for seq, operator, action, subject, reason, before, after, prev_hash, digest in rows:
+        line = (
+            f"{seq if type(seq) is int else esc(seq)}\t{at_text}\t{repeated(operator)}\t"
+            f"{repeated(action)}\t{esc(subject)}\t{repeated(reason)}\t"
+            f"{esc(json_text(before))}\t{esc(json_text(after))}\t{esc(prev_hash)}\t{esc(digest)}\n"
+        )
+        lines.append(line)
+        size += len(line)
+        if size > _COPY_PIECE:
+            yield "".join(lines).encode()
+            lines = []
+            size = 0
+    if lines:
+        yield "".join(lines).encode()
+
+
+def copy_audit(conn: Connection, table: sa.Table, at: datetime, rows: Iterable[SealedRow]) -> int:
+    """Write sealed audit entries with one ``COPY`` (:func:`audit_copy_text`); returns the
+    count.  Driver errors become :class:`~studentstatus.errors.StorageError` (a taken
+    ``seq``: :class:`~studentstatus.errors.ConflictError`)."""
+    dbapi_conn = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    counted = _Counted(rows)
+    try:
+        with dbapi_conn.cursor() as cur, cur.copy(_copy_sql(table, AUDIT_COLUMNS)) as copy:
+            for piece in audit_copy_text(table, conn.dialect, at, counted):
+                copy.write(piece)
+    except Exception as exc:
+        raise translate_error(exc, f"COPY into {table.name}") from exc
+    return counted.n
+
+
+class _Counted:
+    """An iterable that counts the items taken from it."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+        self.n = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            self.n += 1
+            yield item

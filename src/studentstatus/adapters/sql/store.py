@@ -33,7 +33,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -45,7 +45,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from studentstatus.adapters.sql import _rows
-from studentstatus.adapters.sql.copy import CopyEncoder, _last_value_memo, copy_encoded
+from studentstatus.adapters.sql.copy import CopyEncoder, _last_value_memo, copy_audit, copy_encoded
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.params import ParamEncoder, write_params
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
@@ -55,6 +55,7 @@ from studentstatus.adapters.sql.tables import (
     build_tables,
     region_prefix_filter,
 )
+from studentstatus.domain.audit import seal_events, seal_rows
 from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
 from studentstatus.domain.model import (
     AttendanceEntry,
@@ -71,6 +72,7 @@ from studentstatus.domain.model import (
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 from studentstatus.domain.rollover import RolloverRule
 from studentstatus.errors import ConflictError, NotFoundError, StorageError, mask
+from studentstatus.ports import AuditEventFields
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
 
@@ -1630,6 +1632,23 @@ class SqlAudit(_Repo):
         """Append many."""
         with self._write("append audit"):
             return self._insert_many(self._t.audit_log, map(_rows.audit_to_row, entries), copy=True)
+
+    def seal_and_append(self, events: Iterable[AuditEventFields], *, at: datetime) -> int:
+        """Seal ``events`` after the last entry and append them (:class:`SealingAuditLog`).
+
+        On PostgreSQL a large batch goes straight from the sealed fields
+        (:func:`~studentstatus.domain.audit.seal_rows`) to the lines of one
+        ``COPY`` (:func:`~studentstatus.adapters.sql.copy.copy_audit`): the rows
+        :meth:`append_many` would write, without an entry object, a row dict and
+        a formatter call per row.  Other databases and small batches take
+        :meth:`append_many`.
+        """
+        items = events if isinstance(events, list) else list(events)
+        if self._ctx.dialect != "postgresql" or len(items) < self._ctx.store.copy_threshold:
+            return self.append_many(seal_events(self.last(), at, items))
+        rows = seal_rows(self.last(), at, items)
+        with self._write("append audit"):
+            return copy_audit(self._conn, self._t.audit_log, at, rows)
 
     def last(self) -> AuditEntry | None:
         """The entry with the highest seq."""
