@@ -1290,8 +1290,10 @@ class AuditContract(_Base):
                 if not isinstance(uow.audit, SealingAuditLog):
                     pytest.skip("this store's audit log does not seal events itself")
             names = ["r1", "𠮷田\t\\N\n", "a\\b", "\x0b\x1f\r", *RARE_NAMES]
-            small = [("county:110105", "approve", "record:r0", "", {}, {"state": "ACTIVE"})]
-            bulk = [
+            small: list[Any] = [
+                ("county:110105", "approve", "record:r0", "", {}, {"state": "ACTIVE"})
+            ]
+            bulk: list[Any] = [
                 (f"county:{i % 3}", "register" if i % 7 else "标\t记", f"{names[i % 10]}{i}",
                  names[(i + 1) % len(names)] if i % 5 == 0 else "",
                  {} if i % 2 else {"grade": None, "names": names[:2]},
