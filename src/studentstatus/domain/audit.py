@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -87,6 +88,9 @@ def canonical_json(value: Any) -> str:
     """
     return _CANONICAL(value)
 
+
+# A str as canonical JSON writes it (ensure_ascii=False): the JSON string itself.
+_STRING: Callable[[str], str] = json.encoder.encode_basestring
 
 # One encoder for every entry, built once (json.dumps with options builds one per call).
 _CANONICAL = encoder(
@@ -275,8 +279,9 @@ def seal_events(
         prev, at, events
     ):
         yield AuditEntry(
-            seq, at, operator, action, subject, reason, before, after, prev_hash, digest
-        )
+            seq, at, operator, action, subject, reason, dict(before), dict(after), prev_hash,
+            digest,
+        )  # fmt: skip
 
 
 SealedRow = tuple[int, str, str, str, str, dict[str, Any], dict[str, Any], str, str]
@@ -292,6 +297,9 @@ def seal_rows(
     """What :func:`seal_events` makes, as plain tuples (:data:`SealedRow`): for a storage
     adapter that writes the entries of a bulk run without building an object of each.
 
+    ``before`` and ``after`` are the events' own dicts (not copies; any other
+    mapping becomes a dict): write them before changing them.
+
     >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
     >>> events = [("ministry", "x", "s1", "", {}, {"n": 1})]
     >>> (row,) = seal_rows(None, t, events)
@@ -306,11 +314,19 @@ def seal_rows(
     at_json = s(at_text)
     # JSON text of the strings a bulk run repeats (operators, actions, reasons), made once.
     known: dict[str, str] = {}
+    string = _STRING
     for operator, action, subject, reason, before, after in events:
         seq += 1
-        before = dict(before)
-        after = dict(after)
-        if type(operator) is str and type(action) is str and type(reason) is str:
+        if type(before) is not dict:
+            before = dict(before)
+        if type(after) is not dict:
+            after = dict(after)
+        if (
+            type(operator) is str
+            and type(action) is str
+            and type(reason) is str
+            and type(subject) is str
+        ):
             if len(known) > 256:
                 known.clear()
             op = known.get(operator) or known.setdefault(operator, s(operator))
@@ -320,7 +336,8 @@ def seal_rows(
             text = (
                 f'{{"action":{act},"after":{s(after) if after else "{}"},"at":{at_json},'
                 f'"before":{s(before) if before else "{}"},"operator":{op},'
-                f'"prev_hash":{s(prev_hash)},"reason":{why},"seq":{seq},"subject":{s(subject)}}}'
+                f'"prev_hash":{string(prev_hash)},"reason":{why},"seq":{seq},'
+                f'"subject":{string(subject)}}}'
             )
         else:
             text = _canonical_text(
