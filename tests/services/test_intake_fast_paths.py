@@ -79,6 +79,22 @@ def test_bloom_filter_never_forgets_and_seen_agrees_with_membership(hashes: list
     assert sum(bloom.seen(h) for h in fresh) <= max(3, len(fresh) // 20)  # mostly new
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=3000))
+def test_bloom_seen_is_membership_then_add(hashes: list[int]) -> None:
+    """The one-pass ``seen`` answers and sets exactly what ``h in bloom`` then ``add`` do,
+    across layers (repeats included)."""
+    from studentstatus.services.intake import _Bloom
+
+    fused, plain = _Bloom(bits=1 << 8), _Bloom(bits=1 << 8)
+    for h in hashes + hashes[::3]:
+        expected = h in plain
+        plain.add(h)
+        assert fused.seen(h) == expected
+    assert fused._layers == plain._layers
+    assert (fused._count, fused._capacity) == (plain._count, plain._capacity)
+
+
 def test_bloom_filter_false_positives_stay_near_a_quarter_percent() -> None:
     import random
 

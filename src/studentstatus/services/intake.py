@@ -626,10 +626,56 @@ class _Bloom:
         return False
 
     def seen(self, h: int) -> bool:
-        """Add ``h``; whether it may have been added before (never ``False`` when it was)."""
-        found = h in self
-        self.add(h)
-        return found
+        """Add ``h``; whether it may have been added before (never ``False`` when it was).
+
+        ``h in self`` then :meth:`add`, each probe position made once: the
+        newest layer's bits are tested and set in one pass.
+        """
+        if self._count >= self._capacity:
+            self._grow()
+        self._count += 1
+        h1 = h & 0xFFFFFFFF
+        h2 = ((h >> 32) & 0xFFFFFFFF) | 1
+        layers = self._layers
+        found = False
+        for data, bits in layers[:-1]:  # the older layers: tested only
+            mask = bits - 1
+            p = h1 & mask
+            if not data[p >> 3] >> (p & 7) & 1:
+                continue
+            p = (p + h2) & mask
+            if not data[p >> 3] >> (p & 7) & 1:
+                continue
+            p = (p + h2) & mask
+            if not data[p >> 3] >> (p & 7) & 1:
+                continue
+            p = (p + h2) & mask
+            if data[p >> 3] >> (p & 7) & 1:
+                found = True
+                break
+        data, bits = layers[-1]
+        mask = bits - 1
+        p = h1 & mask
+        i, b = p >> 3, 1 << (p & 7)
+        x = data[i]
+        set_before = x & b
+        data[i] = x | b
+        p = (p + h2) & mask
+        i, b = p >> 3, 1 << (p & 7)
+        x = data[i]
+        set_before = set_before and x & b
+        data[i] = x | b
+        p = (p + h2) & mask
+        i, b = p >> 3, 1 << (p & 7)
+        x = data[i]
+        set_before = set_before and x & b
+        data[i] = x | b
+        p = (p + h2) & mask
+        i, b = p >> 3, 1 << (p & 7)
+        x = data[i]
+        set_before = set_before and x & b
+        data[i] = x | b
+        return found or bool(set_before)
 
 
 class _Index:
