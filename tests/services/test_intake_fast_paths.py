@@ -150,3 +150,18 @@ def test_parse_date_iso_fast_path_equals_the_pattern(text: str) -> None:
     # The C ISO parser answers 10-character YYYY-MM-DD texts; whatever it answers or refuses
     # (full-width or Arabic-Indic digits, week dates, signs) must be the pattern's verdict.
     assert _date_or_error(text) == _date_by_pattern(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=20),
+        st.text(alphabet="0123456789Xx -\t\u3000ab", max_size=20),
+        st.sampled_from(["11010520200315002x", "E1234 5678", "H-123\t456", "ＡＢ１２", "ß1"]),
+    )
+)
+def test_compact_number_fast_path_equals_the_pattern(text: str) -> None:
+    """A number of letters and digits only skips the pattern with the same result."""
+    from studentstatus.services.intake import _SPACES_AND_HYPHENS, _compact_number
+
+    assert _compact_number(text) == _SPACES_AND_HYPHENS.sub("", text).upper()

@@ -458,6 +458,8 @@ _SPACES_AND_HYPHENS = re.compile(r"[\s\-]")
 
 
 def _compact_number(text: str) -> str:
+    if text.isalnum():  # no space or hyphen to remove (a validated number)
+        return text.upper()
     return _SPACES_AND_HYPHENS.sub("", text).upper()
 
 
