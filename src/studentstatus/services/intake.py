@@ -553,7 +553,6 @@ def _cached_index(store: Any, uow: UnitOfWork) -> _Index:
     except TypeError:
         cached = None
     if cached is not None and cached[0] == _audit_seq(uow):
-        cached[1].settle()
         return cached[1]
     index = _Index()
     index.load(uow)
@@ -681,24 +680,11 @@ class _Bloom:
 
 
 class _Index:
-    """Bloom filters of the identity keys and numbers seen (store + this file).
-
-    ``adopted``: the L numbers checker processes drew in this import, added to
-    ``numbers`` by :meth:`settle` when a later import takes the index (an
-    import's own draws never meet its checkers': :class:`~._parallel.Residue`).
-    """
+    """Bloom filters of the identity keys and numbers seen (store + this file)."""
 
     def __init__(self) -> None:
         self.keys = _Bloom()
         self.numbers = _Bloom()
-        self.adopted: list[int] = []
-
-    def settle(self) -> None:
-        """Add the adopted numbers to ``numbers``."""
-        add = self.numbers.add
-        for h in self.adopted:
-            add(h)
-        self.adopted = []
 
     def load(self, uow: UnitOfWork, batch: int = 5000) -> None:
         if uow.records.count() == 0:
@@ -1066,16 +1052,16 @@ class _Intake:
         raise RuntimeError(msg)  # pragma: no cover
 
     def adopt(self, c: _Candidate) -> None:
-        """Take a checker process's candidate: note its L number for this import's filter.
+        """Take a checker process's candidate: note its L number in this import's filter.
 
         The number is free: the checker drew it against a copy of this
         filter as it was when the import started (the store's numbers), and
         draws of different processes never collide
-        (:class:`~studentstatus.services._parallel.Residue`).  So this import
-        never needs it in the filter; a later import in this process does, and
-        gets it there (:meth:`_Index.settle`, when it takes the cached index).
+        (:class:`~studentstatus.services._parallel.Residue`).  This import never
+        needs it in the filter; a later import in this process, which starts from
+        the filter, does.
         """
-        self.index.adopted.append(c.number_hash)
+        self.index.numbers.add(c.number_hash)
 
     def encode(self, c: _Candidate) -> None:
         """Replace the candidate's entities by the store's prepared rows of them."""
