@@ -326,6 +326,7 @@ def seal_rows(
             and type(action) is str
             and type(reason) is str
             and type(subject) is str
+            and type(prev_hash) is str
         ):
             if len(known) > 256:
                 known.clear()

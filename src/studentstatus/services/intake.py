@@ -1145,7 +1145,7 @@ class _Intake:
                     if o.ref.id == other.id:
                         o.problems.append(kind.value)
 
-        no_fields: dict[str, Any] = {}  # sealing copies it
+        no_fields: dict[str, Any] = {}  # shared: sealing reads it, seal_events copies it
         for c in cands:
             ref = c.ref
             events.append(
