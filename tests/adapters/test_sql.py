@@ -150,6 +150,7 @@ class _SqlKit(StoreContract):
 
     supports_concurrent_units = False
     supports_persistence = True
+    supports_sealing_audit = True
     property_examples = 5
     differential_examples = 3
 

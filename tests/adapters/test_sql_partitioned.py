@@ -191,6 +191,7 @@ class TestPartitionedPostgresStore(StoreContract):
 
     supports_concurrent_units = False  # row locks: see test_sql.py
     supports_persistence = True
+    supports_sealing_audit = True
     property_examples = 5
     differential_examples = 3
     url: ClassVar[str] = ""
