@@ -608,23 +608,7 @@ class _Bloom:
 
     def __contains__(self, h: object) -> bool:
         assert isinstance(h, int)
-        h1 = h & 0xFFFFFFFF
-        h2 = ((h >> 32) & 0xFFFFFFFF) | 1
-        for data, bits in self._layers:
-            mask = bits - 1
-            p = h1 & mask
-            if not data[p >> 3] >> (p & 7) & 1:
-                continue
-            p = (p + h2) & mask
-            if not data[p >> 3] >> (p & 7) & 1:
-                continue
-            p = (p + h2) & mask
-            if not data[p >> 3] >> (p & 7) & 1:
-                continue
-            p = (p + h2) & mask
-            if data[p >> 3] >> (p & 7) & 1:
-                return True
-        return False
+        return _in_layers(self._layers, h & 0xFFFFFFFF, ((h >> 32) & 0xFFFFFFFF) | 1)
 
     def seen(self, h: int) -> bool:
         """Add ``h``; whether it may have been added before (never ``False`` when it was).
@@ -638,22 +622,7 @@ class _Bloom:
         h1 = h & 0xFFFFFFFF
         h2 = ((h >> 32) & 0xFFFFFFFF) | 1
         layers = self._layers
-        found = False
-        for data, bits in layers[:-1]:  # the older layers: tested only
-            mask = bits - 1
-            p = h1 & mask
-            if not data[p >> 3] >> (p & 7) & 1:
-                continue
-            p = (p + h2) & mask
-            if not data[p >> 3] >> (p & 7) & 1:
-                continue
-            p = (p + h2) & mask
-            if not data[p >> 3] >> (p & 7) & 1:
-                continue
-            p = (p + h2) & mask
-            if data[p >> 3] >> (p & 7) & 1:
-                found = True
-                break
+        found = len(layers) > 1 and _in_layers(layers[:-1], h1, h2)  # older: tested only
         data, bits = layers[-1]
         mask = bits - 1
         p = h1 & mask
@@ -677,6 +646,25 @@ class _Bloom:
         set_before = set_before and x & b
         data[i] = x | b
         return found or bool(set_before)
+
+
+def _in_layers(layers: list[tuple[bytearray, int]], h1: int, h2: int) -> bool:
+    """Whether any of ``layers`` has the four probe bits of ``(h1, h2)`` set."""
+    for data, bits in layers:
+        mask = bits - 1
+        p = h1 & mask
+        if not data[p >> 3] >> (p & 7) & 1:
+            continue
+        p = (p + h2) & mask
+        if not data[p >> 3] >> (p & 7) & 1:
+            continue
+        p = (p + h2) & mask
+        if not data[p >> 3] >> (p & 7) & 1:
+            continue
+        p = (p + h2) & mask
+        if data[p >> 3] >> (p & 7) & 1:
+            return True
+    return False
 
 
 class _Index:

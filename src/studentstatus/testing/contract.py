@@ -299,6 +299,14 @@ class _Base:
     property_examples: ClassVar[int] = 20
     differential_examples: ClassVar[int] = 15
 
+    @staticmethod
+    def _optional(flag: bool | None, has: bool, skip: str, missing: str) -> None:
+        """An optional part's flag: ``False`` skips, ``None`` skips when the store lacks
+        the part (``has``), ``True`` requires it."""
+        if flag is False or (flag is None and not has):
+            pytest.skip(skip)
+        assert has, missing
+
     def make_store(self) -> Store:
         """Return a fresh, empty store (the one method an integrator must implement)."""
         raise NotImplementedError
@@ -755,11 +763,10 @@ class BulkProblemContract(_Base):
     def _require_bulk_problems(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             has = isinstance(uow.problems, BulkProblemRepository)
-        if self.supports_bulk_problems is False or (
-            self.supports_bulk_problems is None and not has
-        ):
-            pytest.skip("this store has no bulk problem methods")
-        assert has, "supports_bulk_problems is True but uow.problems lacks update_many/for_records"
+        self._optional(
+            self.supports_bulk_problems, has, "this store has no bulk problem methods",
+            "supports_bulk_problems is True but uow.problems lacks update_many/for_records",
+        )  # fmt: skip
 
     def test_problem_update_many_equals_update(self) -> None:
         """update_many = update in order; a stale, missing or twice-named problem → nothing."""
@@ -902,9 +909,10 @@ class BulkNumberContract(_Base):
     def _require_bulk_numbers(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             has = isinstance(uow.numbers, BulkNumberRegistry)
-        if self.supports_bulk_numbers is False or (self.supports_bulk_numbers is None and not has):
-            pytest.skip("this store has no bulk sequence allocation")
-        assert has, "supports_bulk_numbers is True but uow.numbers lacks next_sequences"
+        self._optional(
+            self.supports_bulk_numbers, has, "this store has no bulk sequence allocation",
+            "supports_bulk_numbers is True but uow.numbers lacks next_sequences",
+        )  # fmt: skip
 
     def test_next_sequences_equals_next_sequence(self) -> None:
         """next_sequences = next_sequence per key in order (repeats, new and used keys, over a
@@ -943,11 +951,10 @@ class PreparedWritesContract(_Base):
     def _require_prepared(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             has = isinstance(uow, PreparedWrites) and uow.row_encoder() is not None
-        if self.supports_prepared_writes is False or (
-            self.supports_prepared_writes is None and not has
-        ):
-            pytest.skip("this store writes no prepared rows")
-        assert has, "supports_prepared_writes is True but the unit of work has no row encoder"
+        self._optional(
+            self.supports_prepared_writes, has, "this store writes no prepared rows",
+            "supports_prepared_writes is True but the unit of work has no row encoder",
+        )  # fmt: skip
 
     @staticmethod
     def _prepared(uow: UnitOfWork, batches: list[tuple[str, list[Any]]]) -> int:
@@ -1093,12 +1100,11 @@ class BulkLookupContract(_Base):
             has = isinstance(uow.children, BulkChildRepository) and isinstance(
                 uow.records, BulkRecordRepository
             )
-        if self.supports_bulk_lookups is False or (self.supports_bulk_lookups is None and not has):
-            pytest.skip("this store has no bulk duplicate look-ups")
-        assert has, (
+        self._optional(
+            self.supports_bulk_lookups, has, "this store has no bulk duplicate look-ups",
             "supports_bulk_lookups is True but uow.children lacks find_by_documents/"
-            "find_by_identities or uow.records lacks for_children"
-        )
+            "find_by_identities or uow.records lacks for_children",
+        )  # fmt: skip
 
     def test_bulk_lookups_equal_one_by_one(self, store: Store) -> None:
         """find_by_documents / find_by_identities / for_children = the one-key look-ups per key
@@ -1299,11 +1305,11 @@ class AuditContract(_Base):
         with self.fresh_store() as store:
             with store.unit_of_work() as uow:
                 has = isinstance(uow.audit, SealingAuditLog)
-            if self.supports_sealing_audit is False or (
-                self.supports_sealing_audit is None and not has
-            ):
-                pytest.skip("this store's audit log does not seal events itself")
-            assert has, "supports_sealing_audit is True but uow.audit has no seal_and_append"
+            self._optional(
+                self.supports_sealing_audit, has,
+                "this store's audit log does not seal events itself",
+                "supports_sealing_audit is True but uow.audit has no seal_and_append",
+            )  # fmt: skip
             names = ["r1", "𠮷田\t\\N\n", "a\\b", "\x0b\x1f\r", *RARE_NAMES]
             small: list[Any] = [
                 ("county:110105", "approve", "record:r0", "", {}, {"state": "ACTIVE"})
@@ -1748,9 +1754,10 @@ class CaseContract(_Base):
     def _cases(self, store: Store) -> None:
         with store.unit_of_work() as uow:
             has = getattr(uow, "cases", None) is not None
-        if self.supports_cases is False or (self.supports_cases is None and not has):
-            pytest.skip("this store keeps no dropout cases")
-        assert has, "supports_cases is True but the unit of work has no .cases"
+        self._optional(
+            self.supports_cases, has, "this store keeps no dropout cases",
+            "supports_cases is True but the unit of work has no .cases",
+        )  # fmt: skip
 
     @staticmethod
     def _case(i: int, county: str = "110105", **kw: Any) -> DropoutCase:

@@ -385,7 +385,29 @@ def _each(parts: Sequence[Callable[[Any], Any]]) -> Callable[[Any], tuple[Any, .
     return plan
 
 
-class CopyEncoder:
+class _TableEncoder:
+    """What the bulk encoders share (:class:`CopyEncoder`, and ``ParamEncoder`` of
+    :mod:`~studentstatus.adapters.sql.params`): the table layouts, all that is pickled,
+    and their encodings, compiled in each process on first use; equal by layouts.
+    """
+
+    def __init__(self, tables: Mapping[str, Any]) -> None:
+        self.tables = dict(tables)
+        self._plans: dict[str, Any] | None = None  # compiled in each process, never pickled
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.tables,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and other.tables == self.tables
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({sorted(self.tables)})"
+
+
+class CopyEncoder(_TableEncoder):
     r"""Entities as the lines of PostgreSQL ``COPY … FROM STDIN`` text, made in any process.
 
     The lines hold what :func:`copy_rows` sends for the same entities — the
@@ -405,20 +427,8 @@ class CopyEncoder:
     (['c1', '王小明', 'M', '2020-03-15', '\\N'], True)
     """
 
-    def __init__(self, tables: Mapping[str, CopyTable]) -> None:
-        self.tables = dict(tables)
-        self._plans: dict[str, Plan] | None = None  # compiled in each process, never pickled
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (CopyEncoder, (self.tables,))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CopyEncoder) and other.tables == self.tables
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"CopyEncoder({sorted(self.tables)})"
+    tables: dict[str, CopyTable]
+    _plans: dict[str, Plan] | None
 
     @classmethod
     def for_tables(cls, tables: Any) -> CopyEncoder:

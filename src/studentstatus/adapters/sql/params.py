@@ -40,6 +40,7 @@ from studentstatus.adapters.sql.copy import (
     _last_value_memo,
     _layouts,
     _listed,
+    _TableEncoder,
 )
 from studentstatus.adapters.sql.errors import translate_error
 
@@ -112,7 +113,7 @@ def _compile(tables: Mapping[str, ParamTable]) -> dict[str, Plan]:
     return plans
 
 
-class ParamEncoder:
+class ParamEncoder(_TableEncoder):
     """Entities as SQLite ``executemany`` parameter tuples, made in any process.
 
     The tuples hold what the adapter's bulk ``INSERT`` binds for the same
@@ -126,20 +127,8 @@ class ParamEncoder:
     """Entities an import gathers before a write: none, every chunk is written as it comes
     (unlike ``COPY``, SQLite gains nothing from larger batches, and they cost memory)."""
 
-    def __init__(self, tables: Mapping[str, ParamTable]) -> None:
-        self.tables = dict(tables)
-        self._plans: dict[str, Plan] | None = None  # compiled in each process, never pickled
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ParamEncoder, (self.tables,))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ParamEncoder) and other.tables == self.tables
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ParamEncoder({sorted(self.tables)})"
+    tables: dict[str, ParamTable]
+    _plans: dict[str, Plan] | None
 
     @classmethod
     def for_store(cls, store: Any) -> ParamEncoder:
