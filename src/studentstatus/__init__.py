@@ -3,7 +3,8 @@
 Pure checks live in :mod:`studentstatus.ids`, :mod:`studentstatus.regions`,
 :mod:`studentstatus.phones` and :mod:`studentstatus.domain`; storage adapters
 in :mod:`studentstatus.adapters`; use cases in :mod:`studentstatus.services`;
-test helpers for hosts in :mod:`studentstatus.testing`.
+test helpers for hosts in :mod:`studentstatus.testing`.  :func:`compiled_modules` tells
+whether this installation is the optional compiled build.
 
 >>> import studentstatus
 >>> studentstatus.__version__
@@ -12,6 +13,7 @@ test helpers for hosts in :mod:`studentstatus.testing`.
 
 from __future__ import annotations
 
+from studentstatus._build import compiled_modules
 from studentstatus._version import __version__
 from studentstatus.errors import (
     ConflictError,
@@ -37,5 +39,6 @@ __all__ = [
     "ValidationError",
     "Violation",
     "__version__",
+    "compiled_modules",
     "open_store",
 ]

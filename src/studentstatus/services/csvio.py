@@ -201,7 +201,7 @@ def _encoding_violation(column: str) -> Violation:
     )
 
 
-_BAD_BYTES = re.compile("[\udc80-\udcff]")
+_BAD_BYTES = re.compile(r"[\udc80-\udcff]")  # the escapes are read by re (see _has_bad_bytes)
 _SKIPPED: Mapping[str, str] = MappingProxyType({})
 
 
