@@ -22,7 +22,13 @@ class CompiledBuildHook(MypycBuildHook):  # type: ignore[misc]
         if version == "editable":
             self.app.display_warning("studentstatus: an editable install is not compiled")
             return
-        super().initialize(version, build_data)
+        try:
+            super().initialize(version, build_data)
+        except BaseException:
+            # finalize() runs only after a wheel is written: without this, a failed build
+            # would leave compiled files in src/ for the checkout to import.
+            self.clean([version])
+            raise
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         self.clean([version])

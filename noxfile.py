@@ -75,5 +75,7 @@ def compiled(session: nox.Session) -> None:
     )  # fmt: skip
     (wheel,) = (w for w in os.listdir(wheels) if w.endswith(".whl"))
     session.install(f"{wheels}/{wheel}[postgresql,mysql,testing]")
+    # the same version as an earlier build: replace it
+    session.install("--force-reinstall", "--no-deps", f"{wheels}/{wheel}")
     session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", "tests", *session.posargs, env={"STUDENTSTATUS_EXPECT_COMPILED": "1"})

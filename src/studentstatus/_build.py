@@ -24,13 +24,13 @@ def compiled_modules() -> tuple[str, ...]:
     True
     """
     root = Path(__file__).parent
-    suffixes = sorted(EXTENSION_SUFFIXES, key=len, reverse=True)  # ".cpython-311-….so" first
+    suffixes = set(EXTENSION_SUFFIXES)  # this interpreter's: ".cpython-311-….so", ".so"…
     found: set[str] = set()
     for path in root.rglob("*.*"):
-        suffix = next((s for s in suffixes if path.name.endswith(s)), None)
-        if suffix is None:
+        stem, dot, rest = path.name.partition(".")
+        if dot + rest not in suffixes:  # a data file, or compiled for another Python
             continue
         parts = path.relative_to(root).parts
-        name = ".".join(("studentstatus", *parts[:-1], parts[-1][: -len(suffix)]))
+        name = ".".join(("studentstatus", *parts[:-1], stem))
         found.add(name.removesuffix(".__init__"))
     return tuple(sorted(found))
