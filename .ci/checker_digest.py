@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+import checker_instructions  # noqa: E402  (bench/: runs one checker process's work)
 import registration as bench  # noqa: E402  (bench/registration.py: the roster generator)
 
 from studentstatus import compiled_modules  # noqa: E402
@@ -29,11 +28,6 @@ from studentstatus.adapters.sql import SqlStore  # noqa: E402
 from studentstatus.adapters.sql.copy import CopyEncoder  # noqa: E402
 from studentstatus.adapters.sql.params import ParamEncoder  # noqa: E402
 from studentstatus.adapters.sql.tables import build_tables  # noqa: E402
-from studentstatus.domain.enums import KindergartenType  # noqa: E402
-from studentstatus.domain.jurisdiction import Operator  # noqa: E402
-from studentstatus.domain.model import Kindergarten, Licence  # noqa: E402
-from studentstatus.services import _parallel  # noqa: E402
-from studentstatus.services.runtime import FixedClock, Runtime  # noqa: E402
 
 
 class _Digest:
@@ -50,22 +44,9 @@ class _Digest:
 
 def digest(workdir: Path, plan: dict[str, Any], encoder: Any) -> _Digest:
     """Run checker 0 of 1 over the first county's file with ``encoder``."""
-    county = plan["counties"][0]
-    lic = (Licence("LIC", "教育局", date(2015, 1, 1), date(2035, 12, 31)),)
-    kgs = {
-        code: Kindergarten(code, "12100000400000624D", f"幼儿园{code[-6:]}", c,
-                           KindergartenType.PUBLIC, licences=lic)
-        for code, c in json.loads((workdir / "kindergartens.json").read_text())
-        if c == county
-    }  # fmt: skip
-    rt = Runtime(None, FixedClock(bench.NOW), random.Random(7))  # type: ignore[arg-type]
-    spec = _parallel.spec_for(
-        workdir / f"roster-{county}.csv", Operator.parse(f"county:{county}"), rt.policy,
-        bench.NOW.date(), bench.NOW, roster=False, kindergartens=kgs, chunk_size=1000,
-        workers=1, rng=rt.rng, encoder=encoder,
-    )  # fmt: skip
     sink = _Digest()
-    _parallel.work(spec, 0, sink)
+    path = workdir / f"roster-{plan['counties'][0]}.csv"
+    checker_instructions.child(path, workdir, 1, encoder=encoder, sink=sink)
     return sink
 
 
@@ -75,6 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="digest-") as tmp:
         workdir = Path(tmp)
         plan = bench.generate(workdir, 40_000, 2025)
+        (workdir / "plan.json").write_text(json.dumps(plan))
         store = SqlStore(f"sqlite:///{workdir / 'enc.db'}", create=True)
         encoders = {"copy": CopyEncoder.for_tables(build_tables()),
                     "params": ParamEncoder.for_store(store)}  # fmt: skip

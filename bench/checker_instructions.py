@@ -25,6 +25,7 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 
 class _Sink:
@@ -36,8 +37,12 @@ class _Sink:
         self.sent += len(data)
 
 
-def child(path: Path, workdir: Path, workers: int) -> None:
-    """Run checker 0 of ``workers`` over ``path`` (the CSV file of the first county)."""
+def child(
+    path: Path, workdir: Path, workers: int, *, encoder: Any = None, sink: Any = None
+) -> None:
+    """Run checker 0 of ``workers`` over ``path`` (the CSV file of the first county), with
+    ``encoder`` (default: the PostgreSQL adapter's ``CopyEncoder``) into ``sink`` (default:
+    a byte counter standing in for the pipe)."""
     sys.path.insert(0, str(Path(__file__).parent))
     import registration as bench
 
@@ -62,9 +67,9 @@ def child(path: Path, workdir: Path, workers: int) -> None:
     spec = _parallel.spec_for(
         path, Operator.parse(f"county:{county}"), rt.policy, bench.NOW.date(), bench.NOW,
         roster=False, kindergartens=kgs, chunk_size=1000, workers=workers, rng=rt.rng,
-        encoder=CopyEncoder.for_tables(build_tables()),
+        encoder=encoder if encoder is not None else CopyEncoder.for_tables(build_tables()),
     )  # fmt: skip
-    _parallel.work(spec, 0, _Sink())
+    _parallel.work(spec, 0, sink if sink is not None else _Sink())
 
 
 def owned(rows: int, workers: int) -> int:
