@@ -1,0 +1,29 @@
+"""Portal search: keyset indexes on records by kindergarten and by region.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from studentstatus.adapters.sql.migrate import migration_names
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def _names() -> tuple[str, str | None]:
+    return migration_names(context.config.attributes, context.get_x_argument(as_dictionary=True))
+
+
+def upgrade() -> None:
+    """(placeholder: filled in by its change)."""
+
+
+def downgrade() -> None:
+    """(placeholder: filled in by its change)."""
