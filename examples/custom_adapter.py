@@ -55,7 +55,8 @@ from studentstatus.ports import Store
 from studentstatus.testing.contract import StoreContract
 
 TABLES = ("kindergartens", "children", "records", "changes", "requests", "problems",
-          "numbers", "sequences", "roster", "attendance", "audit", "owners")  # fmt: skip
+          "numbers", "sequences", "roster", "attendance", "audit", "owners",
+          "claims")  # fmt: skip
 
 
 class Table:
@@ -408,6 +409,21 @@ class Audit:
         return iter(self.t.sorted())
 
 
+class Claims:
+    """Identity claims: a count per key.  The whole store commits optimistically (a
+    commit fails when anyone committed since), so no lock is needed here."""
+
+    def __init__(self, t: dict[str, Any]) -> None:
+        self.counts: dict[str, int] = t.setdefault("claims", {})
+
+    def claim(self, keys: Sequence[str]) -> dict[str, int]:
+        before: dict[str, int] = {}
+        for key in sorted(keys):
+            before.setdefault(key, self.counts.get(key, 0))
+            self.counts[key] = self.counts.get(key, 0) + 1
+        return before
+
+
 class PickleUnitOfWork:
     """Works on private copies of the tables; commit writes them back if nobody else did."""
 
@@ -432,6 +448,7 @@ class PickleUnitOfWork:
         self.roster = Roster(t)
         self.attendance = Attendance(t)
         self.audit = Audit(t)
+        self.claims = Claims(t)
 
     def __enter__(self) -> Self:
         return self

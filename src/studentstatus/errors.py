@@ -41,6 +41,7 @@ __all__ = [
     "RuleViolations",
     "StorageError",
     "StudentStatusError",
+    "TryAgain",
     "ValidationError",
     "Violation",
     "mask",
@@ -313,6 +314,55 @@ class ConflictError(StorageError):
     """
 
     code: ClassVar[str] = "conflict"
+
+
+class TryAgain(ConflictError):
+    """A unit of work collided with a concurrent one and was rolled back whole: run it again.
+
+    Raised for deadlocks, lock-wait time-outs and serialization failures (the
+    database chose this unit as the one to undo), never for a broken rule.
+    ``what`` says what the unit was doing; ``collided`` what it collided on
+    (for example ``"identity claims"``).  Nothing of the unit was written, so
+    running it again is always safe; single-record services do so themselves
+    a few times before raising it.
+
+    >>> err = TryAgain("import children", collided="identity claims")
+    >>> err.code, isinstance(err, ConflictError)
+    ('try_again', True)
+    >>> err.message_en
+    'import children collided with a concurrent unit of work on identity claims; nothing ...'
+    >>> err.message_zh
+    '导入幼儿与其他同时进行的操作在身份登记锁上冲突，未写入任何数据，请重试'
+    """
+
+    code: ClassVar[str] = "try_again"
+
+    def __init__(self, what: str, *, collided: str = "", detail: str = "") -> None:
+        self.what = what
+        self.collided = collided
+        on_en = f" on {collided}" if collided else ""
+        on_zh = f"在{_COLLIDED_ZH.get(collided, collided)}上" if collided else ""
+        self.message_en = (
+            f"{what} collided with a concurrent unit of work{on_en}; nothing was written, "
+            "run it again"
+        )
+        what_zh = _WHAT_ZH.get(what, what)
+        self.message_zh = f"{what_zh}与其他同时进行的操作{on_zh}冲突，未写入任何数据，请重试"
+        self.detail = detail
+        super().__init__(f"{self.code}: {self.message_en} / {self.message_zh}")
+
+
+_WHAT_ZH = {
+    "import children": "导入幼儿",
+    "register child": "登记幼儿",
+    "unit of work": "操作",
+    "commit": "提交",
+}
+_COLLIDED_ZH = {
+    "identity claims": "身份登记锁",
+    "audit chain": "审计链",
+    "temporary numbers": "临时学籍号",
+}
 
 
 def violations_to_dicts(violations: Iterable[Violation]) -> list[Mapping[str, str]]:

@@ -49,7 +49,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ from studentstatus.adapters.memory import (
     Working,
     apply_op,
 )
+from studentstatus.domain.claims import claim_key, identity_key
 from studentstatus.domain.model import (
     AttendanceEntry,
     AuditEntry,
@@ -100,6 +101,25 @@ _ENTITY_TABLES: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
 }
 
 
+def claims_of(records: Iterable[StatusRecord], children: Mapping[str, Child]) -> dict[str, int]:
+    """The identity claims of stored records: one claim per record of a known child.
+
+    >>> from studentstatus.domain.enums import Sex, State
+    >>> kid = Child("c1", "李小红", Sex.F, date(2021, 5, 1), None)
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, None,
+    ...                    date(2024, 9, 1))
+    >>> list(claims_of([rec, rec], {"c1": kid}).values())
+    [2]
+    """
+    out: dict[str, int] = {}
+    for rec in records:
+        child = children.get(rec.child_id)
+        if child is not None:
+            key = claim_key(identity_key(child))
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
@@ -112,6 +132,8 @@ def encode_op(op: Op) -> dict[str, Any]:
     """
     if op.name == "sequences.set":
         items: list[Any] = [[r, b.isoformat(), v] for r, b, v in op.items]
+    elif op.name == "claims.add":  # (claim key, claims before, claims added)
+        items = [list(t) for t in op.items]
     else:
         items = [to_dict(e) for e in op.items]
     return {"op": op.name, "items": items}
@@ -127,6 +149,8 @@ def decode_op(data: dict[str, Any]) -> Op:
     name = str(data["op"])
     if name == "sequences.set":
         return Op(name, tuple((r, date.fromisoformat(b), int(v)) for r, b, v in data["items"]))
+    if name == "claims.add":
+        return Op(name, tuple((str(k), int(b), int(n)) for k, b, n in data["items"]))
     cls = _ENTITY_TABLES[name.split(".", 1)[0]][0]
     return Op(name, tuple(from_dict(cls, item) for item in data["items"]))
 
@@ -260,6 +284,14 @@ class FileStore:
                     for line in f:
                         r, b, v = json.loads(line)
                         tables["sequences"][(r, date.fromisoformat(b))] = int(v)
+            claims_file = snap / "claims.jsonl"
+            if claims_file.exists():
+                with open(claims_file, "rb") as f:
+                    for line in f:
+                        k, n = json.loads(line)
+                        tables["claims"][k] = int(n)
+            else:  # a snapshot written before claims existed: one claim per record
+                tables["claims"] = claims_of(tables["records"].values(), tables["children"])
             for rec in tables["records"].values():
                 for number in (rec.temp_number, rec.national_number, *rec.former_numbers):
                     if number:
@@ -376,6 +408,8 @@ class FileStore:
         _write_lines(
             tmp / "sequences.jsonl", ([r, b.isoformat(), seqs[(r, b)]] for r, b in sorted(seqs))
         )
+        claims = tables["claims"]
+        _write_lines(tmp / "claims.jsonl", ([k, claims[k]] for k in sorted(claims)))
         _write_lines(tmp / "meta.json", iter([{"seq": seq, "format": 1}]))
         _fsync_dir(tmp)
         if final.exists():

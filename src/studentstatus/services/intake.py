@@ -132,7 +132,6 @@ import os
 import re
 import tempfile
 import threading
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -142,9 +141,11 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 import attrs
 
 from studentstatus import ids, phones
+from studentstatus.domain import claims as _claims_module
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import grade_violations, school_year_of
 from studentstatus.domain.child import build_child, check_child
+from studentstatus.domain.claims import claim_key, compact_number, identity_key
 from studentstatus.domain.enums import (
     ChangeKind,
     Grade,
@@ -172,6 +173,7 @@ from studentstatus.domain.model import (
 )
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import (
+    ConflictError,
     InvalidNumber,
     PermissionDenied,
     RuleViolations,
@@ -454,13 +456,8 @@ def _column(field: str) -> str:
     return field
 
 
-_SPACES_AND_HYPHENS = re.compile(r"[\s\-]")
-
-
-def _compact_number(text: str) -> str:
-    if text.isalnum():  # no space or hyphen to remove (a validated number)
-        return text.upper()
-    return _SPACES_AND_HYPHENS.sub("", text).upper()
+_SPACES_AND_HYPHENS = _claims_module._SPACES_AND_HYPHENS
+_compact_number = compact_number
 
 
 class _Ref(NamedTuple):
@@ -528,9 +525,6 @@ class _Roster:
     entry: RosterEntry
 
 
-_INDEXES: weakref.WeakKeyDictionary[Any, tuple[int, _Index]] = weakref.WeakKeyDictionary()
-
-
 def _number_hash(number: str) -> int:
     """A 64-bit hash of a number, the same in every process.
 
@@ -540,20 +534,8 @@ def _number_hash(number: str) -> int:
     return int.from_bytes(hashlib.blake2b(number.encode(), digest_size=8).digest(), "little")
 
 
-def _audit_seq(uow: UnitOfWork) -> int:
-    last = uow.audit.last()
-    return last.seq if last is not None else 0
-
-
-def _cached_index(store: Any, uow: UnitOfWork) -> _Index:
-    """The store's index, reused from this process's previous import when nothing else was
-    written since (the audit log's last seq is unchanged), else rebuilt."""
-    try:
-        cached = _INDEXES.get(store)
-    except TypeError:
-        cached = None
-    if cached is not None and cached[0] == _audit_seq(uow):
-        return cached[1]
+def _loaded_index(uow: UnitOfWork) -> _Index:
+    """The numbers the store holds, in a new filter (a bulk import's start)."""
     index = _Index()
     index.load(uow)
     return index
@@ -668,31 +650,19 @@ def _in_layers(layers: list[tuple[bytearray, int]], h1: int, h2: int) -> bool:
 
 
 class _Index:
-    """Bloom filters of the identity keys and numbers seen (store + this file)."""
+    """A bulk import's Bloom filter of the numbers the store and this file hold, so that
+    temporary-number draws need no look-up each (duplicates need none: identity claims)."""
 
     def __init__(self) -> None:
-        self.keys = _Bloom()
         self.numbers = _Bloom()
 
     def load(self, uow: UnitOfWork, batch: int = 5000) -> None:
         if uow.records.count() == 0:
             return
-        live: list[str] = []
         for rec in uow.records.iter(batch_size=batch):
             for n in (rec.temp_number, rec.national_number, *rec.former_numbers):
                 if n:
                     self.numbers.add(_number_hash(n))
-            if rec.state.is_live:
-                live.append(rec.child_id)
-                if len(live) >= batch:
-                    self._children(uow, live)
-                    live = []
-        if live:
-            self._children(uow, live)
-
-    def _children(self, uow: UnitOfWork, ids: list[str]) -> None:
-        for child in uow.children.get_many(ids).values():
-            self.keys.add(hash(_key(child)))
 
 
 def _county_kindergartens(uow: UnitOfWork, operator: Operator) -> dict[str, Kindergarten | None]:
@@ -700,11 +670,7 @@ def _county_kindergartens(uow: UnitOfWork, operator: Operator) -> dict[str, Kind
     return {k.school_code: k for k in uow.kindergartens.iter(region_prefix=operator.scope)}
 
 
-def _key(child: Child) -> tuple[str, ...]:
-    doc = child.document
-    if doc is not None and doc.type._value_ != "none" and doc.number:
-        return ("d", _compact_number(doc.number))
-    return ("i", child.name, child.sex._value_, child.birth_date.isoformat())
+_key = identity_key
 
 
 class _Intake:
@@ -720,8 +686,11 @@ class _Intake:
         kindergartens: Mapping[str, Kindergarten | None] | None = None,
         today: date | None = None,
         now: datetime | None = None,
+        online: bool = False,
     ) -> None:
-        """``uow=None``: the row checks only (a checker process), with ``kindergartens``."""
+        """``uow=None``: the row checks only (a checker process), with ``kindergartens``;
+        ``online``: one registration (indexed look-ups only: no filter of the store's
+        numbers, kindergartens found one by one)."""
         self.rt = rt
         self.op = operator
         self.op_text = str(operator)
@@ -742,12 +711,13 @@ class _Intake:
         self.write_batch = WRITE_BATCH  # the encoder's own ``write_batch``, when it has one
         self.last_stretch = False  # near the end of the file: write every chunk (see send())
         self.kgs: dict[str, Kindergarten | None] = dict(kindergartens or {})
-        if uow is None:
+        self.online = online
+        if uow is None or online:
             self.index = _Index()
         else:
             if operator.role is Role.COUNTY and len(operator.scope) == 6:
                 self.kgs = _county_kindergartens(uow, operator)
-            self.index = _cached_index(rt.store, uow)
+            self.index = _loaded_index(uow)
         self.report = IntakeReport()
         self.problem_counts: Counter[str] = Counter()
 
@@ -1034,7 +1004,10 @@ class _Intake:
         for _ in range(1000):
             n = national.temporary_number(region, born, self.numbers_rng)
             h = _number_hash(n)
-            if h not in self.index.numbers:
+            if self.online:  # one primary-key look-up instead of a filter of the store
+                if self.uow.numbers.resolve(n) is None:
+                    return n, h
+            elif h not in self.index.numbers:
                 return n, h
         msg = "no free temporary number for this region and birth date"  # pragma: no cover
         raise RuntimeError(msg)  # pragma: no cover
@@ -1098,11 +1071,13 @@ class _Intake:
                 (op, "problem_open", p.id, "", {}, {"kind": kind.value, "record": rec.id})
             )
 
-        # Which keys the store may hold: the Bloom filter, checked and filled in file order;
-        # then every such key looked up at once (the store does not change during the loop).
-        # Records of earlier chunks whose rows are not written yet are the store's too.
-        seen = self.index.keys.seen
-        hits = [seen(hash(c.key)) for c in cands]
+        # Claim every key first (domain.claims): the claim waits for any other unit
+        # holding the key, so the look-ups below see what it committed.  A key claimed
+        # before (by the store's records or an earlier chunk of this file) is looked up,
+        # all of them at once; records of earlier chunks not written yet count too.
+        ckeys = [claim_key(c.key) for c in cands]
+        before = uow.claims.claim(ckeys) if ckeys else {}
+        hits = [before[k] > 0 for k in ckeys]
         stored = self.store_matches_many([c.key for c, hit in zip(cands, hits) if hit])
         unsent = self.unsent_refs
         unresolved = self.unresolved_kinds(
@@ -1573,8 +1548,7 @@ def import_files(
 
     today, now = rt.clock.today(), rt.clock.now()
     with rt.store.unit_of_work() as uow:
-        index = _cached_index(rt.store, uow)
-        seq = _audit_seq(uow)
+        index = _loaded_index(uow)
         encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
         specs = []
         for i, (op, path) in enumerate(jobs):
@@ -1602,8 +1576,6 @@ def import_files(
                     encoder=encoder,
                 )
             )
-    with contextlib.suppress(TypeError):
-        _INDEXES[rt.store] = (seq, index)  # the first import goes on from this filter
     with _parallel.Batch(specs) as batch:
         return [
             _import_noted(
@@ -1691,25 +1663,52 @@ def _import(
                 progress(run.report.rows)
         if chunk:
             run.flush(chunk)
-        seq = _audit_seq(uow)
         uow.commit()
-    with contextlib.suppress(TypeError):
-        _INDEXES[rt.store] = (seq, run.index)
     if progress is not None:
         progress(run.report.rows)
     run.report.problems = dict(run.problem_counts)
     return run.report
 
 
-def register_child(rt: Runtime, operator: Operator, values: Mapping[str, str]) -> dict[str, Any]:
+def register_child(
+    rt: Runtime, operator: Operator, values: Mapping[str, str], *, attempts: int = 3
+) -> dict[str, Any]:
     """Register one child from form values (the CSV columns); return its record outcome.
 
     Raises :class:`~studentstatus.errors.RuleViolations` with every violation
     (fields are the CSV column names) when the child is refused.
+
+    The online path: one unit of work with indexed look-ups only — the
+    kindergarten by its code, the identity claim of the child's key (and, only
+    when that key was claimed before, the records holding it), the temporary
+    number by primary key — so its cost does not grow with the store.  A unit
+    that collides with a concurrent one (a deadlock, a number drawn twice at
+    the same moment) is run again, up to ``attempts`` times, before
+    :class:`~studentstatus.errors.TryAgain` (or the
+    :class:`~studentstatus.errors.ConflictError`) is raised; nothing is written
+    by a failed attempt.
     """
-    report = import_children(rt, operator, [values])
-    if report.rejected:
-        raise RuleViolations(
-            Violation(r.code, r.field, r.message_zh, r.message_en) for r in report.rejected
-        )
-    return report.records[0]
+    _authorize_import(operator, False)
+    row = next(iter(rows_of([values])))
+    for attempt in range(1, attempts + 1):
+        try:
+            with rt.store.unit_of_work() as uow:
+                run = _Intake(
+                    rt, operator, uow, unlicensed_roster=False, on_record=None,
+                    collect_records=True, online=True,
+                )  # fmt: skip
+                run.report.rows = 1
+                item = run.check(row)
+                if item is None:
+                    raise RuleViolations(
+                        Violation(r.code, r.field, r.message_zh, r.message_en)
+                        for r in run.report.rejected
+                    )
+                run.flush([item])
+                uow.commit()
+                return run.report.records[0]
+        except ConflictError:
+            if attempt == attempts:
+                raise
+            log.info("register_child: attempt %d collided with another unit; again", attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

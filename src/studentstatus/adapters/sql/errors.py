@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from studentstatus.errors import ConflictError, StorageError, StudentStatusError
+from studentstatus.errors import ConflictError, StorageError, StudentStatusError, TryAgain
 
 __all__ = ["translate_error", "translating"]
 
@@ -34,6 +34,13 @@ __all__ = ["translate_error", "translating"]
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
 _RETRYABLE_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
 _INTEGRITY_MYSQL_CODES = {1062, 1586, 1022}
+# What a unit collided on, by the operation that lost the race (for TryAgain's message).
+_COLLIDED = {
+    "claim identity keys": "identity claims",
+    "lock audit chain": "audit chain",
+    "append audit": "audit chain",
+    "claim numbers": "temporary numbers",
+}
 
 
 def _driver_code(orig: BaseException | None) -> tuple[str | None, int | None]:
@@ -63,7 +70,7 @@ def translate_error(exc: BaseException, what: str = "storage operation") -> Stor
     if integrity:
         return ConflictError(f"{what} conflicts with stored data: {name} (uniqueness)")
     if sqlstate in _RETRYABLE_SQLSTATES or mysql_code in _RETRYABLE_MYSQL_CODES:
-        return ConflictError(f"{what} lost a concurrent race: {name} (retry the unit of work)")
+        return TryAgain(what, collided=_COLLIDED.get(what, ""), detail=name)
     if "database is locked" in str(orig):
         return ConflictError(f"{what} could not get the SQLite write lock: {name} (busy)")
     return StorageError(f"{what} failed: {name} (database error)")

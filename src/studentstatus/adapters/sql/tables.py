@@ -107,6 +107,7 @@ class SqlTables:
     attendance: sa.Table
     audit_log: sa.Table
     cases: sa.Table
+    identity_claims: sa.Table
 
     @property
     def by_port(self) -> dict[str, sa.Table]:
@@ -129,6 +130,7 @@ class SqlTables:
             "attendance": self.attendance,
             "audit": self.audit_log,
             "cases": self.cases,
+            "claims": self.identity_claims,
         }
 
 
@@ -262,8 +264,11 @@ def build_tables(
         sa.Column("cancelled_on", sa.Date, nullable=True),
         _version(),
         ix("records_child_id", "child_id"),
-        ix("records_kindergarten_code", "kindergarten_code"),
-        ix("records_region_code", "region_code"),
+        # Keyset pages of a scope (``… WHERE kindergarten_code = ? AND id > ? ORDER BY id``)
+        # read these in order and stop at the page's end; they serve plain look-ups too.
+        ix("records_kindergarten_code_id", "kindergarten_code", "id"),
+        ix("records_region_code_id", "region_code", "id"),
+        ix("records_region_state_id", "region_code", "state", "id"),
         ix("records_state", "state"),
         ix("records_temp_number", "temp_number"),
         sa.UniqueConstraint(*national_number_key, name=f"uq_{p}records_national_number"),
@@ -407,6 +412,13 @@ def build_tables(
         ix("cases_record_id", "record_id"),
         ix("cases_county_status", "county_code", "status"),
     )
+    # One row per identity key ever registered (studentstatus.domain.claims): a hash of the
+    # key, never the number or name; every registration locks its key's row.
+    identity_claims = table(
+        "identity_claims",
+        sa.Column("claim_key", sa.String(32), primary_key=True),
+        sa.Column("claims", sa.Integer, nullable=False),
+    )
     return SqlTables(
         metadata=md,
         prefix=prefix,
@@ -424,6 +436,7 @@ def build_tables(
         attendance=attendance,
         audit_log=audit_log,
         cases=cases,
+        identity_claims=identity_claims,
     )
 
 
