@@ -322,7 +322,9 @@ class TryAgain(ConflictError):
     Raised for deadlocks, lock-wait time-outs and serialization failures (the
     database chose this unit as the one to undo), never for a broken rule.
     ``what`` says what the unit was doing; ``collided`` what it collided on
-    (for example ``"identity claims"``).  Nothing of the unit was written, so
+    (for example ``"identity claims"``); ``detail`` the driver's error class and
+    SQLSTATE (``40P01`` a PostgreSQL deadlock, ``1213`` MySQL's, ``40001`` a
+    serialization failure).  Nothing of the unit was written, so
     running it again is always safe; single-record services do so themselves
     a few times before raising it.
 
@@ -346,7 +348,7 @@ class TryAgain(ConflictError):
             f"{what} collided with a concurrent unit of work{on_en}; nothing was written, "
             "run it again"
         )
-        what_zh = _WHAT_ZH.get(what, what)
+        what_zh = _WHAT_ZH.get(what, "本次操作")
         self.message_zh = f"{what_zh}与其他同时进行的操作{on_zh}冲突，未写入任何数据，请重试"
         self.detail = detail
         super().__init__(f"{self.code}: {self.message_en} / {self.message_zh}")
@@ -357,6 +359,10 @@ _WHAT_ZH = {
     "register child": "登记幼儿",
     "unit of work": "操作",
     "commit": "提交",
+    "claim identity keys": "登记身份",
+    "append audit": "写入审计日志",
+    "lock audit chain": "锁定审计链",
+    "claim numbers": "占用学籍号",
 }
 _COLLIDED_ZH = {
     "identity claims": "身份登记锁",
