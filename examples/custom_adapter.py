@@ -50,6 +50,7 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.domain.search import RecordQuery
 from studentstatus.errors import ConflictError, NotFoundError, StorageError
 from studentstatus.ports import Store
 from studentstatus.testing.contract import StoreContract
@@ -156,6 +157,7 @@ class Records:
         # Every number a record ever held -> that record: a number is never reused, even
         # after its record dropped it, and it still finds its record.
         self.owners: dict[str, str] = t.setdefault("owners", {})
+        self.children: dict[str, Child] = t["children"]
 
     def _check_numbers(self, records: Sequence[StatusRecord]) -> dict[str, str]:
         staged: dict[str, str] = {}
@@ -198,6 +200,25 @@ class Records:
 
     def for_child(self, child_id: str) -> list[StatusRecord]:
         return self.t.sorted(lambda r: r.child_id == child_id)
+
+    def search(
+        self, query: RecordQuery, *, limit: int, after: str | None = None
+    ) -> list[tuple[StatusRecord, Child]]:
+        # Optional (studentstatus.ports.RecordSearch): the number through ``owners``, every
+        # other search by reading the records in id order -- fine for a file this size.
+        if query.number is not None:
+            holder = self.owners.get(query.number)
+            found = [self.t.rows[holder]] if holder in self.t.rows else []
+        else:
+            found = self.t.sorted(lambda r: after is None or r.id > after)
+        out: list[tuple[StatusRecord, Child]] = []
+        for rec in found:
+            child = self.children.get(rec.child_id)
+            if (after is None or rec.id > after) and child and query.matches(rec, child):
+                out.append((rec, child))
+                if len(out) == limit:
+                    break
+        return out
 
     def iter(
         self,

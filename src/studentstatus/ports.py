@@ -52,6 +52,7 @@ from studentstatus.domain.model import (
     StatusRecord,
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
+from studentstatus.domain.search import RecordQuery
 
 __all__ = [
     "AttendanceRepository",
@@ -71,7 +72,9 @@ __all__ = [
     "PopulationRegistry",
     "PreparedWrites",
     "ProblemRepository",
+    "RecordQuery",
     "RecordRepository",
+    "RecordSearch",
     "RequestRepository",
     "RosterRepository",
     "RowEncoder",
@@ -258,6 +261,39 @@ class BulkRecordRepository(RecordRepository, Protocol):
     def for_children(self, child_ids: Sequence[str]) -> dict[str, list[StatusRecord]]:
         """:meth:`~RecordRepository.for_child` for many ids at once: child id → its records
         by id; children without records are left out."""
+        ...
+
+
+@runtime_checkable
+class RecordSearch(RecordRepository, Protocol):
+    """A :class:`RecordRepository` that answers portal searches (optional).
+
+    :meth:`search` returns the records that meet a
+    :class:`~studentstatus.domain.search.RecordQuery` (its scope and every
+    filter) with their children, ordered by record id, at most ``limit`` of
+    them, and only records whose id is greater than ``after``: keyset paging,
+    so that a page costs the same wherever it is.  A store should answer from
+    indexes (the SQL adapter: one ``SELECT`` on its keyed look-ups and its
+    ``(kindergarten_code, id)`` / ``(region_code, id)`` indexes) and never read
+    every record; :meth:`~studentstatus.domain.search.RecordQuery.matches`
+    gives the meaning of each filter, ``number`` excepted (the record that
+    holds or held it: the index of :meth:`~RecordRepository.find_by_number`).
+
+    :func:`~studentstatus.services.records.search_records` uses it when
+    ``uow.records`` has it and falls back to the base look-ups otherwise.  The
+    conformance kit checks it (``supports_record_search``).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.records, RecordSearch), uow.records.search(RecordQuery(), limit=5)
+    (True, [])
+    """
+
+    def search(
+        self, query: RecordQuery, *, limit: int, after: str | None = None
+    ) -> list[tuple[StatusRecord, Child]]:
+        """The first ``limit`` matching ``(record, child)`` pairs with ``record.id > after``
+        (every match when ``after`` is ``None``), by record id."""
         ...
 
 

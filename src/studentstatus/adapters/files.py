@@ -22,7 +22,9 @@ either the old or the new snapshot in force.  Every :class:`OSError` becomes a
 
 Each commit copies the tables it touches (copy-on-write), so the file store
 suits small and medium deployments, tests and demos; use the SQL adapter for
-a province.
+a province.  Its units of work are the in-memory store's, and so is its record
+search (:class:`~studentstatus.ports.RecordSearch`): a number through the number
+index, any other search by reading the loaded records in id order.
 
 >>> import tempfile
 >>> from datetime import date

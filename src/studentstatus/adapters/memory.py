@@ -58,6 +58,7 @@ from studentstatus.domain.model import (
     StatusRecord,
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
+from studentstatus.domain.search import RecordQuery
 from studentstatus.errors import ConflictError, NotFoundError, mask
 from studentstatus.ports import (
     AttendanceRepository,
@@ -504,6 +505,46 @@ class _Records(_Repo):
             if r.child_id in wanted:
                 out.setdefault(r.child_id, []).append(r)
         return _by_id(out)
+
+    def search(
+        self, query: RecordQuery, *, limit: int, after: str | None = None
+    ) -> list[tuple[StatusRecord, Child]]:
+        """Portal search (:class:`~studentstatus.ports.RecordSearch`), single-writer store.
+
+        ``number`` goes through the number index (``numidx``); this store keeps
+        no other index, so the other searches read the children (document,
+        name) or the records in id order until ``limit`` match — acceptable
+        for a store that lives in one process's memory.
+        """
+        records = self._t("records")
+        children = self._t("children")
+        if query.number is not None:
+            holder = self._t("numidx").get(query.number)
+            ids = [holder] if holder is not None else []
+        elif query.document is not None or query.name is not None:
+            wanted = {
+                c.id
+                for c in children.values()
+                if (query.name is None or c.name == query.name)
+                and (
+                    query.document is None
+                    or (c.document is not None and c.document.number == query.document)
+                )
+            }
+            ids = sorted(i for i, r in records.items() if r.child_id in wanted)
+        else:
+            ids = sorted(records)
+        out: list[tuple[StatusRecord, Child]] = []
+        for rid in ids:
+            if len(out) >= limit:
+                break
+            if after is not None and rid <= after:
+                continue
+            rec: StatusRecord = records[rid]
+            child: Child | None = children.get(rec.child_id)
+            if child is not None and query.matches(rec, child):
+                out.append((rec, child))
+        return out
 
     def iter(
         self,

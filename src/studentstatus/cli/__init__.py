@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "studentstatus.cli.domain",
     "studentstatus.cli.store",
     "studentstatus.cli.registration",
+    "studentstatus.cli.records",
     "studentstatus.cli.changes",
     "studentstatus.cli.monitoring",
     "studentstatus.cli.handover",

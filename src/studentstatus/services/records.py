@@ -35,13 +35,20 @@ studentstatus.errors.PermissionDenied: out_of_scope: ...
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
-from studentstatus.domain.enums import State
-from studentstatus.domain.model import Kindergarten, StatusRecord
-from studentstatus.errors import NotFoundError, PermissionDenied, mask
+import attrs
+
+from studentstatus.domain import numbers
+from studentstatus.domain.enums import Grade, Role, Sex, State
+from studentstatus.domain.model import Child, Kindergarten, StatusRecord
+from studentstatus.domain.search import RecordQuery
+from studentstatus.errors import NotFoundError, PermissionDenied, ValidationError, mask
+from studentstatus.ports import RecordSearch
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator, ScopeFilter
@@ -49,6 +56,9 @@ if TYPE_CHECKING:
     from studentstatus.services.runtime import Runtime
 
 __all__ = [
+    "MAX_LIMIT",
+    "RecordPage",
+    "RecordSummary",
     "covers_kindergarten",
     "covers_record",
     "ensure_record",
@@ -58,6 +68,7 @@ __all__ = [
     "list_records",
     "refuse",
     "scope_filter",
+    "search_records",
 ]
 
 log = logging.getLogger("studentstatus.services")
@@ -211,3 +222,329 @@ def iter_scope(
     """
     wanted = tuple(states) if states is not None else None
     return uow.records.iter(states=wanted, batch_size=batch_size, **operator.list_filter())
+
+
+# --------------------------------------------------------------------------- portal search
+
+MAX_LIMIT = 500
+"""The most records one search page may hold."""
+
+_FALLBACK_BATCH = 500
+
+
+def _masked(number: str | None) -> str | None:
+    return mask(number) if number else None
+
+
+@attrs.frozen
+class RecordSummary:
+    """One line of a search result: enough to pick a record, nothing that identifies a child.
+
+    Numbers are masked (:func:`~studentstatus.errors.mask`); neither the birth
+    date nor the document number is included (a birth date printed beside a
+    masked identity number gives most of it back).  Open the record with
+    ``show`` for the rest.
+
+    >>> from datetime import date
+    >>> kid = Child("c1", "王小明", Sex.M, date(2020, 3, 15))
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, Grade.JUNIOR,
+    ...                    date(2023, 9, 1), national_number="G11010520200315002X")
+    >>> s = RecordSummary.of(rec, kid)
+    >>> s.national_number, s.to_dict()["entry_date"]
+    ('G11010*********002X', '2023-09-01')
+    """
+
+    record_id: str
+    name: str
+    sex: Sex
+    kindergarten_code: str
+    region_code: str
+    state: State
+    grade: Grade | None
+    national_number: str | None
+    temp_number: str | None
+    entry_date: date
+
+    @classmethod
+    def of(cls, record: StatusRecord, child: Child) -> RecordSummary:
+        """The summary of ``record`` (whose child is ``child``), numbers masked."""
+        return cls(
+            record_id=record.id,
+            name=child.name,
+            sex=child.sex,
+            kindergarten_code=record.kindergarten_code,
+            region_code=record.region_code,
+            state=record.state,
+            grade=record.grade,
+            national_number=_masked(record.national_number),
+            temp_number=_masked(record.temp_number),
+            entry_date=record.entry_date,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (enums by value, the date in ISO form).
+
+        >>> from datetime import date
+        >>> RecordSummary("r1", "李四", Sex.F, "1111000001", "110105", State.PENDING, None,
+        ...               None, "L11010*********0042", date(2024, 9, 1)).to_dict()["sex"]
+        'F'
+        """
+        return {
+            "record_id": self.record_id,
+            "name": self.name,
+            "sex": self.sex.value,
+            "kindergarten_code": self.kindergarten_code,
+            "region_code": self.region_code,
+            "state": self.state.value,
+            "grade": self.grade.value if self.grade is not None else None,
+            "national_number": self.national_number,
+            "temp_number": self.temp_number,
+            "entry_date": self.entry_date.isoformat(),
+        }
+
+
+@attrs.frozen
+class RecordPage:
+    """One page of :func:`search_records`: summaries by record id, and the next page's key.
+
+    ``next_after`` is the last record id of this page when more records match
+    (pass it as ``after`` for the next page), ``None`` on the last page.
+
+    >>> RecordPage([], None).to_dict()
+    {'items': [], 'next_after': None}
+    """
+
+    items: list[RecordSummary]
+    next_after: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``{"items": [...], "next_after": ...}``."""
+        return {"items": [s.to_dict() for s in self.items], "next_after": self.next_after}
+
+
+def _invalid(code: str, field: str, en: str, zh: str, hint: str = "") -> ValidationError:
+    return ValidationError(en, field=field, message_zh=zh, code=code, hint=hint)
+
+
+def _check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise _invalid(
+            "limit_invalid",
+            "limit",
+            f"limit must be a whole number from 1 to {MAX_LIMIT}",
+            f"每页条数应为1至{MAX_LIMIT}之间的整数",
+        )
+    return limit
+
+
+def _parse_state(value: State | str | None) -> State | None:
+    if value is None or isinstance(value, State):
+        return value
+    if not str(value).strip():
+        return None
+    try:
+        member = State.parse(value)
+    except ValueError:
+        raise _invalid(
+            "state_invalid",
+            "state",
+            "unknown record state",
+            "学籍状态无效",
+            hint=", ".join(s.value for s in State),
+        ) from None
+    assert isinstance(member, State)
+    return member
+
+
+def _parse_grade(value: Grade | str | None) -> Grade | None:
+    if value is None or isinstance(value, Grade):
+        return value
+    if not str(value).strip():
+        return None
+    try:
+        return Grade.parse(value)
+    except ValueError:
+        raise _invalid(
+            "grade_invalid",
+            "grade",
+            "grade must be NURSERY/JUNIOR/MIDDLE/SENIOR or 托班/小班/中班/大班",
+            "班级应为托班/小班/中班/大班",
+        ) from None
+
+
+def _parse_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _invalid(
+            "birth_date_invalid",
+            "birth_date",
+            "invalid birth date (YYYY-MM-DD)",
+            "出生日期无效（YYYY-MM-DD）",
+        ) from None
+
+
+def _text(value: str | None) -> str | None:
+    text = value.strip() if value is not None else ""
+    return text or None
+
+
+def _compact(value: str | None) -> str | None:
+    return numbers.compact(value) or None if value is not None else None
+
+
+def search_records(
+    rt: Runtime,
+    operator: Operator,
+    *,
+    number: str | None = None,
+    document: str | None = None,
+    name: str | None = None,
+    birth_date: date | str | None = None,
+    kindergarten: str | None = None,
+    state: State | str | None = None,
+    grade: Grade | str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> RecordPage:
+    """Search the records inside ``operator``'s scope: one page, ordered by record id.
+
+    Every filter given must hold (an empty string counts as not given):
+
+    ``number``
+        a national (G/J), temporary (L) or former number — separators and case
+        do not matter;
+    ``document``
+        the child's document number (same normalisation);
+    ``name``, ``birth_date``
+        the child's exact name, and birth date (a date or ``YYYY-MM-DD``); a
+        birth date needs a name (``birth_date_without_name``);
+    ``kindergarten``, ``state``, ``grade``
+        the record's school code, state and grade (value, name or Chinese label).
+
+    The scope is part of the query: a kindergarten sees its own school's
+    records, a county/city/province those of its region, the ministry all.  A
+    record outside the scope is simply not returned — a number look-up of it
+    answers the same empty page as a number nobody holds.  Pages hold at most
+    ``limit`` records (1…:data:`MAX_LIMIT`, else ``limit_invalid``); ``after``
+    is the :attr:`RecordPage.next_after` of the previous page.  Summaries mask
+    the numbers and carry no birth date or document number.
+
+    The store answers with :class:`~studentstatus.ports.RecordSearch` when it
+    has it (the library's stores do: from their indexes); otherwise with its
+    base look-ups (number, document, identity) or, for a scope search, by
+    reading the scope's records.
+
+    >>> import random
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> from studentstatus.services.runtime import FixedClock, Runtime
+    >>> store = MemoryStore()
+    >>> with store.unit_of_work() as uow:
+    ...     for i, region in enumerate(["110105", "110105", "440306"]):
+    ...         uow.children.add(Child(f"c{i}", f"童{i}", Sex.F, date(2021, 5, 1)))
+    ...         uow.records.add(StatusRecord(f"r{i}", f"c{i}", "1111000001", region,
+    ...                         State.ACTIVE, Grade.JUNIOR, date(2024, 9, 1),
+    ...                         temp_number=f"L{region}2021050100{i:02d}"))
+    ...     uow.commit()
+    >>> rt = Runtime(store, FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> county = Operator.parse("county:110105")
+    >>> page = search_records(rt, county, limit=1)
+    >>> [s.record_id for s in page.items], page.next_after
+    (['r0'], 'r0')
+    >>> search_records(rt, county, limit=1, after="r0").next_after is None
+    True
+    >>> search_records(rt, county, number="l440306-20210501-0002").items  # out of scope
+    []
+    >>> search_records(rt, county, state="在籍").items[0].temp_number
+    'L11010*********0000'
+    >>> search_records(rt, county, limit=0)
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: limit_invalid [limit]: ...
+    """
+    operator.ensure_can("view")
+    limit = _check_limit(limit)
+    query_state = _parse_state(state)
+    query_grade = _parse_grade(grade)
+    query_birth = _parse_date(birth_date)
+    query_name = _text(name)
+    if query_birth is not None and query_name is None:
+        raise _invalid(
+            "birth_date_without_name",
+            "birth_date",
+            "a birth date is searched together with a name",
+            "按出生日期查询时须同时填写姓名",
+        )
+    school = _text(kindergarten)
+    if operator.role is Role.KINDERGARTEN:
+        if school is not None and school != operator.scope:
+            return RecordPage([], None)  # another school's records: none in scope
+        prefix, school = "", operator.scope
+    else:
+        prefix = operator.scope
+    query = RecordQuery(
+        region_prefix=prefix,
+        kindergarten_code=school,
+        number=_compact(number),
+        document=_compact(document),
+        name=query_name,
+        birth_date=query_birth,
+        state=query_state,
+        grade=query_grade,
+    )
+    start = _text(after)
+    with rt.store.unit_of_work() as uow:
+        if isinstance(uow.records, RecordSearch):
+            found = uow.records.search(query, limit=limit + 1, after=start)
+        else:
+            found = _search_by_lookups(uow, query, limit + 1, start)
+    items = [RecordSummary.of(rec, child) for rec, child in found[:limit]]
+    more = len(found) > limit
+    return RecordPage(items, items[-1].record_id if more else None)
+
+
+def _search_by_lookups(
+    uow: UnitOfWork, query: RecordQuery, limit: int, after: str | None
+) -> list[tuple[StatusRecord, Child]]:
+    """:meth:`~studentstatus.ports.RecordSearch.search` for a store without it: the keyed
+    look-ups of the base ports when the query has a key, else the scope's records by id."""
+    records = uow.records
+    candidates: Iterable[StatusRecord]
+    name, born = query.name, query.birth_date
+    kids: list[Child] | None = None
+    if query.number is not None:
+        pass  # the number decides
+    elif query.document is not None:
+        kids = uow.children.find_by_document(query.document)
+    elif name is not None and born is not None:
+        kids = [c for sex in Sex for c in uow.children.find_by_identity(name, sex, born)]
+    if query.number is not None:
+        held = records.find_by_number(query.number)
+        candidates = [held] if held is not None else []
+    elif kids is not None:
+        found = {r.id: r for c in kids for r in records.for_child(c.id)}
+        candidates = [found[i] for i in sorted(found)]
+    else:
+        candidates = records.iter(
+            region_prefix=query.region_prefix,
+            kindergarten_code=query.kindergarten_code,
+            states=None if query.state is None else [query.state],
+        )
+    out: list[tuple[StatusRecord, Child]] = []
+    it = (r for r in candidates if after is None or r.id > after)
+    while len(out) < limit and (batch := list(itertools.islice(it, _FALLBACK_BATCH))):
+        kids_by_id = uow.children.get_many(list(dict.fromkeys(r.child_id for r in batch)))
+        for rec in batch:
+            kid = kids_by_id.get(rec.child_id)
+            if kid is not None and query.matches(rec, kid):
+                out.append((rec, kid))
+                if len(out) == limit:
+                    break
+    return out

@@ -38,6 +38,10 @@ flags skip what an adapter does not have:
     optional too, same defaults: ``audit.seal_and_append``
     (:class:`~studentstatus.ports.SealingAuditLog`, a log that seals a bulk run's
     events itself);
+``supports_record_search``
+    optional too, same defaults: ``records.search``
+    (:class:`~studentstatus.ports.RecordSearch`, portal search by number,
+    document, name, scope, state and grade, keyset-paged by record id);
 ``property_examples`` / ``differential_examples``
     how many hypothesis examples the property tests and the differential state
     machine run (defaults 20 and 15).
@@ -116,6 +120,8 @@ from studentstatus.ports import (
     BulkProblemRepository,
     BulkRecordRepository,
     PreparedWrites,
+    RecordQuery,
+    RecordSearch,
     SealingAuditLog,
     Store,
     UnitOfWork,
@@ -137,6 +143,7 @@ __all__ = [
     "ProblemContract",
     "PropertyContract",
     "RecordContract",
+    "RecordSearchContract",
     "RequestContract",
     "RosterContract",
     "StoreContract",
@@ -1236,6 +1243,232 @@ class BulkLookupContract(_Base):
         check()
 
 
+def _search_world() -> tuple[list[Child], list[StatusRecord]]:
+    """Children and records over two provinces, three counties and four kindergartens."""
+    passport = IdentityDocument(DocumentKind.PASSPORT, "E12345678")
+    children = [
+        _child("c01"),
+        _child("c02", name="李四", sex=Sex.F, document=passport),
+        _child("c03", name="王小明", birth_date=date(2020, 3, 16), document=None),
+        _child("c04", name=RARE_NAMES[0], document=None),
+        _child("c05", name="李四", birth_date=date(2021, 1, 2), document=None),
+        _child("c06", name="张三", document=IdentityDocument(DocumentKind.PASSPORT, "E00000006")),
+    ]
+    places = [
+        ("1111000001", "110105"), ("1111000002", "110105"), ("1111000003", "110108"),
+        ("4444000001", "440305"),
+    ]  # fmt: skip
+    states = [State.ACTIVE, State.PENDING, State.ACTIVE, State.GRADUATED, State.ACTIVE]
+    grades = [Grade.JUNIOR, Grade.MIDDLE, None, Grade.SENIOR]
+    records = []
+    for i in range(1, 25):
+        code, region = places[i % 4]
+        records.append(
+            _record(
+                f"r{i:02d}", child_id=f"c{i % 6 + 1:02d}", kindergarten_code=code,
+                region_code=region, state=states[i % 5], grade=grades[i % 4],
+                temp_number=f"L{region}2020031500{i:02d}",
+                national_number=f"G{RESIDENT_IDS[2][:-3]}{i:02d}X" if i % 3 == 0 else None,
+                former_numbers=(f"L{region}2019010100{i:02d}",) if i % 4 == 0 else (),
+            )
+        )  # fmt: skip
+    return children, records
+
+
+def _search_expected(
+    children: list[Child], records: list[StatusRecord], query: RecordQuery
+) -> list[str]:
+    """The record ids a search must find, by id (the reference meaning of every filter)."""
+    kids = {c.id: c for c in children}
+    out = []
+    for rec in sorted(records, key=lambda r: r.id):
+        held = {rec.temp_number, rec.national_number, *rec.former_numbers}
+        if query.number is not None and query.number not in held:
+            continue
+        kid = kids.get(rec.child_id)
+        if kid is not None and query.matches(rec, kid):
+            out.append(rec.id)
+    return out
+
+
+_SEARCHES = (
+    RecordQuery(),
+    RecordQuery(region_prefix="11"),
+    RecordQuery(region_prefix="1101"),
+    RecordQuery(region_prefix="110105"),
+    RecordQuery(region_prefix="440305", state=State.ACTIVE),
+    RecordQuery(region_prefix="32"),
+    RecordQuery(kindergarten_code="1111000002"),
+    RecordQuery(kindergarten_code="1111000002", region_prefix="44"),
+    RecordQuery(kindergarten_code="1111000001", grade=Grade.JUNIOR),
+    RecordQuery(state=State.PENDING),
+    RecordQuery(state=State.ACTIVE, grade=Grade.SENIOR),
+    RecordQuery(number="L110108202003150002"),
+    RecordQuery(number="L110105201901010008"),  # a former number
+    RecordQuery(number=f"G{RESIDENT_IDS[2][:-3]}06X"),
+    RecordQuery(number=f"G{RESIDENT_IDS[2][:-3]}06X", region_prefix="44"),  # out of scope
+    RecordQuery(number="L000000000000000000"),
+    RecordQuery(document=RESIDENT_IDS[2]),
+    RecordQuery(document="E12345678", region_prefix="1101"),
+    RecordQuery(document="e12345678"),
+    RecordQuery(name="李四"),
+    RecordQuery(name="李四", birth_date=date(2021, 1, 2)),
+    RecordQuery(name="王小明", birth_date=date(2020, 3, 15), kindergarten_code="1111000003"),
+    RecordQuery(name=RARE_NAMES[0], state=State.ACTIVE),
+    RecordQuery(name="nobody"),
+)
+
+
+class RecordSearchContract(_Base):
+    """Portal search (:class:`~studentstatus.ports.RecordSearch`).
+
+    ``supports_record_search``: ``None`` (default) runs these tests when
+    ``uow.records`` has ``search`` and skips them otherwise (the search
+    service then uses the base look-ups); ``True`` requires it; ``False``
+    skips.  Every answer must be the records that meet the query, with their
+    children, by record id — :meth:`~studentstatus.domain.search.RecordQuery.matches`
+    for each filter, ``number`` found among every number a record holds or held.
+    """
+
+    supports_record_search: ClassVar[bool | None] = None
+
+    def _require_search(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            has = isinstance(uow.records, RecordSearch)
+        self._optional(
+            self.supports_record_search, has, "this store has no record search",
+            "supports_record_search is True but uow.records lacks search",
+        )  # fmt: skip
+
+    @staticmethod
+    def _search(
+        uow: UnitOfWork, query: RecordQuery, *, limit: int = 100, after: str | None = None
+    ) -> list[tuple[StatusRecord, Child]]:
+        records: Any = uow.records
+        found: list[tuple[StatusRecord, Child]] = records.search(query, limit=limit, after=after)
+        return found
+
+    def test_search_filters(self, store: Store) -> None:
+        """Each filter and scope, alone and together: the matching records, by id, each with
+        its child (numbers: temporary, national and former)."""
+        self._require_search(store)
+        children, records = _search_world()
+        _commit(store, lambda u: u.children.add_many(children) + u.records.add_many(records))
+        kids = {c.id: c for c in children}
+        with store.unit_of_work() as uow:
+            for query in _SEARCHES:
+                found = self._search(uow, query)
+                assert [r.id for r, _c in found] == _search_expected(children, records, query), (
+                    query
+                )
+                for rec, kid in found:
+                    assert kid == kids[rec.child_id]
+                    assert rec == next(r for r in records if r.id == rec.id)
+            assert [
+                r.id for r, _c in self._search(uow, RecordQuery(number="L110105201901010008"))
+            ] == ["r08"]
+
+    def test_search_pages_by_id(self, store: Store) -> None:
+        """``limit`` and ``after`` page through the matches: each exactly once, in id order."""
+        self._require_search(store)
+        children, records = _search_world()
+        _commit(store, lambda u: u.children.add_many(children) + u.records.add_many(records))
+        for query in (RecordQuery(), RecordQuery(region_prefix="1101"), RecordQuery(name="李四")):
+            expected = _search_expected(children, records, query)
+            with store.unit_of_work() as uow:
+                for size in (1, 2, 5):
+                    seen: list[str] = []
+                    after: str | None = None
+                    while page := self._search(uow, query, limit=size, after=after):
+                        assert len(page) <= size
+                        seen.extend(r.id for r, _c in page)
+                        after = page[-1][0].id
+                    assert seen == expected
+                assert self._search(uow, query, after="r99") == []
+                assert [r.id for r, _c in self._search(uow, query, after="r00", limit=3)] == (
+                    expected[:3]
+                )
+
+    def test_search_sees_the_units_own_writes(self, store: Store) -> None:
+        """Records and children added in the open unit are found; a rolled-back unit's are not."""
+        self._require_search(store)
+        with store.unit_of_work() as uow:
+            uow.children.add(_child("c1"))
+            uow.records.add(_record("r1", temp_number="L110105202003150001"))
+            found = self._search(uow, RecordQuery(number="L110105202003150001"))
+            assert [(r.id, c.id) for r, c in found] == [("r1", "c1")]
+            rec = uow.records.get("r1")
+            uow.records.update(attrs.evolve(rec, state=State.ACTIVE))
+            assert [r.id for r, _c in self._search(uow, RecordQuery(state=State.ACTIVE))] == ["r1"]
+        with store.unit_of_work() as uow:
+            assert self._search(uow, RecordQuery()) == []
+
+    def test_search_property(self) -> None:
+        """Any records and any query: the search finds exactly the reference's records."""
+
+        @settings(max_examples=self.property_examples, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+        @given(
+            people=st.lists(
+                st.tuples(st.sampled_from(["王小明", "李四", RARE_NAMES[1]]), st.sampled_from(Sex),
+                          st.sampled_from([date(2020, 3, 15), date(2021, 1, 2)]),
+                          st.sampled_from([None, "E1", "E2"])),
+                min_size=1, max_size=5,
+            ),
+            recs=st.lists(
+                st.tuples(st.integers(0, 4), st.sampled_from(["110105", "110108", "440305"]),
+                          st.sampled_from([State.ACTIVE, State.PENDING]),
+                          st.sampled_from([Grade.JUNIOR, None])),
+                max_size=8,
+            ),
+            query=st.builds(
+                RecordQuery,
+                region_prefix=st.sampled_from(["", "11", "110105", "44"]),
+                kindergarten_code=st.sampled_from([None, "1111000001", "1111000002"]),
+                number=st.sampled_from([None, "L1", "L3", "L9"]),
+                document=st.sampled_from([None, "E1", "E2"]),
+                name=st.sampled_from([None, "王小明", "李四"]),
+                birth_date=st.sampled_from([None, date(2020, 3, 15)]),
+                state=st.sampled_from([None, State.ACTIVE, State.PENDING]),
+                grade=st.sampled_from([None, Grade.JUNIOR]),
+            ),
+            limit=st.integers(1, 4),
+        )  # fmt: skip
+        def check(
+            people: list[tuple[str, Sex, date, str | None]],
+            recs: list[tuple[int, str, State, Grade | None]],
+            query: RecordQuery,
+            limit: int,
+        ) -> None:
+            children = [
+                _child(f"c{i}", name=name, sex=sex, birth_date=born,
+                       document=None if doc is None
+                       else IdentityDocument(DocumentKind.PASSPORT, doc))
+                for i, (name, sex, born, doc) in enumerate(people)
+            ]  # fmt: skip
+            records = [
+                _record(f"r{j}", child_id=f"c{who % len(people)}",
+                        kindergarten_code=f"111100000{1 + j % 2}", region_code=region,
+                        state=state, grade=grade, temp_number=f"L{j}")
+                for j, (who, region, state, grade) in enumerate(recs)
+            ]  # fmt: skip
+            expected = _search_expected(children, records, query)
+            with self.fresh_store() as store:
+                self._require_search(store)
+                _commit(
+                    store, lambda u: u.children.add_many(children) + u.records.add_many(records)
+                )
+                with store.unit_of_work() as uow:
+                    assert [r.id for r, _c in self._search(uow, query)] == expected
+                    first = self._search(uow, query, limit=limit)
+                    assert [r.id for r, _c in first] == expected[:limit]
+                    if first:
+                        rest = self._search(uow, query, after=first[-1][0].id)
+                        assert [r.id for r, _c in rest] == expected[len(first) :]
+
+        check()
+
+
 class RosterContract(_Base):
     """Roster of children at unlicensed kindergartens."""
 
@@ -1831,6 +2064,7 @@ class StoreContract(
     NumberContract,
     BulkNumberContract,
     BulkLookupContract,
+    RecordSearchContract,
     PreparedWritesContract,
     RosterContract,
     AttendanceContract,

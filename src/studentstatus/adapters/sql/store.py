@@ -56,7 +56,14 @@ from studentstatus.adapters.sql.tables import (
     region_prefix_filter,
 )
 from studentstatus.domain.audit import seal_events, seal_rows
-from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, RequestStatus, State
+from studentstatus.domain.enums import (
+    ChangeKind,
+    Grade,
+    ProblemKind,
+    ProblemStatus,
+    RequestStatus,
+    State,
+)
 from studentstatus.domain.model import (
     AttendanceEntry,
     AuditEntry,
@@ -71,6 +78,7 @@ from studentstatus.domain.model import (
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 from studentstatus.domain.rollover import RolloverRule
+from studentstatus.domain.search import RecordQuery
 from studentstatus.errors import ConflictError, NotFoundError, StorageError, mask
 from studentstatus.ports import AuditEventFields
 
@@ -1214,6 +1222,79 @@ class SqlRecords(_Repo):
             hit = found.get((self._eq(child_id),))
             if hit:
                 out[child_id] = list(hit)
+        return out
+
+    def search(
+        self, query: RecordQuery, *, limit: int, after: str | None = None
+    ) -> list[tuple[StatusRecord, Child]]:
+        """Portal search (:class:`~studentstatus.ports.RecordSearch`): ONE ``SELECT``.
+
+        Records joined with their children, the filters in the ``WHERE`` clause,
+        ``records.id > :after ORDER BY records.id LIMIT :limit``.  Each shape has
+        an index to start from: ``number`` the ``record_numbers`` primary key,
+        ``document`` and ``name`` (+ birth date) the children's document and
+        identity indexes (``name`` is the identity index's leading column), a
+        kindergarten its ``(kindergarten_code, id)`` index, a county its
+        ``(region_code, id)`` index (with a state: ``(region_code, state, id)``),
+        wider regions the primary key in id order (``tests/adapters/
+        test_search_plans.py`` checks the PostgreSQL plans).
+
+        >>> from studentstatus.domain.enums import Grade, Sex, State
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     uow.children.add(Child("c1", "王小明", Sex.M, date(2020, 3, 15)))
+        ...     uow.records.add(StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE,
+        ...                                  Grade.JUNIOR, date(2023, 9, 1),
+        ...                                  temp_number="L110105202003150042"))
+        ...     hits = uow.records.search(RecordQuery(number="L110105202003150042"), limit=5)
+        ...     none = uow.records.search(RecordQuery(region_prefix="4403"), limit=5)
+        >>> [(r.id, c.name) for r, c in hits], none
+        ([('r1', '王小明')], [])
+        >>> store.close()
+        """
+        t = self._t
+        r, c = t.records, t.children
+        where = self._where(
+            query.region_prefix,
+            query.kindergarten_code,
+            None if query.state is None else [query.state],
+        )
+        if query.grade is not None:
+            where.append(r.c.grade == Grade(query.grade).value)
+        if after is not None:
+            where.append(r.c.id > after)
+        if query.number is not None:
+            n = t.record_numbers
+            where.append(
+                r.c.id
+                == sa.select(n.c.record_id).where(n.c.number == query.number).scalar_subquery()
+            )
+        child_where: list[sa.ColumnElement[bool]] = []
+        if query.document is not None:
+            child_where.append(c.c.document_number == query.document)
+        if query.name is not None:
+            child_where.append(c.c.name == query.name)
+        if query.birth_date is not None:
+            child_where.append(c.c.birth_date == query.birth_date)
+        child_cols = [col.label(f"c_{col.name}") for col in c.columns]
+        q: sa.Select[Any]
+        if child_where:  # the children's index finds the few candidates, records follow
+            q = (
+                sa.select(r, *child_cols)
+                .join(c, c.c.id == r.c.child_id)
+                .where(*where, *child_where)
+                .order_by(r.c.id)
+                .limit(limit)
+            )
+        else:  # the page of records first (in id order, from the scope's index), then children
+            page = sa.select(r).where(*where).order_by(r.c.id).limit(limit).subquery("page")
+            q = sa.select(page, *child_cols).join(c, c.c.id == page.c.child_id).order_by(page.c.id)
+        names = [col.name for col in c.columns]
+        out: list[tuple[StatusRecord, Child]] = []
+        with self._read("search records"):
+            for row in self._conn.execute(q).mappings():
+                kid = _rows.child_from_row({k: row[f"c_{k}"] for k in names})
+                out.append((_rows.record_from_row(row), kid))
         return out
 
     def _where(
