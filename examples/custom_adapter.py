@@ -414,8 +414,11 @@ class Attendance:
 
 
 class Audit:
+    """One chain per writer scope: entries keyed by (chain, seq); the heads are read off
+    the entries (a store that keeps them apart also shows a chain cut off at its end)."""
+
     def __init__(self, t: dict[str, Any]) -> None:
-        self.t = Table(t["audit"], lambda a: a.seq, "audit entry")
+        self.t = Table(t["audit"], lambda a: (a.chain, a.seq), "audit entry")
 
     def append(self, entry: AuditEntry) -> None:
         self.t.add_many([entry])
@@ -423,11 +426,18 @@ class Audit:
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
         return self.t.add_many(entries)
 
-    def last(self) -> AuditEntry | None:
-        return self.t.rows[max(self.t.rows)] if self.t.rows else None
+    def last(self, chain: str = "") -> AuditEntry | None:
+        seqs = [seq for c, seq in self.t.rows if c == chain]
+        return self.t.rows[(chain, max(seqs))] if seqs else None
 
-    def iter(self) -> Iterator[AuditEntry]:
-        return iter(self.t.sorted())
+    def iter(self, chain: str | None = None) -> Iterator[AuditEntry]:
+        return iter(self.t.sorted(lambda a: chain is None or a.chain == chain))
+
+    def heads(self) -> dict[str, tuple[int, str]]:
+        heads: dict[str, tuple[int, str]] = {}
+        for entry in self.t.sorted():  # by (chain, seq): each chain's last entry wins
+            heads[entry.chain] = (entry.seq, entry.hash)
+        return heads
 
 
 class Claims:

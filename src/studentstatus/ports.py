@@ -492,22 +492,34 @@ class AttendanceRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    """Append-only, hash-chained audit entries (the chain is computed by the domain)."""
+    """Append-only, hash-chained audit entries, one chain per writer scope (the chains
+    are computed by the domain: :mod:`studentstatus.domain.audit`).
+
+    Entries carry their chain (``AuditEntry.chain``); ``seq`` counts within a
+    chain.  The log keeps each chain's head — ``(seq, hash)`` of its last entry —
+    moved with every append in the same unit of work, so that verification can
+    tell a chain cut short at its end (:meth:`heads`).
+    """
 
     def append(self, entry: AuditEntry) -> None:
-        """Append; ConflictError if ``seq`` exists."""
+        """Append; ConflictError if ``(chain, seq)`` exists."""
         ...
 
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
-        """Append many."""
+        """Append many (of any chains); ConflictError if a ``(chain, seq)`` exists."""
         ...
 
-    def last(self) -> AuditEntry | None:
-        """The entry with the highest seq."""
+    def last(self, chain: str = "") -> AuditEntry | None:
+        """The entry of ``chain`` with the highest seq (``None``: the chain is empty)."""
         ...
 
-    def iter(self) -> Iterator[AuditEntry]:
-        """Every entry by seq."""
+    def iter(self, chain: str | None = None) -> Iterator[AuditEntry]:
+        """Every entry by ``(chain, seq)``, or only ``chain``'s entries by seq."""
+        ...
+
+    def heads(self) -> dict[str, tuple[int, str]]:
+        """Each chain's head: chain → ``(seq, hash)`` of its last entry (the highest
+        ``seq`` appended; chains without entries are left out)."""
         ...
 
 
@@ -519,11 +531,13 @@ AuditEventFields = tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any
 class SealingAuditLog(AuditLog, Protocol):
     """An audit log that seals events itself (optional): bulk runs log one entry per row.
 
-    :meth:`seal_and_append` must store exactly the entries that
-    ``append_many(seal_events(last(), at, events))`` would
-    (:func:`~studentstatus.domain.audit.seal_events`), hashes included, and
-    raise ``ConflictError`` the same way when another unit took the next
-    ``seq``; the conformance kit checks it (``AuditContract``).  An adapter
+    :meth:`seal_and_append` must store exactly the entries that sealing each
+    chain's events after its last entry would
+    (``group_by_chain`` then, per chain, ``append_many(seal_events(last(chain),
+    at, events, chain=chain))``: :mod:`~studentstatus.domain.audit`), hashes
+    included, and raise ``ConflictError`` the same way when another unit took
+    the next ``seq`` of a chain — or wait for that unit and seal after it; the
+    conformance kit checks it (``AuditContract``).  An adapter
     gains from it when it can write the sealed fields
     (:func:`~studentstatus.domain.audit.seal_rows`) without building an
     :class:`~studentstatus.domain.model.AuditEntry` of each.
@@ -535,8 +549,8 @@ class SealingAuditLog(AuditLog, Protocol):
     """
 
     def seal_and_append(self, events: Iterable[AuditEventFields], *, at: datetime) -> int:
-        """Seal ``events`` onto the end of the chain, all at ``at``, and append them;
-        returns the count."""
+        """Seal ``events`` onto the ends of their operators' chains, all at ``at``, and
+        append them; returns the count."""
         ...
 
 

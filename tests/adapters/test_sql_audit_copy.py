@@ -30,7 +30,7 @@ from studentstatus.adapters.sql import copy as sql_copy
 from studentstatus.adapters.sql.copy import audit_copy_text, copy_audit
 from studentstatus.adapters.sql.store import SqlStore
 from studentstatus.adapters.sql.tables import build_tables
-from studentstatus.domain.audit import seal_events, seal_rows, verify_chain
+from studentstatus.domain.audit import group_by_chain, seal_events, seal_rows, verify_chain
 from studentstatus.errors import ConflictError
 from studentstatus.ports import SealingAuditLog
 
@@ -51,7 +51,7 @@ AT = st.datetimes(
 )  # fmt: skip
 
 
-def copy_rows_text(at: datetime, events: list[Any]) -> bytes:
+def copy_rows_text(at: datetime, events: list[Any], chain: str = "") -> bytes:
     """What ``copy_rows`` sends for ``audit_to_row`` of the sealed entries: the same value
     preparation (``_processors``) and psycopg's formatter, row by row."""
 
@@ -62,7 +62,7 @@ def copy_rows_text(at: datetime, events: list[Any]) -> bytes:
     procs = sql_copy._processors(Conn(), TABLE, cols)  # type: ignore[arg-type]
     tx = Transformer(None)
     buf = bytearray()
-    for entry in seal_events(None, at, events):
+    for entry in seal_events(None, at, events, chain=chain):
         values = list(_rows.audit_to_row(entry).values())
         for i, p in enumerate(procs):
             if p is not None and values[i] is not None:
@@ -72,10 +72,10 @@ def copy_rows_text(at: datetime, events: list[Any]) -> bytes:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(EVENT, max_size=6), AT)
-def test_copy_text_equals_copy_rows(events: list[Any], at: datetime) -> None:
-    """The fused text is byte for byte what the general COPY path makes of the entries; text
-    PostgreSQL cannot hold (NUL) is refused the same way."""
+@given(st.lists(EVENT, max_size=6), AT, TEXT)
+def test_copy_text_equals_copy_rows(events: list[Any], at: datetime, chain: str) -> None:
+    """The fused text is byte for byte what the general COPY path makes of the entries (of
+    any chain name); text PostgreSQL cannot hold (NUL) is refused the same way."""
 
     def outcome(make: Any) -> object:
         try:
@@ -84,9 +84,11 @@ def test_copy_text_equals_copy_rows(events: list[Any], at: datetime) -> None:
             return type(exc), str(exc)
 
     fused = outcome(
-        lambda: b"".join(audit_copy_text(TABLE, DIALECT, at, seal_rows(None, at, events)))
+        lambda: b"".join(
+            audit_copy_text(TABLE, DIALECT, at, seal_rows(None, at, events, chain=chain))
+        )
     )
-    assert fused == outcome(lambda: copy_rows_text(at, events))
+    assert fused == outcome(lambda: copy_rows_text(at, events, chain))
 
 
 def test_copy_text_comes_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,8 +108,9 @@ def _prefix() -> str:
 
 def test_postgres_sealed_copy_stores_what_append_many_stores(postgres_url: str) -> None:
     """On PostgreSQL, ``seal_and_append`` (COPY from sealed fields) and ``append_many`` of
-    ``seal_events`` (COPY through ``copy_rows``) store the same rows, the JSON columns'
-    text included; the chain verifies; a taken ``seq`` is a ConflictError."""
+    ``seal_events`` chain by chain (COPY through ``copy_rows``) store the same rows, the
+    JSON columns' text included; the chains verify against their heads; a taken ``(chain,
+    seq)`` is a ConflictError."""
     at = datetime(2025, 9, 1, 8, 0, 0, 654321, tzinfo=timezone(timedelta(hours=8)))
     events = [
         (f"county:{i % 2}", "register", f"r{i}\t\\", "原因\n" if i % 3 else "",
@@ -123,23 +126,31 @@ def test_postgres_sealed_copy_stores_what_append_many_stores(postgres_url: str) 
             assert uow.audit.seal_and_append(iter(events[5:]), at=at) == 295  # COPY
             uow.commit()
         with general.unit_of_work() as uow:
-            first = list(seal_events(None, at, events[:5]))
-            uow.audit.append_many(first)
-            uow.audit.append_many(seal_events(first[-1], at, events[5:]))
+            last: dict[str, Any] = {}
+            for batch in (events[:5], events[5:]):
+                for chain, group in group_by_chain(batch).items():
+                    sealed = list(seal_events(last.get(chain), at, group, chain=chain))
+                    last[chain] = sealed[-1]
+                    uow.audit.append_many(sealed)
             uow.commit()
         texts = []
         for store in (sealing, general):
             t = store.tables.audit_log
             cols = [sa.cast(c, sa.Text) if isinstance(c.type, sa.JSON) else c for c in t.c]
             with store.engine.connect() as conn:
-                texts.append(conn.execute(sa.select(*cols).order_by(t.c.seq)).all())
+                texts.append(conn.execute(sa.select(*cols).order_by(t.c.chain, t.c.seq)).all())
         assert len(texts[0]) == 300
         assert texts[0] == texts[1]
+        assert {row[-1] for row in texts[0]} == {"county:0", "county:1"}
+        for store in (sealing, general):
+            with store.unit_of_work() as uow:
+                assert uow.audit.heads() == {c: (e.seq, e.hash) for c, e in last.items()}
+                assert verify_chain(uow.audit.iter(), heads=uow.audit.heads()).ok
         with sealing.unit_of_work() as uow:
-            assert verify_chain(uow.audit.iter()).ok
             conn = uow.audit._conn  # type: ignore[attr-defined]
+            rows = seal_rows(None, at, events[:20], chain="county:0")
             with pytest.raises(ConflictError):
-                copy_audit(conn, sealing.tables.audit_log, at, seal_rows(None, at, events[:20]))
+                copy_audit(conn, sealing.tables.audit_log, at, rows)
     finally:
         for store in (sealing, general):
             store.drop_schema()

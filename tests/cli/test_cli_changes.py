@@ -151,18 +151,36 @@ def test_rollover_cli_and_audit_tamper(db: str, monkeypatch: pytest.MonkeyPatch)
     assert "role_not_allowed" in out
     code, out = run("audit", "verify")
     assert code == 0
-    assert "ok" in out
+    assert "audit log ok: " in out
+    code, out = run("audit", "verify", "--json")
+    report = json.loads(out)
+    assert (report["ok"], report["chain"]) == (True, None)
+    assert report["chains"] == 1  # the county's rollover (seeding writes no audit entry)
+    anchor = report["anchor"]
+    assert len(anchor) == 64
+    assert f"anchor {anchor}" in run("audit", "verify")[1]
+    code, out = run("audit", "verify", "--expect-anchor", anchor.upper(), "--json")
+    assert (code, json.loads(out)["anchor_matches"]) == (0, True)
+    code, out = run("audit", "verify", "--expect-anchor", "0" * 64)
+    assert code == 1
+    assert "anchor CHANGED" in out
     import sqlalchemy as sa
 
     store = SqlStore(db)
     t = store.tables.audit_log
+    county = t.c.chain == "county:110105"
     with store.engine.begin() as conn:
-        edited = conn.execute(sa.update(t).where(t.c.seq == 1).values(operator="county:999999"))
+        edited = conn.execute(
+            sa.update(t).where(county, t.c.seq == 1).values(operator="county:999999")
+        )
         assert edited.rowcount == 1
     store.close()
     code, out = run("audit", "verify", "--json")
     assert code == 1
     assert json.loads(out)["first_bad_seq"] == 1
+    assert json.loads(out)["chain"] == "county:110105"
+    code, out = run("audit", "verify")
+    assert "audit chain 'county:110105' BROKEN at entry 1: altered" in out
     code, out = run("audit", "verify", "--as", "county:110105")
     assert code == 1
     assert "role_not_allowed" in out

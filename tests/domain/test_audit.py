@@ -1,4 +1,5 @@
-"""Audit hash chain: sealing, canonical JSON and tamper detection at the right seq."""
+"""Audit hash chains: sealing, canonical JSON, chains per scope, heads and the anchor, and
+tamper detection at the right seq of the right chain."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from studentstatus.domain.audit import (
+    CHAIN_MAX,
     ChainReport,
+    anchor,
     canonical_json,
     chain_hash,
+    chain_of,
     entry_fields,
+    group_by_chain,
     seal,
     seal_events,
+    seal_rows,
     verify_chain,
 )
 from studentstatus.domain.model import AuditEntry
@@ -121,7 +127,9 @@ class TestFixed:
 
     def test_empty_chain_is_ok(self) -> None:
         """Nothing to check is not a failure (unless a head hash is expected)."""
-        assert verify_chain([]) == ChainReport(True, 0)
+        report = verify_chain([])
+        assert (report.ok, report.checked, report.chains, report.heads) == (True, 0, 0, {})
+        assert report.anchor == hashlib.sha256(b"").hexdigest()
         assert verify_chain([], head_hash="ab").problem == "removed"
 
     def test_non_json_values_are_refused(self) -> None:
@@ -131,11 +139,14 @@ class TestFixed:
 
     def test_report_to_dict(self) -> None:
         """The report is JSON-ready."""
-        assert ChainReport(False, 3, 4, "altered").to_dict() == {
+        assert ChainReport(False, 3, 4, "altered", "county:110105", 2).to_dict() == {
             "ok": False,
             "checked": 3,
             "first_bad_seq": 4,
             "problem": "altered",
+            "chain": "county:110105",
+            "chains": 2,
+            "anchor": "",
         }
 
 
@@ -144,7 +155,10 @@ def test_untouched_chains_verify() -> None:
 
     @given(chains)
     def check(chain: list[AuditEntry]) -> None:
-        assert verify_chain(chain) == ChainReport(True, len(chain))
+        report = verify_chain(chain)
+        assert (report.ok, report.checked, report.chains) == (True, len(chain), 1)
+        assert report.heads == {"": (len(chain), chain[-1].hash)}
+        assert verify_chain(chain, heads=report.heads).ok
         assert verify_chain(chain, head_hash=chain[-1].hash).ok
         assert verify_chain(chain[1:], after=chain[0]).ok
 
@@ -235,23 +249,187 @@ def test_a_replayed_entry_is_detected() -> None:
     start=st.integers(0, 3),
     offset_hours=st.sampled_from([None, 0, 8, -5]),
     micro=st.integers(0, 999_999),
+    chain=st.sampled_from(["", "county:110105", "名\t\\"]),
 )
 def test_seal_events_equals_sealing_one_entry_at_a_time(
     events: list[tuple[str, str, str, str, dict[str, Any], dict[str, Any]]],
     start: int,
     offset_hours: int | None,
     micro: int,
+    chain: str,
 ) -> None:
     tz = None if offset_hours is None else timezone(timedelta(hours=offset_hours))
     at = datetime(2025, 9, 1, 8, 0, 0, micro, tzinfo=tz)
     prev: AuditEntry | None = None
     for i in range(start):  # an existing chain to append to
-        prev = seal(AuditEntry(i + 1, T0, "ministry", "seed", f"s{i}"), prev)
+        prev = seal(AuditEntry(i + 1, T0, "ministry", "seed", f"s{i}", chain=chain), prev)
     expected: list[AuditEntry] = []
     last = prev
     for operator, action, subject, reason, before, after in events:
         seq = last.seq + 1 if last is not None else 1
-        entry = AuditEntry(seq, at, operator, action, subject, reason, before, after)
+        entry = AuditEntry(seq, at, operator, action, subject, reason, before, after, chain=chain)
         last = seal(entry, last)
         expected.append(last)
-    assert list(seal_events(prev, at, events)) == expected
+    assert list(seal_events(prev, at, events, chain=chain)) == expected
+    if prev is not None:  # after the chain's head: the same entries
+        assert list(seal_events((prev.seq, prev.hash), at, events, chain=chain)) == expected
+        assert list(seal_events(prev, at, events)) == expected  # the chain of prev
+
+
+# ------------------------------------------------------------------ chains, heads, anchor
+
+
+class TestChains:
+    """One chain per writer scope: names, grouping, hashing and sealing."""
+
+    def test_chain_of_is_the_operator_text(self) -> None:
+        """role:scope and bare names are their own chain; long texts are cut and hashed."""
+        for op in ("county:110105", "kindergarten:1111000001", "province:44", "ministry", ""):
+            assert chain_of(op) == op
+        a, b = chain_of("x" * 65), chain_of("x" * 66)
+        assert len(a) == len(b) == CHAIN_MAX
+        assert a != b
+        assert chain_of("y" * CHAIN_MAX) == "y" * CHAIN_MAX
+
+    def test_group_by_chain_keeps_the_order(self) -> None:
+        """Chains in order of first appearance, events in their order within each."""
+        events = [("county:1", 1), ("county:2", 2), ("county:1", 3), ("ministry", 4)]
+        assert group_by_chain(events) == {
+            "county:1": [("county:1", 1), ("county:1", 3)],
+            "county:2": [("county:2", 2)],
+            "ministry": [("ministry", 4)],
+        }
+
+    def test_the_chain_is_hashed_and_the_empty_chain_is_not(self) -> None:
+        """A named chain adds its name to the canonical text; "" leaves it as it was."""
+        e = AuditEntry(1, T0, "county:110105", "export", "all")
+        named = attrs.evolve(e, chain="county:110105")
+        text = canonical_json(entry_fields(named, ""))
+        assert ',"before":{},"chain":"county:110105","operator":' in text
+        assert "chain" not in canonical_json(entry_fields(e, ""))
+        assert chain_hash("", named) == hashlib.sha256(text.encode()).hexdigest()
+        assert chain_hash("", named) != chain_hash("", e)
+
+    def test_an_entry_moved_to_another_chain_is_altered(self) -> None:
+        """Changing an entry's chain breaks its hash."""
+        a = seal(AuditEntry(1, T0, "county:1", "x", "s", chain="county:1"), None)
+        moved = attrs.evolve(a, chain="county:2")
+        report = verify_chain([moved])
+        assert (report.problem, report.chain, report.first_bad_seq) == ("altered", "county:2", 1)
+
+    def test_sealing_refuses_another_chain(self) -> None:
+        """seal and seal_events refuse a predecessor of another chain."""
+        a = seal(AuditEntry(1, T0, "county:1", "x", "s", chain="county:1"), None)
+        with pytest.raises(ValidationError) as info:
+            seal(AuditEntry(2, T0, "county:2", "x", "s", chain="county:2"), a)
+        assert info.value.code == "audit_chain"
+        with pytest.raises(ValidationError):
+            list(seal_events(a, T0, [("county:2", "x", "s", "", {}, {})], chain="county:2"))
+
+    def test_seal_rows_carry_the_chain(self) -> None:
+        """The sealed rows end with the chain name; seq restarts at 1 in each chain."""
+        rows = list(seal_rows(None, T0, [("m", "x", "s", "", {}, {})] * 2, chain="m"))
+        assert [(r[0], r[9]) for r in rows] == [(1, "m"), (2, "m")]
+        assert rows[1][7] == rows[0][8]
+
+
+def _interleaved(draw: st.DrawFn) -> tuple[list[AuditEntry], dict[str, list[AuditEntry]]]:
+    names = draw(st.lists(st.sampled_from(["", "county:110105", "county:110106", "ministry"]),
+                          min_size=1, max_size=3, unique=True))  # fmt: skip
+    per_chain: dict[str, list[AuditEntry]] = {}
+    for name in names:
+        n = draw(st.integers(1, 5))
+        events = [(name or "legacy", "x", f"s{i}", "", {}, {"i": i}) for i in range(n)]
+        per_chain[name] = list(seal_events(None, T0, events, chain=name))
+    # any interleaving that keeps each chain's own order
+    order = draw(st.permutations([c for c in names for _ in per_chain[c]]))
+    cursors = dict.fromkeys(names, 0)
+    merged: list[AuditEntry] = []
+    for c in order:
+        merged.append(per_chain[c][cursors[c]])
+        cursors[c] += 1
+    return merged, per_chain
+
+
+interleavings = st.composite(_interleaved)()
+
+
+def test_interleaved_chains_verify_independently() -> None:
+    """Chains verify however they are interleaved; the report's heads are each chain's last
+    entry; one tampered entry is reported in its chain at its seq."""
+
+    @given(interleavings, st.data())
+    def check(
+        drawn: tuple[list[AuditEntry], dict[str, list[AuditEntry]]], data: st.DataObject
+    ) -> None:
+        merged, per_chain = drawn
+        report = verify_chain(merged)
+        heads = {c: (len(es), es[-1].hash) for c, es in per_chain.items()}
+        assert (report.ok, report.checked, report.chains) == (True, len(merged), len(per_chain))
+        assert report.heads == heads
+        assert report.anchor == anchor(heads)
+        assert verify_chain(merged, heads=heads).ok
+        k = data.draw(st.integers(0, len(merged) - 1))
+        tampered = list(merged)
+        tampered[k] = attrs.evolve(merged[k], reason="edited")
+        broken = verify_chain(tampered)
+        assert (broken.problem, broken.chain, broken.first_bad_seq) == (
+            "altered",
+            merged[k].chain,
+            merged[k].seq,
+        )
+        assert broken.checked == k
+
+    check()
+
+
+A_CHAIN = list(
+    seal_events(None, T0, [("county:1", "x", f"s{i}", "", {}, {}) for i in range(3)],
+                chain="county:1")
+)  # fmt: skip
+B_CHAIN = list(seal_events(None, T0, [("county:2", "x", "s", "", {}, {})], chain="county:2"))
+HEADS = {"county:1": (3, A_CHAIN[-1].hash), "county:2": (1, B_CHAIN[-1].hash)}
+
+
+class TestHeads:
+    """The stored heads catch what a chain alone cannot."""
+
+    def test_a_cut_off_end_is_removed(self) -> None:
+        """The head names an entry past the chain's end: removed, at the first missing seq."""
+        report = verify_chain([*A_CHAIN[:2], *B_CHAIN], heads=HEADS)
+        assert (report.problem, report.chain, report.first_bad_seq) == ("removed", "county:1", 3)
+        report = verify_chain(A_CHAIN, heads=HEADS)  # a whole chain gone
+        assert (report.problem, report.chain, report.first_bad_seq) == ("removed", "county:2", 1)
+
+    def test_a_resealed_last_entry_is_altered(self) -> None:
+        """The last entry edited and sealed again: it no longer matches its head."""
+        edited = attrs.evolve(A_CHAIN[2], reason="edited")
+        resealed = attrs.evolve(edited, hash=chain_hash(edited.prev_hash, edited))
+        report = verify_chain([*A_CHAIN[:2], resealed, *B_CHAIN], heads=HEADS)
+        assert (report.problem, report.chain, report.first_bad_seq) == ("altered", "county:1", 3)
+
+    def test_entries_past_the_head_are_added(self) -> None:
+        """A chain going on past its head, or with no head, is reported as added."""
+        heads = {"county:1": (2, A_CHAIN[1].hash), "county:2": (1, B_CHAIN[0].hash)}
+        report = verify_chain([*A_CHAIN, *B_CHAIN], heads=heads)
+        assert (report.problem, report.chain, report.first_bad_seq) == ("added", "county:1", 3)
+        report = verify_chain([*A_CHAIN, *B_CHAIN], heads={"county:1": HEADS["county:1"]})
+        assert (report.problem, report.chain, report.first_bad_seq) == ("added", "county:2", 1)
+
+    def test_heads_read_before_and_after_allow_appends_in_between(self) -> None:
+        """Between the heads read before and after the entries, a chain may end anywhere;
+        a head of seq 0 (a chain locked but never written) is no head."""
+        before = {"county:1": (2, A_CHAIN[1].hash), "county:2": (0, "")}
+        after = dict(HEADS)
+        entries = [*A_CHAIN, *B_CHAIN]
+        assert verify_chain(entries, heads=before, heads_after=after).ok
+        assert verify_chain(A_CHAIN[:2], heads=before, heads_after=lambda: after).ok
+        report = verify_chain(A_CHAIN[:1], heads=before, heads_after=after)
+        assert (report.problem, report.first_bad_seq) == ("removed", 2)
+
+    def test_anchor_names_every_head(self) -> None:
+        """The anchor changes with any head and ignores the order of the mapping."""
+        base = anchor(HEADS)
+        assert base == anchor(dict(reversed(HEADS.items())))
+        assert base != anchor({**HEADS, "county:2": (2, "ab")})
+        assert base != anchor({"county:1": HEADS["county:1"]})

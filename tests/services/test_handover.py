@@ -68,7 +68,7 @@ def test_reveal_shows_full_numbers_and_is_audited(tmp_path: Path) -> None:
         assert [r["record_id"] for r in doc["records"]] == [records[2].id]
         with store.unit_of_work() as uow:
             number = uow.children.get(records[2].child_id).document.number  # type: ignore[union-attr]
-            last = uow.audit.last()
+            last = uow.audit.last(str(OPS["c108"]))  # the exporting county's chain
         assert doc["records"][0]["child"]["document"]["number"] == number
         assert last is not None
         assert last.action == "export_handover"

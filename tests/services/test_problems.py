@@ -68,12 +68,13 @@ def test_evidence_then_county_accepts(rt) -> None:  # type: ignore[no-untyped-de
     assert out["problem"]["status"] == "EVIDENCE_SUBMITTED"
     out = resolve_problem(rt, OPS["c105"], pid, "accept", reason="核实")
     assert out["problem"]["status"] == "RESOLVED"
-    with rt.store.unit_of_work() as uow:
-        entries = [e for e in uow.audit.iter() if e.subject == pid]
-    assert [(e.action, e.operator, e.reason) for e in entries] == [
-        ("problem_open", "county:110105", ""),
-        ("problem_evidence", "kindergarten:1111000001", "户口簿"),
-        ("problem_accept", "county:110105", "核实"),
+    with rt.store.unit_of_work() as uow:  # each operator's entries on its own chain, in order
+        entries = [(e.chain, e.action, e.operator, e.reason) for e in uow.audit.iter()
+                   if e.subject == pid]  # fmt: skip
+    assert entries == [
+        ("county:110105", "problem_open", "county:110105", ""),
+        ("county:110105", "problem_accept", "county:110105", "核实"),
+        ("kindergarten:1111000001", "problem_evidence", "kindergarten:1111000001", "户口簿"),
     ]
 
 

@@ -104,7 +104,7 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ stores
 
-_TABLES = ("change_log", "records", "change_requests", "audit")
+_TABLES = ("change_log", "records", "change_requests", "audit", "audit_heads")
 
 
 def _sql_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:

@@ -98,7 +98,7 @@ _ENTITY_TABLES: dict[str, tuple[type[Any], Callable[[Any], Any]]] = {
     "numbers": (IssuedNumber, lambda e: e.number),
     "roster": (RosterEntry, lambda e: e.id),
     "attendance": (AttendanceEntry, lambda e: (e.record_id, e.day)),
-    "audit": (AuditEntry, lambda e: e.seq),
+    "audit": (AuditEntry, lambda e: (e.chain, e.seq)),
     "cases": (DropoutCase, lambda e: e.id),  # dropout cases (monitoring)
 }
 
@@ -298,6 +298,17 @@ class FileStore:
                 for number in (rec.temp_number, rec.national_number, *rec.former_numbers):
                     if number:
                         tables["numidx"][number] = rec.id
+            heads_file = snap / "audit_heads.jsonl"
+            heads = tables["auditheads"]
+            if heads_file.exists():  # kept apart from the entries: a cut-off chain shows
+                with open(heads_file, "rb") as f:
+                    for line in f:
+                        chain, head_seq, digest = json.loads(line)
+                        heads[chain] = (int(head_seq), digest)
+            else:  # a snapshot written before audit chains existed: the last entries
+                for chain, entry_seq in tables["audit"]:
+                    if entry_seq > heads.get(chain, (0, ""))[0]:
+                        heads[chain] = (entry_seq, tables["audit"][(chain, entry_seq)].hash)
         self._state = State_(tables)
         self._seq = self._snap_seq = seq
         self._snapshot_name = name
@@ -412,6 +423,8 @@ class FileStore:
         )
         claims = tables["claims"]
         _write_lines(tmp / "claims.jsonl", ([k, claims[k]] for k in sorted(claims)))
+        heads = tables["auditheads"]
+        _write_lines(tmp / "audit_heads.jsonl", ([c, *heads[c]] for c in sorted(heads)))
         _write_lines(tmp / "meta.json", iter([{"seq": seq, "format": 1}]))
         _fsync_dir(tmp)
         if final.exists():

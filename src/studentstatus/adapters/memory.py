@@ -79,7 +79,8 @@ __all__ = ["MemoryStore", "MemoryUnitOfWork", "Op"]
 E = TypeVar("E")
 K = TypeVar("K")
 
-#: Table names of the state; ``numidx`` (number → record id) is derived from ``records``.
+#: Table names of the state; ``numidx`` (number → record id) is derived from ``records``,
+#: ``auditheads`` (chain → (seq, hash) of its last entry) from ``audit``.
 TABLES = (
     "kindergartens",
     "children",
@@ -93,6 +94,7 @@ TABLES = (
     "attendance",
     "audit",
     "numidx",
+    "auditheads",
     "cases",
 )
 
@@ -314,7 +316,12 @@ def apply_op(w: Working, op: Op) -> list[Any]:
             k = (e.record_id, e.day)
             att[k] = (*att.get(k, ()), e)
     elif name == "audit.append":
-        _insert(w, "audit", lambda a: a.seq, items, "audit entry")
+        _insert(w, "audit", lambda a: (a.chain, a.seq), items, "audit entry")
+        heads = w.write("auditheads")
+        for a in items:
+            head = heads.get(a.chain)
+            if head is None or head[0] < a.seq:
+                heads[a.chain] = (a.seq, a.hash)
     elif name == "cases.add":  # dropout cases (monitoring)
         _insert(w, "cases", lambda c: c.id, items, "case")
     elif name == "cases.update":
@@ -820,17 +827,21 @@ class _Audit(_Repo):
         self._do("audit.append", items)
         return len(items)
 
-    def last(self) -> AuditEntry | None:
-        table = self._t("audit")
-        if not table:
+    def last(self, chain: str = "") -> AuditEntry | None:
+        head = self._t("auditheads").get(chain)
+        if head is None:
             return None
-        found: AuditEntry = table[max(table)]
+        found: AuditEntry | None = self._t("audit").get((chain, head[0]))
         return found
 
-    def iter(self) -> Iterator[AuditEntry]:
+    def iter(self, chain: str | None = None) -> Iterator[AuditEntry]:
         table = self._t("audit")
-        for seq in sorted(table):
-            yield table[seq]
+        keys = sorted(table) if chain is None else sorted(k for k in table if k[0] == chain)
+        for key in keys:
+            yield table[key]
+
+    def heads(self) -> dict[str, tuple[int, str]]:
+        return dict(self._t("auditheads"))
 
 
 # --------------------------------------------------------------------------- unit of work

@@ -242,11 +242,21 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.option("--as", "operator_text", metavar="ROLE:SCOPE", help="Operator (province/ministry).")
+@click.option(
+    "--expect-anchor",
+    metavar="HEX",
+    help="An anchor printed earlier: exit 1 if the log's anchor is not this one any more.",
+)
 @json_option
 @store_option
 @handle_errors()
-def audit_verify_cmd(operator_text: str | None, as_json: bool, store_url: str) -> None:
-    """Recompute the chain; exit 1 and name the first altered/removed/reordered entry."""
+def audit_verify_cmd(
+    operator_text: str | None, expect_anchor: str | None, as_json: bool, store_url: str
+) -> None:
+    """Recompute every chain and check it against its stored head; print the chains, the
+    entries and the anchor (SHA-256 over all heads; keep it to compare later).  Exit 1 and
+    name the chain and its first altered/removed/reordered/added entry when one is broken,
+    or when --expect-anchor differs."""
     from studentstatus.services.audit import verify
     from studentstatus.services.records import refuse
 
@@ -256,16 +266,27 @@ def audit_verify_cmd(operator_text: str | None, as_json: bool, store_url: str) -
             raise refuse(operator, "audit_verify", "audit log", code="role_not_allowed")
     with opened_store(store_url) as store:
         report = verify(store)
+    expected = expect_anchor.strip().lower() if expect_anchor is not None else None
+    changed = report.ok and expected is not None and report.anchor != expected
     if as_json:
-        echo_json(report.to_dict())
+        doc = report.to_dict()
+        if expected is not None:
+            doc["expected_anchor"] = expected
+            doc["anchor_matches"] = report.ok and not changed
+        echo_json(doc)
     elif report.ok:
-        click.echo(f"audit chain ok: {report.checked} entries")
+        click.echo(
+            f"audit log ok: {report.chains} chains, {report.checked} entries; "
+            f"anchor {report.anchor}"
+        )
+        if changed:
+            click.echo(f"anchor CHANGED: expected {expected}; the log changed since")
     else:
         click.echo(
-            f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}"
-            f" ({report.checked} entries verified before it)"
+            f"audit chain {report.chain!r} BROKEN at entry {report.first_bad_seq}: "
+            f"{report.problem} ({report.checked} entries verified before it)"
         )
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok and not changed else 1)
 
 
 @click.command("rollover")

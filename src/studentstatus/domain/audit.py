@@ -1,11 +1,28 @@
-"""A tamper-evident audit log: every entry carries the SHA-256 of itself and its predecessor.
+"""A tamper-evident audit log: hash chains, one per writer scope, and an anchor over their heads.
 
 Each :class:`~studentstatus.domain.model.AuditEntry` is hashed over a
 canonical JSON text of its fields — ``seq``, ``at`` (ISO 8601), ``operator``,
-``action``, ``subject``, ``reason``, ``before``, ``after`` and ``prev_hash``
-(the hash of the entry before it; ``""`` for the first entry, ``seq == 1``).
-Editing any field of an entry, removing an entry or reordering entries breaks
-the chain, and :func:`verify_chain` says where and how.
+``action``, ``subject``, ``reason``, ``before``, ``after``, ``prev_hash`` (the
+hash of the entry before it in its chain; ``""`` for the first entry,
+``seq == 1``) and ``chain`` (only when not empty).  Editing any field of an
+entry, removing an entry or reordering entries breaks its chain, and
+:func:`verify_chain` says where and how.
+
+**Chains.**  The log is not one chain but one per writer scope: an entry goes
+to the chain :func:`chain_of` its operator (``"county:110105"``,
+``"kindergarten:1111000001"``, ``"ministry"``), and ``seq`` and ``prev_hash``
+count and link within that chain.  Writers of different scopes therefore never
+wait for one another, and two writers of one scope take turns on its head.
+The chain's name is hashed, so an entry cannot be moved to another chain.  The
+chain ``""`` is the single chain of logs written before chains existed: its
+entries hash exactly as they always did.
+
+**Heads and anchor.**  A chain's head is ``(seq, hash)`` of its last entry;
+stores keep the heads next to the entries (``AuditLog.heads()``).  A hash
+chain cannot show that its end was cut off; comparing each chain with its
+stored head can (``verify_chain(..., heads=...)``).  :func:`anchor` is one
+SHA-256 over every head: kept outside the store (a report, a print-out), it
+shows later whether anything in any chain changed since, beyond appends.
 
 Canonical JSON: keys sorted, no insignificant whitespace, UTF-8 text kept as
 is (``ensure_ascii=False``), dates and datetimes in ISO 8601, enums as their
@@ -13,23 +30,24 @@ value.  An *aware* ``at`` is converted to UTC before formatting, so that a
 store returning the same instant in another time zone still verifies; a
 naive ``at`` is formatted as it is.  Stores must keep microseconds.
 
-What a hash chain cannot show: a log cut short at its end is still a valid
-chain.  Pass the last hash you trust (kept elsewhere, e.g. in a report) as
-``head_hash`` to :func:`verify_chain` to catch that too.
-
 >>> from datetime import datetime, timezone
 >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=timezone.utc)
->>> first = seal(AuditEntry(1, t, "county:110105", "approve_record", "record:r1"), None)
->>> second = seal(AuditEntry(2, t, "county:110105", "approve_record", "record:r2"), first)
+>>> c = chain_of("county:110105")
+>>> first = seal(AuditEntry(1, t, "county:110105", "approve_record", "record:r1", chain=c), None)
+>>> second = seal(
+...     AuditEntry(2, t, "county:110105", "approve_record", "record:r2", chain=c), first
+... )
 >>> second.prev_hash == first.hash, len(first.hash)
 (True, 64)
 >>> verify_chain([first, second])
-ChainReport(ok=True, checked=2, first_bad_seq=None, problem=None)
+ChainReport(ok=True, checked=2, first_bad_seq=None, problem=None, chain=None, chains=1)
 >>> import attrs
->>> verify_chain([first, attrs.evolve(second, reason="edited")])
-ChainReport(ok=False, checked=1, first_bad_seq=2, problem='altered')
->>> verify_chain([second])
-ChainReport(ok=False, checked=0, first_bad_seq=1, problem='removed')
+>>> verify_chain([first, attrs.evolve(second, reason="edited")]).problem
+'altered'
+>>> verify_chain([second]).problem, verify_chain([second]).first_bad_seq
+('removed', 1)
+>>> verify_chain([first], heads={c: (2, second.hash)}).problem  # the tail was cut off
+'removed'
 """
 
 from __future__ import annotations
@@ -39,7 +57,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -48,21 +66,103 @@ from studentstatus.domain.model import AuditEntry
 from studentstatus.errors import ValidationError
 
 __all__ = [
+    "CHAIN_MAX",
+    "ChainHead",
     "ChainProblem",
     "ChainReport",
     "SealedRow",
+    "anchor",
     "canonical_json",
     "chain_hash",
+    "chain_of",
     "entry_fields",
     "events_digest",
+    "group_by_chain",
     "seal",
     "seal_events",
     "seal_rows",
     "verify_chain",
 ]
 
-ChainProblem = Literal["altered", "removed", "reordered"]
-"""How a chain is broken."""
+ChainProblem = Literal["altered", "removed", "reordered", "added"]
+"""How a chain is broken (see :func:`verify_chain`)."""
+
+ChainHead = tuple[int, str]
+"""A chain's head: ``(seq, hash)`` of its last entry."""
+
+CHAIN_MAX = 64
+"""The longest chain name (what stores must hold); :func:`chain_of` never returns more."""
+
+_Event = TypeVar("_Event", bound=tuple[Any, ...])
+
+
+def chain_of(operator: str) -> str:
+    """The chain that ``operator``'s audit entries go to: its text as written.
+
+    An operator is written ``role:scope`` (``"county:110105"``,
+    ``"kindergarten:1111000001"``, ``"province:44"``) or as a bare role or name
+    (``"ministry"``, ``"system"``); each such text is its own chain, so writers of
+    different scopes never share one.  A text longer than :data:`CHAIN_MAX`
+    characters is cut to 47 characters, ``~`` and the first 16 hex digits of its
+    SHA-256 (still one chain per text).  ``""`` is the chain of logs written
+    before chains existed.
+
+    >>> chain_of("county:110105"), chain_of("kindergarten:1111000001"), chain_of("ministry")
+    ('county:110105', 'kindergarten:1111000001', 'ministry')
+    >>> long = chain_of("x" * 100)
+    >>> len(long), long[:48]
+    (64, 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx~')
+    """
+    if len(operator) <= CHAIN_MAX:
+        return operator
+    return f"{operator[:47]}~{hashlib.sha256(operator.encode('utf-8')).hexdigest()[:16]}"
+
+
+def group_by_chain(events: Iterable[_Event]) -> dict[str, list[_Event]]:
+    """``events`` — tuples whose first item is the operator, such as
+    ``(operator, action, subject, reason, before, after)`` — by :func:`chain_of` their
+    operator: chains in order of first appearance, events in their order within each.
+
+    >>> group_by_chain([("county:1", "a"), ("ministry", "b"), ("county:1", "c")])
+    {'county:1': [('county:1', 'a'), ('county:1', 'c')], 'ministry': [('ministry', 'b')]}
+    """
+    groups: dict[str, list[_Event]] = {}
+    known: dict[str, str] = {}  # operator -> chain: bulk runs repeat a few operators
+    for event in events:
+        operator = event[0]
+        chain = known.get(operator)
+        if chain is None:
+            if len(known) > 256:
+                known.clear()
+            chain = known[operator] = chain_of(operator)
+        group = groups.get(chain)
+        if group is None:
+            group = groups[chain] = []
+        group.append(event)
+    return groups
+
+
+def anchor(heads: Mapping[str, ChainHead]) -> str:
+    r"""SHA-256 (hex) over every chain head: one value that names the whole log's state.
+
+    Each head is the line ``chain``, a tab, ``seq``, a tab, ``hash``; the lines are
+    sorted and each is hashed followed by a newline (UTF-8).  An anchor kept outside
+    the store shows later whether the log changed: appending moves a head and so
+    changes the anchor; so does any edit that a chain's verification would miss
+    (the last entry re-sealed, a chain's end cut off together with its head).
+
+    >>> a = anchor({"county:110105": (3, "ab"), "ministry": (1, "cd")})
+    >>> a == anchor({"ministry": (1, "cd"), "county:110105": (3, "ab")}), len(a)
+    (True, 64)
+    >>> a == hashlib.sha256(b"county:110105\t3\tab\nministry\t1\tcd\n").hexdigest()
+    True
+    >>> anchor({}) == hashlib.sha256(b"").hexdigest()
+    True
+    """
+    h = hashlib.sha256()
+    for line in sorted(f"{chain}\t{seq}\t{digest}" for chain, (seq, digest) in heads.items()):
+        h.update(f"{line}\n".encode())
+    return h.hexdigest()
 
 
 def _default(value: object) -> object:
@@ -103,10 +203,14 @@ _CANONICAL = encoder(
 
 
 def entry_fields(entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
-    """The fields of ``entry`` that the hash covers, with ``prev_hash`` as given.
+    """The fields of ``entry`` that the hash covers, with ``prev_hash`` as given
+    (``chain`` only when it is not empty: entries of the chain ``""`` hash as before).
 
-    >>> sorted(entry_fields(AuditEntry(1, datetime(2025, 9, 1), "ministry", "x", "y"), ""))
+    >>> e = AuditEntry(1, datetime(2025, 9, 1), "ministry", "x", "y")
+    >>> sorted(entry_fields(e, ""))
     ['action', 'after', 'at', 'before', 'operator', 'prev_hash', 'reason', 'seq', 'subject']
+    >>> "chain" in entry_fields(attrs.evolve(e, chain="ministry"), "")
+    True
     """
     return _hashed_fields(
         entry.seq,
@@ -118,6 +222,7 @@ def entry_fields(entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
         dict(entry.before),
         dict(entry.after),
         prev_hash,
+        entry.chain,
     )
 
 
@@ -138,8 +243,9 @@ def _hashed_fields(
     before: dict[str, Any],
     after: dict[str, Any],
     prev_hash: str,
+    chain: str = "",
 ) -> dict[str, Any]:
-    return {
+    fields = {
         "seq": seq,
         "at": at_text,
         "operator": operator,
@@ -150,6 +256,9 @@ def _hashed_fields(
         "after": after,
         "prev_hash": prev_hash,
     }
+    if chain:
+        fields["chain"] = chain
+    return fields
 
 
 def _canonical_text(
@@ -162,12 +271,15 @@ def _canonical_text(
     before: dict[str, Any],
     after: dict[str, Any],
     prev_hash: str,
+    chain: str = "",
 ) -> str:
     """``canonical_json`` of :func:`_hashed_fields`, the top level written out in its key
     order (the text hashed for every entry of a bulk import).
 
     >>> f = (3, "2025-09-01T00:00:00+00:00", "ministry", "x", "s", "", {}, {"b": [1], "名": 2}, "h")
     >>> _canonical_text(*f) == canonical_json(_hashed_fields(*f))
+    True
+    >>> _canonical_text(*f, "ministry") == canonical_json(_hashed_fields(*f, "ministry"))
     True
     """
     if (
@@ -178,18 +290,24 @@ def _canonical_text(
         or type(subject) is not str
         or type(reason) is not str
         or type(prev_hash) is not str
+        or type(chain) is not str
     ):
         return _CANONICAL(
             _hashed_fields(
-                seq, at_text, operator, action, subject, reason, before, after, prev_hash
+                seq, at_text, operator, action, subject, reason, before, after, prev_hash, chain
             )
         )
     s = _CANONICAL  # a str is encoded as a JSON string, as inside a document
     return (
         f'{{"action":{s(action)},"after":{s(after) if after else "{}"},"at":{s(at_text)},'
-        f'"before":{s(before) if before else "{}"},"operator":{s(operator)},'
+        f'"before":{s(before) if before else "{}"},{_chain_text(chain)}"operator":{s(operator)},'
         f'"prev_hash":{s(prev_hash)},"reason":{s(reason)},"seq":{seq},"subject":{s(subject)}}}'
     )
+
+
+def _chain_text(chain: str) -> str:
+    """The ``"chain"`` member of the canonical text with its comma (nothing for ``""``)."""
+    return f'"chain":{_CANONICAL(chain)},' if chain else ""
 
 
 def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
@@ -232,17 +350,26 @@ def events_digest(pairs: Iterable[tuple[str, int]]) -> str:
 
 
 def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:
-    """Link ``entry`` to ``prev`` (the current last entry, ``None`` for the first one).
+    """Link ``entry`` to ``prev`` (the current last entry of its chain, ``None`` for the
+    first one).
 
     Sets ``prev_hash`` and ``hash``; raises
     :class:`~studentstatus.errors.ValidationError` (code ``audit_sequence``)
-    unless ``entry.seq`` is ``prev.seq + 1`` (``1`` for the first entry).
+    unless ``entry.seq`` is ``prev.seq + 1`` (``1`` for the first entry), and
+    (code ``audit_chain``) when ``prev`` is of another chain.
 
     >>> seal(AuditEntry(2, datetime(2025, 9, 1), "ministry", "export", "all"), None)
     Traceback (most recent call last):
     ...
     studentstatus.errors.ValidationError: audit_sequence [seq]: ...
+    >>> first = seal(AuditEntry(1, datetime(2025, 9, 1), "ministry", "x", "y"), None)
+    >>> seal(AuditEntry(2, datetime(2025, 9, 1), "ministry", "x", "y", chain="ministry"), first)
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: audit_chain [chain]: ...
     """
+    if prev is not None and prev.chain != entry.chain:
+        raise _other_chain(entry.chain, prev.chain)
     expected = prev.seq + 1 if prev is not None else 1
     if entry.seq != expected:
         raise ValidationError(
@@ -255,13 +382,43 @@ def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:
     return attrs.evolve(entry, prev_hash=prev_hash, hash=chain_hash(prev_hash, entry))
 
 
+def _other_chain(chain: str, prev_chain: str) -> ValidationError:
+    return ValidationError(
+        f"an entry of chain {chain!r} cannot follow an entry of chain {prev_chain!r}",
+        field="chain",
+        message_zh="审计记录不能接在另一条链之后",
+        code="audit_chain",
+    )
+
+
+def _start(prev: AuditEntry | ChainHead | None, chain: str | None) -> tuple[int, str, str]:
+    """``(seq, hash, chain)`` to seal after: ``prev`` as an entry or a head."""
+    if prev is None:
+        return 0, "", chain or ""
+    if isinstance(prev, AuditEntry):
+        if chain is not None and chain != prev.chain:
+            raise _other_chain(chain, prev.chain)
+        return prev.seq, prev.hash, prev.chain
+    seq, digest = prev
+    return seq, digest, chain or ""
+
+
 def seal_events(
-    prev: AuditEntry | None,
+    prev: AuditEntry | ChainHead | None,
     at: datetime,
     events: Iterable[tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any]]],
+    *,
+    chain: str | None = None,
 ) -> Iterator[AuditEntry]:
     """Sealed entries for ``events`` — ``(operator, action, subject, reason, before, after)``
-    tuples, all at ``at`` — appended after ``prev`` (``None``: the chain is empty).
+    tuples, all at ``at`` — appended to ONE chain after ``prev``: its last entry, its
+    head ``(seq, hash)``, or ``None`` when the chain is empty.
+
+    ``chain`` names the chain (default: ``prev``'s chain, else ``""``); a
+    ``prev`` entry of another chain raises
+    :class:`~studentstatus.errors.ValidationError`.  The events are not checked
+    against the chain: give each chain the events of its operators
+    (:func:`group_by_chain`), as ``services.audit.audit_fields`` does.
 
     The same entries, hashes included, as building each :class:`AuditEntry`
     with the next ``seq`` and passing it to :func:`seal`; made for bulk work
@@ -269,30 +426,35 @@ def seal_events(
 
     >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
     >>> a, b = seal_events(None, t, [("ministry", "x", "s1", "", {}, {}),
-    ...                              ("ministry", "y", "s2", "", {}, {"n": 1})])
-    >>> (a.seq, b.seq, b.prev_hash == a.hash)
-    (1, 2, True)
-    >>> b == seal(AuditEntry(2, t, "ministry", "y", "s2", after={"n": 1}), a)
+    ...                              ("ministry", "y", "s2", "", {}, {"n": 1})], chain="ministry")
+    >>> (a.seq, b.seq, b.prev_hash == a.hash, b.chain)
+    (1, 2, True, 'ministry')
+    >>> b == seal(AuditEntry(2, t, "ministry", "y", "s2", after={"n": 1}, chain="ministry"), a)
+    True
+    >>> [c] = seal_events((2, b.hash), t, [("ministry", "z", "s3", "", {}, {})], chain="ministry")
+    >>> c == next(seal_events(b, t, [("ministry", "z", "s3", "", {}, {})]))
     True
     """
-    for seq, operator, action, subject, reason, before, after, prev_hash, digest in seal_rows(
-        prev, at, events
-    ):
+    for (
+        seq, operator, action, subject, reason, before, after, prev_hash, digest, name
+    ) in seal_rows(prev, at, events, chain=chain):  # fmt: skip
         yield AuditEntry(
             seq, at, operator, action, subject, reason, dict(before), dict(after), prev_hash,
-            digest,
+            digest, name,
         )  # fmt: skip
 
 
-SealedRow = tuple[int, str, str, str, str, dict[str, Any], dict[str, Any], str, str]
+SealedRow = tuple[int, str, str, str, str, dict[str, Any], dict[str, Any], str, str, str]
 """The fields of a sealed entry, in :class:`AuditEntry` order without ``at``: ``(seq,
-operator, action, subject, reason, before, after, prev_hash, hash)``."""
+operator, action, subject, reason, before, after, prev_hash, hash, chain)``."""
 
 
 def seal_rows(
-    prev: AuditEntry | None,
+    prev: AuditEntry | ChainHead | None,
     at: datetime,
     events: Iterable[tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any]]],
+    *,
+    chain: str | None = None,
 ) -> Iterator[SealedRow]:
     """What :func:`seal_events` makes, as plain tuples (:data:`SealedRow`): for a storage
     adapter that writes the entries of a bulk run without building an object of each.
@@ -302,16 +464,16 @@ def seal_rows(
 
     >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
     >>> events = [("ministry", "x", "s1", "", {}, {"n": 1})]
-    >>> (row,) = seal_rows(None, t, events)
-    >>> row[:7], row[8] == next(seal_events(None, t, events)).hash
-    ((1, 'ministry', 'x', 's1', '', {}, {'n': 1}), True)
+    >>> (row,) = seal_rows(None, t, events, chain="ministry")
+    >>> row[:7], row[9], row[8] == next(seal_events(None, t, events, chain="ministry")).hash
+    ((1, 'ministry', 'x', 's1', '', {}, {'n': 1}), 'ministry', True)
     """
+    seq, prev_hash, name = _start(prev, chain)
     at_text = _at_text(at)
-    seq = prev.seq if prev is not None else 0
-    prev_hash = prev.hash if prev is not None else ""
     sha256 = hashlib.sha256
     s = _CANONICAL
     at_json = s(at_text)
+    chain_json = _chain_text(name) if type(name) is str else None
     # JSON text of the strings a bulk run repeats (operators, actions, reasons), made once.
     known: dict[str, str] = {}
     string = _STRING
@@ -327,6 +489,7 @@ def seal_rows(
             and type(reason) is str
             and type(subject) is str
             and type(prev_hash) is str
+            and chain_json is not None
         ):
             if len(known) > 256:
                 known.clear()
@@ -336,16 +499,16 @@ def seal_rows(
             # _canonical_text, with the repeated parts' text at hand
             text = (
                 f'{{"action":{act},"after":{s(after) if after else "{}"},"at":{at_json},'
-                f'"before":{s(before) if before else "{}"},"operator":{op},'
+                f'"before":{s(before) if before else "{}"},{chain_json}"operator":{op},'
                 f'"prev_hash":{string(prev_hash)},"reason":{why},"seq":{seq},'
                 f'"subject":{string(subject)}}}'
             )
         else:
             text = _canonical_text(
-                seq, at_text, operator, action, subject, reason, before, after, prev_hash
+                seq, at_text, operator, action, subject, reason, before, after, prev_hash, name
             )
         digest = sha256(text.encode("utf-8")).hexdigest()
-        yield (seq, operator, action, subject, reason, before, after, prev_hash, digest)
+        yield (seq, operator, action, subject, reason, before, after, prev_hash, digest, name)
         prev_hash = digest
 
 
@@ -354,11 +517,16 @@ class ChainReport:
     """Result of :func:`verify_chain`.
 
     Attributes:
-        ok: the whole chain verified.
+        ok: every chain verified (and matched its stored head, when heads were given).
         checked: entries verified good before the first problem (all of them when ok).
-        first_bad_seq: where the chain first breaks: the seq of the altered entry,
-            of the (first) missing entry, or of the first entry out of its place.
-        problem: ``"altered"``, ``"removed"``, ``"reordered"`` or ``None``.
+        first_bad_seq: where the broken chain first breaks: the seq of the altered
+            entry, of the (first) missing entry, of the first entry out of its place,
+            or of the first entry past the chain's stored head.
+        problem: ``"altered"``, ``"removed"``, ``"reordered"``, ``"added"`` or ``None``.
+        chain: the broken chain's name (``None`` when ok).
+        chains: how many chains were verified (seen before the problem, when broken).
+        heads: when ok, each chain's head ``(seq, hash)`` as verified.
+        anchor: when ok, :func:`anchor` of ``heads``; else ``""``.
 
     >>> ChainReport(True, 0).to_dict()["ok"]
     True
@@ -368,23 +536,36 @@ class ChainReport:
     checked: int
     first_bad_seq: int | None = None
     problem: ChainProblem | None = None
+    chain: str | None = None
+    chains: int = 0
+    heads: Mapping[str, ChainHead] = attrs.field(factory=dict, repr=False)
+    anchor: str = attrs.field(default="", repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping of the report.
+    def to_dict(self, *, with_heads: bool = False) -> dict[str, Any]:
+        """A JSON-ready mapping of the report (``heads`` too with ``with_heads``: one
+        member per chain, ``{"seq": …, "hash": …}``).
 
-        >>> ChainReport(False, 2, 3, "removed").to_dict()["problem"]
+        >>> ChainReport(False, 2, 3, "removed", "county:110105").to_dict()["problem"]
         'removed'
+        >>> ChainReport(True, 1, heads={"m": (1, "ab")}).to_dict(with_heads=True)["heads"]
+        {'m': {'seq': 1, 'hash': 'ab'}}
         """
-        return {
+        out: dict[str, Any] = {
             "ok": self.ok,
             "checked": self.checked,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
+            "chain": self.chain,
+            "chains": self.chains,
+            "anchor": self.anchor,
         }
+        if with_heads:
+            out["heads"] = {c: {"seq": s, "hash": h} for c, (s, h) in sorted(self.heads.items())}
+        return out
 
 
-def _seq_appears(rest: Iterator[AuditEntry], seq: int) -> bool:
-    return any(e.seq == seq for e in rest)
+def _seq_appears(rest: Iterator[AuditEntry], chain: str, seq: int) -> bool:
+    return any(e.seq == seq and e.chain == chain for e in rest)
 
 
 def verify_chain(
@@ -392,21 +573,38 @@ def verify_chain(
     *,
     after: AuditEntry | None = None,
     head_hash: str | None = None,
+    heads: Mapping[str, ChainHead] | None = None,
+    heads_after: Mapping[str, ChainHead] | Callable[[], Mapping[str, ChainHead]] | None = None,
 ) -> ChainReport:
-    """Check a chain in the order given; report the first break and its kind.
+    """Check every chain in ``entries``; report the first break, its kind and its chain.
+
+    Each entry is checked against the entry before it *in its chain* (chains are
+    told apart by ``entry.chain``; a store lists them chain by chain, but any
+    order that keeps each chain's own order verifies):
 
     * **altered** — an entry's hash does not match its content (any field edited,
-      including ``seq``, ``prev_hash`` or ``hash``), or the next entry's
+      including ``seq``, ``chain``, ``prev_hash`` or ``hash``), or the next entry's
       ``prev_hash`` does not match an entry whose hash was recomputed after an edit;
-    * **removed** — the expected seq is missing (the next entry skips it and it
-      does not appear later), or the last hash differs from ``head_hash`` (entries
-      after it were cut off — or the last entry was edited and re-sealed, which a
-      chain alone cannot tell apart);
+    * **removed** — the expected seq is missing (the next entry of the chain skips it
+      and it does not appear later), or the chain ends before its head (entries at its
+      end were cut off);
     * **reordered** — an entry is out of place: the expected seq appears later
-      (or a seq appears twice).
+      (or a seq appears twice);
+    * **added** — a chain goes on past its stored head, or has entries but no head.
 
-    ``after`` verifies a segment continuing a trusted entry; the entries are
-    streamed, so a long log is never held in memory.
+    ``heads`` are the stored heads (``AuditLog.heads()``): each chain must end
+    exactly at its head (``(seq, hash)``; a head of seq 0 is no head).  When the log
+    may grow while it is read (a database that reads each statement afresh), read the
+    heads before the entries and again after them, as ``heads_after`` (or pass a
+    function that reads them: it is called after the last entry): a chain may then
+    end anywhere from its first head to its second (and must match a head it ends
+    at).  ``head_hash`` is the last hash you trust of the chain verified (the
+    only one, or the last one in ``entries``): a chain cut off at its end is still a
+    valid chain, and this catches it (as ``"removed"`` — or the last entry was
+    edited and re-sealed, which a chain alone cannot tell apart).
+
+    ``after`` verifies a segment continuing a trusted entry (of its chain); the
+    entries are streamed, so a long log is never held in memory.
 
     >>> from datetime import datetime
     >>> t = datetime(2025, 9, 1)
@@ -418,29 +616,78 @@ def verify_chain(
     >>> verify_chain([a, c]).problem
     'removed'
     >>> verify_chain([a, b], head_hash=c.hash)
-    ChainReport(ok=False, checked=2, first_bad_seq=3, problem='removed')
+    ChainReport(ok=False, checked=2, first_bad_seq=3, problem='removed', chain='', chains=1)
     >>> verify_chain([c], after=b).ok
     True
+
+    Two chains verify independently; the stored heads catch a cut-off end:
+
+    >>> k = seal(AuditEntry(1, t, "kindergarten:1", "x", "s", chain="kindergarten:1"), None)
+    >>> report = verify_chain([a, b, c, k])
+    >>> report.chains, report.heads == {"": (3, c.hash), "kindergarten:1": (1, k.hash)}
+    (2, True)
+    >>> report.anchor == anchor(report.heads)
+    True
+    >>> verify_chain([a, b, k], heads=report.heads)
+    ChainReport(ok=False, checked=3, first_bad_seq=3, problem='removed', chain='', chains=2)
+    >>> verify_chain([a, b, c], heads=report.heads).problem  # a chain without its entries
+    'removed'
+    >>> verify_chain([a, b, c, k], heads={"": (2, b.hash), "kindergarten:1": (1, k.hash)}).problem
+    'added'
     """
     it = iter(entries)
-    prev = after
+    last: dict[str, ChainHead] = {}  # chain -> (seq, hash) of its last good entry
+    counted: set[str] = set()  # chains whose last good entry is one of ``entries``
+    current = ""
+    if after is not None:
+        last[after.chain] = (after.seq, after.hash)
+        current = after.chain
     checked = 0
     for entry in it:
-        expected_seq = prev.seq + 1 if prev is not None else 1
-        expected_prev = prev.hash if prev is not None else ""
+        chain = current = entry.chain
+        prev_seq, prev_hash = last.get(chain, (0, ""))
+        expected_seq = prev_seq + 1
         if chain_hash(entry.prev_hash, entry) != entry.hash:
-            return ChainReport(False, checked, expected_seq, "altered")
+            return ChainReport(False, checked, expected_seq, "altered", chain, len(last))
         if entry.seq != expected_seq:
-            if entry.seq > expected_seq and not _seq_appears(it, expected_seq):
-                return ChainReport(False, checked, expected_seq, "removed")
-            return ChainReport(False, checked, expected_seq, "reordered")
-        if entry.prev_hash != expected_prev:
+            if entry.seq > expected_seq and not _seq_appears(it, chain, expected_seq):
+                return ChainReport(False, checked, expected_seq, "removed", chain, len(last))
+            return ChainReport(False, checked, expected_seq, "reordered", chain, len(last))
+        if entry.prev_hash != prev_hash:
             # In place and self-consistent, but linked to a different predecessor:
             # the predecessor was edited and its hash recomputed.
-            bad = prev.seq if prev is not None else entry.seq
-            return ChainReport(False, max(checked - 1, 0), bad, "altered")
-        prev = entry
+            bad = prev_seq if chain in last else entry.seq
+            good = checked - 1 if chain in counted else checked
+            return ChainReport(False, good, bad, "altered", chain, len(last))
+        last[chain] = (entry.seq, entry.hash)
+        counted.add(chain)
         checked += 1
-    if head_hash is not None and (prev.hash if prev is not None else "") != head_hash:
-        return ChainReport(False, checked, (prev.seq if prev is not None else 0) + 1, "removed")
-    return ChainReport(True, checked)
+    if head_hash is not None:
+        seq, digest = last.get(current, (0, ""))
+        if digest != head_hash:
+            return ChainReport(False, checked, seq + 1, "removed", current, len(last))
+    if heads is not None:
+        later = heads_after() if callable(heads_after) else heads_after
+        broken = _against_heads(last, heads, heads if later is None else later)
+        if broken is not None:
+            chain, seq, problem = broken
+            return ChainReport(False, checked, seq, problem, chain, len(last))
+    return ChainReport(True, checked, chains=len(last), heads=last, anchor=anchor(last))
+
+
+def _against_heads(
+    last: Mapping[str, ChainHead], low: Mapping[str, ChainHead], high: Mapping[str, ChainHead]
+) -> tuple[str, int, ChainProblem] | None:
+    """The first chain (by name) whose verified end does not fit its stored heads:
+    ``(chain, first bad seq, problem)``; ``None`` when every chain fits."""
+    for chain in sorted(set(last) | set(low) | set(high)):
+        seq, digest = last.get(chain, (0, ""))
+        lo = low.get(chain, (0, ""))
+        hi = high.get(chain, lo)
+        if seq < lo[0]:
+            return chain, seq + 1, "removed"
+        if seq > max(hi[0], lo[0]):
+            return chain, max(hi[0], lo[0]) + 1, "added"
+        if (seq == lo[0] and seq and digest != lo[1]) or (seq == hi[0] and seq and digest != hi[1]):
+            return chain, seq, "altered"
+    return None

@@ -310,7 +310,16 @@ class RosterEntry:
 
 @attrs.frozen
 class AuditEntry:
-    """One hash-chained audit-log entry."""
+    """One hash-chained audit-log entry.
+
+    ``seq`` and ``prev_hash`` are per chain: ``chain`` names the chain the entry
+    belongs to (:func:`studentstatus.domain.audit.chain_of` of the operator for
+    new entries; ``""`` is the single chain of logs written before chains existed).
+
+    >>> from datetime import datetime
+    >>> AuditEntry(1, datetime(2025, 9, 1), "county:110105", "x", "y", chain="county:110105").chain
+    'county:110105'
+    """
 
     seq: int
     at: datetime
@@ -322,3 +331,4 @@ class AuditEntry:
     after: FieldValues = attrs.field(factory=dict)
     prev_hash: str = ""
     hash: str = ""
+    chain: str = ""

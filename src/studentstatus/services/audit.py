@@ -1,8 +1,9 @@
 """Audit trail: every change, approval step, problem action and number issue is logged.
 
-Entries are hash-chained by :mod:`studentstatus.domain.audit`; this module
-appends them inside the caller's unit of work (so an entry commits or rolls
-back together with what it describes) and verifies a stored chain.
+Entries are hash-chained by :mod:`studentstatus.domain.audit`, one chain per
+writer scope (the operator's ``role:scope``); this module appends them inside
+the caller's unit of work (so an entry commits or rolls back together with what
+it describes) and verifies the stored chains against their stored heads.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from studentstatus.domain.audit import ChainReport, seal_events, verify_chain
+from studentstatus.domain.audit import ChainReport, group_by_chain, seal_events, verify_chain
 from studentstatus.ports import AuditEventFields, SealingAuditLog, Store, UnitOfWork
 
 __all__ = ["AuditEvent", "audit", "audit_fields", "audit_many", "verify"]
@@ -32,10 +33,13 @@ class AuditEvent:
 
 
 def audit_many(uow: UnitOfWork, events: Iterable[AuditEvent], *, at: datetime) -> int:
-    """Seal ``events`` onto the end of the chain and append them in ``uow``; returns the count.
+    """Seal ``events`` onto the ends of their operators' chains and append them in ``uow``;
+    returns the count.
 
-    Two units that append concurrently race on ``seq``: the second commit
-    raises :class:`~studentstatus.errors.ConflictError` and the caller retries.
+    Units of different scopes append to different chains and never collide.  Two
+    units that append to one chain concurrently either take turns (a store that
+    locks the chain's head: the SQL store) or race on ``seq`` (the second commit
+    raises :class:`~studentstatus.errors.ConflictError` and the caller retries).
     """
     return audit_fields(
         uow, ((e.operator, e.action, e.subject, e.reason, e.before, e.after) for e in events), at=at
@@ -47,8 +51,10 @@ def audit_fields(uow: UnitOfWork, events: Iterable[AuditEventFields], *, at: dat
     after)`` tuples (bulk runs: no :class:`AuditEvent` of each row).
 
     A log that seals events itself (:class:`~studentstatus.ports.SealingAuditLog`)
-    is handed them; any other gets the entries of
-    :func:`~studentstatus.domain.audit.seal_events`.
+    is handed them; any other gets, chain by chain
+    (:func:`~studentstatus.domain.audit.group_by_chain`, order kept within each),
+    the entries of :func:`~studentstatus.domain.audit.seal_events` after the
+    chain's last entry.
 
     >>> from datetime import UTC
     >>> from studentstatus.adapters.memory import MemoryStore
@@ -64,7 +70,11 @@ def audit_fields(uow: UnitOfWork, events: Iterable[AuditEventFields], *, at: dat
     log = uow.audit
     if isinstance(log, SealingAuditLog):
         return log.seal_and_append(events, at=at)
-    sealed = list(seal_events(log.last(), at, events))
+    sealed = [
+        entry
+        for chain, group in group_by_chain(events).items()
+        for entry in seal_events(log.last(chain), at, group, chain=chain)
+    ]
     if not sealed:
         return 0
     return log.append_many(sealed)
@@ -76,6 +86,30 @@ def audit(uow: UnitOfWork, event: AuditEvent, *, at: datetime) -> None:
 
 
 def verify(store: Store) -> ChainReport:
-    """Recompute the stored chain; the report names the first altered/removed/reordered entry."""
+    """Recompute every stored chain and compare each with its stored head; the report
+    names the broken chain and its first altered/removed/reordered/added entry, or
+    (when ok) counts the chains and gives the :func:`~studentstatus.domain.audit.anchor`
+    over their heads.
+
+    The heads are read before the entries and again after them: entries appended
+    while the log is read (a database that reads each statement afresh) are not
+    taken for tampering.
+
+    >>> from datetime import UTC
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> store = MemoryStore()
+    >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
+    >>> with store.unit_of_work() as uow:
+    ...     audit_many(uow, [AuditEvent("county:110105", "approve", "record:r1"),
+    ...                      AuditEvent("kindergarten:1111000001", "register", "record:r2"),
+    ...                      AuditEvent("county:110105", "approve", "record:r3")], at=t)
+    ...     uow.commit()
+    3
+    >>> report = verify(store)
+    >>> report.ok, report.checked, report.chains, len(report.anchor)
+    (True, 3, 2, 64)
+    """
     with store.unit_of_work() as uow:
-        return verify_chain(uow.audit.iter())
+        log = uow.audit
+        before = log.heads()
+        return verify_chain(log.iter(), heads=before, heads_after=log.heads)

@@ -70,7 +70,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from studentstatus.adapters.memory import MemoryStore
-from studentstatus.domain.audit import seal_events, verify_chain
+from studentstatus.domain.audit import group_by_chain, seal_events, verify_chain
 from studentstatus.domain.enums import (
     AbsenceReason,
     AttendanceStatus,
@@ -265,10 +265,11 @@ def _issued(number: str, record_id: str, at: datetime = T0) -> IssuedNumber:
     return IssuedNumber(number, NumberKind(number[0]), record_id, at)
 
 
-def _audit(seq: int) -> AuditEntry:
+def _audit(seq: int, chain: str = "") -> AuditEntry:
     return AuditEntry(
         seq, T0 + timedelta(minutes=seq), "county:110105", "approve", f"record:r{seq}",
         "核准", {"state": "PENDING"}, {"state": "ACTIVE"}, f"{seq - 1:064x}", f"{seq:064x}",
+        chain,
     )  # fmt: skip
 
 
@@ -291,6 +292,7 @@ def dump(uow: UnitOfWork, record_ids: tuple[str, ...] = ()) -> dict[str, Any]:
         "roster": list(uow.roster.iter()),
         "audit": list(uow.audit.iter()),
         "audit_last": uow.audit.last(),
+        "audit_heads": uow.audit.heads(),
         "numbers": {i: uow.numbers.for_record(i) for i in ids},
         "open": {i: uow.requests.open_for_record(i) for i in ids},
         "attendance": {i: uow.attendance.for_record(i) for i in ids},
@@ -1510,7 +1512,8 @@ class AttendanceContract(_Base):
 
 
 class AuditContract(_Base):
-    """The audit log: ordered by seq, seq unique, last().
+    """The audit log: one chain per writer scope; ordered by (chain, seq), (chain, seq)
+    unique, last(chain), heads().
 
     ``supports_sealing_audit``: ``None`` (default) runs the sealing test when the
     log has ``seal_and_append`` (:class:`~studentstatus.ports.SealingAuditLog`) and
@@ -1520,21 +1523,55 @@ class AuditContract(_Base):
     supports_sealing_audit: ClassVar[bool | None] = None
 
     def test_audit_log(self, store: Store) -> None:
-        """Entries read back by seq; a duplicate seq conflicts; last() is the highest."""
+        """Entries read back by (chain, seq); a duplicate (chain, seq) conflicts; last(chain)
+        is the chain's highest; heads() names each chain's last entry."""
         assert _read(store, lambda u: u.audit.last()) is None
+        assert _read(store, lambda u: u.audit.heads()) == {}
         _commit(store, lambda u: u.audit.append_many([_audit(2), _audit(1)]))
         _commit(store, lambda u: u.audit.append(_audit(3)))
         with store.unit_of_work() as uow:
             assert list(uow.audit.iter()) == [_audit(1), _audit(2), _audit(3)]
+            assert list(uow.audit.iter("")) == [_audit(1), _audit(2), _audit(3)]
+            assert list(uow.audit.iter("county:110105")) == []
             assert uow.audit.last() == _audit(3)
+            assert uow.audit.last("") == _audit(3)
+            assert uow.audit.last("county:110105") is None
+            assert uow.audit.heads() == {"": (3, _audit(3).hash)}
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.audit.append(attrs.evolve(_audit(2), reason="tampered")))
+        assert _read(store, lambda u: u.audit.heads()) == {"": (3, _audit(3).hash)}
+
+    def test_audit_chains_are_independent(self, store: Store) -> None:
+        """Two chains count their own seqs from 1: the same seq in two chains is no conflict;
+        iter() lists chain by chain, iter(chain) one chain; heads() has one head per chain,
+        moved by every append (also one unit appending to both)."""
+        a, b = "county:110105", "county:110106"
+        _commit(store, lambda u: u.audit.append_many([_audit(1, a), _audit(2, a)]))
+        _commit(store, lambda u: u.audit.append(_audit(1, b)))
+        with store.unit_of_work() as uow:
+            assert list(uow.audit.iter()) == [_audit(1, a), _audit(2, a), _audit(1, b)]
+            assert list(uow.audit.iter(b)) == [_audit(1, b)]
+            assert uow.audit.last(a) == _audit(2, a)
+            assert uow.audit.last(b) == _audit(1, b)
+            assert uow.audit.last() is None
+            assert uow.audit.heads() == {a: (2, _audit(2).hash), b: (1, _audit(1).hash)}
+        _commit(store, lambda u: u.audit.append_many([_audit(2, b), _audit(3, a), _audit(3, b)]))
+        with pytest.raises(ConflictError):
+            _commit(store, lambda u: u.audit.append_many([_audit(4, a), _audit(3, b)]))
+        with store.unit_of_work() as uow:
+            assert uow.audit.heads() == {a: (3, _audit(3).hash), b: (3, _audit(3).hash)}
+            assert [(e.chain, e.seq) for e in uow.audit.iter()] == [
+                (a, 1), (a, 2), (a, 3), (b, 1), (b, 2), (b, 3),
+            ]  # fmt: skip
+            assert uow.audit.last(a) == _audit(3, a)
 
     def test_seal_and_append_equals_sealed_entries(self) -> None:
         """A log that seals events itself (:class:`~studentstatus.ports.SealingAuditLog`)
-        stores exactly what ``append_many(seal_events(...))`` stores, hashes included:
-        small and bulk batches, after entries already there; text with tabs,
-        backslashes, newlines, control characters and rare names."""
+        stores exactly what sealing each chain's events after its last entry stores
+        (``append_many(seal_events(last(chain), …, chain=chain))``), hashes included:
+        small and bulk batches of several chains, after entries already there; text
+        with tabs, backslashes, newlines, control characters and rare names; the heads
+        follow."""
         with self.fresh_store() as store:
             with store.unit_of_work() as uow:
                 has = isinstance(uow.audit, SealingAuditLog)
@@ -1562,11 +1599,20 @@ class AuditContract(_Base):
 
             assert _commit(store, lambda u: sealed(u, small)) == 1
             assert _commit(store, lambda u: sealed(u, bulk)) == 250
-            expected = list(seal_events(None, at, small))
-            expected += seal_events(expected[-1], at, bulk)
+            last: dict[str, AuditEntry] = {}
+            expected: list[AuditEntry] = []
+            for batch in (small, bulk):
+                for chain, group in group_by_chain(batch).items():
+                    for entry in seal_events(last.get(chain), at, group, chain=chain):
+                        last[chain] = entry
+                        expected.append(entry)
+            expected.sort(key=lambda e: (e.chain, e.seq))
             got = _read(store, lambda u: list(u.audit.iter()))
-            assert got == expected
-            assert verify_chain(got).ok
+            assert sorted(got, key=lambda e: (e.chain, e.seq)) == expected
+            assert {e.chain for e in got} == {"county:110105", "county:0", "county:1", "county:2"}
+            heads = _read(store, lambda u: u.audit.heads())
+            assert heads == {c: (e.seq, e.hash) for c, e in last.items()}
+            assert verify_chain(got, heads=heads).ok
 
 
 class UnitOfWorkContract(_Base):
@@ -2078,5 +2124,5 @@ class StoreContract(
     """Every contract above: subclass this, implement ``make_store``, set the flags.
 
     >>> sorted(n for n in dir(StoreContract) if n.startswith("test_"))[:2]
-    ['test_attendance_corrections_keep_history', 'test_audit_log']
+    ['test_attendance_corrections_keep_history', 'test_audit_chains_are_independent']
     """

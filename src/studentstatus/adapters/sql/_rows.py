@@ -530,6 +530,7 @@ def audit_to_row(a: AuditEntry) -> dict[str, Any]:
         "after": dict(a.after),
         "prev_hash": a.prev_hash,
         "hash": a.hash,
+        "chain": a.chain,
     }
 
 
@@ -545,4 +546,5 @@ def audit_from_row(r: Row) -> AuditEntry:
         after=dict(r["after"]),
         prev_hash=r["prev_hash"],
         hash=r["hash"],
+        chain=r["chain"],
     )

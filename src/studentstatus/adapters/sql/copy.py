@@ -474,6 +474,7 @@ def copy_encoded(
 
 AUDIT_COLUMNS = (
     "seq", "at", "operator", "action", "subject", "reason", "before", "after", "prev_hash", "hash",
+    "chain",
 )  # fmt: skip
 """The audit table's columns, in the order of :data:`~studentstatus.domain.audit.SealedRow`
 (``at`` second)."""
@@ -495,10 +496,11 @@ def audit_copy_text(
     >>> from studentstatus.adapters.sql.tables import build_tables
     >>> from studentstatus.domain.audit import seal_rows
     >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
-    >>> rows = seal_rows(None, t, [("ministry", "x", "s\t1", "", {}, {"n": 1})])
+    >>> rows = seal_rows(None, t, [("ministry", "x", "s\t1", "", {}, {"n": 1})], chain="ministry")
     >>> (text,) = audit_copy_text(build_tables().audit_log, postgresql.dialect(), t, rows)
-    >>> text.decode().split("\t")[:8]
-    ['1', '2025-09-01 08:00:00', 'ministry', 'x', 's\\t1', '', '{}', '{"n": 1}']
+    >>> fields = text.decode().split("\t")
+    >>> fields[:8], fields[-1]
+    (['1', '2025-09-01 08:00:00', 'ministry', 'x', 's\\t1', '', '{}', '{"n": 1}'], 'ministry\n')
     """
     from psycopg._copy_base import format_row_text
     from psycopg.adapt import Transformer
@@ -536,11 +538,12 @@ def audit_copy_text(
     json_text = _json_text
     lines: list[str] = []
     size = 0
-    for seq, operator, action, subject, reason, before, after, prev_hash, digest in rows:
+    for seq, operator, action, subject, reason, before, after, prev_hash, digest, chain in rows:
         line = (
             f"{seq if type(seq) is int else esc(seq)}\t{at_text}\t{repeated(operator)}\t"
             f"{repeated(action)}\t{esc(subject)}\t{repeated(reason)}\t"
-            f"{esc(json_text(before))}\t{esc(json_text(after))}\t{esc(prev_hash)}\t{esc(digest)}\n"
+            f"{esc(json_text(before))}\t{esc(json_text(after))}\t{esc(prev_hash)}\t{esc(digest)}"
+            f"\t{repeated(chain)}\n"
         )
         lines.append(line)
         size += len(line)

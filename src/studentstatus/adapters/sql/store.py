@@ -55,7 +55,7 @@ from studentstatus.adapters.sql.tables import (
     build_tables,
     region_prefix_filter,
 )
-from studentstatus.domain.audit import seal_events, seal_rows
+from studentstatus.domain.audit import ChainHead, SealedRow, group_by_chain, seal_rows
 from studentstatus.domain.enums import (
     ChangeKind,
     Grade,
@@ -1703,45 +1703,178 @@ class SqlAttendance(_Repo):
 
 
 class SqlAudit(_Repo):
-    """Append-only audit entries by seq."""
+    """Append-only audit entries by ``(chain, seq)``, and each chain's head
+    (:class:`~studentstatus.ports.AuditLog`).
+
+    Every append first locks the head rows of its chains, in chain order, creating
+    missing ones — PostgreSQL and SQLite ``INSERT … ON CONFLICT DO NOTHING``,
+    MySQL/MariaDB ``INSERT … ON DUPLICATE KEY UPDATE`` (an exclusive row lock at once:
+    ``INSERT IGNORE`` takes a shared one, which two writers of one chain would then
+    both try to upgrade, a deadlock) — then reads them with ``SELECT … FOR UPDATE``
+    (SQLite's ``BEGIN IMMEDIATE`` already serialises writers).  The entries are
+    written and the heads moved in the same savepoint.  So two units writing one
+    chain take turns — the second waits for the first to commit, then seals after
+    it (:meth:`seal_and_append`) — and units writing different chains never touch
+    the same row.
+
+    >>> from datetime import UTC
+    >>> store = SqlStore("sqlite://", create=True)
+    >>> t = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
+    >>> with store.unit_of_work() as uow:
+    ...     uow.audit.seal_and_append([("county:110105", "approve", "record:r1", "", {}, {}),
+    ...                                ("ministry", "export", "all", "", {}, {}),
+    ...                                ("county:110105", "approve", "record:r2", "", {}, {})],
+    ...                               at=t)
+    ...     uow.commit()
+    ...     [(e.chain, e.seq) for e in uow.audit.iter()], sorted(uow.audit.heads())
+    3
+    ([('county:110105', 1), ('county:110105', 2), ('ministry', 1)], ['county:110105', 'ministry'])
+    >>> store.close()
+    """
 
     def append(self, entry: AuditEntry) -> None:
-        """Append; ConflictError if ``seq`` exists."""
+        """Append; ConflictError if ``(chain, seq)`` exists."""
         self.append_many([entry])
 
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
-        """Append many."""
+        """Append many (of any chains); ConflictError if a ``(chain, seq)`` exists."""
+        items = entries if isinstance(entries, list) else list(entries)
+        if not items:
+            return 0
+        ends: dict[str, ChainHead] = {}
+        for e in items:
+            end = ends.get(e.chain)
+            if end is None or end[0] < e.seq:
+                ends[e.chain] = (e.seq, e.hash)
         with self._write("append audit"):
-            return self._insert_many(self._t.audit_log, map(_rows.audit_to_row, entries), copy=True)
+            self._lock_heads(sorted(ends))
+            n = self._insert_many(self._t.audit_log, map(_rows.audit_to_row, items), copy=True)
+            self._move_heads(ends)
+        return n
 
     def seal_and_append(self, events: Iterable[AuditEventFields], *, at: datetime) -> int:
-        """Seal ``events`` after the last entry and append them (:class:`SealingAuditLog`).
+        """Seal ``events`` after the heads of their chains and append them
+        (:class:`~studentstatus.ports.SealingAuditLog`).
 
-        On PostgreSQL a large batch goes straight from the sealed fields
-        (:func:`~studentstatus.domain.audit.seal_rows`) to the lines of one
+        The events are grouped by chain (:func:`~studentstatus.domain.audit.group_by_chain`)
+        and each group sealed after its chain's head, read under the head's lock
+        (see the class).  On PostgreSQL a large batch goes straight from the sealed
+        fields (:func:`~studentstatus.domain.audit.seal_rows`) to the lines of one
         ``COPY`` (:func:`~studentstatus.adapters.sql.copy.copy_audit`): the rows
         :meth:`append_many` would write, without an entry object, a row dict and
-        a formatter call per row.  Other databases and small batches take
-        :meth:`append_many`.
+        a formatter call per row.  Other databases and small batches insert the
+        rows in chunks.
         """
-        items = events if isinstance(events, list) else list(events)
-        if self._ctx.dialect != "postgresql" or len(items) < self._ctx.store.copy_threshold:
-            return self.append_many(seal_events(self.last(), at, items))
-        rows = seal_rows(self.last(), at, items)
-        with self._write("append audit"):
-            return copy_audit(self._conn, self._t.audit_log, at, rows)
+        groups = group_by_chain(events)
+        if not groups:
+            return 0
+        total = sum(map(len, groups.values()))
+        ends: dict[str, ChainHead] = {}
 
-    def last(self) -> AuditEntry | None:
-        """The entry with the highest seq."""
+        def sealed(
+            chain: str, group: list[AuditEventFields], head: ChainHead
+        ) -> Iterator[SealedRow]:
+            row: SealedRow | None = None
+            for row in seal_rows(head, at, group, chain=chain):
+                yield row
+            if row is not None:
+                ends[chain] = (row[0], row[8])
+
+        with self._write("append audit"):
+            heads = self._lock_heads(sorted(groups))
+            rows = itertools.chain.from_iterable(
+                sealed(chain, group, heads.get(chain, (0, ""))) for chain, group in groups.items()
+            )
+            t = self._t.audit_log
+            if self._ctx.dialect == "postgresql" and total >= self._ctx.store.copy_threshold:
+                n = copy_audit(self._conn, t, at, rows)
+            else:
+                n = self._insert_many(t, (_sealed_audit_row(at, r) for r in rows), copy=True)
+            self._move_heads(ends)
+        return n
+
+    def _lock_heads(self, chains: Sequence[str]) -> dict[str, ChainHead]:
+        """Lock the head rows of ``chains`` (sorted), creating missing ones at ``(0, "")``;
+        their ``(seq, hash)`` as the writers before committed them (see the class)."""
+        t = self._t.audit_heads
+        dialect = self._ctx.dialect
+        out: dict[str, ChainHead] = {}
+        for part in _chunks(chains, _IN_CHUNK):
+            rows = [{"chain": c, "seq": 0, "hash": ""} for c in part]
+            if dialect in ("postgresql", "sqlite"):
+                ins = (pg_dialect if dialect == "postgresql" else sqlite_dialect).insert(t)
+                self._conn.execute(
+                    ins.values(rows).on_conflict_do_nothing(index_elements=[t.c.chain])
+                )
+            elif dialect in ("mysql", "mariadb"):
+                ins_my = mysql_dialect.insert(t).values(rows)
+                self._conn.execute(ins_my.on_duplicate_key_update(seq=t.c.seq))
+            else:  # pragma: no cover - other dialects: insert what is missing, then lock
+                q_have = sa.select(t.c.chain).where(t.c.chain.in_(part))
+                have = set(self._conn.execute(q_have).scalars())
+                missing = [r for r in rows if r["chain"] not in have]
+                if missing:
+                    self._conn.execute(t.insert(), missing)
+            q = sa.select(t.c.chain, t.c.seq, t.c.hash).where(t.c.chain.in_(part))
+            if dialect != "sqlite":
+                q = q.order_by(t.c.chain).with_for_update()
+            out.update((c, (int(seq), h)) for c, seq, h in self._conn.execute(q))
+        return out
+
+    def _move_heads(self, ends: Mapping[str, ChainHead]) -> None:
+        """Move each chain's head forward to ``ends[chain]`` (never back)."""
+        if not ends:
+            return
+        t = self._t.audit_heads
+        stmt = (
+            t.update()
+            .where(t.c.chain == sa.bindparam("b_chain"), t.c.seq < sa.bindparam("b_seq"))
+            .values(seq=sa.bindparam("b_seq"), hash=sa.bindparam("b_hash"))
+        )
+        self._conn.execute(
+            stmt, [{"b_chain": c, "b_seq": s, "b_hash": h} for c, (s, h) in ends.items()]
+        )
+
+    def last(self, chain: str = "") -> AuditEntry | None:
+        """The entry of ``chain`` with the highest seq."""
         t = self._t.audit_log
-        q = sa.select(t).order_by(t.c.seq.desc()).limit(1)
+        q = sa.select(t).where(t.c.chain == chain).order_by(t.c.seq.desc()).limit(1)
         with self._read("last audit entry"):
             row = self._conn.execute(q).mappings().first()
         return _rows.audit_from_row(row) if row is not None else None
 
-    def iter(self) -> Iterator[AuditEntry]:
-        """Every entry by seq."""
-        return self._keyset(self._t.audit_log, ["seq"], [], _rows.audit_from_row)
+    def iter(self, chain: str | None = None) -> Iterator[AuditEntry]:
+        """Every entry by ``(chain, seq)`` (chains in the database's order of their
+        names), or only ``chain``'s entries by seq."""
+        t = self._t.audit_log
+        if chain is None:
+            return self._keyset(t, ["chain", "seq"], [], _rows.audit_from_row)
+        return self._keyset(t, ["seq"], [t.c.chain == chain], _rows.audit_from_row)
+
+    def heads(self) -> dict[str, ChainHead]:
+        """Each chain's stored head: chain → ``(seq, hash)``."""
+        t = self._t.audit_heads
+        q = sa.select(t.c.chain, t.c.seq, t.c.hash).where(t.c.seq > 0)
+        with self._read("audit heads"):
+            return {c: (int(seq), h) for c, seq, h in self._conn.execute(q)}
+
+
+def _sealed_audit_row(at: datetime, row: SealedRow) -> dict[str, Any]:
+    """``audit_to_row`` of the entry a sealed row stands for (without building it)."""
+    seq, operator, action, subject, reason, before, after, prev_hash, digest, chain = row
+    return {
+        "seq": seq,
+        "at": at,
+        "operator": operator,
+        "action": action,
+        "subject": subject,
+        "reason": reason,
+        "before": before,
+        "after": after,
+        "prev_hash": prev_hash,
+        "hash": digest,
+        "chain": chain,
+    }
 
 
 class SqlCases(_Repo):

@@ -11,7 +11,7 @@ installations can share one database or schema.
 >>> [c.name for c in t.records.constraints if isinstance(c, sa.UniqueConstraint)]
 ['uq_ss_records_national_number']
 >>> sorted(t.by_port)[:3]
-['attendance', 'audit', 'cases']
+['attendance', 'audit', 'audit_heads']
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ REGION = 12
 ENUM = 32
 NAME = 200
 NUMBER = 64
+CHAIN = 64  # studentstatus.domain.audit.CHAIN_MAX
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -106,6 +107,7 @@ class SqlTables:
     roster: sa.Table
     attendance: sa.Table
     audit_log: sa.Table
+    audit_heads: sa.Table
     cases: sa.Table
     identity_claims: sa.Table
 
@@ -129,6 +131,7 @@ class SqlTables:
             "roster": self.roster,
             "attendance": self.attendance,
             "audit": self.audit_log,
+            "audit_heads": self.audit_heads,
             "cases": self.cases,
             "claims": self.identity_claims,
         }
@@ -386,9 +389,11 @@ def build_tables(
         sa.Column("operator", sa.String(NAME), nullable=False),
         ix("attendance_record_day", "record_id", "day", "id"),
     )
+    # One hash chain per writer scope (studentstatus.domain.audit): seq counts within a chain;
+    # "" is the chain of logs written before chains existed.
     audit_log = table(
         "audit_log",
-        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("seq", sa.Integer, nullable=False, autoincrement=False),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.Column("operator", sa.String(NAME), nullable=False),
         sa.Column("action", sa.String(NAME), nullable=False),
@@ -397,6 +402,16 @@ def build_tables(
         sa.Column("before", sa.JSON, nullable=False),
         sa.Column("after", sa.JSON, nullable=False),
         sa.Column("prev_hash", sa.String(128), nullable=False),
+        sa.Column("hash", sa.String(128), nullable=False),
+        sa.Column("chain", sa.String(CHAIN), nullable=False, server_default=""),
+        sa.PrimaryKeyConstraint("chain", "seq"),
+    )
+    # Each chain's head, (seq, hash) of its last entry, moved in the transaction that appends:
+    # a writer locks its chain's row first, so writers of one chain take turns.
+    audit_heads = table(
+        "audit_heads",
+        sa.Column("chain", sa.String(CHAIN), primary_key=True),
+        sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("hash", sa.String(128), nullable=False),
     )
     # Dropout-control cases (monitoring): indexed columns + the whole case as JSON.
@@ -435,6 +450,7 @@ def build_tables(
         roster=roster,
         attendance=attendance,
         audit_log=audit_log,
+        audit_heads=audit_heads,
         cases=cases,
         identity_claims=identity_claims,
     )
