@@ -67,6 +67,7 @@ __all__ = [
     "ChangeLog",
     "ChildRepository",
     "Clock",
+    "IdentityClaims",
     "KindergartenRepository",
     "NumberRegistry",
     "PopulationRegistry",
@@ -461,6 +462,32 @@ class BulkNumberRegistry(NumberRegistry, Protocol):
         ...
 
 
+@runtime_checkable
+class IdentityClaims(Protocol):
+    """Claims on identity keys: the point where registrations of one person serialise.
+
+    Keys are :func:`~studentstatus.domain.claims.claim_key` strings (32 hex
+    digits).  :meth:`claim` adds one claim per occurrence of a key and returns
+    how many claims each key had before; on a store where units of work run
+    concurrently it also **locks each key until the unit ends** (a second unit
+    claiming the same key waits for the first to commit or roll back), and a
+    read made after the claim sees what the unit that held the key committed.
+    Claims are never removed: a count above zero means "a record of this key
+    may exist; look it up".  See :mod:`studentstatus.domain.claims`.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     uow.claims.claim(["k1", "k2", "k1"]), uow.claims.claim(["k1"])
+    ({'k1': 0, 'k2': 0}, {'k1': 2})
+    """
+
+    def claim(self, keys: Sequence[str]) -> dict[str, int]:
+        """Claim every key of ``keys`` (in sorted order, so that two units claiming
+        overlapping sets lock them in the same order); return, for each distinct key,
+        the number of claims it had before this call."""
+        ...
+
+
 class RosterRepository(Protocol):
     """Children of unlicensed kindergartens, recorded by counties."""
 
@@ -572,6 +599,7 @@ class UnitOfWork(Protocol):
     roster: RosterRepository
     attendance: AttendanceRepository
     audit: AuditLog
+    claims: IdentityClaims
 
     def __enter__(self) -> Self:
         """Begin."""

@@ -59,13 +59,14 @@ from studentstatus.domain.model import (
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
 from studentstatus.domain.search import RecordQuery
-from studentstatus.errors import ConflictError, NotFoundError, mask
+from studentstatus.errors import ConflictError, NotFoundError, TryAgain, mask
 from studentstatus.ports import (
     AttendanceRepository,
     AuditLog,
     CaseRepository,
     ChangeLog,
     ChildRepository,
+    IdentityClaims,
     KindergartenRepository,
     NumberRegistry,
     ProblemRepository,
@@ -93,9 +94,10 @@ TABLES = (
     "roster",
     "attendance",
     "audit",
-    "numidx",
     "auditheads",
+    "numidx",
     "cases",
+    "claims",
 )
 
 
@@ -322,6 +324,14 @@ def apply_op(w: Working, op: Op) -> list[Any]:
             head = heads.get(a.chain)
             if head is None or head[0] < a.seq:
                 heads[a.chain] = (a.seq, a.hash)
+    elif name == "claims.add":  # (claim key, claims before, claims added) triples
+        claims = w.read("claims")
+        for key, before, _added in items:
+            if claims.get(key, 0) != before:  # another unit claimed it since: decisions stale
+                raise TryAgain("commit", collided="identity claims")
+        target = w.write("claims")
+        for key, before, added in items:
+            target[key] = before + added
     elif name == "cases.add":  # dropout cases (monitoring)
         _insert(w, "cases", lambda c: c.id, items, "case")
     elif name == "cases.update":
@@ -844,6 +854,21 @@ class _Audit(_Repo):
         return dict(self._t("auditheads"))
 
 
+class _Claims(_Repo):
+    """Identity claims: a count per key; a unit that claimed a key another unit claimed
+    since its snapshot fails at commit with :class:`~studentstatus.errors.TryAgain`."""
+
+    def claim(self, keys: Sequence[str]) -> dict[str, int]:
+        added: dict[str, int] = {}
+        for key in sorted(keys):
+            added[key] = added.get(key, 0) + 1
+        table = self._t("claims")
+        before = {key: table.get(key, 0) for key in added}
+        if added:
+            self._do("claims.add", [(k, before[k], n) for k, n in added.items()])
+        return before
+
+
 # --------------------------------------------------------------------------- unit of work
 
 
@@ -883,6 +908,7 @@ class MemoryUnitOfWork:
         self.attendance: AttendanceRepository = _Attendance(self)
         self.audit: AuditLog = _Audit(self)
         self.cases: CaseRepository = _Cases(self)
+        self.claims: IdentityClaims = _Claims(self)
 
     def _apply(self, op: Op) -> list[Any]:
         result = apply_op(self._working, op)

@@ -1615,6 +1615,67 @@ class AuditContract(_Base):
             assert verify_chain(got, heads=heads).ok
 
 
+class ClaimsContract(_Base):
+    """Identity claims (:class:`~studentstatus.ports.IdentityClaims`): counts per key,
+    committed or rolled back with the unit, and never two units both told "nobody
+    claimed this key before" when both commit."""
+
+    def test_claims_count_per_key(self, store: Store) -> None:
+        """``claim`` returns the claims before the call; repeats count; commit keeps them,
+        rollback drops them."""
+        with store.unit_of_work() as uow:
+            assert uow.claims.claim(["k2", "k1", "k2"]) == {"k1": 0, "k2": 0}
+            assert uow.claims.claim(["k2"]) == {"k2": 2}
+            assert uow.claims.claim([]) == {}
+            uow.commit()
+            assert uow.claims.claim(["k3"]) == {"k3": 0}
+            uow.rollback()
+        assert _read(store, lambda u: u.claims.claim(["k1", "k2", "k3"])) == {
+            "k1": 1,
+            "k2": 3,
+            "k3": 0,
+        }
+
+    def test_racing_claims_never_both_first(self) -> None:
+        """Two units claim one key at once: if both commit, the second saw the first's
+        claim (a store that locks makes the second wait; an optimistic one fails one of
+        the commits with :class:`~studentstatus.errors.ConflictError`)."""
+        if not self.supports_concurrent_units:
+            pytest.skip("adapter does not support concurrent units")
+        import threading
+
+        with self.fresh_store() as store:
+            seen: dict[str, int] = {}
+            failed: list[BaseException] = []
+            started = threading.Event()
+
+            def second() -> None:
+                try:
+                    with store.unit_of_work() as uow:
+                        started.set()
+                        seen["second"] = uow.claims.claim(["k"])["k"]
+                        uow.commit()
+                except ConflictError as exc:
+                    failed.append(exc)
+
+            with store.unit_of_work() as first:
+                seen["first"] = first.claims.claim(["k"])["k"]
+                worker = threading.Thread(target=second)
+                worker.start()
+                started.wait(5)
+                worker.join(0.3)  # a locking store keeps it waiting here
+                try:
+                    first.commit()
+                except ConflictError as exc:
+                    failed.append(exc)
+            worker.join(30)
+            assert not worker.is_alive()
+            assert seen["first"] == 0
+            assert failed or seen["second"] == 1
+            total = _read(store, lambda u: u.claims.claim(["k"]))["k"]
+            assert total == 2 - len(failed)
+
+
 class UnitOfWorkContract(_Base):
     """Atomicity and isolation of units of work."""
 
@@ -2115,6 +2176,7 @@ class StoreContract(
     RosterContract,
     AttendanceContract,
     AuditContract,
+    ClaimsContract,
     UnitOfWorkContract,
     PersistenceContract,
     PropertyContract,

@@ -70,10 +70,12 @@ def translate_error(exc: BaseException, what: str = "storage operation") -> Stor
     if integrity:
         return ConflictError(f"{what} conflicts with stored data: {name} (uniqueness)")
     if sqlstate in _RETRYABLE_SQLSTATES or mysql_code in _RETRYABLE_MYSQL_CODES:
-        return TryAgain(what, collided=_COLLIDED.get(what, ""), detail=name)
+        code = sqlstate or (str(mysql_code) if mysql_code is not None else "")
+        return TryAgain(what, collided=_COLLIDED.get(what, ""), detail=f"{name} {code}".strip())
     if "database is locked" in str(orig):
         return ConflictError(f"{what} could not get the SQLite write lock: {name} (busy)")
-    return StorageError(f"{what} failed: {name} (database error)")
+    code = sqlstate or (str(mysql_code) if mysql_code is not None else "")
+    return StorageError(f"{what} failed: {name}{' ' + code if code else ''} (database error)")
 
 
 @contextmanager

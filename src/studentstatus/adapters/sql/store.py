@@ -196,7 +196,10 @@ class SqlStore:
             self.engine = bind
         else:
             url = _prepare_url(bind)
-            self.engine = sa.create_engine(url)
+            options: dict[str, Any] = {}
+            if url.get_backend_name() in ("mysql", "mariadb"):
+                options["isolation_level"] = "READ COMMITTED"  # see SqlUnitOfWork
+            self.engine = sa.create_engine(url, **options)
             self._owns_engine = True
             if url.get_backend_name() == "sqlite":
                 _configure_sqlite(self.engine)
@@ -295,6 +298,12 @@ def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[An
 class SqlUnitOfWork:
     """One connection and one transaction (or one SAVEPOINT in a host connection).
 
+    **Isolation**: READ COMMITTED, PostgreSQL's default, which MySQL/MariaDB units
+    are set to as well (their default, REPEATABLE READ, would let a unit keep
+    reading a snapshot older than the identity claim it just waited for; see
+    :class:`SqlClaims`).  A host that hands in its own MySQL connection must run it
+    under READ COMMITTED itself.
+
     Repositories are attributes, as in :class:`~studentstatus.ports.UnitOfWork`.
     After :meth:`commit` or :meth:`rollback` the unit stays usable: the next
     write starts a new transaction.
@@ -325,6 +334,8 @@ class SqlUnitOfWork:
                 self._conn = store._connection
             else:
                 self._conn = store.engine.connect()
+                if store.dialect_name in ("mysql", "mariadb") and not store._owns_engine:
+                    self._conn.execution_options(isolation_level="READ COMMITTED")
             self._begin()
         ctx = _Ctx(self._conn, store)
         self.kindergartens = SqlKindergartens(ctx)
@@ -338,6 +349,7 @@ class SqlUnitOfWork:
         self.attendance = SqlAttendance(ctx)
         self.audit = SqlAudit(ctx)
         self.cases = SqlCases(ctx)
+        self.claims = SqlClaims(ctx)
         return self
 
     def _begin(self) -> None:
@@ -811,7 +823,10 @@ def _savepoint(conn: Connection, what: str) -> Iterator[None]:
             yield
         except BaseException:
             if sp.is_active:
-                sp.rollback()
+                # MySQL/MariaDB undo the whole transaction on a deadlock, savepoint
+                # included: the error that got us here says why, not this one.
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    sp.rollback()
             raise
         else:
             sp.commit()
@@ -1875,6 +1890,55 @@ def _sealed_audit_row(at: datetime, row: SealedRow) -> dict[str, Any]:
         "hash": digest,
         "chain": chain,
     }
+
+
+class SqlClaims(_Repo):
+    """Identity claims (:class:`~studentstatus.ports.IdentityClaims`): one row per key.
+
+    One upsert per chunk of sorted keys adds the claims and locks the rows until the
+    transaction ends (PostgreSQL and SQLite: ``INSERT … ON CONFLICT DO UPDATE …
+    RETURNING``; MySQL/MariaDB: ``INSERT … ON DUPLICATE KEY UPDATE`` and a read of the
+    rows just locked).  A second unit claiming a key waits for the first to end; since
+    units run under READ COMMITTED (see :class:`SqlUnitOfWork`), what it reads next
+    includes what the first committed.
+
+    >>> store = SqlStore("sqlite://", create=True)
+    >>> with store.unit_of_work() as uow:
+    ...     uow.claims.claim(["b", "a", "b"]), uow.claims.claim(["b", "c"])
+    ({'a': 0, 'b': 0}, {'b': 2, 'c': 0})
+    >>> store.close()
+    """
+
+    def claim(self, keys: Sequence[str]) -> dict[str, int]:
+        added: dict[str, int] = {}
+        for key in sorted(keys):
+            added[key] = added.get(key, 0) + 1
+        out: dict[str, int] = {}
+        t = self._t.identity_claims
+        items = list(added.items())
+        with self._write("claim identity keys"):
+            for chunk in _chunks(items, _IN_CHUNK):
+                values = [{"claim_key": k, "claims": n} for k, n in chunk]
+                if self._ctx.dialect in ("mysql", "mariadb"):
+                    ins = mysql_dialect.insert(t).values(values)
+                    self._conn.execute(
+                        ins.on_duplicate_key_update(claims=t.c.claims + ins.inserted.claims)
+                    )
+                    q = sa.select(t.c.claim_key, t.c.claims).where(
+                        t.c.claim_key.in_([k for k, _n in chunk])
+                    )
+                    now = dict(self._conn.execute(q).all())
+                else:
+                    dialect = pg_dialect if self._ctx.dialect == "postgresql" else sqlite_dialect
+                    up = dialect.insert(t).values(values)
+                    stmt = up.on_conflict_do_update(
+                        index_elements=[t.c.claim_key],
+                        set_={"claims": t.c.claims + up.excluded.claims},
+                    ).returning(t.c.claim_key, t.c.claims)
+                    now = dict(self._conn.execute(stmt).all())
+                for k, n in chunk:
+                    out[k] = now[k] - n
+        return out
 
 
 class SqlCases(_Repo):
