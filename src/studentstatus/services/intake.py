@@ -38,17 +38,23 @@ last row.  If the store fails anywhere (or the process dies), nothing of the
 file is written and the error propagates: run the import again.  Rejected
 rows never write anything.
 
+**Duplicates are found through identity claims**
+(:mod:`studentstatus.domain.claims`): each chunk claims the identity keys of
+its rows (sorted, one statement) before it looks for other records; only keys
+that were claimed before are looked up, all at once.  A claim locks its key
+until the import commits, so a concurrent registration of the same child waits
+for the import and then finds its records (and the other way round): one
+person, one status, held by the database.  Two imports whose files share
+children may deadlock on their claims; the database undoes one of them, which
+raises :class:`~studentstatus.errors.TryAgain` having written nothing.
+
 **Memory** stays flat in the number of rows: rows are streamed, and the only
-per-row state kept is a Bloom filter of the document numbers / identity keys
-and of the L numbers seen (2 bytes a row each, about 0.25% false positives;
-5 MiB each for a million rows); a hit
-is confirmed by an exact look-up in the store, so a false positive costs one
-query and can never create a false problem.  Before the first row the store's existing records
-are streamed once to fill these sets (cheap on an empty store, linear in the
-store's size otherwise); the sets are kept for the next import in the same
-process and reused when nothing else was written in between (the audit
-log's last entry is still the one this process left), so a county-by-county
-import of a province streams the store once, not once per county.  Accepted records are passed to
+per-row state kept is a Bloom filter of the numbers the store and the file hold
+(2 bytes a row, about 0.25% false positives; 5 MiB for a million numbers), so
+that temporary-number draws need no look-up each; a false positive costs one
+more draw.  The filter is filled from the store's records at the start of each
+import (cheap on an empty store, linear in the store's size otherwise): a bulk
+import pays for it, :func:`register_child` does not.  Accepted records are passed to
 ``on_record`` as they are written (the CLI spools them to a temporary file)
 and collected in the report only when ``collect_records`` is true.
 
