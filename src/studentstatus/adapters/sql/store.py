@@ -95,6 +95,9 @@ COPY_THRESHOLD = 100
 
 _IN_CHUNK = 500
 
+_FIRST_BATCH = 64
+"""Rows in the first batch of a keyset stream (then four times more each batch)."""
+
 _PG_UPDATE_FROM = 100
 """On PostgreSQL, versioned updates of this many rows go through a temporary table."""
 
@@ -795,11 +798,17 @@ class _Repo:
         convert: Callable[[Mapping[Any, Any]], E],
         batch_size: int = 1000,
     ) -> Iterator[E]:
-        """Stream rows ordered by ``keys`` in batches (keyset pagination): flat memory."""
+        """Stream rows ordered by ``keys`` in batches (keyset pagination): flat memory.
+
+        The first batch is small (:data:`_FIRST_BATCH` rows) and each next one four times
+        the last, up to ``batch_size``: a caller that wants the first page of a long list
+        (a portal's problem list) reads a page, not a thousand rows.
+        """
         cols = [table.c[k] for k in keys]
         last: tuple[Any, ...] | None = None
+        size = min(_FIRST_BATCH, batch_size)
         while True:
-            q = sa.select(table).where(*where).order_by(*cols).limit(batch_size)
+            q = sa.select(table).where(*where).order_by(*cols).limit(size)
             if last is not None:
                 if len(cols) == 1:
                     q = q.where(cols[0] > last[0])
@@ -809,9 +818,10 @@ class _Repo:
                 batch = list(self._conn.execute(q).mappings())
             for row in batch:
                 yield convert(row)
-            if len(batch) < batch_size:
+            if len(batch) < size:
                 return
             last = tuple(batch[-1][k] for k in keys)
+            size = min(size * 4, batch_size)
 
 
 @contextmanager

@@ -341,7 +341,7 @@ def build_tables(
         sa.Column("resolved_at", UtcDateTime(), nullable=True),
         _version(),
         ix("problems_record_id", "record_id"),
-        ix("problems_county_code", "county_code"),
+        ix("problems_county_code_id", "county_code", "id"),
         ix("problems_status", "status"),
     )
     issued_numbers = table(
