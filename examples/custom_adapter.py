@@ -31,11 +31,13 @@ from typing import Any, Self
 import attrs
 import pytest
 
+from studentstatus.domain.approvals import pending_key
 from studentstatus.domain.enums import (
     ChangeKind,
     ProblemKind,
     ProblemStatus,
     RequestStatus,
+    Role,
     State,
 )
 from studentstatus.domain.model import (
@@ -314,6 +316,29 @@ class Requests:
     def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
         return iter(self.t.sorted(lambda r: status is None or r.status is status))
 
+    def pending_for(
+        self,
+        role: Role | str,
+        scope: str,
+        *,
+        due_before: date | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[ChangeRequest]:
+        # The queue's key is the pending step's (role, scope, due); a database adapter
+        # keeps it in indexed columns, a dict can afford to compute it for every request.
+        def queued(r: ChangeRequest) -> bool:
+            key = pending_key(r)
+            return (
+                key is not None
+                and key[:2] == (Role(role), scope)
+                and (after is None or r.id > after)
+                and (due_before is None or (key[2] is not None and key[2] < due_before))
+            )
+
+        found = self.t.sorted(queued)
+        return iter(found if limit is None else found[: max(limit, 0)])
+
 
 class Problems:
     def __init__(self, t: dict[str, Any]) -> None:
@@ -340,6 +365,7 @@ class Problems:
         county_prefix: str = "",
         statuses: Iterable[ProblemStatus] | None = None,
         kinds: Iterable[ProblemKind] | None = None,
+        kindergarten_code: str | None = None,
     ) -> Iterator[ProblemRecord]:
         st = None if statuses is None else set(statuses)
         ks = None if kinds is None else set(kinds)
@@ -349,6 +375,7 @@ class Problems:
                     p.county_code.startswith(county_prefix)
                     and (st is None or p.status in st)
                     and (ks is None or p.kind in ks)
+                    and (kindergarten_code is None or p.kindergarten_code == kindergarten_code)
                 )
             )
         )

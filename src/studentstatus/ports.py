@@ -36,6 +36,7 @@ from studentstatus.domain.enums import (
     ProblemKind,
     ProblemStatus,
     RequestStatus,
+    Role,
     State,
     VerificationResult,
 )
@@ -348,6 +349,26 @@ class RequestRepository(Protocol):
         """Requests by id, optionally by status."""
         ...
 
+    def pending_for(
+        self,
+        role: Role | str,
+        scope: str,
+        *,
+        due_before: date | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[ChangeRequest]:
+        """An approval queue: the OPEN requests whose pending step is ``role`` at exactly
+        ``scope`` (:func:`~studentstatus.domain.approvals.pending_key`), by id.
+
+        ``due_before``: only those whose pending step is due before that day (a step
+        without a due date never is); ``after``: only ids greater than it (keyset
+        pages); ``limit``: at most that many.  Meant to read only the queue's own
+        requests (the SQL adapter keeps the pending step's role, scope and due date
+        in indexed columns).
+        """
+        ...
+
 
 class ProblemRepository(Protocol):
     """Problem records (问题学籍)."""
@@ -378,8 +399,9 @@ class ProblemRepository(Protocol):
         county_prefix: str = "",
         statuses: Iterable[ProblemStatus] | None = None,
         kinds: Iterable[ProblemKind] | None = None,
+        kindergarten_code: str | None = None,
     ) -> Iterator[ProblemRecord]:
-        """Problems by id, filtered."""
+        """Problems by id, filtered (``kindergarten_code``: one kindergarten's)."""
         ...
 
 

@@ -117,11 +117,17 @@ def _load(store: SqlStore) -> World:
                     )
                 )  # fmt: skip
             if i % 9 == 0:
+                # Open ones wait for the county (some overdue), or first for the kindergarten.
+                county_step = ApprovalStep(
+                    Role.COUNTY, kg.region_code, date(2026, 3, 1 if i % 5 == 0 else 16)
+                )
+                steps: tuple[ApprovalStep, ...] = (county_step,)
+                if i % 8 == 0:
+                    steps = (ApprovalStep(Role.KINDERGARTEN, kg.school_code, NOW.date()), *steps)
                 requests.append(
                     ChangeRequest(
                         f"q{rng.getrandbits(128):032x}", rec.id, ChangeKind.TRANSFER,
-                        f"kindergarten:{kg.school_code}", NOW,
-                        (ApprovalStep(Role.COUNTY, kg.region_code),),
+                        f"kindergarten:{kg.school_code}", NOW, steps,
                         status=RequestStatus.OPEN if i % 4 == 0 else RequestStatus.APPROVED,
                     )
                 )  # fmt: skip
@@ -349,28 +355,89 @@ def test_open_requests_are_listed_by_index(world: World) -> None:
     assert_index_driven(world, first_page, "change_requests")
 
 
-@pytest.mark.xfail(
-    reason="requests_for lists every OPEN request of the country (status index), loads their "
-    "records and kindergartens, and keeps the operator's in Python: the pending step's role "
-    "and scope live in the JSON steps column, which no index reaches",
-    strict=True,
-)
+def _counting_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the requests the SQL request repository hands out (``iter``, ``pending_for``)."""
+    from studentstatus.adapters.sql.store import SqlRequests
+
+    read: list[str] = []
+    for name in ("iter", "pending_for"):
+        plain = getattr(SqlRequests, name)
+
+        def counting(
+            self: SqlRequests, *args: Any, _plain: Any = plain, **kw: Any
+        ) -> Iterator[ChangeRequest]:
+            for request in _plain(self, *args, **kw):
+                read.append(request.id)
+                yield request
+
+        monkeypatch.setattr(SqlRequests, name, counting)
+    return read
+
+
+def _queue(world: World, role: Role, scope: str, **kw: Any) -> Callable[[], Any]:
+    """The store's read of an approval queue, as ``requests_for`` makes it."""
+
+    def run() -> None:
+        with world.store.unit_of_work() as uow:
+            assert list(uow.requests.pending_for(role, scope, **kw))
+
+    return run
+
+
 def test_approval_queue_of_a_county_reads_only_its_requests(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from studentstatus.adapters.sql.store import SqlRequests
     from studentstatus.services.changes import requests_for
 
     op = Operator.parse(f"county:{COUNTIES[1]}")
-    read: list[str] = []
-    plain = SqlRequests.iter
-
-    def counting(self: SqlRequests, **kw: Any) -> Iterator[ChangeRequest]:
-        for request in plain(self, **kw):
-            read.append(request.id)
-            yield request
-
-    monkeypatch.setattr(SqlRequests, "iter", counting)
+    read = _counting_requests(monkeypatch)
     queue = requests_for(world.rt(), op)
     assert queue
-    assert len(read) <= 2 * len(queue), f"read {len(read)} requests for {len(queue)}"
+    assert {v.step for v in queue} == {str(op)}
+    assert read == [v.id for v in queue], f"read {len(read)} requests for {len(queue)}"
+    read.clear()
+    late = requests_for(world.rt(), op, overdue=True)
+    assert late
+    assert {v.overdue for v in late} == {True}
+    assert read == [v.id for v in late]
+    assert_index_driven(world, _queue(world, Role.COUNTY, COUNTIES[1]), "change_requests")
+    today = NOW.date()
+    assert_index_driven(
+        world, _queue(world, Role.COUNTY, COUNTIES[1], due_before=today), "change_requests"
+    )
+
+
+def test_approval_queue_of_a_kindergarten_reads_only_its_requests(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studentstatus.services.changes import requests_for
+
+    rec = world.records[0]
+    op = Operator.parse(f"kindergarten:{rec.kindergarten_code}")
+    read = _counting_requests(monkeypatch)
+    queue = requests_for(world.rt(), op)
+    assert queue
+    assert {v.step for v in queue} == {str(op)}
+    assert read == [v.id for v in queue], f"read {len(read)} requests for {len(queue)}"
+    assert_index_driven(
+        world, _queue(world, Role.KINDERGARTEN, rec.kindergarten_code), "change_requests"
+    )
+
+
+def test_problems_of_a_kindergarten(world: World) -> None:
+    from studentstatus.services.problems import list_problems
+
+    rec = world.records[len(world.records) // 2]
+    op = Operator.parse(f"kindergarten:{rec.kindergarten_code}")
+
+    def first_page() -> None:
+        found = list(list_problems(world.rt(), op))
+        assert found
+        assert {p["kindergarten_code"] for p in found} == {rec.kindergarten_code}
+
+    assert_index_driven(world, first_page, "problems")
+    # by the kindergarten's index, not by the county's (six kindergartens' problems) alone
+    plans = [plan for _s, plan in _plans(world, first_page) if "problems" in plan]
+    assert plans
+    assert all("problems_kindergarten_code_id" in plan or "kindergarten_code_id_idx" in plan
+               for plan in plans), "\n\n".join(plans)  # fmt: skip

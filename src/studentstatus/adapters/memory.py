@@ -38,11 +38,13 @@ from typing import Any, Protocol, Self, TypeVar, cast
 
 import attrs
 
+from studentstatus.domain.approvals import pending_key
 from studentstatus.domain.enums import (
     ChangeKind,
     ProblemKind,
     ProblemStatus,
     RequestStatus,
+    Role,
     State,
 )
 from studentstatus.domain.model import (
@@ -649,6 +651,32 @@ class _Requests(_Repo):
             if status is None or table[rid].status is status:
                 yield table[rid]
 
+    def pending_for(
+        self,
+        role: Role | str,
+        scope: str,
+        *,
+        due_before: date | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[ChangeRequest]:
+        """An approval queue by id (a read of every request: no index here)."""
+        wanted = Role(role)
+        table = self._t("requests")
+        found = 0
+        for rid in sorted(table):
+            if limit is not None and found >= limit:
+                return
+            key = pending_key(table[rid])
+            if (after is not None and rid <= after) or key is None:
+                continue
+            if key[0] is not wanted or key[1] != scope:
+                continue
+            if due_before is not None and (key[2] is None or key[2] >= due_before):
+                continue
+            found += 1
+            yield table[rid]
+
 
 class _Problems(_Repo):
     def add(self, problem: ProblemRecord) -> None:
@@ -706,6 +734,7 @@ class _Problems(_Repo):
         county_prefix: str = "",
         statuses: Iterable[ProblemStatus] | None = None,
         kinds: Iterable[ProblemKind] | None = None,
+        kindergarten_code: str | None = None,
     ) -> Iterator[ProblemRecord]:
         st = None if statuses is None else frozenset(statuses)
         ks = None if kinds is None else frozenset(kinds)
@@ -716,6 +745,7 @@ class _Problems(_Repo):
                 p.county_code.startswith(county_prefix)
                 and (st is None or p.status in st)
                 and (ks is None or p.kind in ks)
+                and (kindergarten_code is None or p.kindergarten_code == kindergarten_code)
             ):
                 yield p
 

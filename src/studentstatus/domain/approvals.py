@@ -2,7 +2,8 @@
 
 :func:`approval_chain` builds the steps of a new request; :func:`decide`
 records one decision; :func:`withdraw` lets the applicant take a request back;
-:func:`overdue_steps` and :func:`is_lost_transfer` feed the counties' queues.
+:func:`pending_key` says whose queue a request is in, :func:`overdue_steps` and
+:func:`is_lost_transfer` feed the counties' queues.
 Everything is pure: requests are frozen values and each function returns a
 new one.
 
@@ -72,6 +73,7 @@ __all__ = [
     "next_step",
     "next_step_index",
     "overdue_steps",
+    "pending_key",
     "scope_for",
     "step_fits",
     "withdraw",
@@ -239,6 +241,28 @@ def next_step(request: ChangeRequest) -> ApprovalStep | None:
     """
     i = next_step_index(request)
     return None if i is None else request.steps[i]
+
+
+def pending_key(request: ChangeRequest) -> tuple[Role, str, date | None] | None:
+    """``(role, scope, due)`` of the step waiting for a decision; ``None`` unless ``OPEN``.
+
+    What an approval queue looks a request up by: the operator whose role and
+    scope are exactly these decides it (:func:`step_fits`), and it is overdue
+    once ``due`` is past.  Stores keep the key next to the request (the SQL
+    adapter in indexed columns) so that an operator's queue is read without
+    opening every open request's steps.
+
+    >>> steps = (ApprovalStep(Role.KINDERGARTEN, "4444000001", decision=StepDecision.APPROVED),
+    ...          ApprovalStep(Role.COUNTY, "110105", due=date(2025, 9, 15)))
+    >>> r = ChangeRequest("q1", "r1", ChangeKind.TRANSFER, "kindergarten:4444000001",
+    ...                   datetime(2025, 9, 1), steps)
+    >>> pending_key(r)
+    (<Role.COUNTY: 'county'>, '110105', datetime.date(2025, 9, 15))
+    >>> pending_key(attrs.evolve(r, status=RequestStatus.WITHDRAWN)) is None
+    True
+    """
+    step = next_step(request)
+    return None if step is None else (step.role, step.scope, step.due)
 
 
 def _not_open(request: ChangeRequest) -> RuleViolations:

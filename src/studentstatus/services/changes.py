@@ -786,8 +786,11 @@ def _views(
     uow: UnitOfWork,
     requests: Iterable[ChangeRequest],
     keep: Any,
+    *,
+    destinations: bool = True,
 ) -> list[RequestView]:
-    """Views of ``requests`` for which ``keep(request, record, destination)`` holds."""
+    """Views of ``requests`` for which ``keep(request, record, destination)`` holds
+    (``destinations=False``: ``keep`` does not look at the destination, which is not read)."""
     today = rt.clock.today()
     kgs: dict[str, Kindergarten | None] = {}
     out: list[RequestView] = []
@@ -796,7 +799,7 @@ def _views(
         selected: list[tuple[ChangeRequest, StatusRecord | None]] = []
         for req in chunk:
             dest: Kindergarten | None = None
-            if req.to_kindergarten:
+            if destinations and req.to_kindergarten:
                 if req.to_kindergarten not in kgs:
                     kgs[req.to_kindergarten] = uow.kindergartens.find(req.to_kindergarten)
                 dest = kgs[req.to_kindergarten]
@@ -829,18 +832,22 @@ def requests_for(rt: Runtime, operator: Operator, *, overdue: bool = False) -> l
     """Open requests whose pending step is the operator's (role and scope), by id.
 
     With ``overdue=True``, only those whose pending step is past its due date.
-    See the module example.
+    The store answers the queue itself
+    (:meth:`~studentstatus.ports.RequestRepository.pending_for`: on SQL an index of
+    the pending step's role and scope), so only the operator's requests, their
+    records and children are read.  See the module example.
     """
     today = rt.clock.today()
 
     def keep(req: ChangeRequest, rec: StatusRecord | None, dest: Kindergarten | None) -> bool:
-        pending = _pending(req)
-        if pending is None or not _fits(operator, pending[1]):
-            return False
-        return not overdue or (pending[1].due is not None and today > pending[1].due)
+        pending = _pending(req)  # a guard: the store's queue holds only such requests
+        return pending is not None and _fits(operator, pending[1])
 
     with rt.store.unit_of_work() as uow:
-        return _views(rt, uow, uow.requests.iter(status=RequestStatus.OPEN), keep)
+        queue = uow.requests.pending_for(
+            operator.role, operator.scope, due_before=today if overdue else None
+        )
+        return _views(rt, uow, queue, keep, destinations=False)
 
 
 def overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:

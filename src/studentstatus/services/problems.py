@@ -123,7 +123,13 @@ def list_problems(
     include_resolved: bool = False,
     kinds: Sequence[ProblemKind] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Stream the problems in the operator's scope (unresolved by default), by id."""
+    """Stream the problems in the operator's scope (unresolved by default), by id.
+
+    The store filters by the scope: a county's problems by county code, a
+    kindergarten's by its school code (and its county), so a page reads the
+    page's problems only (on SQL the indexes ``(county_code, id)`` and
+    ``(kindergarten_code, id)``).
+    """
     authorize(operator, "view")
     today = rt.clock.today()
     statuses = None if include_resolved and not overdue else _OPEN
@@ -133,7 +139,10 @@ def list_problems(
         if code is not None:
             kg = uow.kindergartens.find(code)
             prefix = kg.region_code if kg is not None else ""
-        for p in uow.problems.iter(county_prefix=prefix, statuses=statuses, kinds=kinds):
+        found = uow.problems.iter(
+            county_prefix=prefix, statuses=statuses, kinds=kinds, kindergarten_code=code
+        )
+        for p in found:
             if code is not None and p.kindergarten_code != code:
                 continue
             if operator.role is Role.COUNTY and p.county_code != operator.scope:

@@ -288,6 +288,7 @@ def dump(uow: UnitOfWork, record_ids: tuple[str, ...] = ()) -> dict[str, Any]:
         "active": uow.records.count(states=[State.ACTIVE]),
         "changes": list(uow.changes.iter()),
         "requests": list(uow.requests.iter()),
+        "queue": list(uow.requests.pending_for(Role.COUNTY, "110105")),
         "problems": list(uow.problems.iter()),
         "roster": list(uow.roster.iter()),
         "audit": list(uow.audit.iter()),
@@ -712,6 +713,62 @@ class RequestContract(_Base):
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.requests.update(stale))
 
+    def test_pending_for_is_the_approval_queue(self, store: Store) -> None:
+        """``pending_for(role, scope)``: the OPEN requests whose pending step is exactly that
+        role and scope, by id, with ``due_before`` / ``after`` / ``limit``; it follows updates."""
+        county = _request("q1", "r1")  # pending: county 110105, due 2024-09-28
+        late = attrs.evolve(
+            _request("q4", "r4"),
+            steps=(ApprovalStep(Role.COUNTY, "110105", date(2024, 9, 20)),
+                   ApprovalStep(Role.CITY, "1101", date(2024, 10, 8))),
+        )  # fmt: skip
+        kindergarten = attrs.evolve(
+            _request("q2", "r2"),
+            steps=(ApprovalStep(Role.KINDERGARTEN, "2222000002", date(2024, 9, 14)),
+                   ApprovalStep(Role.COUNTY, "110105", date(2024, 9, 28))),
+        )  # fmt: skip
+        closed = _request("q3", "r3", RequestStatus.APPROVED)
+        other = attrs.evolve(
+            _request("q5", "r5"), steps=(ApprovalStep(Role.COUNTY, "110106", None),)
+        )
+        undated = attrs.evolve(
+            _request("q6", "r6"), steps=(ApprovalStep(Role.COUNTY, "110105", None),)
+        )
+        with store.unit_of_work() as uow:
+            for q in (county, kindergarten, closed, late, other, undated):
+                uow.requests.add(q)
+            uow.commit()
+
+        def ids(role: Role | str, scope: str, **kw: Any) -> list[str]:
+            with store.unit_of_work() as uow:
+                return [q.id for q in uow.requests.pending_for(role, scope, **kw)]
+
+        assert ids(Role.COUNTY, "110105") == ["q1", "q4", "q6"]
+        assert ids("county", "110105") == ["q1", "q4", "q6"]
+        assert _read(store, lambda u: list(u.requests.pending_for(Role.COUNTY, "110106"))) == [
+            other
+        ]
+        assert ids(Role.KINDERGARTEN, "2222000002") == ["q2"]
+        assert ids(Role.COUNTY, "1101") == []  # a scope is matched exactly, never as a prefix
+        assert ids(Role.CITY, "1101") == ids(Role.PROVINCE, "11") == []
+        assert ids(Role.COUNTY, "110105", due_before=date(2024, 9, 28)) == ["q4"]  # due = late
+        assert ids(Role.COUNTY, "110105", due_before=date(2024, 9, 29)) == ["q1", "q4"]
+        assert ids(Role.COUNTY, "110105", after="q1") == ["q4", "q6"]
+        assert ids(Role.COUNTY, "110105", after="q1", limit=1) == ["q4"]
+        assert ids(Role.COUNTY, "110105", limit=0) == []
+        # decisions move a request along the queues; a closed request leaves them
+        moved = attrs.evolve(
+            late,
+            steps=(attrs.evolve(late.steps[0], decision=StepDecision.APPROVED), late.steps[1]),
+        )
+        _commit(store, lambda u: u.requests.update(moved))
+        _commit(store, lambda u: u.requests.update(_request("q1", "r1", RequestStatus.WITHDRAWN)))
+        assert ids(Role.COUNTY, "110105") == ["q6"]
+        assert ids(Role.CITY, "1101") == ["q4"]
+        assert _read(store, lambda u: next(u.requests.pending_for(Role.CITY, "1101"))) == (
+            attrs.evolve(moved, version=1)
+        )
+
 
 class ProblemContract(_Base):
     """Problem records: round trip, per record, filters, versions."""
@@ -733,6 +790,31 @@ class ProblemContract(_Base):
             assert list(uow.problems.iter(kinds=[ProblemKind.NOT_FOUND])) == [probs[1]]
             with pytest.raises(NotFoundError):
                 uow.problems.get("p9")
+
+    def test_problems_of_a_kindergarten(self, store: Store) -> None:
+        """``iter(kindergarten_code=…)`` keeps one kindergarten's problems, with the other
+        filters."""
+        probs = [
+            _problem("p1", "r1"),
+            _problem("p2", "r2", kindergarten_code="1111000002"),
+            _problem("p3", "r3", status=ProblemStatus.RESOLVED),
+            _problem("p4", "r4", "440305", kindergarten_code="1111000002"),
+        ]
+        _commit(store, lambda u: u.problems.add_many(probs))
+        with store.unit_of_work() as uow:
+            assert list(uow.problems.iter(kindergarten_code="1111000001")) == [probs[0], probs[2]]
+            assert list(uow.problems.iter(kindergarten_code="1111000002")) == [probs[1], probs[3]]
+            assert list(
+                uow.problems.iter(
+                    county_prefix="110105",
+                    kindergarten_code="1111000002",
+                    statuses=[ProblemStatus.OPEN],
+                )
+            ) == [probs[1]]
+            assert list(
+                uow.problems.iter(kindergarten_code="1111000001", statuses=[ProblemStatus.OPEN])
+            ) == [probs[0]]
+            assert list(uow.problems.iter(kindergarten_code="9999000009")) == []
 
     def test_problem_conflicts(self, store: Store) -> None:
         """Duplicate id and stale version conflict."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from studentstatus.domain.approvals import pending_key
 from studentstatus.domain.enums import (
     AbsenceReason,
     AttendanceStatus,
@@ -370,8 +371,16 @@ def request_to_row(q: ChangeRequest) -> dict[str, Any]:
         "reason": q.reason,
         "evidence": list(q.evidence),
         "open_record_id": q.record_id if q.status is RequestStatus.OPEN else None,
+        **_pending_columns(q),
         "version": q.version,
     }
+
+
+def _pending_columns(q: ChangeRequest) -> dict[str, Any]:
+    key = pending_key(q)
+    if key is None:
+        return {"pending_role": None, "pending_scope": None, "pending_due": None}
+    return {"pending_role": key[0].value, "pending_scope": key[1], "pending_due": key[2]}
 
 
 def request_from_row(r: Row) -> ChangeRequest:

@@ -62,6 +62,7 @@ from studentstatus.domain.enums import (
     ProblemKind,
     ProblemStatus,
     RequestStatus,
+    Role,
     State,
 )
 from studentstatus.domain.model import (
@@ -1456,6 +1457,32 @@ class SqlRequests(_Repo):
         where = [t.c.status == RequestStatus(status).value] if status is not None else []
         return self._keyset(t, ["id"], where, _rows.request_from_row)
 
+    def pending_for(
+        self,
+        role: Role | str,
+        scope: str,
+        *,
+        due_before: date | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[ChangeRequest]:
+        """An approval queue by id: ``… WHERE pending_role = ? AND pending_scope = ? [AND
+        pending_due < ?] [AND id > ?] ORDER BY id``, pages of the index
+        ``(pending_role, pending_scope, id)`` (the columns :func:`_rows.request_to_row` fills
+        from :func:`~studentstatus.domain.approvals.pending_key`)."""
+        t = self._t.change_requests
+        where = [t.c.pending_role == Role(role).value, t.c.pending_scope == scope]
+        if due_before is not None:
+            where.append(t.c.pending_due < due_before)
+        if after is not None:
+            where.append(t.c.id > after)
+        if limit is None:
+            return self._keyset(t, ["id"], where, _rows.request_from_row)
+        if limit <= 0:
+            return iter(())
+        rows = self._keyset(t, ["id"], where, _rows.request_from_row, min(limit, 1000))
+        return itertools.islice(rows, limit)
+
 
 class SqlProblems(_Repo):
     """Problem records (问题学籍)."""
@@ -1537,10 +1564,14 @@ class SqlProblems(_Repo):
         county_prefix: str = "",
         statuses: Iterable[ProblemStatus] | None = None,
         kinds: Iterable[ProblemKind] | None = None,
+        kindergarten_code: str | None = None,
     ) -> Iterator[ProblemRecord]:
-        """Problems by id, filtered."""
+        """Problems by id, filtered; keyset pages of ``(county_code, id)`` for a county,
+        ``(kindergarten_code, id)`` for a kindergarten."""
         t = self._t.problems
         where = self._province_filter(t.c.county_code, county_prefix)
+        if kindergarten_code is not None:
+            where.append(t.c.kindergarten_code == kindergarten_code)
         if statuses is not None:
             where.append(t.c.status.in_([ProblemStatus(s).value for s in statuses]))
         if kinds is not None:

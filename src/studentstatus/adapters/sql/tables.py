@@ -319,9 +319,16 @@ def build_tables(
         # holds "one open request per record" in the database itself.
         sa.Column("open_record_id", sa.String(ID), nullable=True),
         _version(),
+        # The pending step's role, scope and due date while the request is OPEN, NULL
+        # otherwise (studentstatus.domain.approvals.pending_key): an operator's approval
+        # queue is ``… WHERE pending_role = ? AND pending_scope = ? ORDER BY id``.
+        sa.Column("pending_role", sa.String(ENUM), nullable=True),
+        sa.Column("pending_scope", sa.String(CODE), nullable=True),
+        sa.Column("pending_due", sa.Date, nullable=True),
         sa.UniqueConstraint("open_record_id", name=f"uq_{p}change_requests_open"),
         ix("change_requests_record_id", "record_id"),
         ix("change_requests_status", "status"),
+        ix("change_requests_pending", "pending_role", "pending_scope", "id"),
     )
     problems = big(
         "problems",
@@ -342,6 +349,7 @@ def build_tables(
         _version(),
         ix("problems_record_id", "record_id"),
         ix("problems_county_code_id", "county_code", "id"),
+        ix("problems_kindergarten_code_id", "kindergarten_code", "id"),
         ix("problems_status", "status"),
     )
     issued_numbers = table(
