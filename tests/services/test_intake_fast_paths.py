@@ -64,9 +64,9 @@ def test_reader_fast_row_equals_the_per_cell_path(
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=3000, unique=True))
 def test_bloom_filter_never_forgets_and_seen_agrees_with_membership(hashes: list[int]) -> None:
-    from studentstatus.services.intake import _Bloom
+    from studentstatus.services.intake_numbers import Bloom
 
-    bloom = _Bloom(bits=1 << 10)  # small: several layers
+    bloom = Bloom(bits=1 << 10)  # small: several layers
     added: set[int] = set()
     for h in hashes + hashes[::2]:
         if h in added:
@@ -84,9 +84,9 @@ def test_bloom_filter_never_forgets_and_seen_agrees_with_membership(hashes: list
 def test_bloom_seen_is_membership_then_add(hashes: list[int]) -> None:
     """The one-pass ``seen`` answers and sets exactly what ``h in bloom`` then ``add`` do,
     across layers (repeats included)."""
-    from studentstatus.services.intake import _Bloom
+    from studentstatus.services.intake_numbers import Bloom
 
-    fused, plain = _Bloom(bits=1 << 8), _Bloom(bits=1 << 8)
+    fused, plain = Bloom(bits=1 << 8), Bloom(bits=1 << 8)
     for h in hashes + hashes[::3]:
         expected = h in plain
         plain.add(h)
@@ -98,15 +98,15 @@ def test_bloom_seen_is_membership_then_add(hashes: list[int]) -> None:
 def test_bloom_filter_false_positives_stay_near_a_quarter_percent() -> None:
     import random
 
-    from studentstatus.services.intake import _Bloom
+    from studentstatus.services.intake_numbers import Bloom
 
     rng = random.Random(5)
-    bloom = _Bloom()
+    bloom = Bloom()
     for _ in range(1 << 19):  # the first layer, full
         bloom.add(rng.getrandbits(64) - 2**63)
     false = sum(rng.getrandbits(64) - 2**63 in bloom for _ in range(100_000))
     assert false < 350  # 0.35%: four probes, 16 bits an item
-    small = _Bloom(bits=1 << 10)
+    small = Bloom(bits=1 << 10)
     for _ in range(70_000):  # 64 + 256 + 1,024 + 4,096 + 16,384 + 65,536 items: six layers
         small.add(rng.getrandbits(64))
     assert len(small._layers) == 6
@@ -162,6 +162,6 @@ def test_parse_date_iso_fast_path_equals_the_pattern(text: str) -> None:
 )
 def test_compact_number_fast_path_equals_the_pattern(text: str) -> None:
     """A number of letters and digits only skips the pattern with the same result."""
-    from studentstatus.services.intake import _SPACES_AND_HYPHENS, _compact_number
+    from studentstatus.domain.claims import _SPACES_AND_HYPHENS, compact_number
 
-    assert _compact_number(text) == _SPACES_AND_HYPHENS.sub("", text).upper()
+    assert compact_number(text) == _SPACES_AND_HYPHENS.sub("", text).upper()

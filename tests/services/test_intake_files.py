@@ -20,7 +20,7 @@ import pytest
 
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import PermissionDenied, StorageError
-from studentstatus.services import _parallel, intake
+from studentstatus.services import _parallel, intake, intake_writes
 from studentstatus.services.intake import import_children, import_files
 
 from ._registration_world import (
@@ -277,14 +277,14 @@ def test_in_a_batch_only_the_last_file_is_written_chunk_by_chunk_near_its_end(
     # only in the last file: the first two files' ends overlap the next file's checking.
     monkeypatch.setattr(intake, "WRITE_BATCH", 400)
     monkeypatch.setattr(intake, "WRITE_TAIL", 250)
-    sizes: list[tuple[intake._Intake, int]] = []  # (the file's import, rows written)
-    send = intake._Intake.send
+    sizes: list[tuple[intake_writes.Writer, int]] = []  # (the file's import, rows written)
+    send = intake_writes.Writer.send
 
-    def spy(self: intake._Intake) -> None:
+    def spy(self: intake_writes.Writer) -> None:
         sizes.append((self, len(self.unsent)))
         send(self)
 
-    monkeypatch.setattr(intake._Intake, "send", spy)
+    monkeypatch.setattr(intake_writes.Writer, "send", spy)
     files = []
     for k in range(3):
         path = tmp_path / f"f{k}.csv"

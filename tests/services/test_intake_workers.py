@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import StorageError, ValidationError
-from studentstatus.services import _parallel, intake
+from studentstatus.services import _parallel, intake, intake_writes
 from studentstatus.services.intake import import_children
 from studentstatus.testing.strategies import children, kindergartens, records
 
@@ -265,13 +265,13 @@ def test_prepared_rows_are_gathered_then_written_every_chunk_near_the_end(
     monkeypatch.setattr(intake, "WRITE_BATCH", 1 << 30)
     monkeypatch.setattr(intake, "WRITE_TAIL", 250)
     sizes: list[int] = []
-    send = intake._Intake.send
+    send = intake_writes.Writer.send
 
-    def spy(self: intake._Intake) -> None:
+    def spy(self: intake_writes.Writer) -> None:
         sizes.append(len(self.unsent))
         send(self)
 
-    monkeypatch.setattr(intake._Intake, "send", spy)
+    monkeypatch.setattr(intake_writes.Writer, "send", spy)
     path = tmp_path / "rows.csv"
     path.write_bytes(csv_bytes([row(i) for i in range(1, 1001)]))
     with make_store("postgres", tmp_path, postgres_url) as store:

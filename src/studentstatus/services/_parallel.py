@@ -8,7 +8,11 @@ record and the ``REGISTER`` event.  The file is cut into chunks of
 ``chunk_size`` rows; worker ``k`` checks the chunks ``c`` with ``c % N == k``
 (each worker reads the whole file, checking only its own chunks) and sends
 them over its own pipe; the import takes chunk ``c`` from worker ``c % N``, so
-it sees the rows in file order exactly as an import in one process does.
+it sees the rows in file order exactly as an import in one process does.  The
+chunks hold at most ``intake.WORKER_CHUNK`` rows, the first ones fewer
+(:func:`chunk_sizes`), so the import can start writing early.  Each worker
+checks rows with :class:`~studentstatus.services.intake_rows.RowChecker`, the
+checker of every intake path, built without a store (``intake.checker``).
 
 * **Kindergartens**: the workers get the kindergartens the import has already
   read (a county's, or the operator's own); a row naming any other code is
@@ -25,6 +29,9 @@ it sees the rows in file order exactly as an import in one process does.
   the importer no longer builds them).
 * **Memory**: a thread of the import reads each worker's pipe into a queue
   of :data:`AHEAD` frames; a worker further ahead blocks, so memory stays flat.
+* **Start-up**: a process costs about half a second to start (a new interpreter
+  importing the library); idle ones are kept for the next imports of this process
+  (:func:`shutdown`, ``intake.stop_workers``, ends them).
 * **Batches** (:class:`Batch`, ``intake.import_files``): each process gets the specs of
   several imports at once and runs them in turn, so it checks the next file while the
   import still writes the last; its L-number draws go on against the filter its previous
@@ -69,6 +76,7 @@ from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Kindergarten
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import Violation
+from studentstatus.services.intake_rows import Candidate, RosterItem
 
 __all__ = ["Batch", "Residue", "checked_chunks", "dumps", "loads", "shutdown"]
 
@@ -169,6 +177,8 @@ for _cls in (
     _model.StatusChange,
     _model.RosterEntry,
     Violation,
+    Candidate,
+    RosterItem,
 ):
     register(_cls)
 
@@ -296,7 +306,7 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
     Frames: ``("chunk", rows, items, offset)`` per chunk, then ``("end", rows
     in the file)``; or ``("error", the pickled exception or b"", traceback
     text)``.  ``items`` are in row order: a checked candidate (with prepared rows:
-    as the plain tuple of ``_Candidate.wire``) or roster entry, a list of
+    as the plain tuple of ``Candidate.wire``) or roster entry, a list of
     rejections, or the :class:`~studentstatus.services.csvio.CsvRow` itself for
     the import to check; ``offset`` is how far into the file the
     reading was when the chunk ended (in bytes, a little ahead: buffered).
@@ -304,11 +314,12 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
     try:
         from studentstatus.services import intake
 
-        run = intake.checker(spec, k, numbers)
+        rowcheck, numbers = intake.checker(spec, k, numbers)
+        check = rowcheck.check
         deal = Deal(spec.chunk_size, spec.workers, k)
         kgs = spec.kindergartens
-        rejected = run.report.rejected
-        encode = run.encoder is not None
+        encoder = spec.encoder
+        now = spec.now
         items: list[Any] = []
         mine = k == 0
         chunk = rows = total = 0
@@ -330,16 +341,15 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
                 if code and code not in kgs:
                     items.append(row)
                     continue
-                item = run.check(row)
-                if item is not None:
-                    if encode and isinstance(item, intake._Candidate):
-                        run.encode(item)
-                        items.append(item.wire())
-                    else:
-                        items.append(item)
-                elif rejected:
-                    items.append(list(rejected))
-                    rejected.clear()
+                verdict = check(row)
+                if type(verdict) is list:  # the row's rejections
+                    if verdict:
+                        items.append(verdict)
+                elif encoder is not None and type(verdict) is Candidate:
+                    verdict.encode(encoder, now)
+                    items.append(verdict.wire())
+                else:
+                    items.append(verdict)
             if mine and total:
                 _send(conn, ("chunk", rows, items, raw.tell()))
         _send(conn, ("end", total))
@@ -351,7 +361,7 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
             pickled = b""
         _send(conn, ("error", pickled, text))
         return None
-    return run.index.numbers
+    return numbers
 
 
 NICE = 5
