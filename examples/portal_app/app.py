@@ -20,8 +20,8 @@ What it shows, in about 400 lines:
 Every refusal of the library (:class:`~studentstatus.errors.RuleViolations`,
 :class:`~studentstatus.errors.PermissionDenied`,
 :class:`~studentstatus.errors.NotFoundError`) becomes a page with its code and
-both messages.  Jinja escapes every value, and identity numbers (and G numbers,
-which contain one) are masked on every page.
+both messages.  Jinja escapes every value, and identity numbers and G, J and L
+numbers are masked on every page.
 
 Run it: ``python examples/portal_app/app.py`` serves on http://127.0.0.1:8000 with
 the SQLite file named by ``PORTAL_DB`` (default: a new temporary file).  The app is
@@ -127,16 +127,17 @@ _ID_TYPES = (
 
 
 def display_number(number: str | None) -> str:
-    """A record number as pages show it: G numbers hold a resident ID, so they are masked.
+    """A record number as pages show it, masked: a G number holds a resident ID, J and L
+    numbers the region and birth date (the rule of ``docs/concepts/privacy.md``).
 
     >>> display_number("G110105202003150038"), display_number("L110105202003150001")
-    ('G11010*********0038', 'L110105202003150001')
+    ('G11****************', 'L**************0001')
     >>> display_number(None)
     ''
     """
     if not number:
         return ""
-    return mask(number) if number.startswith("G") else number
+    return mask(number)
 
 
 def _violations_of(exc: StudentStatusError) -> list[Violation]:
@@ -316,7 +317,8 @@ def _routes(app: Flask, rt: Runtime) -> None:
         except RuleViolations as exc:
             return home(values, list(exc.violations)), 422
         problems = ", ".join(out.get("problems") or ()) or "—"
-        flash(f"已登记 / registered: {out['temp_number']} ({out['state']}); problems: {problems}")
+        shown = display_number(out["temp_number"])
+        flash(f"已登记 / registered: {shown} ({out['state']}); problems: {problems}")
         return redirect(url_for("record", record_id=out["record_id"]))
 
     @app.post("/records/<record_id>/approve")

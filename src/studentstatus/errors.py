@@ -6,7 +6,10 @@ about bad input also subclass :class:`ValueError`, so code that already
 catches ``ValueError`` keeps working.
 
 Messages never contain a full identity number: callers pass numbers through
-:func:`mask` before putting them in any text.
+:func:`mask` (:func:`mask_number`) before putting them in any text, and every
+error passes its own messages through :func:`redact` as well, so a number a
+user typed in the wrong place is not echoed whole either.  What a mask may show
+is the rule of ``docs/concepts/privacy.md``.
 
 >>> err = InvalidChecksum(field="id_number")
 >>> err.code, err.field
@@ -22,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
@@ -45,52 +49,142 @@ __all__ = [
     "ValidationError",
     "Violation",
     "mask",
+    "mask_number",
+    "redact",
 ]
 
 
-def mask(number: str, *, keep_head: int = 6, keep_tail: int = 4) -> str:
-    """Mask an identity number for display: keep the head and the tail only.
+_COMPACT = str.maketrans({" ": None, "-": None, "\t": None, "\u3000": None, "\u00a0": None})
 
-    Short inputs are masked entirely except their first character, so that a
-    masked value never reveals a whole number.
+ID_HEAD = 2
+"""Characters of a resident ID (or any 15+ character number) a mask may show: the
+province.  No tail: see ``docs/concepts/privacy.md`` for why."""
 
-    >>> mask("11010520200315002X")
-    '110105********002X'
-    >>> mask("H12345678")
-    'H*****678'
-    >>> mask("123")
-    '1**'
-    >>> mask("")
-    ''
+
+def mask_number(number: str) -> str:
+    """Mask any identity, G, J or L number for display, by the rule of
+    ``docs/concepts/privacy.md``: what stays visible never gives the number back, even
+    printed beside the child's birth date, sex, region and name.
+
+    * a resident ID, HK/Macau/Taiwan residence permit or foreign permanent-residence
+      card (15 to 18 characters, or anything that long): the first two characters (the
+      province) only;
+    * a G number (``G`` + a resident ID): ``G`` + the ID masked as above;
+    * a J number: its region, birth date and sequence hidden (the check character stays);
+    * an L number: its region and birth date hidden (the four random digits stay);
+    * a shorter document (passport, travel permit: 8 to 14 characters): the first
+      character and the last three; anything shorter: the first character.
+
+    Separators are dropped and letters upper-cased before masking, so that a number
+    written ``110105 20200315 002X`` is masked like the compact one.
+
+    >>> mask_number("11010520200315002x")
+    '11****************'
+    >>> mask_number("G11010520200315002X")
+    'G11****************'
+    >>> mask_number("J11010520200315002X")
+    'J*****************X'
+    >>> mask_number("L110105202003150042")
+    'L**************0042'
+    >>> mask_number("110105 20200315 002X")
+    '11****************'
+    >>> mask_number("H12345678"), mask_number("123"), mask_number("")
+    ('H*****678', '1**', '')
     """
-    text = str(number)
+    text = str(number).translate(_COMPACT).strip().upper()
     n = len(text)
     if n == 0:
         return ""
+    if n == 19 and text[0] in "GJL":
+        if text[0] == "G":
+            return "G" + text[1 : 1 + ID_HEAD] + "*" * (n - 1 - ID_HEAD)
+        if text[0] == "J":  # region + birth date + sequence hidden; the check stays
+            return "J" + "*" * 17 + text[-1]
+        return "L" + "*" * 14 + text[-4:]  # region + birth date hidden; 4 random digits stay
     if n >= 15:
-        return text[:keep_head] + "*" * (n - keep_head - keep_tail) + text[n - keep_tail :]
+        return text[:ID_HEAD] + "*" * (n - ID_HEAD)
     if n >= 8:
-        # Passports, travel permits, J/L bodies: at most 4 of 8-14 characters stay visible.
+        # Passports, travel permits: at most 4 of 8-14 characters stay visible.
         return text[:1] + "*" * (n - 4) + text[n - 3 :]
     return text[:1] + "*" * (n - 1)
+
+
+def mask(number: str, *, keep_head: int | None = None, keep_tail: int | None = None) -> str:
+    """Mask an identity number for display: :func:`mask_number`, which knows the shapes.
+
+    ``keep_head``/``keep_tail`` may only show *less* than the rule allows (a mask
+    that keeps fewer characters); asking for more is capped, so a caller can never
+    loosen the rule.
+
+    >>> mask("11010520200315002X")
+    '11****************'
+    >>> mask("11010520200315002X", keep_head=6, keep_tail=4)   # capped: the rule holds
+    '11****************'
+    >>> mask("H12345678"), mask("H12345678", keep_tail=0)
+    ('H*****678', 'H********')
+    >>> mask("123"), mask("")
+    ('1**', '')
+    """
+    shown = mask_number(number)
+    if keep_head is None and keep_tail is None:
+        return shown
+    # visible head: the characters before the first '*'; visible tail: after the last '*'
+    first, last = shown.find("*"), shown.rfind("*")
+    if first < 0:
+        return shown
+    head, tail = first, len(shown) - last - 1
+    prefix = 1 if len(shown) == 19 and shown[0] in "GJL" else 0
+    new_head = head if keep_head is None else min(head, prefix + max(keep_head, 0))
+    new_tail = tail if keep_tail is None else min(tail, max(keep_tail, 0))
+    n = len(shown)
+    return shown[:new_head] + "*" * (n - new_head - new_tail) + shown[n - new_tail :]
+
+
+_NUMBER_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])(?:[GJLgjl](?=[0-9]))?[0-9]{14,}[0-9Xx](?![0-9A-Za-z])"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every identity-, G-, J- or L-shaped number in it masked
+    (:func:`mask_number`): runs of 15 or more digits (an ``X`` may end one), alone or
+    after ``G``/``J``/``L``.  Record ids, codes, dates and words are left alone.
+
+    Every error of this library passes its messages through it, so a number a user
+    typed in the wrong place (an ID as a record id, a G number as a kindergarten code)
+    is never echoed whole.
+
+    >>> redact("no record G11010520200315002X / 学籍不存在")
+    'no record G11**************** / 学籍不存在'
+    >>> redact("kindergarten 11010520200315002x; record r0001 on 2025-09-01")
+    'kindergarten 11****************; record r0001 on 2025-09-01'
+    >>> redact("id r527bff03f2afa96e851c83a869f16b24, code 1111000001")
+    'id r527bff03f2afa96e851c83a869f16b24, code 1111000001'
+    """
+    if not text or not any(c.isdigit() for c in text):
+        return text
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_number(m.group(0)), text)
 
 
 @attrs.frozen
 class Violation:
     """One unmet rule: a stable code, the field it concerns, and bilingual text.
 
-    ``hint`` says what would fix it, when the rule knows.
+    ``hint`` says what would fix it, when the rule knows.  The texts pass through
+    :func:`redact`: a whole number quoted in them is masked.
 
     >>> v = Violation("checksum", "id_number", "校验位错误", "the check digit is wrong")
     >>> v.to_dict()["code"]
     'checksum'
+    >>> Violation("taken", "id_number", "重复", "11010520200315002X is taken").message_en
+    '11**************** is taken'
     """
 
     code: str
     field: str
-    message_zh: str
-    message_en: str
-    hint: str = ""
+    message_zh: str = attrs.field(converter=redact)
+    message_en: str = attrs.field(converter=redact)
+    hint: str = attrs.field(default="", converter=redact)
 
     def to_dict(self) -> dict[str, str]:
         """Return a JSON-ready mapping (``code``, ``field``, messages, ``hint``)."""
@@ -106,11 +200,18 @@ class Violation:
 class StudentStatusError(Exception):
     """Root of every error this library raises on purpose.
 
+    Text arguments pass through :func:`redact`: no message quotes a whole number.
+
     >>> issubclass(ConflictError, StudentStatusError), StudentStatusError.code
     (True, 'error')
+    >>> str(NotFoundError("no kindergarten 11010520200315002X"))
+    'no kindergarten 11****************'
     """
 
     code: ClassVar[str] = "error"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ValidationError(StudentStatusError, ValueError):
@@ -137,9 +238,9 @@ class ValidationError(StudentStatusError, ValueError):
         hint: str = "",
     ) -> None:
         self.field = field
-        self.message_en = message_en or self.default_en
-        self.message_zh = message_zh or self.default_zh
-        self.hint = hint
+        self.message_en = redact(message_en or self.default_en)
+        self.message_zh = redact(message_zh or self.default_zh)
+        self.hint = redact(hint)
         if code is not None:
             self.code = code  # type: ignore[misc]
         super().__init__(self._text())
@@ -276,7 +377,7 @@ class PermissionDenied(StudentStatusError):
 
     def __init__(self, operator: str, what: str, *, code: str | None = None) -> None:
         self.operator = operator
-        self.what = what
+        self.what = what = redact(what)
         if code is not None:
             self.code = code  # type: ignore[misc]
         self.message_en = f"{operator} may not access {what}"

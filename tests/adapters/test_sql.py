@@ -497,7 +497,10 @@ def test_driver_errors_are_translated(tmp_path: Path) -> None:
     with store.unit_of_work() as uow, pytest.raises(StorageError) as info:
         uow.records.get("r1")
     assert not isinstance(info.value, ConflictError)
-    assert isinstance(info.value.__cause__, sa.exc.OperationalError)
+    # the driver's class is named; its text (statement parameters) is not chained at all
+    assert "OperationalError" in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
     with pytest.raises(ValueError), translating():
         raise ValueError("not a driver error")
     store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from services._registration_world import bad_checksum, csv_bytes, real_row, row
 from studentstatus.cli import main
 from studentstatus.domain import numbers as national
+from studentstatus.errors import mask_number
 from studentstatus.services.csvio import KINDERGARTEN_COLUMNS
 
 KG_ROWS = [
@@ -91,7 +93,8 @@ def test_the_whole_registration_flow(env: dict[str, str], tmp_path: Path) -> Non
     assert doc["problems"] == {"DUPLICATE_ID": 2, "INVALID_ID": 1}  # type: ignore[index]
     records = doc["records"]  # type: ignore[index]
     assert [r["state"] for r in records] == ["PENDING"] * 5
-    temp = {r["row"]: r["temp_number"] for r in records}
+    assert all(re.fullmatch(r"L\*{14}\d{4}", r["temp_number"]) for r in records)  # masked
+    rid = {r["row"]: r["record_id"] for r in records}
 
     roster = tmp_path / "roster.csv"
     roster.write_bytes(csv_bytes([rows[5], row(8)]))
@@ -137,24 +140,28 @@ def test_the_whole_registration_flow(env: dict[str, str], tmp_path: Path) -> Non
     assert issued
     for item in issued:
         assert set(item) == {"record_id", "national_number", "kind"}
-        assert national.is_valid(item["national_number"])
+        assert item["national_number"] == mask_number(item["national_number"])  # masked
+        assert item["national_number"][0] == item["kind"]
     code, again = _json(env, "issue-numbers", "--as", "province:11")
     assert again["issued"] == []  # type: ignore[index]
     code, out = _run(env, "issue-numbers", "--as", "county:110105")
     assert code == 1
 
-    # show by the former L number: masked by default, revealed on request
-    key = temp[3]
+    # show by the former L number (revealed, audited): masked by default
+    code, full = _json(env, "show", rid[3], "--as", "county:110105", "--reveal")
+    key = full["former_numbers"][0]  # type: ignore[index]
+    assert national.is_valid(key)
+    assert key.startswith("L")
     code, shown = _json(env, "show", key, "--as", "county:110105")
     assert code == 0
     assert shown["state"] == "ACTIVE"  # type: ignore[index]
-    assert key in shown["former_numbers"]  # type: ignore[index]
+    assert shown["former_numbers"] == [mask_number(key)]  # type: ignore[index]
     assert {"national_number", "grade", "kindergarten_code", "history"} <= set(shown)  # type: ignore[arg-type]
-    code, shown = _json(env, "show", temp[2], "--as", "county:110105")
-    assert "*" in (shown["child"]["document_number"] or "")  # type: ignore[index]
-    code, shown = _json(env, "show", temp[2], "--as", "county:110105", "--reveal")
+    code, shown = _json(env, "show", rid[2], "--as", "county:110105")
+    assert shown["child"]["document_number"] == "11****************"  # type: ignore[index]
+    code, shown = _json(env, "show", rid[2], "--as", "county:110105", "--reveal")
     assert shown["child"]["document_number"] == "11010520200315002X"  # type: ignore[index]
-    code, out = _run(env, "show", temp[2], "--as", "county:110108")
+    code, out = _run(env, "show", rid[2], "--as", "county:110108")
     assert code == 1
     assert "out_of_scope" in out
     assert "11010520200315002X" not in out

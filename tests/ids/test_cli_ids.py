@@ -18,7 +18,8 @@ def test_all_valid_exit_0_and_masked() -> None:
     code, out = _run("360426199101010071", "810000199408230021", "--today", "2025-09-01")
     assert code == 0
     assert "360426199101010071" not in out
-    assert "360426********0071" in out
+    assert "36****************" in out
+    assert "81****************" in out
     assert len(out.strip().splitlines()) == 2
 
 
@@ -49,7 +50,7 @@ def test_json_shape() -> None:
     assert [d["valid"] for d in data] == [True, False, True]
     first = data[0]
     assert first["type"] == "resident"
-    assert first["normalized"] == "44011320141005001X"
+    assert first["normalized"] == "44****************"  # masked: the birth date is beside it
     assert first["birth_date"] == "2014-10-05"
     assert first["sex"] == "M"
     assert first["region_code"] == "440113"
@@ -57,6 +58,16 @@ def test_json_shape() -> None:
     assert set(data[1]["error"]) >= {"code", "message_zh", "message_en"}
     assert data[2]["type"] == "uscc"
     assert data[2]["region_code"] is None
+    assert data[2]["normalized"] == "91110000600037341L"  # an organisation code: not masked
+
+
+def test_reveal_prints_the_number() -> None:
+    """``--reveal`` (asked for; the PII sweep does not check such an output)."""
+    code, out = _run("--json", "--reveal", "--today", "2025-09-01", "44011320141005001x")
+    assert code == 0
+    assert json.loads(out)[0]["normalized"] == "44011320141005001X"
+    code, out = _run("--reveal", "--today", "2025-09-01", "44011320141005001x")
+    assert "44011320141005001x" in out
 
 
 def test_lenient_and_type() -> None:

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from studentstatus.errors import PermissionDenied, StudentStatusError, ValidationError
+from studentstatus.errors import PermissionDenied, StudentStatusError, ValidationError, redact
 
 __all__ = [
     "DEFAULT_STORE",
@@ -168,9 +168,10 @@ def handle_errors(as_json_param: str = "as_json") -> Callable[[Callable[P, R]], 
 
 
 def _error_doc(exc: BaseException) -> dict[str, Any]:
+    # Library errors mask numbers themselves; a plain ValueError may quote its input.
     code = getattr(exc, "code", "error")
-    message_en = getattr(exc, "message_en", None) or str(exc)
-    message_zh = getattr(exc, "message_zh", None) or str(exc)
+    message_en = redact(getattr(exc, "message_en", None) or str(exc))
+    message_zh = redact(getattr(exc, "message_zh", None) or str(exc))
     doc: dict[str, Any] = {"code": code, "message_zh": message_zh, "message_en": message_en}
     violations = getattr(exc, "violations", None)
     if violations:

@@ -1,7 +1,10 @@
 """``studentstatus check-id``: check identity, organisation and school numbers.
 
-One result per number; human output masks every number.  Exit 0 when all
-are valid, 1 when any is invalid, 2 on usage errors.
+One result per number; every number is masked (human output, and
+``normalized`` in ``--json``) unless ``--reveal``: the result prints the birth
+date, sex and region beside it, so the mask is the rule of
+``docs/concepts/privacy.md``.  Exit 0 when all are valid, 1 when any is
+invalid, 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -39,12 +42,18 @@ def check_number(
     *,
     strict_region: bool = True,
     today: datetime.date | None = None,
+    reveal: bool = True,
 ) -> dict[str, Any]:
     """Check one number and return the JSON-ready result.
+
+    ``normalized`` is the compact number, masked
+    (:func:`~studentstatus.errors.mask_number`) unless ``reveal``.
 
     >>> r = check_number("44011320141005001x")
     >>> r["valid"], r["type"], r["normalized"], r["birth_date"], r["sex"]
     (True, 'resident', '44011320141005001X', '2014-10-05', 'M')
+    >>> check_number("44011320141005001x", reveal=False)["normalized"]
+    '44****************'
     >>> check_number("36042619910102009X")["error"]["code"]
     'checksum'
     """
@@ -102,11 +111,13 @@ def check_number(
             "message_zh": exc.message_zh,
             "message_en": exc.message_en,
         }
+    if not reveal and result["normalized"] and result["type"] not in ("uscc", "school_code"):
+        result["normalized"] = errors.mask_number(result["normalized"])
     return result
 
 
-def _human(number: str, result: dict[str, Any]) -> str:
-    shown = errors.mask(number.strip())
+def _human(number: str, result: dict[str, Any], *, reveal: bool = False) -> str:
+    shown = number.strip() if reveal else errors.mask_number(number)
     if result["valid"]:
         extra = " ".join(str(result[k]) for k in ("birth_date", "sex", "region_code") if result[k])
         return f"OK       {shown}  {result['type']}" + (f"  {extra}" if extra else "")
@@ -122,6 +133,7 @@ def _human(number: str, result: dict[str, Any]) -> str:
     "--lenient", is_flag=True, help="Accept any known region code, whatever the birth year."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of results.")
+@click.option("--reveal", is_flag=True, help="Print the numbers in full (masked by default).")
 @click.option(
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -133,16 +145,19 @@ def check_id(
     type_: str,
     lenient: bool,
     as_json: bool,
+    reveal: bool,
     today: datetime.datetime | None,
 ) -> None:
-    """Check identity numbers (身份证件号码), USCCs and school codes."""
+    """Check identity numbers (身份证件号码), USCCs and school codes (masked unless --reveal)."""
     ref = today.date() if today is not None else datetime.date.today()
-    results = [check_number(n, type_, strict_region=not lenient, today=ref) for n in numbers]
+    results = [
+        check_number(n, type_, strict_region=not lenient, today=ref, reveal=reveal) for n in numbers
+    ]
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
     else:
         for number, result in zip(numbers, results):
-            click.echo(_human(number, result))
+            click.echo(_human(number, result, reveal=reveal))
     if not all(r["valid"] for r in results):
         raise SystemExit(1)
 

@@ -55,10 +55,10 @@ def table(rows: list[dict[str, object]]) -> list[str]:
     >>> for line in table([{"record_id": "r1", "name": "王小明", "sex": "M",
     ...                     "kindergarten_code": "1111000001", "region_code": "110105",
     ...                     "state": "ACTIVE", "grade": None, "national_number": None,
-    ...                     "temp_number": "L11010*********0042", "entry_date": "2024-09-01"}]):
+    ...                     "temp_number": "L**************0042", "entry_date": "2024-09-01"}]):
     ...     print(line.rstrip())
     RECORD  NAME    SEX  KINDERGARTEN  REGION  STATE   GRADE  NATIONAL NUMBER  TEMPORARY NUMBER     ENTRY
-    r1      王小明  M    1111000001    110105  ACTIVE  -      -                L11010*********0042  2024-09-01
+    r1      王小明  M    1111000001    110105  ACTIVE  -      -                L**************0042  2024-09-01
     """  # noqa: E501
     cells = [[head for _key, head in _COLUMNS]]
     cells += [["-" if row[key] is None else str(row[key]) for key, _h in _COLUMNS] for row in rows]

@@ -117,7 +117,9 @@ def import_cmd(
     Every row is checked completely; rejected rows write nothing; the whole
     file is one unit of work.  ``--workers N`` checks the rows in N processes
     (the results are the same; worth it from tens of thousands of rows).
+    ``--json`` lists the records written, their temporary numbers masked.
     """
+    from studentstatus.errors import mask_number
     from studentstatus.services.intake import import_children
 
     operator = parse_operator(operator_text)
@@ -125,6 +127,8 @@ def import_cmd(
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
 
         def sink(doc: dict[str, Any]) -> None:
+            if doc.get("temp_number"):  # an L number holds the region and birth date
+                doc = {**doc, "temp_number": mask_number(doc["temp_number"])}
             spool.write(json.dumps(doc, ensure_ascii=False, default=json_default) + "\n")
 
         report = import_children(
@@ -384,7 +388,12 @@ def resolve_problem_cmd(
 @store_option
 @handle_errors()
 def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
-    """(province, ministry) Issue G/J national numbers to every eligible ACTIVE record."""
+    """(province, ministry) Issue G/J national numbers to every eligible ACTIVE record.
+
+    The numbers are printed masked (a G number embeds the child's ID); ``show
+    --reveal`` prints one in full, audited.
+    """
+    from studentstatus.errors import mask_number
     from studentstatus.services.numbers import issue_numbers
 
     operator = parse_operator(operator_text)
@@ -392,7 +401,9 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
 
         def sink(item: dict[str, str]) -> None:
-            spool.write(json.dumps(item, ensure_ascii=False) + "\n")
+            # G numbers embed the ID, J numbers the birth date: masked (see `show --reveal`)
+            shown = {**item, "national_number": mask_number(item["national_number"])}
+            spool.write(json.dumps(shown, ensure_ascii=False) + "\n")
 
         report = issue_numbers(
             rt, operator, progress=progress, collect=False, on_issued=sink if as_json else None
@@ -409,12 +420,19 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
 @click.command("show")
 @click.argument("key", metavar="NUMBER_OR_RECORD_ID")
 @as_option
-@click.option("--reveal", is_flag=True, help="Show full identity numbers (scope must cover it).")
+@click.option(
+    "--reveal",
+    is_flag=True,
+    help="Show the document and G/J/L numbers in full (scope must cover it; audited).",
+)
 @json_option
 @store_option
 @handle_errors()
 def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_url: str) -> None:
-    """Show a record by national, temporary or former number, or by record id."""
+    """Show a record by national, temporary or former number, or by record id.
+
+    Every number is masked unless --reveal, which is written to the audit trail.
+    """
     from studentstatus.services.numbers import show
 
     operator = parse_operator(operator_text)

@@ -5,12 +5,14 @@ All are ``attrs`` frozen classes: changing one means building a new one with
 constructors (they only hold data); the checks in :mod:`studentstatus.domain`
 return every unmet rule as a :class:`~studentstatus.errors.Violation`.
 
-Identity numbers are personal information: reprs mask them.
+Identity numbers are personal information: reprs mask them, and the G, J and L
+numbers too (:func:`~studentstatus.errors.mask_number`; the rule is in
+``docs/concepts/privacy.md``).
 
 >>> from datetime import date
 >>> doc = IdentityDocument(DocumentKind.RESIDENT, "11010520200315002X")
 >>> doc
-IdentityDocument(type=<DocumentType.RESIDENT: 'resident'>, number='110105********002X')
+IdentityDocument(type=<DocumentType.RESIDENT: 'resident'>, number='11****************')
 >>> g = Guardian("王芳", "mother", "+8613800138000")
 >>> child = Child("c1", "王小明", Sex.M, date(2020, 3, 15), doc, guardians=(g,))
 >>> "11010520200315002X" in repr(child)
@@ -45,7 +47,7 @@ from studentstatus.domain.enums import (
     StepDecision,
     VerificationResult,
 )
-from studentstatus.errors import mask
+from studentstatus.errors import mask_number
 from studentstatus.ids import DocumentType as DocumentKind
 
 __all__ = [
@@ -107,12 +109,12 @@ class Kindergarten:
 
 
 def _mask_number(value: str) -> str:
-    return repr(mask(value))
+    return repr(mask_number(value))
 
 
 def _shown(number: str | None) -> str | None:
-    # A G number is "G" + the child's resident ID: personal information.
-    return mask(number) if number is not None and number.startswith("G") else number
+    # A G number is "G" + the child's resident ID; J and L numbers hold the birth date.
+    return mask_number(number) if number else number
 
 
 def _mask_g(value: str | None) -> str:
@@ -167,7 +169,13 @@ class StatusRecord:
 
     Every field here can be rebuilt by replaying the record's :class:`StatusChange`
     events in order; ``version`` counts them (optimistic concurrency).  ``repr``
-    masks G numbers (national or former), which embed the child's resident ID.
+    masks every number (temporary, national, former): a G number embeds the child's
+    resident ID, J and L numbers its region and birth date.
+
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, None,
+    ...                    date(2024, 9, 1), temp_number="L110105202003150042")
+    >>> rec.temp_number, "L**************0042" in repr(rec)
+    ('L110105202003150042', True)
     """
 
     id: str
@@ -177,7 +185,7 @@ class StatusRecord:
     state: State
     grade: Grade | None
     entry_date: date
-    temp_number: str | None = None
+    temp_number: str | None = attrs.field(default=None, repr=_mask_g)
     national_number: str | None = attrs.field(default=None, repr=_mask_g)
     former_numbers: tuple[str, ...] = attrs.field(default=(), repr=_mask_g_all)
     verification: VerificationResult | None = None
@@ -215,11 +223,11 @@ class StatusChange:
 class IssuedNumber:
     """A national/temporary number bound to a record; numbers are never reused.
 
-    ``repr`` masks G numbers (they embed the child's resident ID).
+    ``repr`` masks the number (a G number embeds the child's resident ID).
 
     >>> from datetime import UTC, datetime
     >>> IssuedNumber("G11010520200315002X", NumberKind.G, "r1", datetime(2025, 9, 1, tzinfo=UTC))
-    IssuedNumber(number='G11010*********002X', kind=<NumberKind.G: 'G'>, record_id='r1', ...)
+    IssuedNumber(number='G11****************', kind=<NumberKind.G: 'G'>, record_id='r1', ...)
     """
 
     number: str = attrs.field(repr=_mask_g)

@@ -28,8 +28,8 @@ takes the caller's ``random.Random`` (or anything with ``randrange``).
 'J11010520200315002X'
 >>> is_valid("J110105202003150021")   # wrong check character
 False
->>> parse("G11010520200315002X")  # doctest: +ELLIPSIS
-NationalNumber(number='G11010*********002X', kind=<NumberKind.G: 'G'>, ...)
+>>> parse("G11010520200315002X")
+NationalNumber(number='G11****************', kind=<NumberKind.G: 'G'>, region_code='110105')
 >>> kind_of("L110105202003150042"), kind_of("nonsense")
 (<NumberKind.L: 'L'>, None)
 """
@@ -51,7 +51,7 @@ from studentstatus.errors import (
     InvalidLength,
     InvalidNumber,
     InvalidRegion,
-    mask,
+    mask_number,
 )
 from studentstatus.ids import resident
 
@@ -101,13 +101,17 @@ class RandomSource(Protocol):
         ...
 
 
-def _mask_if_g(number: str) -> str:
-    return repr(mask(number) if number.startswith("G") else number)
+def _masked(number: str) -> str:
+    return repr(mask_number(number))
 
 
 @attrs.frozen
 class NationalNumber:
-    """A valid national number split into its parts; ``repr`` masks G numbers.
+    """A valid national number split into its parts.
+
+    ``repr`` masks the number (:func:`~studentstatus.errors.mask_number`) and leaves
+    out the birth date, the sequence and the check character: with the region they
+    would give the number back (a G number is the child's resident ID).
 
     ``sequence`` is the four random digits of an L number, the three-digit
     sequence of a J number, or the ID's sequence code of a G number;
@@ -120,12 +124,12 @@ class NationalNumber:
     True
     """
 
-    number: str = attrs.field(repr=_mask_if_g)
+    number: str = attrs.field(repr=_masked)
     kind: NumberKind
     region_code: str
-    birth_date: date
-    sequence: str
-    check: str | None = None
+    birth_date: date = attrs.field(repr=False)
+    sequence: str = attrs.field(repr=False)
+    check: str | None = attrs.field(default=None, repr=False)
 
     @property
     def is_official(self) -> bool:

@@ -23,7 +23,7 @@ True
 False
 >>> RecordQuery(document="11010520200315002X", birth_date=date(2020, 3, 15))
 RecordQuery(region_prefix='', kindergarten_code=None, number=None, \
-document='110105********002X', name=None, birth_date='****-**-**', state=None, grade=None)
+document='11****************', name=None, birth_date='****-**-**', state=None, grade=None)
 """
 
 from __future__ import annotations

@@ -92,10 +92,11 @@ def compact(number: str) -> str:
 
 
 def mask(number: str) -> str:
-    """The number with its middle hidden.
+    """The number masked: its first two characters only (see
+    :func:`studentstatus.errors.mask_number`).
 
-    >>> mask("91184019850101001X")
-    '911840********001X'
+    >>> mask("91184019850101001X"), mask("USA110085010103")
+    ('91****************', 'US*************')
     """
     return errors.mask(compact(number))
 

@@ -41,7 +41,7 @@ More information:
 >>> is_valid("36042619910102009X")
 False
 >>> parse("360426199101010071")  # doctest: +ELLIPSIS
-ResidentId(number='360426********0071', kind=<ResidentKind.CITIZEN: 'citizen'>, ...)
+ResidentId(number='36****************', kind=<ResidentKind.CITIZEN: 'citizen'>, ...)
 >>> parse("830000202001010025").kind
 <ResidentKind.TW_PERMIT: 'tw_permit'>
 >>> is_valid("110103201501010014"), is_valid("110103201501010014", strict_region=False)
@@ -398,10 +398,11 @@ def upgrade(number15: str) -> str:
 
 
 def mask(number: str) -> str:
-    """The number with its middle hidden, for display and logs.
+    """The number masked for display and logs: the province only (the rule of
+    ``docs/concepts/privacy.md``; :func:`studentstatus.errors.mask_number`).
 
     >>> mask("11010520200315002x")
-    '110105********002X'
+    '11****************'
     """
     return errors.mask(compact(number))
 

@@ -64,7 +64,7 @@ def compact(number: str) -> str:
 
 
 def mask(number: str) -> str:
-    """The number with its middle hidden.
+    """The number with its middle hidden: at most its first character and last three.
 
     >>> mask("H12345678")
     'H*****678'

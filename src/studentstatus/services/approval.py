@@ -61,7 +61,7 @@ from studentstatus.domain.enums import ChangeKind, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import Change, Context, apply
 from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
-from studentstatus.errors import PermissionDenied, RuleViolations
+from studentstatus.errors import PermissionDenied, RuleViolations, redact
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.intake import authorize, chunked, log, spooled
@@ -179,7 +179,14 @@ def _approve_chunk(
 
 
 def _refusal(rid: str, code: str, field: str, zh: str, en: str) -> dict[str, Any]:
-    return {"record_id": rid, "code": code, "field": field, "message_zh": zh, "message_en": en}
+    # ``rid`` is what the caller gave: a number typed as a record id is masked.
+    return {
+        "record_id": redact(rid),
+        "code": code,
+        "field": field,
+        "message_zh": zh,
+        "message_en": en,
+    }
 
 
 def approve_records(

@@ -49,7 +49,7 @@ from typing import IO, Any
 
 import attrs
 
-from studentstatus.errors import Violation
+from studentstatus.errors import Violation, mask_number
 
 __all__ = [
     "CHILD_ALIASES",
@@ -170,6 +170,10 @@ _TRUE = frozenset({"1", "true", "t", "yes", "y", "是", "农业", "农村", "rur
 _FALSE = frozenset({"0", "false", "f", "no", "n", "否", "非农业", "城镇", "urban"})
 
 
+def _masked_values(values: Mapping[str, str]) -> str:
+    return repr({k: mask_number(v) for k, v in values.items()})
+
+
 @attrs.frozen
 class CsvRow:
     """One data row: its number (from 1), canonical values, and reading problems.
@@ -179,12 +183,18 @@ class CsvRow:
     holds what went wrong while *reading* (bad bytes, missing columns, overly
     long cells); the caller adds its own checks.
 
-    >>> CsvRow(1, {"name": "x"}).values["name"]
-    'x'
+    ``repr`` masks every value (:func:`~studentstatus.errors.mask_number`): a row
+    holds identity numbers, names and phones, and a repr ends up in logs.
+
+    >>> row = CsvRow(1, {"name": "王小红", "id_number": "11010520200315002X"})
+    >>> row.values["id_number"]
+    '11010520200315002X'
+    >>> row
+    CsvRow(number=1, values={'name': '王**', 'id_number': '11****************'}, problems=())
     """
 
     number: int
-    values: Mapping[str, str]
+    values: Mapping[str, str] = attrs.field(repr=_masked_values)
     problems: tuple[Violation, ...] = ()
 
 

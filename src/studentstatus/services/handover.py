@@ -6,10 +6,12 @@ the records whose GRADUATE change took effect between 1 September ``Y`` and
 31 August ``Y+1`` (see :func:`studentstatus.domain.age.school_year_of`).
 
 Identity numbers are personal information: by default the document carries
-masked numbers, and G national numbers (which embed the resident ID) are
-masked too.  ``reveal=True`` is honoured only for an operator whose role may
-export and whose scope covers every exported record — which the scope filter
-guarantees — and the export itself is written to the audit log.
+masked numbers, and the national, temporary and former numbers are masked too
+(a G number embeds the resident ID, J and L numbers the region and birth date
+printed beside them; the rule is in ``docs/concepts/privacy.md``).
+``reveal=True`` is honoured only for an operator whose role may export and
+whose scope covers every exported record — which the scope filter guarantees —
+and the export itself is written to the audit log.
 
 The work is streamed in chunks: GRADUATE events of the year are read from the
 change log, then the chunk's records, children, kindergartens and histories
@@ -27,7 +29,7 @@ from typing import Any
 from studentstatus.domain.enums import ChangeKind, NumberKind, State
 from studentstatus.domain.jurisdiction import Operator, ensure_can
 from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
-from studentstatus.errors import mask
+from studentstatus.errors import mask_number
 from studentstatus.services.audit import AuditEvent, audit
 from studentstatus.services.runtime import Runtime
 
@@ -122,15 +124,14 @@ def _entry(
     reveal: bool,
 ) -> dict[str, Any]:
     number = rec.national_number or rec.temp_number
-    shown_number = number
-    if number and number.startswith("G") and not reveal:
-        shown_number = "G" + mask(number[1:])
+    shown_number = number if reveal or not number else mask_number(number)
+    former = list(rec.former_numbers) if reveal else [mask_number(n) for n in rec.former_numbers]
     doc = child.document
     return {
         "record_id": rec.id,
         "national_number": shown_number,
         "number_kind": _number_kind(number),
-        "former_numbers": list(rec.former_numbers),
+        "former_numbers": former,
         "entry_date": rec.entry_date.isoformat(),
         "graduation_date": graduation.effective_date.isoformat(),
         "child": {
@@ -141,7 +142,7 @@ def _entry(
             if doc is None
             else {
                 "type": doc.type.value,
-                "number": doc.number if reveal else mask(doc.number),
+                "number": doc.number if reveal else mask_number(doc.number),
                 "masked": not reveal,
             },
             "nationality": child.nationality,

@@ -35,8 +35,11 @@ contains the ID).
 committed (the CLI spools them to a temporary file).
 
 :func:`show` finds a record by national number, temporary or former number,
-or record id, and returns it with its history; identity numbers (and G
-numbers) are masked unless ``reveal=True``.
+or record id, and returns it with its history; the document number and every
+G, J and L number are masked (:func:`~studentstatus.errors.mask_number`, the
+rule of ``docs/concepts/privacy.md``) unless ``reveal=True``, which is written
+to the audit trail (action ``reveal``, subject the record id) in the same unit
+of work.
 
 >>> import random
 >>> from datetime import date, datetime, timezone
@@ -65,8 +68,15 @@ numbers) are masked unless ``reveal=True``.
 >>> issue_numbers(rt, Operator.parse("province:11")).issued
 []
 >>> shown = show(rt, Operator.parse("county:110105"), out["temp_number"])
->>> shown["national_number"], shown["former_numbers"] == [out["temp_number"]]
+>>> shown["national_number"], shown["former_numbers"][0][:5]
+('J*****************1', 'L****')
+>>> full = show(rt, Operator.parse("county:110105"), out["temp_number"], reveal=True)
+>>> full["national_number"], full["former_numbers"] == [out["temp_number"]]
 ('J110105202003150011', True)
+>>> with store.unit_of_work() as uow:
+...     [(e.operator, e.subject == full["record_id"]) for e in uow.audit.iter()
+...      if e.action == "reveal"]
+[('county:110105', True)]
 """
 
 from __future__ import annotations
@@ -83,9 +93,9 @@ from studentstatus.domain.child import RESIDENT_LIKE
 from studentstatus.domain.enums import NumberKind, State, VerificationResult
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, IssuedNumber, StatusRecord
-from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask
+from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask_number, redact
 from studentstatus.ports import BulkNumberRegistry, UnitOfWork
-from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.intake import authorize, spooled
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import open_problems_of
@@ -212,7 +222,7 @@ def _issue_chunk(
             attrs.evolve(rec, national_number=number, temp_number=None, former_numbers=former)
         )
         claims.append(IssuedNumber(number, kind, rid, now))
-        shown = mask(number[1:]) if kind is NumberKind.G else number
+        shown = mask_number(number) if kind is NumberKind.G else number
         issued.append({"record_id": rid, "national_number": number, "kind": kind.value})
         audits.append(
             AuditEvent(
@@ -303,22 +313,24 @@ def find_record(uow: UnitOfWork, key: str) -> StatusRecord:
         return uow.records.get(text)
     except NotFoundError:
         pass
-    msg = f"no record with number or id {mask(text) if len(text) >= 15 else text}"
+    msg = f"no record with number or id {redact(text)}"
     raise NotFoundError(msg)
 
 
 def _masked_number(number: str | None, reveal: bool) -> str | None:
-    if number is None or reveal or not number.startswith("G"):
+    if number is None or reveal:
         return number
-    return "G" + mask(number[1:])
+    return mask_number(number)
 
 
 def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> dict[str, Any]:
     """The record found by number or id, with child, numbers, problems and change history.
 
     The operator's scope must cover the record
-    (:class:`~studentstatus.errors.PermissionDenied` otherwise); identity
-    numbers and G numbers are masked unless ``reveal``.
+    (:class:`~studentstatus.errors.PermissionDenied` otherwise); the document
+    number and every G, J and L number are masked unless ``reveal``.  A reveal
+    is audited in the same unit of work: action ``reveal``, subject the record
+    id (never a number), the revealed fields in ``after``.
     """
     with rt.store.unit_of_work() as uow:
         rec = find_record(uow, key)
@@ -327,10 +339,15 @@ def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> 
         history = uow.changes.for_record(rec.id)
         issued = uow.numbers.for_record(rec.id)
         problems = uow.problems.for_record(rec.id)
+        if reveal:
+            fields = ["document_number", "national_number", "temp_number", "former_numbers"]
+            event = AuditEvent(str(operator), "reveal", rec.id, after={"fields": fields})
+            audit(uow, event, at=rt.clock.now())
+            uow.commit()
     doc = child.document
     doc_number = None
     if doc is not None and doc.number:
-        doc_number = doc.number if reveal else mask(doc.number)
+        doc_number = doc.number if reveal else mask_number(doc.number)
     return {
         "record_id": rec.id,
         "child_id": rec.child_id,
@@ -340,8 +357,8 @@ def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> 
         "region_code": rec.region_code,
         "entry_date": rec.entry_date.isoformat(),
         "national_number": _masked_number(rec.national_number, reveal),
-        "temp_number": rec.temp_number,
-        "former_numbers": list(rec.former_numbers),
+        "temp_number": _masked_number(rec.temp_number, reveal),
+        "former_numbers": [_masked_number(n, reveal) for n in rec.former_numbers],
         "verification": rec.verification.value if rec.verification else None,
         "county_confirmed": rec.county_confirmed,
         "version": rec.version,

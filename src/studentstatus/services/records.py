@@ -47,7 +47,7 @@ from studentstatus.domain import numbers
 from studentstatus.domain.enums import Grade, Role, Sex, State
 from studentstatus.domain.model import Child, Kindergarten, StatusRecord
 from studentstatus.domain.search import RecordQuery
-from studentstatus.errors import NotFoundError, PermissionDenied, ValidationError, mask
+from studentstatus.errors import NotFoundError, PermissionDenied, ValidationError, mask, redact
 from studentstatus.ports import RecordSearch
 
 if TYPE_CHECKING:
@@ -79,14 +79,15 @@ def refuse(
 ) -> PermissionDenied:
     """Log a refusal (operator, action, masked subject) and return the error to raise.
 
-    The subject is masked when it could be an identity or G number.
+    Any identity-, G-, J- or L-shaped number in the subject is masked
+    (:func:`~studentstatus.errors.redact`); record ids and codes stay readable.
 
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> err = refuse(Operator.parse("county:110105"), "show", "G11010520200315002X")
     >>> "11010520200315002X" in str(err)
     False
     """
-    shown = mask(subject) if len(subject) >= 15 else subject
+    shown = redact(subject)
     log.warning(
         "refused: operator=%s action=%s subject=%s code=%s",
         operator,
@@ -183,8 +184,7 @@ def find_record(rt: Runtime, operator: Operator, ref: str, *, action: str = "sho
     with rt.store.unit_of_work() as uow:
         record = find_in(uow, ref)
     if record is None:
-        shown = mask(ref) if len(ref) >= 15 else ref
-        msg = f"no record for {shown}"
+        msg = f"no record for {redact(ref)}"
         raise NotFoundError(msg)
     ensure_record(operator, record, action)
     return record
@@ -240,10 +240,10 @@ def _masked(number: str | None) -> str | None:
 class RecordSummary:
     """One line of a search result: enough to pick a record, nothing that identifies a child.
 
-    Numbers are masked (:func:`~studentstatus.errors.mask`); neither the birth
-    date nor the document number is included (a birth date printed beside a
-    masked identity number gives most of it back).  Open the record with
-    ``show`` for the rest.
+    Numbers are masked (:func:`~studentstatus.errors.mask`, the rule of
+    ``docs/concepts/privacy.md``); neither the birth date nor the document number
+    is included: a summary carries what picks a record and nothing more.  Open the
+    record with ``show`` for the rest.
 
     >>> from datetime import date
     >>> kid = Child("c1", "王小明", Sex.M, date(2020, 3, 15))
@@ -251,7 +251,7 @@ class RecordSummary:
     ...                    date(2023, 9, 1), national_number="G11010520200315002X")
     >>> s = RecordSummary.of(rec, kid)
     >>> s.national_number, s.to_dict()["entry_date"]
-    ('G11010*********002X', '2023-09-01')
+    ('G11****************', '2023-09-01')
     """
 
     record_id: str
@@ -286,7 +286,7 @@ class RecordSummary:
 
         >>> from datetime import date
         >>> RecordSummary("r1", "李四", Sex.F, "1111000001", "110105", State.PENDING, None,
-        ...               None, "L11010*********0042", date(2024, 9, 1)).to_dict()["sex"]
+        ...               None, "L**************0042", date(2024, 9, 1)).to_dict()["sex"]
         'F'
         """
         return {
@@ -463,7 +463,7 @@ def search_records(
     >>> search_records(rt, county, number="l440306-20210501-0002").items  # out of scope
     []
     >>> search_records(rt, county, state="在籍").items[0].temp_number
-    'L11010*********0000'
+    'L**************0000'
     >>> search_records(rt, county, limit=0)
     Traceback (most recent call last):
     ...

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from studentstatus._json import encoder
-from studentstatus.adapters.sql.errors import translate_error
+from studentstatus.adapters.sql.errors import raise_translated
 
 if TYPE_CHECKING:
     import psycopg
@@ -210,7 +210,7 @@ def copy_rows(
             if buf:
                 copy.write(buf)
     except Exception as exc:
-        raise translate_error(exc, f"COPY into {table.name}") from exc
+        raise_translated(exc, f"COPY into {table.name}")
     return len(rows)
 
 
@@ -468,7 +468,7 @@ def copy_encoded(
                 with dbapi_conn.cursor() as cur, cur.copy(layouts[port].sql) as copy:
                     copy.write(data)
             except Exception as exc:
-                raise translate_error(exc, f"COPY into {port}") from exc
+                raise_translated(exc, f"COPY into {port}")
     return n
 
 
@@ -566,7 +566,7 @@ def copy_audit(conn: Connection, table: sa.Table, at: datetime, rows: Iterable[S
             for piece in audit_copy_text(table, conn.dialect, at, counted):
                 copy.write(piece)
     except Exception as exc:
-        raise translate_error(exc, f"COPY into {table.name}") from exc
+        raise_translated(exc, f"COPY into {table.name}")
     return counted.n
 
 

@@ -5,8 +5,12 @@ errors (duplicate key, unique violation) become
 :class:`~studentstatus.errors.ConflictError`, serialization failures and
 deadlocks also become :class:`ConflictError` (the unit can be retried), and
 every other database error becomes :class:`~studentstatus.errors.StorageError`.
-Messages keep the driver's error class name but not its text, which may quote
-row values (identity numbers).
+Messages keep the driver's error class name and SQLSTATE (or MySQL error code)
+but not its text, which quotes the statement's parameters and row values
+(identity numbers).  The driver's exception is not chained either: the error
+is raised with neither ``__cause__`` nor ``__context__`` (not merely
+suppressed), so a host that logs it with ``logging.exception`` — or a
+traceback printer that walks the chain — never reaches the driver's text.
 
 >>> import sqlalchemy as sa
 >>> err = sa.exc.IntegrityError("INSERT …", {}, Exception("UNIQUE constraint failed"))
@@ -17,18 +21,25 @@ row values (identity numbers).
 Traceback (most recent call last):
 ...
 studentstatus.errors.StorageError: add record failed: OperationalError (database error)
+>>> try:
+...     with translating("add child"):
+...         raise sa.exc.IntegrityError("INSERT …", {"n": "11010520200315002X"}, Exception("x"))
+... except ConflictError as err:
+...     print(err, err.__cause__, err.__context__)
+add child conflicts with stored data: IntegrityError (uniqueness) None None
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import sqlalchemy as sa
 
 from studentstatus.errors import ConflictError, StorageError, StudentStatusError, TryAgain
 
-__all__ = ["translate_error", "translating"]
+__all__ = ["raise_translated", "translate_error", "translating"]
 
 # SQLSTATE classes / MySQL codes that mean "lost a race: retry the unit".
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -67,14 +78,15 @@ def translate_error(exc: BaseException, what: str = "storage operation") -> Stor
     integrity = (
         integrity or (sqlstate or "").startswith("23") or mysql_code in _INTEGRITY_MYSQL_CODES
     )
+    code = sqlstate or (str(mysql_code) if mysql_code is not None else "")
     if integrity:
-        return ConflictError(f"{what} conflicts with stored data: {name} (uniqueness)")
+        return ConflictError(
+            f"{what} conflicts with stored data: {name}{' ' + code if code else ''} (uniqueness)"
+        )
     if sqlstate in _RETRYABLE_SQLSTATES or mysql_code in _RETRYABLE_MYSQL_CODES:
-        code = sqlstate or (str(mysql_code) if mysql_code is not None else "")
         return TryAgain(what, collided=_COLLIDED.get(what, ""), detail=f"{name} {code}".strip())
     if "database is locked" in str(orig):
         return ConflictError(f"{what} could not get the SQLite write lock: {name} (busy)")
-    code = sqlstate or (str(mysql_code) if mysql_code is not None else "")
     return StorageError(f"{what} failed: {name}{' ' + code if code else ''} (database error)")
 
 
@@ -92,11 +104,40 @@ def translating(what: str = "storage operation") -> Iterator[None]:
     except StudentStatusError:
         raise
     except sa.exc.SQLAlchemyError as exc:
-        raise translate_error(exc, what) from exc
+        raise_translated(exc, what)
     except Exception as exc:
         if _is_dbapi_error(exc):
-            raise translate_error(exc, what) from exc
+            raise_translated(exc, what)
         raise
+
+
+def raise_translated(exc: BaseException, what: str = "storage operation") -> NoReturn:
+    """Raise :func:`translate_error` of ``exc`` with no link back to ``exc``.
+
+    ``raise … from None`` only *suppresses* the context: ``__context__`` would still
+    hold the driver's exception (its text quotes the statement's parameters).  Both
+    ``__cause__`` and ``__context__`` are cleared here, and the re-raise keeps them
+    clear.  Call it inside the ``except`` block that caught ``exc``.
+
+    >>> try:
+    ...     try:
+    ...         raise ValueError("VALUES ('11010520200315002X')")
+    ...     except ValueError as exc:
+    ...         raise_translated(exc, "COPY into children")
+    ... except StorageError as err:
+    ...     print(err.__cause__, err.__context__, err.__suppress_context__)
+    None None True
+    """
+    err = translate_error(exc, what)
+    del exc
+    try:
+        raise err
+    except StorageError:
+        # raising inside the caller's ``except`` set __context__ to the driver's error
+        err.__cause__ = None
+        err.__context__ = None
+        err.__suppress_context__ = True
+        raise  # a bare re-raise does not chain again
 
 
 def _is_dbapi_error(exc: BaseException) -> bool:

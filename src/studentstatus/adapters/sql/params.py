@@ -42,7 +42,7 @@ from studentstatus.adapters.sql.copy import (
     _listed,
     _TableEncoder,
 )
-from studentstatus.adapters.sql.errors import translate_error
+from studentstatus.adapters.sql.errors import raise_translated
 
 __all__ = ["ParamEncoder", "write_params"]
 
@@ -171,5 +171,5 @@ def write_params(
             try:
                 conn.exec_driver_sql(layouts[port].sql, rows)
             except Exception as exc:
-                raise translate_error(exc, f"INSERT into {port}") from exc
+                raise_translated(exc, f"INSERT into {port}")
     return n

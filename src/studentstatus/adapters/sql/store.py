@@ -200,7 +200,9 @@ class SqlStore:
             self.engine = bind
         else:
             url = _prepare_url(bind)
-            options: dict[str, Any] = {}
+            # Statement parameters hold identity numbers: keep them out of SQLAlchemy's
+            # log lines and error texts (docs/concepts/privacy.md).
+            options: dict[str, Any] = {"hide_parameters": True}
             if url.get_backend_name() in ("mysql", "mariadb"):
                 options["isolation_level"] = "READ COMMITTED"  # see SqlUnitOfWork
             self.engine = sa.create_engine(url, **options)
