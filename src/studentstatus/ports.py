@@ -31,6 +31,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
+from studentstatus.domain.audit import AuditKey
 from studentstatus.domain.enums import (
     ChangeKind,
     ProblemKind,
@@ -69,6 +70,7 @@ __all__ = [
     "ChildRepository",
     "Clock",
     "IdentityClaims",
+    "KeyedAuditLog",
     "KindergartenRepository",
     "NumberRegistry",
     "PopulationRegistry",
@@ -599,7 +601,30 @@ class SealingAuditLog(AuditLog, Protocol):
 
     def seal_and_append(self, events: Iterable[AuditEventFields], *, at: datetime) -> int:
         """Seal ``events`` onto the ends of their operators' chains, all at ``at``, and
-        append them; returns the count."""
+        append them; returns the count (under :attr:`KeyedAuditLog.key` when the log has
+        one)."""
+        ...
+
+
+@runtime_checkable
+class KeyedAuditLog(AuditLog, Protocol):
+    """An audit log that carries the host's key (optional): new entries are sealed under it.
+
+    The key is the host's (``MemoryStore(audit_key=…)``, ``SqlStore(…, audit_key=…)``,
+    ``open_store(url, audit_key=…)``) and stays in the process: it is never stored
+    with the log.  ``services.audit`` seals every event under ``uow.audit.key``
+    (a :class:`SealingAuditLog` seals under it itself) and verifies with it; a log
+    without the attribute is unkeyed.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore(audit_key=b"0123456789abcdef-demo").unit_of_work() as uow:
+    ...     isinstance(uow.audit, KeyedAuditLog), uow.audit.key
+    (True, AuditKey(id='ab927661'))
+    """
+
+    @property
+    def key(self) -> AuditKey | None:
+        """The host's key (``None``: entries are sealed with the public SHA-256)."""
         ...
 
 

@@ -41,7 +41,9 @@ _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb")
 def open_store(url: str | os.PathLike[str], *, create: bool | None = None, **kw: Any) -> Store:
     """Open the store that ``url`` names (see the module docstring for the schemes).
 
-    A plain path (no scheme) is a file store directory.
+    A plain path (no scheme) is a file store directory.  Keyword arguments go to the
+    store's class; every store takes ``audit_key``, the host's key under which audit
+    entries are sealed (:mod:`studentstatus.services.audit`).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -56,7 +58,7 @@ def open_store(url: str | os.PathLike[str], *, create: bool | None = None, **kw:
     if base == "memory":
         from studentstatus.adapters.memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(audit_key=kw.get("audit_key"))
     if base in ("file", ""):
         from studentstatus.adapters.files import FileStore
 

@@ -139,15 +139,20 @@ class TestFixed:
 
     def test_report_to_dict(self) -> None:
         """The report is JSON-ready."""
-        assert ChainReport(False, 3, 4, "altered", "county:110105", 2).to_dict() == {
+        doc = ChainReport(False, 3, 4, "altered", "county:110105", 2).to_dict()
+        assert {k: doc[k] for k in list(doc)[:5]} == {
             "ok": False,
             "checked": 3,
             "first_bad_seq": 4,
             "problem": "altered",
-            "chain": "county:110105",
-            "chains": 2,
-            "anchor": "",
+            "code": "audit_altered",
         }
+        assert (doc["chain"], doc["chains"], doc["anchor"]) == ("county:110105", 2, "")
+        assert (doc["keyed"], doc["key_id"], doc["findings"], doc["replayed"]) == (
+            False, "", [], None,
+        )  # fmt: skip
+        assert doc["message_zh"]
+        assert doc["message_en"]
 
 
 def test_untouched_chains_verify() -> None:

@@ -64,6 +64,7 @@ from studentstatus.adapters.memory import (
     Working,
     apply_op,
 )
+from studentstatus.domain.audit import AuditKey
 from studentstatus.domain.claims import claim_key, identity_key
 from studentstatus.domain.model import (
     AttendanceEntry,
@@ -215,6 +216,8 @@ class FileStore:
     """A directory store shared safely by threads and processes; see the module docstring.
 
     ``compact_every``: compact after this many journal lines (and always at close).
+    ``audit_key``: the host's key, under which audit entries are sealed (never written
+    to the directory; see :mod:`studentstatus.services.audit`).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -225,7 +228,14 @@ class FileStore:
     True
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, compact_every: int = 1000) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compact_every: int = 1000,
+        audit_key: AuditKey | bytes | str | None = None,
+    ) -> None:
+        self.audit_key = AuditKey.of(audit_key)
         self.path = Path(path)
         self.compact_every = compact_every
         self._mutex = threading.RLock()

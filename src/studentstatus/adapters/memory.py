@@ -39,6 +39,7 @@ from typing import Any, Protocol, Self, TypeVar, cast
 import attrs
 
 from studentstatus.domain.approvals import pending_key
+from studentstatus.domain.audit import AuditKey
 from studentstatus.domain.enums import (
     ChangeKind,
     ProblemKind,
@@ -859,6 +860,12 @@ class _Cases(_Repo):
 
 
 class _Audit(_Repo):
+    @property
+    def key(self) -> AuditKey | None:
+        """The store's audit key: new entries are sealed under it (``None``: unkeyed)."""
+        key: AuditKey | None = getattr(self._uow._store, "audit_key", None)
+        return key
+
     def append(self, entry: AuditEntry) -> None:
         self._do("audit.append", [entry])
 
@@ -985,9 +992,14 @@ class MemoryStore:
     ...     uow.commit()
     1
     2
+
+    ``audit_key`` (an :class:`~studentstatus.domain.audit.AuditKey`, or its bytes):
+    the host's key, under which audit entries are sealed (see
+    :mod:`studentstatus.services.audit`); kept in memory only.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, audit_key: AuditKey | bytes | str | None = None) -> None:
+        self.audit_key = AuditKey.of(audit_key)
         self._lock = threading.Lock()
         self._state = State_()
         self._gen = 0

@@ -103,11 +103,18 @@ def opened_runtime(url: str, registry: Any = None) -> Iterator[Any]:
 
 
 @contextmanager
-def opened_store(url: str) -> Iterator[Any]:
-    """Open the store named by ``url`` and close it afterwards."""
+def opened_store(url: str, audit_key: Any = None) -> Iterator[Any]:
+    """Open the store named by ``url`` and close it afterwards.
+
+    The store seals audit entries under ``audit_key``, by default the host's key from
+    ``STUDENTSTATUS_AUDIT_KEY`` or ``STUDENTSTATUS_AUDIT_KEY_FILE``
+    (:func:`studentstatus.services.audit.key_from_env`); unkeyed when neither is set.
+    """
+    from studentstatus.services.audit import key_from_env
     from studentstatus.store import open_store
 
-    store = open_store(url)
+    key = audit_key if audit_key is not None else key_from_env()
+    store = open_store(url) if key is None else open_store(url, audit_key=key)
     try:
         yield store
     finally:

@@ -1,7 +1,7 @@
 """Commands for status changes, approval queues, the audit chain, rollover and rolls.
 
 ``change``, ``requests``, ``approve-request``, ``reject-request``,
-``withdraw-request``, ``lost-children``, ``audit verify``, ``rollover`` and
+``withdraw-request``, ``lost-children``, ``audit verify``, ``audit checkpoint``, ``rollover`` and
 ``roll``: thin wrappers over :mod:`studentstatus.services.changes`,
 :mod:`~studentstatus.services.rollover`, :mod:`~studentstatus.services.roll`
 and :mod:`~studentstatus.services.audit`.
@@ -240,6 +240,55 @@ def audit_group() -> None:
     """The hash-chained audit log."""
 
 
+_KEY_FILE = click.option(
+    "--audit-key-file",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="PATH",
+    help="A file holding the audit key (default: STUDENTSTATUS_AUDIT_KEY, "
+    "STUDENTSTATUS_AUDIT_KEY_FILE; never read from the store).",
+)
+
+
+def _audit_operator(operator_text: str | None) -> None:
+    from studentstatus.services.records import refuse
+
+    if operator_text:
+        operator = parse_operator(operator_text)
+        if not operator.can("audit_verify"):
+            raise refuse(operator, "audit_verify", "audit log", code="role_not_allowed")
+
+
+def _audit_key(key_file: str | None) -> Any:
+    from studentstatus.services.audit import key_from_env, read_key_file
+
+    return read_key_file(key_file) if key_file else key_from_env()
+
+
+def _key_lines(report: Any) -> list[str]:
+    """What the report says of the keys, for people."""
+    ids = ", ".join(report.key_ids)
+    if report.key_id:
+        out = [f"keyed: {report.keyed} entries checked under key {report.key_id}"]
+        if report.unkeyed:
+            out.append(
+                f"  {report.unkeyed} entries written before the key (vouched for by the "
+                "signed checkpoint)"
+            )
+        return out
+    if report.key_ids:
+        return [
+            f"keyed under {ids}, but NO KEY was given: {report.unchecked} keyed entries were "
+            "checked for their place and links only, not their content (set "
+            "STUDENTSTATUS_AUDIT_KEY or --audit-key-file) / 未提供审计密钥，未校验记录内容"
+        ]
+    return [
+        "NOT KEYED: entries are sealed with the public SHA-256, so an entry edited and "
+        "re-sealed together with the rest of its chain cannot be detected inside the store; "
+        "seal with a host key (STUDENTSTATUS_AUDIT_KEY) and keep checkpoints / "
+        "审计日志未使用密钥封存：改后重新封存无法发现"
+    ]
+
+
 @audit_group.command("verify")
 @click.option("--as", "operator_text", metavar="ROLE:SCOPE", help="Operator (province/ministry).")
 @click.option(
@@ -247,25 +296,53 @@ def audit_group() -> None:
     metavar="HEX",
     help="An anchor printed earlier: exit 1 if the log's anchor is not this one any more.",
 )
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=str),
+    metavar="FILE",
+    help="A checkpoint written earlier (audit checkpoint): exit 1 if a chain in it is now "
+    "missing, shorter, or holds another entry at its checkpointed seq.",
+)
+@_KEY_FILE
+@click.option(
+    "--replay/--no-replay",
+    default=True,
+    show_default=True,
+    help="Also replay every record through its change log and match the change log with "
+    "the audit entries.",
+)
 @json_option
 @store_option
 @handle_errors()
 def audit_verify_cmd(
-    operator_text: str | None, expect_anchor: str | None, as_json: bool, store_url: str
+    operator_text: str | None,
+    expect_anchor: str | None,
+    checkpoint_file: str | None,
+    audit_key_file: str | None,
+    replay: bool,
+    as_json: bool,
+    store_url: str,
 ) -> None:
-    """Recompute every chain and check it against its stored head; print the chains, the
-    entries and the anchor (SHA-256 over all heads; keep it to compare later).  Exit 1 and
-    name the chain and its first altered/removed/reordered/added entry when one is broken,
-    or when --expect-anchor differs."""
-    from studentstatus.services.audit import verify
-    from studentstatus.services.records import refuse
+    """Recompute every chain (HMAC under the host's key when there is one) and check it
+    against its stored head; replay the records through their change log; print the chains,
+    the entries and the anchor (SHA-256 over all heads; keep it to compare later).  Exit 1
+    and name the chain and its first altered/removed/reordered/added/unkeyed entry when one
+    is broken, each record that does not replay, or when --expect-anchor or --checkpoint
+    differs."""
+    from pathlib import Path
 
-    if operator_text:
-        operator = parse_operator(operator_text)
-        if not operator.can("audit_verify"):
-            raise refuse(operator, "audit_verify", "audit log", code="role_not_allowed")
-    with opened_store(store_url) as store:
-        report = verify(store)
+    from studentstatus.services.audit import Checkpoint, verify
+
+    _audit_operator(operator_text)
+    key = _audit_key(audit_key_file)
+    checkpoint = None
+    signed = False
+    if checkpoint_file is not None:
+        checkpoint = Checkpoint.from_json(Path(checkpoint_file).read_bytes())
+        signed = checkpoint.signed_by(key)
+    with opened_store(store_url, key) as store:
+        report = verify(store, key=key, checkpoint=checkpoint, replay=replay)
     expected = expect_anchor.strip().lower() if expect_anchor is not None else None
     changed = report.ok and expected is not None and report.anchor != expected
     if as_json:
@@ -273,8 +350,18 @@ def audit_verify_cmd(
         if expected is not None:
             doc["expected_anchor"] = expected
             doc["anchor_matches"] = report.ok and not changed
+        if checkpoint is not None:
+            doc["checkpoint"] = {
+                "file": checkpoint_file,
+                "at": checkpoint.at.isoformat(),
+                "chains": len(checkpoint.heads),
+                "anchor": checkpoint.anchor,
+                "signed": bool(checkpoint.mac),
+                "signature_checked": signed,
+            }
         echo_json(doc)
-    elif report.ok:
+        sys.exit(0 if report.ok and not changed else 1)
+    if report.problem is None:
         click.echo(
             f"audit log ok: {report.chains} chains, {report.checked} entries; "
             f"anchor {report.anchor}"
@@ -284,9 +371,93 @@ def audit_verify_cmd(
     else:
         click.echo(
             f"audit chain {report.chain!r} BROKEN at entry {report.first_bad_seq}: "
-            f"{report.problem} ({report.checked} entries verified before it)"
+            f"{report.problem} ({report.checked} entries verified before it) — "
+            f"{report.code}: {report.message_en} / {report.message_zh}"
         )
+    for line in _key_lines(report):
+        click.echo(line)
+    if checkpoint is not None:
+        state = "signature checked" if signed else ("signed, NOT checked" if checkpoint.mac else
+                                                    "unsigned")  # fmt: skip
+        verdict = "ok" if report.problem is None else "see above"
+        click.echo(
+            f"checkpoint of {checkpoint.at.isoformat()} ({len(checkpoint.heads)} chains, "
+            f"{state}): {verdict}"
+        )
+    if report.replayed is not None:
+        click.echo(
+            f"replay: {report.replayed} records replayed; "
+            + (f"{len(report.findings)} findings" if report.findings else "ok")
+        )
+    for finding in report.findings:
+        click.echo(f"  {finding}")
     sys.exit(0 if report.ok and not changed else 1)
+
+
+@audit_group.command("checkpoint")
+@click.option("--as", "operator_text", metavar="ROLE:SCOPE", help="Operator (province/ministry).")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Where to write the checkpoint (JSON); keep it outside the store.",
+)
+@_KEY_FILE
+@click.option(
+    "--adopt-unkeyed",
+    is_flag=True,
+    help="The log was written before the key: accept its chains' unkeyed beginnings and "
+    "vouch for them from now on (verify them first).",
+)
+@json_option
+@store_option
+@handle_errors()
+def audit_checkpoint_cmd(
+    operator_text: str | None,
+    out_file: str,
+    audit_key_file: str | None,
+    adopt_unkeyed: bool,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """Verify the log and write a checkpoint: every chain's head, the anchor and the time,
+    signed (HMAC) with the audit key when there is one.  Keep the file outside the store;
+    audit verify --checkpoint FILE later fails when a chain was cut back or rewritten.
+    Exit 1 (nothing written) when the log does not verify."""
+    import os
+    from pathlib import Path
+
+    from studentstatus.services.audit import make_checkpoint
+
+    _audit_operator(operator_text)
+    key = _audit_key(audit_key_file)
+    with opened_runtime(store_url) as rt:
+        checkpoint = make_checkpoint(
+            rt.store, at=rt.clock.now(), key=key, adopt_unkeyed=adopt_unkeyed
+        )
+    path = Path(out_file)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(checkpoint.to_json(), encoding="utf-8")
+    os.replace(tmp, path)
+    if as_json:
+        echo_json(
+            {
+                "file": out_file,
+                "at": checkpoint.at.isoformat(),
+                "chains": len(checkpoint.heads),
+                "anchor": checkpoint.anchor,
+                "key_id": checkpoint.key_id,
+                "signed": bool(checkpoint.mac),
+            }
+        )
+        return
+    signed = f"signed with key {checkpoint.key_id}" if checkpoint.mac else "NOT signed (no key)"
+    click.echo(
+        f"checkpoint written to {out_file}: {len(checkpoint.heads)} chains, anchor "
+        f"{checkpoint.anchor}, {signed}"
+    )
 
 
 @click.command("rollover")

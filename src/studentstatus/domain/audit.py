@@ -24,6 +24,17 @@ stored head can (``verify_chain(..., heads=...)``).  :func:`anchor` is one
 SHA-256 over every head: kept outside the store (a report, a print-out), it
 shows later whether anything in any chain changed since, beyond appends.
 
+**Keys.**  With a key the host supplies (:class:`AuditKey`, never stored beside the
+log) an entry's hash is not the public SHA-256 of its text but an HMAC-SHA-256
+under that key, written ``KEYID:MAC`` — :attr:`AuditKey.id` (the first 8 hex
+digits of the key's SHA-256) and the 64 hex digits of the MAC — so that the
+stored hash names the key that sealed it (:func:`key_id_of`).  Anyone can
+recompute a SHA-256 chain after editing an entry; only the key's holder can
+re-seal a keyed one.  Verifying with the key (``verify_chain(..., key=...)``)
+finds an entry re-sealed without the key (``"unkeyed"``) or under another key
+(``"other_key"``); verifying without it can only check the links of keyed
+entries (``ChainReport.unchecked`` counts them).
+
 Canonical JSON: keys sorted, no insignificant whitespace, UTF-8 text kept as
 is (``ensure_ascii=False``), dates and datetimes in ISO 8601, enums as their
 value.  An *aware* ``at`` is converted to UTC before formatting, so that a
@@ -54,6 +65,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -67,6 +79,10 @@ from studentstatus.errors import ValidationError
 
 __all__ = [
     "CHAIN_MAX",
+    "KEY_MIN",
+    "PROBLEM_MESSAGES",
+    "AuditFinding",
+    "AuditKey",
     "ChainHead",
     "ChainProblem",
     "ChainReport",
@@ -78,14 +94,55 @@ __all__ = [
     "entry_fields",
     "events_digest",
     "group_by_chain",
+    "identity_digest",
+    "key_id_of",
     "seal",
     "seal_events",
     "seal_rows",
     "verify_chain",
 ]
 
-ChainProblem = Literal["altered", "removed", "reordered", "added"]
+ChainProblem = Literal[
+    "altered",
+    "removed",
+    "reordered",
+    "added",
+    "unkeyed",
+    "other_key",
+    "missing",
+    "truncated",
+    "rewritten",
+]
 """How a chain is broken (see :func:`verify_chain`)."""
+
+PROBLEM_MESSAGES: dict[str, tuple[str, str]] = {
+    "altered": (
+        "an entry's content no longer matches its hash",
+        "审计记录内容与其哈希不符（被修改）",
+    ),
+    "removed": ("an entry is missing from its chain", "审计链中缺少记录（被删除或截断）"),
+    "reordered": ("an entry is out of its place in its chain", "审计记录顺序被打乱"),
+    "added": ("a chain goes on past its stored head", "审计链超出其存储的链头（有记录被添加）"),
+    "unkeyed": (
+        "an entry is sealed without the key (re-sealed with the public hash?)",
+        "审计记录未用密钥封存（可能被改后用公开哈希重新封存）",
+    ),
+    "other_key": ("an entry is sealed under another key", "审计记录由另一把密钥封存"),
+    "missing": ("a chain of the checkpoint has no entries any more", "检查点中的审计链已不存在"),
+    "truncated": (
+        "a chain is shorter than in the checkpoint (its end was cut off)",
+        "审计链比检查点时短（末尾被截断）",
+    ),
+    "rewritten": (
+        "a chain's entry at the checkpointed seq has another hash (rewritten)",
+        "审计链在检查点序号处的哈希不同（被改写）",
+    ),
+}
+"""For each :data:`ChainProblem`: ``(English, Chinese)`` message (the stable code is
+``audit_`` + the problem: ``audit_altered``, ``audit_truncated``…)."""
+
+KEY_MIN = 16
+"""The shortest key :class:`AuditKey` accepts, in bytes."""
 
 ChainHead = tuple[int, str]
 """A chain's head: ``(seq, hash)`` of its last entry."""
@@ -94,6 +151,102 @@ CHAIN_MAX = 64
 """The longest chain name (what stores must hold); :func:`chain_of` never returns more."""
 
 _Event = TypeVar("_Event", bound=tuple[Any, ...])
+
+
+@attrs.frozen(repr=False)
+class AuditKey:
+    """The host's secret for sealing audit entries (HMAC-SHA-256); never stored with the log.
+
+    ``id`` is the first 8 hex digits of the key's SHA-256: stored hashes carry it
+    (``KEYID:MAC``) so that verification can tell "sealed under another key" from
+    "altered" without knowing the other key.  The repr shows the id only.  A key
+    shorter than :data:`KEY_MIN` bytes raises
+    :class:`~studentstatus.errors.ValidationError` (code ``audit_key_short``).
+
+    >>> key = AuditKey(b"0123456789abcdef-demo")
+    >>> key, key.id == hashlib.sha256(b"0123456789abcdef-demo").hexdigest()[:8]
+    (AuditKey(id='ab927661'), True)
+    >>> sealed = key.seal("text")
+    >>> sealed[:9], len(sealed)
+    ('ab927661:', 73)
+    >>> AuditKey(b"short")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: audit_key_short [audit_key]: ...
+    """
+
+    secret: bytes = attrs.field(repr=False)
+    id: str = attrs.field(init=False, repr=True)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.secret, bytes) or len(self.secret) < KEY_MIN:
+            raise ValidationError(
+                f"the audit key must be at least {KEY_MIN} bytes",
+                field="audit_key",
+                message_zh=f"审计密钥至少需要 {KEY_MIN} 个字节",
+                code="audit_key_short",
+            )
+        object.__setattr__(self, "id", hashlib.sha256(self.secret).hexdigest()[:8])
+
+    def __repr__(self) -> str:
+        return f"AuditKey(id={self.id!r})"
+
+    @classmethod
+    def of(cls, value: AuditKey | bytes | str | None) -> AuditKey | None:
+        """``value`` as a key: an :class:`AuditKey` as it is, bytes or text (UTF-8) made
+        into one, ``None`` (no key) as ``None``.
+
+        >>> AuditKey.of("0123456789abcdef-demo") == AuditKey(b"0123456789abcdef-demo")
+        True
+        >>> AuditKey.of(None) is None
+        True
+        """
+        if value is None or isinstance(value, AuditKey):
+            return value
+        return cls(value.encode("utf-8") if isinstance(value, str) else value)
+
+    def mac(self, data: bytes) -> str:
+        """HMAC-SHA-256 of ``data`` under the key, 64 hex digits."""
+        return hmac.digest(self.secret, data, "sha256").hex()
+
+    def seal(self, text: str) -> str:
+        """The stored hash of a canonical text sealed under the key: ``id:mac``."""
+        return f"{self.id}:{self.mac(text.encode('utf-8'))}"
+
+
+def key_id_of(digest: str) -> str:
+    """The id of the key that sealed a stored hash (``""``: a plain SHA-256, no key).
+
+    >>> key_id_of("ab927661:" + "0" * 64), key_id_of("ab" * 32)
+    ('ab927661', '')
+    """
+    head, sep, _mac = digest.partition(":")
+    return head if sep else ""
+
+
+def identity_digest(key: AuditKey, number: str, name: str, birth_date: date) -> str:
+    """A keyed digest of a child's identity (document number, name, birth date), for an
+    audit entry that must record who was registered without holding the number: ``id:mac``
+    over the three values joined by the unit separator.  Without the key it cannot be
+    turned back into the number, nor checked against a guessed one.
+
+    >>> key = AuditKey(b"0123456789abcdef-demo")
+    >>> d = identity_digest(key, "11010520200315002X", "王小明", date(2020, 3, 15))
+    >>> d == identity_digest(key, "11010520200315002X", "王小明", date(2020, 3, 15))
+    True
+    >>> d == identity_digest(key, "11010520200315002X", "王小红", date(2020, 3, 15))
+    False
+    >>> "11010520200315002X" in d
+    False
+    """
+    return key.seal("\x1f".join((number, name, birth_date.isoformat())))
+
+
+def _digest(text: str, key: AuditKey | None) -> str:
+    """The stored hash of an entry's canonical text: SHA-256, or sealed under ``key``."""
+    if key is None:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return key.seal(text)
 
 
 def chain_of(operator: str) -> str:
@@ -310,8 +463,9 @@ def _chain_text(chain: str) -> str:
     return f'"chain":{_CANONICAL(chain)},' if chain else ""
 
 
-def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
-    """SHA-256 (hex) of the canonical JSON of ``entry`` linked to ``prev_hash``.
+def chain_hash(prev_hash: str, entry: AuditEntry, key: AuditKey | None = None) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``entry`` linked to ``prev_hash`` — or, with
+    ``key``, its HMAC under the key as stored: ``KEYID:MAC`` (see :class:`AuditKey`).
 
     ``entry.prev_hash`` and ``entry.hash`` are ignored: the link is the argument.
 
@@ -320,9 +474,12 @@ def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
     True
     >>> chain_hash("", e) == chain_hash("0" * 64, e)
     False
+    >>> key = AuditKey(b"0123456789abcdef-demo")
+    >>> keyed = chain_hash("", e, key)
+    >>> key_id_of(keyed) == key.id, keyed == chain_hash("", e)
+    (True, False)
     """
-    text = canonical_json(entry_fields(entry, prev_hash))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _digest(canonical_json(entry_fields(entry, prev_hash)), key)
 
 
 def events_digest(pairs: Iterable[tuple[str, int]]) -> str:
@@ -349,9 +506,9 @@ def events_digest(pairs: Iterable[tuple[str, int]]) -> str:
     return h.hexdigest()
 
 
-def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:
+def seal(entry: AuditEntry, prev: AuditEntry | None, key: AuditKey | None = None) -> AuditEntry:
     """Link ``entry`` to ``prev`` (the current last entry of its chain, ``None`` for the
-    first one).
+    first one), sealed under ``key`` when given (:func:`chain_hash`).
 
     Sets ``prev_hash`` and ``hash``; raises
     :class:`~studentstatus.errors.ValidationError` (code ``audit_sequence``)
@@ -379,7 +536,7 @@ def seal(entry: AuditEntry, prev: AuditEntry | None) -> AuditEntry:
             code="audit_sequence",
         )
     prev_hash = prev.hash if prev is not None else ""
-    return attrs.evolve(entry, prev_hash=prev_hash, hash=chain_hash(prev_hash, entry))
+    return attrs.evolve(entry, prev_hash=prev_hash, hash=chain_hash(prev_hash, entry, key))
 
 
 def _other_chain(chain: str, prev_chain: str) -> ValidationError:
@@ -409,12 +566,14 @@ def seal_events(
     events: Iterable[tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any]]],
     *,
     chain: str | None = None,
+    key: AuditKey | None = None,
 ) -> Iterator[AuditEntry]:
     """Sealed entries for ``events`` — ``(operator, action, subject, reason, before, after)``
     tuples, all at ``at`` — appended to ONE chain after ``prev``: its last entry, its
     head ``(seq, hash)``, or ``None`` when the chain is empty.
 
-    ``chain`` names the chain (default: ``prev``'s chain, else ``""``); a
+    ``chain`` names the chain (default: ``prev``'s chain, else ``""``); ``key``
+    seals the entries under the host's key (:class:`AuditKey`); a
     ``prev`` entry of another chain raises
     :class:`~studentstatus.errors.ValidationError`.  The events are not checked
     against the chain: give each chain the events of its operators
@@ -437,7 +596,7 @@ def seal_events(
     """
     for (
         seq, operator, action, subject, reason, before, after, prev_hash, digest, name
-    ) in seal_rows(prev, at, events, chain=chain):  # fmt: skip
+    ) in seal_rows(prev, at, events, chain=chain, key=key):  # fmt: skip
         yield AuditEntry(
             seq, at, operator, action, subject, reason, dict(before), dict(after), prev_hash,
             digest, name,
@@ -455,6 +614,7 @@ def seal_rows(
     events: Iterable[tuple[str, str, str, str, Mapping[str, Any], Mapping[str, Any]]],
     *,
     chain: str | None = None,
+    key: AuditKey | None = None,
 ) -> Iterator[SealedRow]:
     """What :func:`seal_events` makes, as plain tuples (:data:`SealedRow`): for a storage
     adapter that writes the entries of a bulk run without building an object of each.
@@ -471,6 +631,7 @@ def seal_rows(
     seq, prev_hash, name = _start(prev, chain)
     at_text = _at_text(at)
     sha256 = hashlib.sha256
+    sealed = key.seal if key is not None else None
     s = _CANONICAL
     at_json = s(at_text)
     chain_json = _chain_text(name) if type(name) is str else None
@@ -507,29 +668,85 @@ def seal_rows(
             text = _canonical_text(
                 seq, at_text, operator, action, subject, reason, before, after, prev_hash, name
             )
-        digest = sha256(text.encode("utf-8")).hexdigest()
+        digest = sha256(text.encode("utf-8")).hexdigest() if sealed is None else sealed(text)
         yield (seq, operator, action, subject, reason, before, after, prev_hash, digest, name)
         prev_hash = digest
 
 
 @attrs.frozen
+class AuditFinding:
+    """One thing verification found beyond a broken chain — a checkpoint that does not
+    match, a record that its change log does not give, an event without its audit entry:
+    a stable ``code``, the ``field`` concerned, and messages in Chinese and English.
+
+    ``record_id`` names the record concerned (never an identity number); ``chain`` and
+    ``seq`` the audit entry, when there is one.
+
+    >>> f = AuditFinding("replay_mismatch", "grade", "学籍与变动记录重放结果不符",
+    ...                  "the record is not what its change log gives", record_id="r1")
+    >>> f.to_dict()["code"], str(f)[:45]
+    ('replay_mismatch', 'replay_mismatch [grade] record r1: the record')
+    """
+
+    code: str
+    field: str
+    message_zh: str
+    message_en: str
+    record_id: str | None = None
+    chain: str | None = None
+    seq: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (every attribute)."""
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+            "record_id": self.record_id,
+            "chain": self.chain,
+            "seq": self.seq,
+            "detail": self.detail,
+        }
+
+    def __str__(self) -> str:
+        where = f" record {self.record_id}" if self.record_id is not None else ""
+        if self.chain is not None:
+            where += f" chain {self.chain!r}" + (f" seq {self.seq}" if self.seq else "")
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.code} [{self.field}]{where}: {self.message_en} / {self.message_zh}{detail}"
+
+
+@attrs.frozen
 class ChainReport:
-    """Result of :func:`verify_chain`.
+    """Result of :func:`verify_chain` (and of ``services.audit.verify``).
 
     Attributes:
-        ok: every chain verified (and matched its stored head, when heads were given).
+        ok: every chain verified (and matched its stored head, when heads were given,
+            and the checkpoint, when one was given), and nothing was found.
         checked: entries verified good before the first problem (all of them when ok).
         first_bad_seq: where the broken chain first breaks: the seq of the altered
             entry, of the (first) missing entry, of the first entry out of its place,
             or of the first entry past the chain's stored head.
-        problem: ``"altered"``, ``"removed"``, ``"reordered"``, ``"added"`` or ``None``.
+        problem: a :data:`ChainProblem` or ``None``.
         chain: the broken chain's name (``None`` when ok).
         chains: how many chains were verified (seen before the problem, when broken).
         heads: when ok, each chain's head ``(seq, hash)`` as verified.
         anchor: when ok, :func:`anchor` of ``heads``; else ``""``.
+        key_id: the id of the key verified with (``""``: none given).
+        keyed: entries whose MAC was checked under that key.
+        unkeyed: entries sealed with the public SHA-256 (no key).
+        unchecked: entries sealed under a key that was not given: their links were
+            checked, their content could not be.
+        key_ids: the ids of every key that sealed an entry seen.
+        findings: what else verification found (:class:`AuditFinding`).
+        replayed: records replayed from their change log (``None``: no replay).
 
     >>> ChainReport(True, 0).to_dict()["ok"]
     True
+    >>> ChainReport(False, 2, 3, "removed", "c").code
+    'audit_removed'
     """
 
     ok: bool
@@ -540,6 +757,28 @@ class ChainReport:
     chains: int = 0
     heads: Mapping[str, ChainHead] = attrs.field(factory=dict, repr=False)
     anchor: str = attrs.field(default="", repr=False)
+    key_id: str = attrs.field(default="", repr=False)
+    keyed: int = attrs.field(default=0, repr=False)
+    unkeyed: int = attrs.field(default=0, repr=False)
+    unchecked: int = attrs.field(default=0, repr=False)
+    key_ids: tuple[str, ...] = attrs.field(default=(), repr=False)
+    findings: tuple[AuditFinding, ...] = attrs.field(default=(), repr=False)
+    replayed: int | None = attrs.field(default=None, repr=False)
+
+    @property
+    def code(self) -> str | None:
+        """The stable code of the chain problem: ``audit_`` + :attr:`problem` (or ``None``)."""
+        return f"audit_{self.problem}" if self.problem is not None else None
+
+    @property
+    def message_en(self) -> str:
+        """What the chain problem means, in English (``""`` when none)."""
+        return PROBLEM_MESSAGES[self.problem][0] if self.problem is not None else ""
+
+    @property
+    def message_zh(self) -> str:
+        """What the chain problem means, in Chinese (``""`` when none)."""
+        return PROBLEM_MESSAGES[self.problem][1] if self.problem is not None else ""
 
     def to_dict(self, *, with_heads: bool = False) -> dict[str, Any]:
         """A JSON-ready mapping of the report (``heads`` too with ``with_heads``: one
@@ -555,9 +794,20 @@ class ChainReport:
             "checked": self.checked,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
+            "code": self.code,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
             "chain": self.chain,
             "chains": self.chains,
             "anchor": self.anchor,
+            "keyed": bool(self.key_ids),
+            "key_id": self.key_id,
+            "key_ids": list(self.key_ids),
+            "entries_keyed": self.keyed,
+            "entries_unkeyed": self.unkeyed,
+            "entries_unchecked": self.unchecked,
+            "replayed": self.replayed,
+            "findings": [f.to_dict() for f in self.findings],
         }
         if with_heads:
             out["heads"] = {c: {"seq": s, "hash": h} for c, (s, h) in sorted(self.heads.items())}
@@ -575,6 +825,9 @@ def verify_chain(
     head_hash: str | None = None,
     heads: Mapping[str, ChainHead] | None = None,
     heads_after: Mapping[str, ChainHead] | Callable[[], Mapping[str, ChainHead]] | None = None,
+    key: AuditKey | None = None,
+    checkpoint: Mapping[str, ChainHead] | None = None,
+    unkeyed_until: Mapping[str, int] | int | None = None,
 ) -> ChainReport:
     """Check every chain in ``entries``; report the first break, its kind and its chain.
 
@@ -590,7 +843,19 @@ def verify_chain(
       end were cut off);
     * **reordered** — an entry is out of place: the expected seq appears later
       (or a seq appears twice);
-    * **added** — a chain goes on past its stored head, or has entries but no head.
+    * **added** — a chain goes on past its stored head, or has entries but no head;
+    * with ``key``: **unkeyed** — an entry is sealed with the public SHA-256 (an entry
+      edited and re-sealed by someone without the key), unless ``unkeyed_until`` lets
+      its chain begin with unkeyed entries up to that seq (a log keyed only from some
+      point on, vouched for by a checkpoint signed with the key: never after a keyed
+      entry of the chain; an ``int``: that seq in every chain); **other_key** — an
+      entry is sealed under another key (its id is not ``key.id``);
+    * with ``checkpoint`` (chain → ``(seq, hash)`` kept earlier): **rewritten** — the
+      chain's entry at that seq has another hash; **truncated** — the chain now ends
+      before that seq; **missing** — the chain has no entries at all.
+
+    Without ``key``, entries sealed under a key can only be checked for their place
+    and links (``ChainReport.unchecked`` counts them).
 
     ``heads`` are the stored heads (``AuditLog.heads()``): each chain must end
     exactly at its head (``(seq, hash)``; a head of seq 0 is no head).  When the log
@@ -634,6 +899,23 @@ def verify_chain(
     'removed'
     >>> verify_chain([a, b, c, k], heads={"": (2, b.hash), "kindergarten:1": (1, k.hash)}).problem
     'added'
+
+    A keyed chain: an entry edited and re-sealed with the public hash, or under a wrong
+    key, is found with the key; a checkpoint finds a chain cut back with its head:
+
+    >>> key = AuditKey(b"0123456789abcdef-demo")
+    >>> ka = seal(AuditEntry(1, t, "m", "x", "s1"), None, key)
+    >>> kb = seal(AuditEntry(2, t, "m", "x", "s2"), ka, key)
+    >>> verify_chain([ka, kb], key=key).ok, verify_chain([ka, kb]).unchecked
+    (True, 2)
+    >>> forged = seal(attrs.evolve(kb, reason="edited"), ka)  # re-sealed without the key
+    >>> verify_chain([ka, forged]).ok, verify_chain([ka, forged], key=key).problem
+    (True, 'unkeyed')
+    >>> wrong = seal(attrs.evolve(kb, reason="edited"), ka, AuditKey(b"another key, guessed"))
+    >>> verify_chain([ka, wrong], key=key).problem
+    'other_key'
+    >>> verify_chain([ka], key=key, checkpoint={"": (2, kb.hash)}).problem
+    'truncated'
     """
     it = iter(entries)
     last: dict[str, ChainHead] = {}  # chain -> (seq, hash) of its last good entry
@@ -643,36 +925,117 @@ def verify_chain(
         last[after.chain] = (after.seq, after.hash)
         current = after.chain
     checked = 0
+    tally = _Tally(key)
+    vouched: Mapping[str, int] = unkeyed_until if isinstance(unkeyed_until, Mapping) else {}
+    everywhere = unkeyed_until if isinstance(unkeyed_until, int) else 0
+    marks = checkpoint or {}
+
+    def broken(seq: int | None, problem: ChainProblem, chain: str, good: int) -> ChainReport:
+        return tally.report(False, good, seq, problem, chain, len(last))
+
     for entry in it:
         chain = current = entry.chain
         prev_seq, prev_hash = last.get(chain, (0, ""))
         expected_seq = prev_seq + 1
-        if chain_hash(entry.prev_hash, entry) != entry.hash:
-            return ChainReport(False, checked, expected_seq, "altered", chain, len(last))
+        digest = entry.hash
+        key_id = key_id_of(digest)
+        if key_id:
+            tally.ids.add(key_id)
+            if key is not None and key_id == key.id:
+                if chain_hash(entry.prev_hash, entry, key) != digest:
+                    return broken(expected_seq, "altered", chain, checked)
+            elif key is None:
+                tally.unchecked += 1
+        elif chain_hash(entry.prev_hash, entry) != digest:
+            return broken(expected_seq, "altered", chain, checked)
         if entry.seq != expected_seq:
             if entry.seq > expected_seq and not _seq_appears(it, chain, expected_seq):
-                return ChainReport(False, checked, expected_seq, "removed", chain, len(last))
-            return ChainReport(False, checked, expected_seq, "reordered", chain, len(last))
+                return broken(expected_seq, "removed", chain, checked)
+            return broken(expected_seq, "reordered", chain, checked)
         if entry.prev_hash != prev_hash:
             # In place and self-consistent, but linked to a different predecessor:
             # the predecessor was edited and its hash recomputed.
             bad = prev_seq if chain in last else entry.seq
             good = checked - 1 if chain in counted else checked
-            return ChainReport(False, good, bad, "altered", chain, len(last))
-        last[chain] = (entry.seq, entry.hash)
+            return broken(bad, "altered", chain, good)
+        if key is not None:
+            if not key_id:
+                # only a chain's unkeyed beginning (before its first keyed entry) can be vouched
+                allowed = everywhere or vouched.get(chain, 0)
+                if entry.seq > allowed or chain in tally.keyed_chains:
+                    return broken(entry.seq, "unkeyed", chain, checked)
+            elif key_id != key.id:
+                return broken(entry.seq, "other_key", chain, checked)
+            else:
+                tally.keyed += 1
+                tally.keyed_chains.add(chain)
+        if not key_id:
+            tally.unkeyed += 1
+        mark = marks.get(chain)
+        if mark is not None and mark[0] == entry.seq and mark[1] != digest:
+            return broken(entry.seq, "rewritten", chain, checked)
+        last[chain] = (entry.seq, digest)
         counted.add(chain)
         checked += 1
     if head_hash is not None:
         seq, digest = last.get(current, (0, ""))
         if digest != head_hash:
-            return ChainReport(False, checked, seq + 1, "removed", current, len(last))
+            return broken(seq + 1, "removed", current, checked)
     if heads is not None:
         later = heads_after() if callable(heads_after) else heads_after
-        broken = _against_heads(last, heads, heads if later is None else later)
-        if broken is not None:
-            chain, seq, problem = broken
-            return ChainReport(False, checked, seq, problem, chain, len(last))
-    return ChainReport(True, checked, chains=len(last), heads=last, anchor=anchor(last))
+        found = _against_heads(last, heads, heads if later is None else later)
+        if found is not None:
+            chain, seq, problem = found
+            return broken(seq, problem, chain, checked)
+    for chain, (seq, _digest) in sorted(marks.items()):
+        if seq <= 0:
+            continue
+        if chain not in last:
+            return broken(1, "missing", chain, checked)
+        if last[chain][0] < seq:
+            return broken(last[chain][0] + 1, "truncated", chain, checked)
+    return tally.report(True, checked, None, None, None, len(last), heads=last)
+
+
+class _Tally:
+    """What :func:`verify_chain` counts of the keys while it reads."""
+
+    __slots__ = ("ids", "key", "keyed", "keyed_chains", "unchecked", "unkeyed")
+
+    def __init__(self, key: AuditKey | None) -> None:
+        self.key = key
+        self.ids: set[str] = set()
+        self.keyed_chains: set[str] = set()
+        self.keyed = 0
+        self.unkeyed = 0
+        self.unchecked = 0
+
+    def report(
+        self,
+        ok: bool,
+        checked: int,
+        seq: int | None,
+        problem: ChainProblem | None,
+        chain: str | None,
+        chains: int,
+        *,
+        heads: Mapping[str, ChainHead] | None = None,
+    ) -> ChainReport:
+        return ChainReport(
+            ok,
+            checked,
+            seq,
+            problem,
+            chain,
+            chains,
+            heads=heads if heads is not None else {},
+            anchor=anchor(heads) if heads is not None else "",
+            key_id=self.key.id if self.key is not None else "",
+            keyed=self.keyed,
+            unkeyed=self.unkeyed,
+            unchecked=self.unchecked,
+            key_ids=tuple(sorted(self.ids)),
+        )
 
 
 def _against_heads(

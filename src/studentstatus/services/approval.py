@@ -63,7 +63,7 @@ from studentstatus.domain.machine import Change, Context, apply
 from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
 from studentstatus.errors import PermissionDenied, RuleViolations, redact
 from studentstatus.ports import UnitOfWork
-from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.audit import AuditEvent, audit_many, child_digest, log_key
 from studentstatus.services.intake import authorize, chunked, log, spooled
 from studentstatus.services.runtime import Runtime
 
@@ -120,6 +120,7 @@ def _approve_chunk(
     events: list[StatusChange] = []
     audits: list[AuditEvent] = []
     now, today = rt.clock.now(), rt.clock.today()
+    key = log_key(uow)  # a keyed log pins the approved child's identity (child_digest)
     for rid in ids:
         rec = records.get(rid)
         if rec is None:
@@ -162,7 +163,11 @@ def _approve_chunk(
                 "approve",
                 rid,
                 before={"state": rec.state.value},
-                after={"state": new.state.value, "county_confirmed": new.county_confirmed},
+                after={
+                    "state": new.state.value,
+                    "county_confirmed": new.county_confirmed,
+                    **child_digest(key, child),
+                },
             )
         )
     if updated:

@@ -70,7 +70,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from studentstatus.adapters.memory import MemoryStore
-from studentstatus.domain.audit import group_by_chain, seal_events, verify_chain
+from studentstatus.domain.audit import AuditKey, group_by_chain, seal_events, verify_chain
 from studentstatus.domain.enums import (
     AbsenceReason,
     AttendanceStatus,
@@ -1622,6 +1622,26 @@ class AuditContract(_Base):
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.audit.append(attrs.evolve(_audit(2), reason="tampered")))
         assert _read(store, lambda u: u.audit.heads()) == {"": (3, _audit(3).hash)}
+
+    def test_audit_keyed_entries(self, store: Store) -> None:
+        """Entries sealed under the host's key (hashes ``KEYID:MAC``, 73 characters) are
+        stored and read back whole, and verify with that key and no other."""
+        key = AuditKey(b"conformance kit audit key")
+        events: list[tuple[str, str, str, str, dict[str, Any], dict[str, Any]]] = [
+            (f"county:11010{i % 2}", "approve", f"r{i}", "", {}, {"n": i}) for i in range(4)
+        ]
+        sealed = [
+            e
+            for chain, group in group_by_chain(events).items()
+            for e in seal_events(None, T0, group, chain=chain, key=key)
+        ]
+        _commit(store, lambda u: u.audit.append_many(sealed))
+        with store.unit_of_work() as uow:
+            assert list(uow.audit.iter()) == sorted(sealed, key=lambda e: (e.chain, e.seq))
+            report = verify_chain(uow.audit.iter(), heads=uow.audit.heads(), key=key)
+            assert (report.ok, report.keyed) == (True, 4)
+            other = AuditKey(b"not the host's audit key")
+            assert verify_chain(uow.audit.iter(), key=other).problem == "other_key"
 
     def test_audit_chains_are_independent(self, store: Store) -> None:
         """Two chains count their own seqs from 1: the same seq in two chains is no conflict;

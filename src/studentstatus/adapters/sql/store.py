@@ -55,7 +55,7 @@ from studentstatus.adapters.sql.tables import (
     build_tables,
     region_prefix_filter,
 )
-from studentstatus.domain.audit import ChainHead, SealedRow, group_by_chain, seal_rows
+from studentstatus.domain.audit import AuditKey, ChainHead, SealedRow, group_by_chain, seal_rows
 from studentstatus.domain.enums import (
     ChangeKind,
     Grade,
@@ -168,7 +168,9 @@ class SqlStore:
     :mod:`~studentstatus.adapters.sql.partitioning`: pass it when the schema
     was migrated with that option; the store then fills the ``province``
     column and adds ``province = '44'`` to region-prefix filters, so that
-    PostgreSQL reads one partition.
+    PostgreSQL reads one partition.  ``audit_key`` is the host's key, under which
+    audit entries are sealed (:mod:`studentstatus.services.audit`; kept in memory,
+    never written to the database).
 
     >>> store = SqlStore("sqlite://", prefix="demo_", create=True)
     >>> store.tables.records.name
@@ -190,7 +192,9 @@ class SqlStore:
         chunk_size: int = CHUNK,
         copy_threshold: int = COPY_THRESHOLD,
         partition_by_province: bool = False,
+        audit_key: AuditKey | bytes | str | None = None,
     ) -> None:
+        self.audit_key = AuditKey.of(audit_key)
         self._owns_engine = False
         self._connection: Connection | None = None
         if isinstance(bind, Connection):
@@ -1790,6 +1794,11 @@ class SqlAudit(_Repo):
     >>> store.close()
     """
 
+    @property
+    def key(self) -> AuditKey | None:
+        """The store's audit key: :meth:`seal_and_append` seals under it (``None``: unkeyed)."""
+        return self._ctx.store.audit_key
+
     def append(self, entry: AuditEntry) -> None:
         """Append; ConflictError if ``(chain, seq)`` exists."""
         self.append_many([entry])
@@ -1816,7 +1825,8 @@ class SqlAudit(_Repo):
 
         The events are grouped by chain (:func:`~studentstatus.domain.audit.group_by_chain`)
         and each group sealed after its chain's head, read under the head's lock
-        (see the class).  On PostgreSQL a large batch goes straight from the sealed
+        (see the class), under the store's key when it has one.  On PostgreSQL a large
+        batch goes straight from the sealed
         fields (:func:`~studentstatus.domain.audit.seal_rows`) to the lines of one
         ``COPY`` (:func:`~studentstatus.adapters.sql.copy.copy_audit`): the rows
         :meth:`append_many` would write, without an entry object, a row dict and
@@ -1828,12 +1838,13 @@ class SqlAudit(_Repo):
             return 0
         total = sum(map(len, groups.values()))
         ends: dict[str, ChainHead] = {}
+        key = self.key
 
         def sealed(
             chain: str, group: list[AuditEventFields], head: ChainHead
         ) -> Iterator[SealedRow]:
             row: SealedRow | None = None
-            for row in seal_rows(head, at, group, chain=chain):
+            for row in seal_rows(head, at, group, chain=chain, key=key):
                 yield row
             if row is not None:
                 ends[chain] = (row[0], row[8])
