@@ -404,6 +404,9 @@ class Numbers:
         found = [n for n in self.t.rows.values() if n.record_id == record_id]
         return sorted(found, key=lambda n: (n.issued_at, n.number))
 
+    def with_prefix(self, prefix: str) -> Iterator[str]:
+        return iter(sorted(n for n in self.t.rows if n.startswith(prefix)))
+
 
 class Roster:
     def __init__(self, t: dict[str, Any]) -> None:

@@ -464,6 +464,12 @@ class NumberRegistry(Protocol):
         """Numbers bound to a record, by issue time."""
         ...
 
+    def with_prefix(self, prefix: str) -> Iterator[str]:
+        """Every number ever issued that starts with ``prefix`` (non-empty), in order,
+        streamed: a bulk import reads the temporary numbers of its regions
+        (``"L" + region code``) through it, an index range on SQL."""
+        ...
+
 
 @runtime_checkable
 class BulkNumberRegistry(NumberRegistry, Protocol):

@@ -98,6 +98,9 @@ class _PlainNumbers:
     def for_record(self, record_id: str) -> Any:
         return self._call("for_record", record_id)
 
+    def with_prefix(self, prefix: str) -> Any:
+        return self._call("with_prefix", prefix)
+
 
 class _BulkNumbers(_PlainNumbers):
     def next_sequences(self, keys: Sequence[tuple[str, date]]) -> list[int]:

@@ -777,6 +777,10 @@ class _Numbers(_Repo):
         found = [n for n in self._t("numbers").values() if n.record_id == record_id]
         return sorted(found, key=lambda n: (n.issued_at, n.number))
 
+    def with_prefix(self, prefix: str) -> Iterator[str]:
+        table = self._t("numbers")
+        return iter(sorted(n for n in table if n.startswith(prefix)))
+
 
 class _Roster(_Repo):
     def add(self, entry: RosterEntry) -> None:

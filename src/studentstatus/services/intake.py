@@ -354,6 +354,17 @@ class IntakeReport:
 # --------------------------------------------------------------------------- internals
 
 
+def _regions(uow: UnitOfWork, operator: Operator) -> list[str]:
+    """The regions whose temporary numbers an import by ``operator`` may draw: a county's
+    own code, a kindergarten's region (nothing for other roles, which do not register)."""
+    if operator.role is Role.COUNTY:
+        return [operator.scope]
+    if operator.role is Role.KINDERGARTEN:
+        kg = uow.kindergartens.find(operator.scope)
+        return [kg.region_code] if kg is not None else []
+    return []
+
+
 def _county_kindergartens(uow: UnitOfWork, operator: Operator) -> dict[str, Kindergarten | None]:
     """A county's kindergartens by school code: one query instead of one per code."""
     return {k.school_code: k for k in uow.kindergartens.iter(region_prefix=operator.scope)}
@@ -411,7 +422,11 @@ class _Import:
         collect_records: bool,
         today: date | None = None,
         now: datetime | None = None,
+        numbers: Bloom | None = None,
     ) -> None:
+        """``numbers``: the filter of the store's numbers to draw against (a batch of
+        files shares one, with the numbers drawn by the files before); ``None`` loads
+        the numbers of the operator's regions."""
         self.rt = rt
         self.op = operator
         self.roster = unlicensed_roster
@@ -421,7 +436,9 @@ class _Import:
         if operator.role is Role.COUNTY and len(operator.scope) == 6:
             known = _county_kindergartens(uow, operator)
         self.kindergartens = _Kindergartens(uow, known)
-        self.numbers = loaded_filter(uow)
+        self.numbers = (
+            numbers if numbers is not None else loaded_filter(uow, _regions(uow, operator))
+        )
         self.draws = FilteredDraws(self.numbers, rt.rng)  # its rng: see _in_workers
         self.checker = RowChecker(
             rt.policy,
@@ -737,12 +754,14 @@ def import_files(
         "collect_records": collect_records,
     }
     if workers == 0 or len(jobs) < 2 or not all(os.path.isfile(p) for _, p in jobs):
+        with rt.store.unit_of_work() as uow:  # one filter for the batch, read once
+            common["numbers"] = loaded_filter(uow, (r for op, _ in jobs for r in _regions(uow, op)))
         return [_import_noted(rt, op, path, workers=workers, **common) for op, path in jobs]
     from studentstatus.services import _parallel
 
     today, now = rt.clock.today(), rt.clock.now()
     with rt.store.unit_of_work() as uow:
-        numbers = loaded_filter(uow)
+        numbers = loaded_filter(uow, (r for op, _ in jobs for r in _regions(uow, op)))
         encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
         specs = []
         for i, (op, path) in enumerate(jobs):
@@ -773,7 +792,15 @@ def import_files(
     with _parallel.Batch(specs) as batch:
         return [
             _import_noted(
-                rt, op, path, workers=workers, batch=(batch, i), today=today, now=now, **common
+                rt,
+                op,
+                path,
+                workers=workers,
+                batch=(batch, i),
+                today=today,
+                now=now,
+                numbers=numbers,
+                **common,
             )
             for i, (op, path) in enumerate(jobs)
         ]
@@ -822,9 +849,10 @@ def _import(
     batch: tuple[Batch, int] | None = None,
     today: date | None = None,
     now: datetime | None = None,
+    numbers: Bloom | None = None,
 ) -> IntakeReport:
-    """:func:`import_children` once authorised (``batch``, ``today``, ``now``: one file of
-    :func:`import_files`)."""
+    """:func:`import_children` once authorised (``batch``, ``today``, ``now``, ``numbers``:
+    one file of :func:`import_files`)."""
     with _gc_relaxed(), rt.store.unit_of_work() as uow:
         run = _Import(
             rt,
@@ -835,6 +863,7 @@ def _import(
             collect_records=collect_records,
             today=today,
             now=now,
+            numbers=numbers,
         )
         report = run.report
         check = run.checker.check

@@ -4,9 +4,11 @@ A bulk import keeps one piece of per-row state: a Bloom filter (:class:`Bloom`)
 of the numbers the store and the file hold — 2 bytes a row, about 0.25% false
 positives, 5 MiB for a million numbers — so that an L number's draw needs no
 look-up in the store (:class:`FilteredDraws`); a false positive costs one more
-draw.  The filter is filled from the store's records at the start of each
-import (:func:`loaded_filter`: cheap on an empty store, linear in the store's
-size otherwise): a bulk import pays for it,
+draw.  The filter is filled at the start of an import (or of a batch of files)
+with the temporary numbers ever issued in the regions the import draws for
+(:func:`loaded_filter`: a range of the number registry's index per region, so a
+county's import reads its county's numbers, not the province's): a bulk import
+pays for it,
 :func:`~studentstatus.services.intake.register_child` does not (it tests its one
 number by primary key).  Numbers are hashed with :func:`number_hash`, the same
 in every process, so checker processes draw against copies of the import's filter.
@@ -24,7 +26,7 @@ True
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from studentstatus.domain import numbers as national
@@ -156,21 +158,19 @@ def _in_layers(layers: list[tuple[bytearray, int]], h1: int, h2: int) -> bool:
     return False
 
 
-def loaded_filter(uow: UnitOfWork, batch: int = 5000) -> Bloom:
-    """A new filter of every number the store's records hold (temporary, national, former).
+def loaded_filter(uow: UnitOfWork, regions: Iterable[str]) -> Bloom:
+    """A new filter of every temporary number ever issued in ``regions`` (the only numbers
+    a draw for those regions can collide with: an L number starts with ``L`` + region).
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> with MemoryStore().unit_of_work() as uow:
-    ...     number_hash("L110105202003150001") in loaded_filter(uow)
+    ...     number_hash("L110105202003150001") in loaded_filter(uow, ["110105"])
     False
     """
     numbers = Bloom()
-    if uow.records.count() == 0:
-        return numbers
-    for rec in uow.records.iter(batch_size=batch):
-        for n in (rec.temp_number, rec.national_number, *rec.former_numbers):
-            if n:
-                numbers.add(number_hash(n))
+    for region in sorted(set(regions)):
+        for n in uow.numbers.with_prefix("L" + region):
+            numbers.add(number_hash(n))
     return numbers
 
 

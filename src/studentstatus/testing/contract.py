@@ -948,6 +948,21 @@ class NumberContract(_Base):
         with pytest.raises(ConflictError):
             _commit(store, lambda u: u.numbers.claim(_issued(l_num.number, "r2")))
 
+    def test_numbers_with_prefix(self, store: Store) -> None:
+        """``with_prefix`` streams the issued numbers of a prefix, in order, and no other."""
+        numbers = ["L1101052020031500002", "L1101052020031500001", "L1101062020031500001",
+                   "G11010520200315002X", "L11010"]  # fmt: skip
+        _commit(store, lambda u: u.numbers.claim_many(_issued(n, "r1") for n in numbers))
+        with store.unit_of_work() as uow:
+            assert list(uow.numbers.with_prefix("L110105")) == [
+                "L1101052020031500001",
+                "L1101052020031500002",
+            ]
+            assert list(uow.numbers.with_prefix("L11010")) == sorted(
+                n for n in numbers if n.startswith("L11010")
+            )
+            assert list(uow.numbers.with_prefix("L44")) == []
+
     def test_claim_many_equals_claim(self) -> None:
         """claim_many = claim in order; one taken number → nothing written."""
         nums = [_issued(f"L110105202001010{i:04d}", f"r{i}") for i in range(4)]

@@ -225,6 +225,7 @@ class SqlStore:
         self.chunk_size = chunk_size
         self.copy_threshold = copy_threshold
         self._encoder: CopyEncoder | ParamEncoder | None = None
+        self._claim_sql: dict[tuple[str, int], str] = {}
         self._plans: dict[
             tuple[str, tuple[str, ...]], tuple[str, list[Callable[[Any], Any] | None]]
         ] = {}
@@ -1605,6 +1606,13 @@ class SqlNumbers(_Repo):
             row = self._get_one(self._t.issued_numbers, "number", number)
         return _rows.issued_from_row(row) if row is not None else None
 
+    def with_prefix(self, prefix: str) -> Iterator[str]:
+        """Issued numbers starting with ``prefix``: a range of the primary key, streamed
+        in pages (numbers are ASCII, so ``prefix`` ≤ n < ``prefix`` + ``~`` bounds them)."""
+        t = self._t.issued_numbers
+        where = [t.c.number >= prefix, t.c.number < prefix + "~", t.c.number.startswith(prefix)]
+        return self._keyset(t, ["number"], where, lambda row: str(row["number"]), 5000)
+
     def next_sequence(self, region_code: str, birth_date: date) -> int:
         """Atomically allocate the next J-number sequence for (region, birth date).
 
@@ -1968,31 +1976,55 @@ class SqlClaims(_Repo):
         for key in sorted(keys):
             added[key] = added.get(key, 0) + 1
         out: dict[str, int] = {}
-        t = self._t.identity_claims
         items = list(added.items())
         with self._write("claim identity keys"):
             for chunk in _chunks(items, _IN_CHUNK):
-                values = [{"claim_key": k, "claims": n} for k, n in chunk]
-                if self._ctx.dialect in ("mysql", "mariadb"):
-                    ins = mysql_dialect.insert(t).values(values)
-                    self._conn.execute(
-                        ins.on_duplicate_key_update(claims=t.c.claims + ins.inserted.claims)
-                    )
-                    q = sa.select(t.c.claim_key, t.c.claims).where(
-                        t.c.claim_key.in_([k for k, _n in chunk])
-                    )
-                    now = dict(self._conn.execute(q).all())
-                else:
-                    dialect = pg_dialect if self._ctx.dialect == "postgresql" else sqlite_dialect
-                    up = dialect.insert(t).values(values)
-                    stmt = up.on_conflict_do_update(
-                        index_elements=[t.c.claim_key],
-                        set_={"claims": t.c.claims + up.excluded.claims},
-                    ).returning(t.c.claim_key, t.c.claims)
-                    now = dict(self._conn.execute(stmt).all())
+                now = self._upsert(chunk)
                 for k, n in chunk:
                     out[k] = now[k] - n
         return out
+
+    def _upsert(self, chunk: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """Add ``(key, claims)`` rows (keys sorted and distinct); the counts after.
+
+        Driver-level SQL made once per chunk size: a statement object with one VALUES
+        row per key would be compiled again for every chunk."""
+        dialect = self._ctx.dialect
+        sql = self._ctx.store._claim_sql.get((dialect, len(chunk)))
+        if sql is None:
+            prep = self._ctx.store.engine.dialect.identifier_preparer
+            table = prep.format_table(self._t.identity_claims)
+            if dialect == "postgresql":
+                sql = (
+                    f"INSERT INTO {table} (claim_key, claims) "
+                    "SELECT * FROM unnest(%s::varchar[], %s::integer[]) "
+                    f"ON CONFLICT (claim_key) DO UPDATE SET claims = {table}.claims "
+                    "+ EXCLUDED.claims RETURNING claim_key, claims"
+                )
+            else:
+                mark = _DRIVER_INSERT[dialect]
+                rows = ", ".join([f"({mark}, {mark})"] * len(chunk))
+                sql = f"INSERT INTO {table} (claim_key, claims) VALUES {rows} "
+                if dialect == "sqlite":
+                    sql += (
+                        "ON CONFLICT (claim_key) DO UPDATE SET claims = claims + "
+                        "excluded.claims RETURNING claim_key, claims"
+                    )
+                else:
+                    sql += "ON DUPLICATE KEY UPDATE claims = claims + VALUES(claims)"
+            self._ctx.store._claim_sql[(dialect, len(chunk))] = sql
+        conn = self._conn
+        if dialect == "postgresql":
+            keys = [k for k, _n in chunk]
+            result = conn.exec_driver_sql(sql, (keys, [n for _k, n in chunk]))
+            return dict(result.all())
+        flat = tuple(v for pair in chunk for v in pair)
+        if dialect == "sqlite":
+            return dict(conn.exec_driver_sql(sql, flat).all())
+        conn.exec_driver_sql(sql, flat)  # MySQL/MariaDB: then read the rows it locked
+        t = self._t.identity_claims
+        q = sa.select(t.c.claim_key, t.c.claims).where(t.c.claim_key.in_([k for k, _ in chunk]))
+        return dict(conn.execute(q).all())
 
 
 class SqlCases(_Repo):
