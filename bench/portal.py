@@ -191,6 +191,7 @@ def worker(args: tuple[Any, ...]) -> dict[str, Any]:
     rng.shuffle(numbers)
     lat: dict[str, list[float]] = defaultdict(list)
     out: dict[str, Any] = {"conflicts": 0, "retries": 0, "deadlocks": 0, "refused": 0,
+                           "refusals": {},
                            "errors": [], "applied": []}  # fmt: skip
     open_requests: list[str] = []
     serial = seed * 100_000
@@ -250,8 +251,11 @@ def worker(args: tuple[Any, ...]) -> dict[str, Any]:
             out["conflicts"] += 1
             out["deadlocks"] += _deadlock(exc)
             continue
-        except (RuleViolations, NotFoundError):
+        except (RuleViolations, NotFoundError) as exc:
             out["refused"] += 1
+            codes = [v.code for v in exc.violations] if isinstance(exc, RuleViolations) else []
+            key = f"{op}:{','.join(sorted(set(codes))) or exc.code}"
+            out["refusals"][key] = out["refusals"].get(key, 0) + 1
             continue
         except Exception as exc:  # a bench: report, don't stop
             out["errors"].append(f"{op}: {type(exc).__name__}: {exc}"[:300])
@@ -374,6 +378,8 @@ def run(
         "retries": sum(r["retries"] for r in results),
         "deadlocks": sum(r["deadlocks"] for r in results),
         "refused": sum(r["refused"] for r in results),
+        "refusals": {k: sum(r["refusals"].get(k, 0) for r in results)
+                     for k in sorted({k for r in results for k in r["refusals"]})},
         "errors": [e for r in results for e in r["errors"]][:10],
         "suspensions_applied": len(applied),
     }  # fmt: skip
