@@ -20,11 +20,13 @@ problems               5 %   the first 50 of ``problems.list_problems`` (county)
 It prints p50/p95/p99 (ms) per operation, operations/s, conflicts (every
 :class:`~studentstatus.errors.ConflictError`), retries (a registration run
 again after a collision), deadlocks (SQLSTATE 40P01 / MySQL 1213), and checks
-afterwards: unflagged duplicates (two live records of one identity key without
-their duplicate problem) and lost updates (an approval that said it applied a
-suspension whose record is not SUSPENDED).  The baseline printed beside it is
-the same process's raw driver round trip (``SELECT 1``) and a raw primary-key
-``SELECT`` of one record, so that a slow machine shows as such.
+afterwards: unflagged duplicates (two live records of one document number without
+their DUPLICATE_ID problem; races between processes are the race test's job:
+each worker here re-registers children of its own county) and lost updates (an
+approval that said it applied a suspension whose record is not SUSPENDED).  The
+baseline printed beside it is the same process's raw driver round trip
+(``SELECT 1``) and a raw primary-key ``SELECT`` of one record, so that a slow
+machine shows as such.
 
     .venv/bin/python bench/portal.py --store postgres --n 100000 --workers 1 4 8
     .venv/bin/python bench/portal.py --store postgres --n 1000000 --workers 4

@@ -16,7 +16,7 @@ It also flags *weak masks*: a masked ID, G, J or L number that shows more than t
 masking rule of ``docs/concepts/privacy.md`` (``110105********002X`` — the old
 rule — gives the number back next to a printed birth date).
 
-Known numbers are the real public vectors of FACTS.md §1.2 and every number
+Known numbers are the real public test vectors of GB 11643 resident IDs and every number
 ``tests/services/_registration_world.resident_id`` generates for its default
 child; any other checksum-valid resident ID with a real birth date is caught by
 its shape.  A test that reveals numbers on purpose marks itself
@@ -61,7 +61,7 @@ REAL_VECTORS = (
     "440306202109010045",
     "110105202003150038",
 )
-"""The real public vectors of FACTS.md §1.2 used by the tests."""
+"""The real public test vectors (GB 11643 resident IDs) used by the tests."""
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"

@@ -141,7 +141,11 @@ def mask(number: str, *, keep_head: int | None = None, keep_tail: int | None = N
 
 
 _NUMBER_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z])(?:[GJLgjl](?=[0-9]))?[0-9]{14,}[0-9Xx](?![0-9A-Za-z])"
+    # 15+ digits (an X may end them), single spaces or hyphens allowed between digits, a
+    # G/J/L before them; or a 15-character foreign permanent-residence card (3 letters, 12
+    # digits).  Letters may stand right before ("ID110105…"): masking too much is harmless.
+    r"(?<![0-9])(?:[GJLgjl](?=[0-9]))?(?:[0-9][ \-]?){14,}[0-9Xx](?![0-9])"
+    r"|(?<![A-Za-z])[A-Z]{3}[0-9]{12}(?![0-9])"
 )
 
 
@@ -160,6 +164,8 @@ def redact(text: str) -> str:
     'kindergarten 11****************; record r0001 on 2025-09-01'
     >>> redact("id r527bff03f2afa96e851c83a869f16b24, code 1111000001")
     'id r527bff03f2afa96e851c83a869f16b24, code 1111000001'
+    >>> "20200315" in redact("no record for 110105-20200315-002X or ID11010520200315002X")
+    False
     """
     if not text or not any(c.isdigit() for c in text):
         return text

@@ -165,6 +165,26 @@ def test_correct_rechecks_and_reverifies(rt) -> None:  # type: ignore[no-untyped
     assert kinds == {"INVALID_ID": ProblemStatus.RESOLVED, "NAME_MISMATCH": ProblemStatus.OPEN}
 
 
+def test_corrected_identity_is_claimed(rt) -> None:  # type: ignore[no-untyped-def]
+    """A child whose ID is corrected claims the corrected key: registering the same child
+    again afterwards finds the corrected record (both carry DUPLICATE_ID)."""
+    good = row(1)
+    report = import_children(
+        rt, OPS["kgA"], [dict(good, id_number=bad_checksum(good["id_number"]))]
+    )
+    rid = report.records[0]["record_id"]
+    (problem,) = list(list_problems(rt, OPS["c105"]))
+    resolve_problem(
+        rt, OPS["kgA"], problem["id"], "correct", reason="户口簿核对",
+        corrections={"id_number": good["id_number"]},
+    )  # fmt: skip
+    again = import_children(rt, OPS["kgA"], [good])
+    assert again.records[0]["problems"] == ["DUPLICATE_ID"]
+    with rt.store.unit_of_work() as uow:
+        kinds = {p.kind.value for p in uow.problems.for_record(rid)}
+    assert "DUPLICATE_ID" in kinds
+
+
 def test_correct_that_still_duplicates_is_refused(rt) -> None:  # type: ignore[no-untyped-def]
     ids, problems = _dup_pair(rt)
     pid = problems[ids[1]]["id"]

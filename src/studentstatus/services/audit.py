@@ -425,6 +425,7 @@ def verify(
     limit: int = 100,
     chunk: int = 1000,
     unkeyed_ok: bool = False,
+    unsigned_checkpoint_ok: bool = False,
 ) -> ChainReport:
     """Recompute every stored chain and compare each with its stored head; the report
     names the broken chain and its first altered/removed/reordered/added entry, or
@@ -438,9 +439,11 @@ def verify(
     earlier) makes a chain now missing, shorter, or holding another entry at the
     checkpointed ``seq`` a problem (``missing``, ``truncated``, ``rewritten``); a
     checkpoint signed with the key also vouches for the unkeyed entries up to its
-    heads (a log keyed from some day on).  A checkpoint whose signature does not
-    match raises :class:`~studentstatus.errors.ValidationError`.  ``unkeyed_ok`` accepts
-    every chain's unkeyed beginning (see :func:`make_checkpoint`'s ``adopt_unkeyed``).
+    heads (a log keyed from some day on); with a key, an unsigned checkpoint is refused
+    (``checkpoint_unsigned``) unless ``unsigned_checkpoint_ok``.  A checkpoint whose
+    signature does not match raises :class:`~studentstatus.errors.ValidationError`.
+    ``unkeyed_ok`` accepts every chain's unkeyed beginning (see
+    :func:`make_checkpoint`'s ``adopt_unkeyed``).
 
     ``replay=True`` also replays the records through their change log and matches
     the change log with the audit entries
@@ -472,6 +475,15 @@ def verify(
     marks: dict[str, ChainHead] | None = None
     vouched: dict[str, int] | int | None = 2**62 if unkeyed_ok else None
     if checkpoint is not None:
+        if used is not None and not checkpoint.signed_by(used) and not unsigned_checkpoint_ok:
+            # anyone who can edit the file could move its heads back to a cut-back log
+            raise ValidationError(
+                "the checkpoint is not signed with the audit key: it cannot prove the log "
+                "was not cut back (pass unsigned_checkpoint_ok=True to use it anyway)",
+                field="checkpoint",
+                message_zh="检查点未用审计密钥签名，无法证明日志未被截断",
+                code="checkpoint_unsigned",
+            )
         marks = dict(checkpoint.heads)
         if checkpoint.signed_by(used) and vouched is None:
             vouched = {chain: seq for chain, (seq, _h) in marks.items()}

@@ -46,9 +46,15 @@ checker processes), the duplicate search through identity claims
 children may deadlock on their claims: one of them raises
 :class:`~studentstatus.errors.TryAgain` having written nothing), and the writer
 (:mod:`~studentstatus.services.intake_writes`).  A bulk import draws its L numbers
-against a filter of the store's numbers, filled when it starts
-(:mod:`~studentstatus.services.intake_numbers`: linear in the store's size, 2 bytes
-a row); :func:`register_child` looks each thing up by key instead.  Memory stays
+against a filter of the temporary numbers ever issued in its regions, filled when it
+(or its batch of files) starts (:mod:`~studentstatus.services.intake_numbers`: an
+index range per region, 2 bytes a number); :func:`register_child` looks each thing up
+by key instead.  A bulk import holds its operator's audit chain from its first chunk
+to its commit: other writes by the same operator scope wait for it, and a
+registration by that scope that already claimed a child the import reaches later
+deadlocks with it — the database undoes one of the two (:class:`TryAgain`; the
+registration retries).  Import a county's file when its own operators are not
+registering, or register through kindergarten operators, whose chains differ.  Memory stays
 flat in the number of rows: rows are streamed; accepted records are passed to
 ``on_record`` as they are written (the CLI spools them to a temporary file) and
 collected in the report only when ``collect_records`` is true.  While an import
@@ -915,6 +921,13 @@ def register_child(
     :class:`~studentstatus.errors.ConflictError`) is raised; nothing is written
     by a failed attempt.
     """
+    if attempts < 1:
+        raise ValidationError(
+            f"attempts must be 1 or more, not {attempts}",
+            field="attempts",
+            message_zh=f"尝试次数至少为1（{attempts}）",
+            code="attempts_invalid",
+        )
     _authorize_import(operator, False)
     row = next(iter(rows_of([values])))
     for attempt in range(1, attempts + 1):

@@ -55,8 +55,8 @@ class Bloom:
     false positives in a full layer; the first layer (1 MiB) holds 524,288 items, each next
     one four times the last (so a million items take two layers, 5 MiB).
 
-    A false positive only costs an exact look-up in the store (duplicates) or
-    one more random draw (L numbers); there are no false negatives.
+    A false positive only costs one more random draw of an L number; there are no
+    false negatives.
 
     >>> b = Bloom(bits=1 << 10)
     >>> [b.seen(h) for h in (1, 2, 1, -5, 2**63 - 1, -5)]

@@ -178,15 +178,23 @@ class Candidate:
     >>> c = Candidate(1, ref, ("d", "X"), 7, encoded=("child", "record", "event", "claim"))
     >>> Candidate.from_wire(c.wire()) == c
     True
+
+    Its repr names the row and the record only: the identity key, the L number and the
+    entities or prepared rows hold the child's numbers.
+
+    >>> c
+    Candidate(row=1, ref='r1', number_hash=7, invalid_id=None, problems=[])
     """
 
     row: int
-    ref: Ref
-    key: IdentityKey
+    ref: Ref = attrs.field(repr=lambda ref: repr(ref.id))
+    key: IdentityKey = attrs.field(repr=False)
     number_hash: int  # intake_numbers.number_hash of the L number (ref.temp_number)
     invalid_id: Violation | None = None
-    entities: tuple[Child, StatusRecord, StatusChange] | None = None
-    encoded: tuple[object, object, object, object] | None = None
+    entities: tuple[Child, StatusRecord, StatusChange] | None = attrs.field(
+        default=None, repr=False
+    )
+    encoded: tuple[object, object, object, object] | None = attrs.field(default=None, repr=False)
     problems: list[str] = attrs.field(factory=list)
 
     def wire(self) -> tuple[Any, ...]:

@@ -66,6 +66,7 @@ from typing import Any
 import attrs
 
 from studentstatus.domain.child import RESIDENT_LIKE, build_child
+from studentstatus.domain.claims import claim_key, identity_key
 from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, Role, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import Change, Context, apply
@@ -340,7 +341,11 @@ def resolve_problem(
                     )
                 )
             elif corrected is not None:
-                # written now; any refusal below rolls the whole unit back
+                # The corrected identity claims its key first (domain.claims): a later
+                # registration of the same child then looks for this record, and a
+                # concurrent one waits for this unit.  Written now; any refusal below
+                # rolls the whole unit back.
+                uow.claims.claim([claim_key(identity_key(corrected))])
                 uow.children.update(corrected)
                 if problem.kind in _DUPLICATES and _live_twins(uow, rec, problem.kind):
                     recheck.append(

@@ -1608,9 +1608,13 @@ class SqlNumbers(_Repo):
 
     def with_prefix(self, prefix: str) -> Iterator[str]:
         """Issued numbers starting with ``prefix``: a range of the primary key, streamed
-        in pages (numbers are ASCII, so ``prefix`` ≤ n < ``prefix`` + ``~`` bounds them)."""
+        in pages.  The upper bound is the prefix with its last character's successor
+        (``L110105`` → ``L110106``), which every collation orders after the prefix's
+        numbers (a bound such as ``prefix + "~"`` is not: ``~`` sorts before digits
+        under ICU and glibc locales); the ``LIKE`` guards the range."""
         t = self._t.issued_numbers
-        where = [t.c.number >= prefix, t.c.number < prefix + "~", t.c.number.startswith(prefix)]
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        where = [t.c.number >= prefix, t.c.number < upper, t.c.number.startswith(prefix)]
         return self._keyset(t, ["number"], where, lambda row: str(row["number"]), 5000)
 
     def next_sequence(self, region_code: str, birth_date: date) -> int:
