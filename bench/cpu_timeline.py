@@ -5,7 +5,7 @@ it adds up the CPU time the importing process (``registration.py``), the checker
 (``multiprocessing`` children) and the PostgreSQL server processes used since the last
 sample, writes one line per sample (seconds, importer, checkers, server — in cores), and at
 the end prints how much of the time the checkers were idle while a core was left unused:
-session 8 found the end of every county file that way.
+that is how the idle end of every county file was found.
 
     .venv/bin/python bench/registration.py --stores postgres --import-only --workers 2 &
     sleep 20; .venv/bin/python bench/cpu_timeline.py --seconds 170 --out /tmp/timeline.txt
