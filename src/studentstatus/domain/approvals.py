@@ -28,7 +28,7 @@ role and scope are exactly the step's.
 5. the source province, then the destination province, when the provinces
    differ (and :attr:`~studentstatus.domain.policy.Policy.require_cross_province_approval`).
 
-**Due dates**: each pending step has ``policy.step_working_days`` working days
+**Due dates**: each pending step has ``policy.step_days_for(kind)`` working days
 (10 by default) counted from the previous step's due date, the first from
 ``start``.
 
@@ -210,7 +210,7 @@ def approval_chain(
                 )
             )
             continue
-        due = add_working_days(due, policy.step_working_days, calendar)
+        due = add_working_days(due, policy.step_days_for(kind), calendar)
         steps.append(ApprovalStep(role, scope, due=due))
     return tuple(steps)
 

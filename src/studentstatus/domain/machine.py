@@ -17,17 +17,30 @@ values.  :func:`replay` folds the events back into the record.
 Guards shared by every row: the from-state must be in the row
 (``transition_not_allowed``), the effective date must not be after
 ``context.today`` (``effective_date_future``) nor before the record's entry,
-suspension start or cancellation (``effective_date_past``).
+suspension start or cancellation (``effective_date_past``), and the policy must
+allow the change kind (``change_not_allowed_here``).
 
 Choices beyond ARCHITECTURE.md (documented in docs/concepts/status-machine.md):
 
 * PROMOTE, REPEAT and SKIP are the year-end grade decision: at most one of them
   per school year of the effective date (``already_promoted_this_year``).
 * SKIP fits the age when the age at the cut-off fits grade g+1 or g+2.
-* Leaving SUSPENDED by any change (RESUME, WITHDRAW, DEATH) adds the days
-  suspended to ``suspended_days`` and clears the suspension dates.
-* One suspension or extension may last ``Policy.max_suspension_days``; all
-  suspensions of a record together ``Policy.total_suspension_days``.
+* Suspensions (see docs/concepts/status-machine.md, "Suspensions"): one
+  application (SUSPEND or EXTEND) may cover ``Policy.max_suspension_days``, one
+  suspension with its extensions ``Policy.max_episode_days``, all suspensions of
+  a record ``Policy.total_suspension_days``; the guards refuse anything past a
+  cap.  An EXTEND must be made before the suspension's end
+  (``suspension_ended``) and end after its effective date and the current end
+  (``until_not_after_start``).  Leaving SUSPENDED (RESUME, WITHDRAW, DEATH)
+  adds the days suspended **up to the approved end** to ``suspended_days``: a
+  child resuming late is taken back, and the days past the end are not counted
+  as suspension; :func:`suspension_overdue` flags such a record for the dropout
+  watch once ``Policy.suspension_grace_days`` have passed.  So
+  ``suspended_days`` never exceeds the total cap.
+* A province may switch optional change kinds off (``Policy.disallowed_changes``:
+  ``change_not_allowed_here``) and add guards of its own (``Policy.guards``,
+  :class:`~studentstatus.domain.policy.HostGuard`), checked after the built-in
+  ones by :func:`check`, :func:`apply` and :func:`allowed_changes`.
 * With ``Policy.invalid_id == "problem"`` (default) REGISTER and REENROLL accept
   a child whose document number fails its check (the service opens an
   INVALID_ID problem); with ``"reject"`` the number's violations refuse it.
@@ -67,7 +80,7 @@ from studentstatus.domain.child import check_child
 from studentstatus.domain.enums import ChangeKind, Grade, State, VerificationResult
 from studentstatus.domain.kindergarten import licence_violations
 from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
-from studentstatus.domain.policy import Policy
+from studentstatus.domain.policy import HostGuard, Policy
 from studentstatus.errors import RuleViolations, ValidationError, Violation
 
 __all__ = [
@@ -85,6 +98,7 @@ __all__ = [
     "check",
     "replay",
     "row",
+    "suspension_overdue",
     "to_dot",
     "to_mermaid",
     "transitions_table",
@@ -200,14 +214,25 @@ TABLE: Final[tuple[Transition, ...]] = (
         _K.SUSPEND,
         [_S.ACTIVE],
         _S.SUSPENDED,
-        ("until_required", "suspension_too_long", "suspension_cap_exceeded"),
+        (
+            "until_required",
+            "suspension_too_long",
+            "suspension_episode_too_long",
+            "suspension_cap_exceeded",
+        ),
         "休学",
     ),
     _t(
         _K.EXTEND,
         [_S.SUSPENDED],
         Target.SAME,
-        ("until_required", "suspension_too_long", "suspension_cap_exceeded"),
+        (
+            "suspension_ended",
+            "until_required",
+            "suspension_too_long",
+            "suspension_episode_too_long",
+            "suspension_cap_exceeded",
+        ),
         "续休",
     ),
     _t(_K.RESUME, [_S.SUSPENDED], _S.ACTIVE, ("grade_age_mismatch",), "复学"),
@@ -238,6 +263,7 @@ COMMON_GUARDS: Final[tuple[str, ...]] = (
     "transition_not_allowed",
     "effective_date_future",
     "effective_date_past",
+    "change_not_allowed_here",
 )
 
 _ROWS: Mapping[ChangeKind, Transition] = {t.kind: t for t in TABLE}
@@ -359,6 +385,22 @@ _MESSAGES: Mapping[str, tuple[str, str]] = {
     "until_not_after_start": ("休学截止日期须晚于开始日期", "the end date must be after the start"),
     "suspension_too_long": ("单次休学（续休）时间过长", "one suspension or extension is too long"),
     "suspension_cap_exceeded": ("累计休学时间超过上限", "the total suspension exceeds the cap"),
+    "suspension_episode_too_long": (
+        "本次休学（含续休）时间超过上限",
+        "this suspension with its extensions exceeds the cap",
+    ),
+    "suspension_ended": (
+        "休学期已满，不能续休，请办理复学或离园",
+        "the suspension has ended: resume or withdraw instead of extending",
+    ),
+    "suspension_overdue": (
+        "休学期满未复学，列入控辍保学监测",
+        "the suspension ended without resumption: watched as a suspected dropout",
+    ),
+    "change_not_allowed_here": (
+        "本省（区、市）不办理此类学籍变动",
+        "this province does not allow this change",
+    ),
     "restore_window_passed": ("已超过信息恢复期限", "the restore window has passed"),
 }
 
@@ -537,15 +579,47 @@ def _g_open_request(record: StatusRecord | None, change: Change, ctx: Context) -
     return [_v("open_request_exists", "record")] if ctx.open_request else []
 
 
+def _extending(record: StatusRecord | None, change: Change) -> bool:
+    return (
+        change.kind is ChangeKind.EXTEND
+        and record is not None
+        and record.suspended_since is not None
+        and record.suspended_until is not None
+    )
+
+
+def _application_start(record: StatusRecord | None, change: Change) -> date:
+    """Where the application's days start: the effective date, or an extension's current end."""
+    if _extending(record, change):
+        assert record is not None
+        assert record.suspended_until is not None
+        return max(record.suspended_until, change.effective_date)
+    return change.effective_date
+
+
+def _episode_start(record: StatusRecord | None, change: Change) -> date:
+    """Where the suspension (with its extensions) started."""
+    if _extending(record, change):
+        assert record is not None
+        assert record.suspended_since is not None
+        return record.suspended_since
+    return change.effective_date
+
+
 def _g_until(record: StatusRecord | None, change: Change, ctx: Context) -> list[Violation]:
     until = change.until
     if not isinstance(until, date):
         return [_v("until_required", "until")]
-    start = change.effective_date
-    if change.kind is ChangeKind.EXTEND and record is not None and record.suspended_until:
-        start = record.suspended_until
+    start = _application_start(record, change)
     if until <= start:
         return [_v("until_not_after_start", "until", f"after {start.isoformat()}")]
+    return []
+
+
+def _g_ended(record: StatusRecord | None, change: Change, ctx: Context) -> list[Violation]:
+    end = record.suspended_until if record is not None else None
+    if end is not None and change.effective_date > end:
+        return [_v("suspension_ended", "effective_date", f"ended {end.isoformat()}")]
     return []
 
 
@@ -553,13 +627,21 @@ def _g_too_long(record: StatusRecord | None, change: Change, ctx: Context) -> li
     until = change.until
     if not isinstance(until, date):
         return []
-    start = change.effective_date
-    if change.kind is ChangeKind.EXTEND and record is not None and record.suspended_until:
-        start = record.suspended_until
-    days = (until - start).days
+    days = (until - _application_start(record, change)).days
     limit = ctx.policy.max_suspension_days
     if days > limit:
         return [_v("suspension_too_long", "until", f"{days} days > {limit}")]
+    return []
+
+
+def _g_episode(record: StatusRecord | None, change: Change, ctx: Context) -> list[Violation]:
+    until = change.until
+    if not isinstance(until, date):
+        return []
+    days = (until - _episode_start(record, change)).days
+    limit = ctx.policy.max_episode_days
+    if days > limit:
+        return [_v("suspension_episode_too_long", "until", f"{days} days > {limit}")]
     return []
 
 
@@ -567,14 +649,33 @@ def _g_cap(record: StatusRecord | None, change: Change, ctx: Context) -> list[Vi
     until = change.until
     if record is None or not isinstance(until, date):
         return []
-    start = change.effective_date
-    if change.kind is ChangeKind.EXTEND and record.suspended_since is not None:
-        start = record.suspended_since
-    total = record.suspended_days + max(0, (until - start).days)
+    total = record.suspended_days + max(0, (until - _episode_start(record, change)).days)
     cap = ctx.policy.total_suspension_days
     if total > cap:
         return [_v("suspension_cap_exceeded", "until", f"{total} days in all > {cap}")]
     return []
+
+
+def suspension_overdue(record: StatusRecord, today: date, policy: Policy) -> Violation | None:
+    """``suspension_overdue`` when a SUSPENDED record's end passed more than
+    ``policy.suspension_grace_days`` ago without RESUME: the child belongs on the
+    dropout watch (a suspected dropout, 疑似辍学).  ``None`` otherwise.
+
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.SUSPENDED, Grade.JUNIOR,
+    ...                    entry_date=date(2023, 9, 1), suspended_since=date(2024, 3, 1),
+    ...                    suspended_until=date(2024, 6, 30))
+    >>> suspension_overdue(rec, date(2024, 7, 30), Policy()) is None
+    True
+    >>> suspension_overdue(rec, date(2024, 7, 31), Policy()).code
+    'suspension_overdue'
+    """
+    end = record.suspended_until
+    if record.state is not State.SUSPENDED or end is None:
+        return None
+    late = (today - end).days
+    if late <= policy.suspension_grace_days:
+        return None
+    return _v("suspension_overdue", "suspended_until", f"ended {end.isoformat()}, {late} days ago")
 
 
 def _g_restore(record: StatusRecord | None, change: Change, ctx: Context) -> list[Violation]:
@@ -634,7 +735,9 @@ GUARDS: Final[Mapping[str, Guard]] = {
         _guard("same_kindergarten", True, _g_same_kg),
         _guard("open_request_exists", False, _g_open_request),
         _guard("until_required", True, _g_until, "until_not_after_start"),
+        _guard("suspension_ended", False, _g_ended),
         _guard("suspension_too_long", True, _g_too_long),
+        _guard("suspension_episode_too_long", True, _g_episode),
         _guard("suspension_cap_exceeded", True, _g_cap),
         _guard("restore_window_passed", False, _g_restore),
     )
@@ -717,11 +820,16 @@ def _evaluate(
     only_context: bool,
 ) -> list[Violation]:
     out = _g_effective(record, change, ctx)
+    if not ctx.policy.allows(transition.kind):
+        out.append(_v("change_not_allowed_here", "kind", transition.kind.value))
     for code in transition.guards:
         guard = GUARDS[code]
         if only_context and guard.uses_change:
             continue
         out.extend(guard.fn(record, change, ctx))
+    for host in ctx.policy.guards:
+        if host.applies_to(transition.kind) and not (only_context and host.uses_change):
+            out.extend(_host_violations(host, record, change, ctx))
     seen: set[tuple[str, str]] = set()
     unique: list[Violation] = []
     for v in out:
@@ -729,6 +837,19 @@ def _evaluate(
             seen.add((v.code, v.field))
             unique.append(v)
     return unique
+
+
+def _host_violations(
+    host: HostGuard, record: StatusRecord | None, change: Change, ctx: Context
+) -> list[Violation]:
+    found = list(host.fn(record, change, ctx))
+    for v in found:
+        if not (isinstance(v, Violation) and v.code and v.field and v.message_zh and v.message_en):
+            raise TypeError(
+                f"host guard {host.code!r} must return Violations with a code, a field and "
+                f"messages in Chinese and English, not {v!r}"
+            )
+    return found
 
 
 def allowed_changes(record: StatusRecord | None, context: Context) -> list[ChangeKind]:
@@ -756,7 +877,8 @@ def allowed_changes(record: StatusRecord | None, context: Context) -> list[Chang
 def _fold_suspension(record: StatusRecord, day: date) -> dict[str, Any]:
     if record.suspended_since is None:
         return {}
-    days = max(0, (day - record.suspended_since).days)
+    end = day if record.suspended_until is None else min(day, record.suspended_until)
+    days = max(0, (end - record.suspended_since).days)
     return {
         "suspended_days": record.suspended_days + days,
         "suspended_since": None,
