@@ -299,7 +299,7 @@ def _context(
         child = None
     return machine.Context(
         today=rt.clock.today(),
-        policy=rt.policy,
+        policy=rt.policy_for(record.region_code),  # the record's province's rules
         kindergarten=uow.kindergartens.find(record.kindergarten_code),
         destination=destination,
         child=child,
@@ -438,7 +438,7 @@ def _prepare(
                 record,
                 source=source,
                 destination=destination,
-                policy=rt.policy,
+                policy=context.policy,
                 applicant=operator,
                 start=rt.clock.today(),
                 calendar=rt.calendar,
@@ -450,7 +450,7 @@ def _prepare(
     elif source is None and kind is not ChangeKind.TRANSFER:
         steps = tuple(
             ApprovalStep(role, chains.scope_for(role, record.region_code, record.kindergarten_code))
-            for role in rt.policy.approvals_for(kind)
+            for role in context.policy.approvals_for(kind)
         )
     return _Prepared(record, change, context, source, destination, violations, steps)
 
@@ -458,7 +458,7 @@ def _prepare(
 def _approval_roles(prepared: _Prepared, rt: Runtime) -> tuple[str, ...]:
     if prepared.steps:
         return tuple(s.role.value for s in prepared.steps)
-    return tuple(r.value for r in rt.policy.approvals_for(prepared.change.kind))
+    return tuple(r.value for r in prepared.context.policy.approvals_for(prepared.change.kind))
 
 
 # --------------------------------------------------------------------------- requests

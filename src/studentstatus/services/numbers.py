@@ -96,7 +96,8 @@ from studentstatus.domain.model import Child, IssuedNumber, StatusRecord
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask_number, redact
 from studentstatus.ports import BulkNumberRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit, audit_many
-from studentstatus.services.intake import authorize, spooled
+from studentstatus.services.authority import record_in_scope, require_role
+from studentstatus.services.intake import spooled
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import open_problems_of
 
@@ -259,7 +260,7 @@ def issue_numbers(
     >>> issue_numbers.__name__
     'issue_numbers'
     """
-    authorize(operator, "issue_numbers")
+    require_role(operator, "issue_numbers")
     report = NumberReport()
     skipped: Counter[str] = Counter()
     counts: Counter[str] = Counter()
@@ -326,15 +327,19 @@ def _masked_number(number: str | None, reveal: bool) -> str | None:
 def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> dict[str, Any]:
     """The record found by number or id, with child, numbers, problems and change history.
 
-    The operator's scope must cover the record
-    (:class:`~studentstatus.errors.PermissionDenied` otherwise); the document
+    A record outside the operator's scope is answered like one that does not exist
+    (:class:`~studentstatus.errors.NotFoundError`, the same text); the document
     number and every G, J and L number are masked unless ``reveal``.  A reveal
     is audited in the same unit of work: action ``reveal``, subject the record
     id (never a number), the revealed fields in ``after``.
     """
+    require_role(operator, "view")
     with rt.store.unit_of_work() as uow:
-        rec = find_record(uow, key)
-        authorize(operator, "view", rec)
+        try:
+            found: StatusRecord | None = find_record(uow, key)
+        except NotFoundError:
+            found = None
+        rec = record_in_scope(operator, "show", found, key)
         child = uow.children.get(rec.child_id)
         history = uow.changes.for_record(rec.id)
         issued = uow.numbers.for_record(rec.id)

@@ -13,18 +13,31 @@ Tests pass a :class:`FixedClock` and a seeded :class:`random.Random`.
 datetime.date(2026, 9, 1)
 >>> rt.policy.cutoff_month
 8
+
+Provinces set their own rules: ``policies`` maps a two-digit province code to the
+:class:`~studentstatus.domain.policy.Policy` of that province (see
+:mod:`studentstatus.province_rules` to load one from a file), and
+:meth:`Runtime.policy_for` picks the policy of a record's region, the national
+``policy`` for provinces without their own:
+
+>>> import attrs
+>>> guangdong = attrs.evolve(Policy(), total_suspension_days=366)
+>>> rt = Runtime(MemoryStore(), policies={"44": guangdong})
+>>> rt.policy_for("440305").total_suspension_days, rt.policy_for("110105").total_suspension_days
+(366, 731)
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 import attrs
 
 from studentstatus.domain.calendar import WeekdayCalendar, WorkingDayCalendar
-from studentstatus.domain.policy import Policy
+from studentstatus.domain.policy import HostGuard, Policy
 from studentstatus.ports import Clock, PopulationRegistry, Store
 
 __all__ = ["CHINA_TZ", "FixedClock", "IdSource", "Runtime", "SystemClock"]
@@ -81,7 +94,9 @@ class Runtime:
         store: the storage backend (hands out units of work).
         clock: time source.
         rng: random source for temporary numbers and ids.
-        policy: provincial rules (defaults are national).
+        policy: the national rules (or the host's single set of rules), used for
+            records of provinces without their own.
+        policies: each province's rules, by two-digit province code (``"44"``).
         calendar: working days for approval deadlines and school days.
         registry: the public-security population registry, when verification is wanted.
     """
@@ -90,9 +105,49 @@ class Runtime:
     clock: Clock = attrs.field(factory=SystemClock)
     rng: random.Random = attrs.field(factory=random.Random)
     policy: Policy = attrs.field(factory=Policy)
+    policies: Mapping[str, Policy] = attrs.field(factory=dict, converter=dict)
     calendar: WorkingDayCalendar = attrs.field(factory=WeekdayCalendar)
     registry: PopulationRegistry | None = None
     _last_id: int = attrs.field(default=-1, init=False, repr=False, eq=False)
+
+    def policy_for(self, region_code: str | None) -> Policy:
+        """The policy of the province ``region_code`` lies in (its first two digits), or the
+        national :attr:`policy` when that province has none (or the code is ``None``).
+
+        >>> rt = Runtime(None, policies={"11": Policy(age_tolerance=1)})  # type: ignore[arg-type]
+        >>> rt.policy_for("110105").age_tolerance, rt.policy_for("440305").age_tolerance
+        (1, 0)
+        """
+        if region_code:
+            found = self.policies.get(region_code[:2])
+            if found is not None:
+                return found
+        return self.policy
+
+    def register_guard(self, guard: HostGuard, *, provinces: Iterable[str] | None = None) -> None:
+        """Add a host guard: checked after the built-in guards wherever the status
+        machine runs (dry runs, requests, decisions), for the listed provinces, or for
+        the national policy and every province policy when ``provinces`` is ``None``.
+        A province listed without a policy of its own gets the national one plus the guard.
+
+        >>> from studentstatus.errors import Violation
+        >>> def friday(record, change, context):
+        ...     if change.effective_date.weekday() == 4:
+        ...         return [Violation("no_friday", "effective_date", "周五不办", "not on Fridays")]
+        ...     return []
+        >>> rt = Runtime(None)  # type: ignore[arg-type]
+        >>> rt.register_guard(HostGuard("no_friday", friday), provinces=["44"])
+        >>> [g.code for g in rt.policy_for("440305").guards], rt.policy_for("110105").guards
+        (['no_friday'], ())
+        """
+        if provinces is None:
+            self.policy = self.policy.with_guards(guard)
+            self.policies = {k: p.with_guards(guard) for k, p in self.policies.items()}
+            return
+        updated = dict(self.policies)
+        for code in provinces:
+            updated[code] = updated.get(code, self.policy).with_guards(guard)
+        self.policies = updated
 
     def new_id(self, prefix: str = "") -> str:
         """A new 32-hex-digit id (from ``rng``), with an optional prefix.
