@@ -148,8 +148,9 @@ def test_a_whole_flow_never_shows_a_full_id_number(
     g = g_numbers[0]
 
     # refusals on records held under a G number, by number
-    expect(PermissionDenied, lambda: show(rt, OPS["c108"], g))
-    expect(PermissionDenied, lambda: request_change(rt, OPS["kgC"], g, "WITHDRAW", reason="x"))
+    expect(NotFoundError, lambda: show(rt, OPS["c108"], g))  # out of scope: as if absent
+    expect(NotFoundError, lambda: request_change(rt, OPS["kgC"], g, "WITHDRAW", reason="x"))
+    expect(PermissionDenied, lambda: request_change(rt, OPS["c108"], g, "WITHDRAW", reason="x"))
     expect(RuleViolations, lambda: request_change(rt, OPS["kgA"], g, "SUSPEND", reason=""))
     expect(NotFoundError, lambda: show(rt, OPS["p11"], "G" + generated[0][:-1] + "9"))
     expect(NotFoundError, lambda: show(rt, OPS["p11"], real[2]))

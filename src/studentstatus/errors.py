@@ -401,6 +401,18 @@ class NotFoundError(StudentStatusError, LookupError):
 
     code: ClassVar[str] = "not_found"
 
+    def __init__(self, *args: object, field: str = "", message_zh: str | None = None) -> None:
+        super().__init__(*args)
+        text = str(self.args[0]) if self.args else ""
+        self.field = field
+        self.message_en = text
+        self.message_zh = redact(message_zh) if message_zh is not None else text
+
+    def __str__(self) -> str:
+        if self.message_zh != self.message_en:
+            return f"{self.message_en} / {self.message_zh}"
+        return self.message_en
+
 
 class StorageError(StudentStatusError):
     """A storage adapter failed; adapters translate driver errors into this family.

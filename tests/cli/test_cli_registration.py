@@ -163,7 +163,7 @@ def test_the_whole_registration_flow(env: dict[str, str], tmp_path: Path) -> Non
     assert shown["child"]["document_number"] == "11010520200315002X"  # type: ignore[index]
     code, out = _run(env, "show", rid[2], "--as", "county:110108")
     assert code == 1
-    assert "out_of_scope" in out
+    assert "not_found" in out  # out of scope: answered as if absent
     assert "11010520200315002X" not in out
 
 

@@ -94,7 +94,7 @@ def test_every_bad_row_is_reported_and_nothing_written() -> None:
         (5, "reason_invalid"),
         (6, "reason_for_present"),
         (7, "record_not_active"),
-        (8, "out_of_scope"),
+        (8, "record_not_found"),
         (9, "record_not_found"),
         (10, "record_missing"),
         (11, "date_invalid"),

@@ -156,7 +156,7 @@ def test_transfer_chains(adapter: str, dest: object, chain: list[str], tmp_path:
         _tick(rt)
         dest_op = next(op for op in OPS.values() if str(op) == chain[0])
         # The destination cannot read the record directly...
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             find_record(rt, dest_op, "r0000")
         dry = svc.dry_run(rt, dest_op, "r0000", "TRANSFER", to_kindergarten=dest.school_code)  # type: ignore[attr-defined]
         assert dry.allowed
@@ -189,7 +189,7 @@ def test_transfer_chains(adapter: str, dest: object, chain: list[str], tmp_path:
         assert moved.region_code == dest.region_code  # type: ignore[attr-defined]
         assert moved.version == 3
         assert find_record(rt, dest_op, "r0000").id == "r0000"
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             find_record(rt, OPS["kgA"], "r0000")
         assert verify(store).ok
 
@@ -258,7 +258,7 @@ def test_reject_needs_reason_and_leaves_record() -> None:
         with pytest.raises(RuleViolations) as err:
             svc.reject_step(rt, OPS["c105"], out.request.id, reason=" ")
         assert err.value.code == "reason_required"
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             svc.approve_step(rt, OPS["c108"], out.request.id)  # not this step's county
         done = svc.reject_step(rt, OPS["c105"], out.request.id, reason="材料不全")
         assert not done.applied
@@ -302,12 +302,14 @@ def test_scope_refusals_are_logged_without_id(caplog: pytest.LogCaptureFixture) 
             number = uow.children.get("c0000").document.number  # type: ignore[union-attr]
             temp = uow.records.get("r0000").temp_number
         caplog.set_level(logging.WARNING, logger="studentstatus")
-        for op in (OPS["kgB"], OPS["c108"], OPS["p44"]):
+        with pytest.raises(NotFoundError):  # another kindergarten: as if absent
+            svc.request_change(rt, OPS["kgB"], "r0000", ChangeKind.GO_ABROAD)
+        for op in (OPS["c108"], OPS["p44"]):  # roles that never apply: refused as such
             with pytest.raises(PermissionDenied):
                 svc.request_change(rt, op, "r0000", ChangeKind.GO_ABROAD)
         with pytest.raises(PermissionDenied):
             svc.request_change(rt, OPS["c105"], "r0000", ChangeKind.GO_ABROAD)  # role
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             find_record(rt, OPS["kgB"], str(temp))
         assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 5
         assert all(number not in r.getMessage() for r in caplog.records)

@@ -12,7 +12,7 @@ from studentstatus.domain.calendar import school_days
 from studentstatus.domain.enums import AttendanceStatus, ChangeKind, Grade, Sex
 from studentstatus.domain.model import AttendanceEntry
 from studentstatus.domain.monitoring import CaseStatus, CaseTrigger, ContactKind, PopulationPerson
-from studentstatus.errors import PermissionDenied
+from studentstatus.errors import NotFoundError, PermissionDenied
 from studentstatus.services import changes as svc
 from studentstatus.services.audit import verify
 from studentstatus.services.dropout import (
@@ -122,7 +122,7 @@ def test_scope_and_roles(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> No
             county_ledgers(rt, OPS["c305"], "110105")
         with pytest.raises(PermissionDenied):
             county_ledgers(rt, OPS["kgA"], "110105")
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             record_contact(rt, OPS["c108"], case.id, "not mine")
         assert any("refused" in r.getMessage() for r in caplog.records)
         assert county_ledgers(rt, OPS["p11"], "110105").counts()["suspected"] == 1

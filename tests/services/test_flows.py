@@ -10,7 +10,7 @@ import pytest
 
 from studentstatus.domain.enums import ChangeKind, Grade
 from studentstatus.domain.migration import MigrantStatus
-from studentstatus.errors import PermissionDenied
+from studentstatus.errors import NotFoundError
 from studentstatus.services import changes as svc
 from studentstatus.services.flows import migrant_flags, transfer_flows
 
@@ -83,5 +83,5 @@ def test_migrant_flags(tmp_path: Path) -> None:
         )
         assert migrant_flags(rt, OPS["c105"], "r0002").status is MigrantStatus.UNKNOWN
         assert f0.to_dict()["status_zh"] == "外省"
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             migrant_flags(rt, OPS["c305"], "r0000")

@@ -86,7 +86,7 @@ def _flow(store: Store) -> None:
     assert revealed["child"]["document_number"] == with_id[0]["id_number"]
     assert show(rt, OPS["c105"], rid[4])["national_number"] == "J*****************" + g[rid[4]][-1]
     assert show(rt, OPS["c105"], rid[4], reveal=True)["former_numbers"] == [temp[4]]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFoundError):
         show(rt, OPS["c108"], temp[1])
     with pytest.raises(NotFoundError):
         show(rt, OPS["c105"], "L999999202001010000")

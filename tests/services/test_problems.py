@@ -11,7 +11,7 @@ import pytest
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.adapters.population import MemoryPopulationRegistry
 from studentstatus.domain.enums import ChangeKind, ProblemStatus, State, VerificationResult
-from studentstatus.errors import PermissionDenied, RuleViolations
+from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.services.intake import import_children
 from studentstatus.services.problems import list_problems, resolve_problem
 from studentstatus.services.verification import verify_records
@@ -86,7 +86,7 @@ def test_reason_is_required_and_other_kindergartens_are_refused(rt, caplog) -> N
     assert [v.code for v in err.value.violations] == ["reason_required"]
     with (
         caplog.at_level(logging.WARNING, "studentstatus.services"),
-        pytest.raises(PermissionDenied),
+        pytest.raises(NotFoundError),
     ):
         resolve_problem(rt, OPS["c108"], pid, "delete", reason="x")
     assert "county:110108" in caplog.text

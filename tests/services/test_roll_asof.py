@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from studentstatus.domain.enums import ChangeKind, Grade, State, StepDecision
-from studentstatus.errors import NotFoundError, PermissionDenied
+from studentstatus.errors import NotFoundError
 from studentstatus.services import changes as svc
 from studentstatus.services.roll import roll_as_of
 
@@ -68,9 +68,9 @@ def test_roll_scope() -> None:
     with make_store("memory", Path(".")) as store:
         rt = runtime(store)
         seed(rt, [(KG_A, Grade.JUNIOR)])
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             roll_as_of(rt, OPS["kgB"], KG_A.school_code, date(2025, 9, 1))
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFoundError):
             roll_as_of(rt, OPS["c305"], KG_A.school_code, date(2025, 9, 1))
         with pytest.raises(NotFoundError):
             roll_as_of(rt, OPS["ministry"], "0000000000", date(2025, 9, 1))

@@ -235,11 +235,11 @@ def approve_cmd(
 def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url: str) -> None:
     """(province) Verify resident IDs of ACTIVE/PENDING records against the registry."""
     from studentstatus.adapters.population import CsvPopulationRegistry
-    from studentstatus.services.intake import authorize
+    from studentstatus.services.authority import require_role
     from studentstatus.services.verification import verify_records
 
     operator = parse_operator(operator_text)
-    authorize(operator, "verify")  # before loading a big extract
+    require_role(operator, "verify")  # before loading a big extract
     registry = CsvPopulationRegistry(registry_file)
     progress = _progress("records")
     with opened_runtime(store_url, registry) as rt:

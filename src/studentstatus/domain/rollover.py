@@ -22,7 +22,8 @@ classifies the record otherwise):
 * it has no suspension start and no cancellation date (an ACTIVE record
   normally has neither; one that does is left to the machine, which compares
   them with the effective date: ``effective_date_past``);
-* no change request is open for it (``open_request_exists``).
+* no change request of its own kindergarten is open for it (``open_request_exists``;
+  a transfer applied for by the destination kindergarten does not count).
 
 The effective date is never in the future: the rollover is applied only from
 1 September ``Y`` (``school_year_not_started`` otherwise).  Every other record

@@ -61,10 +61,11 @@ from studentstatus.domain.enums import ChangeKind, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import Change, Context, apply
 from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
-from studentstatus.errors import PermissionDenied, RuleViolations, redact
+from studentstatus.errors import RuleViolations, redact
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many, child_digest, log_key
-from studentstatus.services.intake import authorize, chunked, log, spooled
+from studentstatus.services.authority import require_role
+from studentstatus.services.intake import chunked, log, spooled
 from studentstatus.services.runtime import Runtime
 
 __all__ = ["ApprovalReport", "approve_records", "needs_county_confirmation"]
@@ -123,18 +124,15 @@ def _approve_chunk(
     key = log_key(uow)  # a keyed log pins the approved child's identity (child_digest)
     for rid in ids:
         rec = records.get(rid)
-        if rec is None:
+        if rec is None or not operator.covers_record(rec):
+            # Out of the county: answered exactly like a record that does not exist.
+            if rec is not None:
+                log.warning(
+                    "refused: operator=%s action=approve_record subject=%s code=out_of_scope",
+                    operator,
+                    rid,
+                )
             report.refused.append(_refusal(rid, "not_found", "", "学籍不存在", "no such record"))
-            continue
-        if not operator.covers_record(rec):
-            log.warning(
-                "refused: operator=%s action=approve_record subject=%s code=out_of_scope",
-                operator,
-                rid,
-            )
-            report.refused.append(
-                _refusal(rid, "out_of_scope", "", "不在本县范围内", "not in the operator's county")
-            )
             continue
         if rec.kindergarten_code not in kgs:
             kgs[rec.kindergarten_code] = uow.kindergartens.find(rec.kindergarten_code)
@@ -207,23 +205,17 @@ def approve_records(
     """Approve the given PENDING records (or every one in the county with ``all_pending``).
 
     Raises :class:`~studentstatus.errors.PermissionDenied` when the operator
-    is not a county, or when a named record lies outside its county (nothing
-    is approved then).  Records the machine refuses are in ``refused``.
+    is not a county.  A named record outside its county is refused as ``not_found``,
+    exactly like a record that does not exist; records the machine refuses are in
+    ``refused`` too.
     Each approved id goes to ``on_approved`` once its chunk is committed; with
     ``collect=False`` the report keeps only ``approved_count`` (``approved``
     stays empty), for counties too big to list in memory.
     """
     opts: dict[str, Any] = {"collect": collect, "on_approved": on_approved}
-    authorize(operator, "approve_record")
+    require_role(operator, "approve_record")
     report = ApprovalReport()
     if record_ids is not None and not all_pending:
-        with rt.store.unit_of_work() as uow:
-            found = uow.records.get_many(list(record_ids))
-            for rid in record_ids:
-                rec = found.get(rid)
-                if rec is not None and not operator.covers_record(rec):
-                    authorize(operator, "approve_record", rec)
-                    raise PermissionDenied(str(operator), f"record {rid}")  # pragma: no cover
         for ids in chunked(record_ids, chunk_size):
             with rt.store.unit_of_work() as uow:
                 _approve_chunk(rt, operator, uow, ids, report, **opts)

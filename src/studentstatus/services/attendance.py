@@ -67,8 +67,9 @@ from studentstatus.domain.enums import AbsenceReason, AttendanceStatus, State
 from studentstatus.domain.model import AttendanceEntry, StatusRecord
 from studentstatus.domain.monitoring import absence_alerts
 from studentstatus.domain.policy import Policy
-from studentstatus.errors import NotFoundError, Violation, mask
+from studentstatus.errors import PermissionDenied, Violation, mask
 from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.authority import record_in_scope, region_in_scope, require_role
 from studentstatus.services.csvio import parse_date, read_csv
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ class AttendanceImportReport:
 
 
 def ensure_role(operator: Operator, action: str) -> None:
-    """:meth:`Operator.ensure_can`, logging the refusal (operator and action) before raising.
+    """Deprecated alias of :func:`studentstatus.services.authority.require_role`.
 
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> ensure_role(Operator.parse("county:110105"), "attendance")
@@ -186,13 +187,7 @@ def ensure_role(operator: Operator, action: str) -> None:
     ...
     studentstatus.errors.PermissionDenied: role_not_allowed: ...
     """
-    from studentstatus.errors import PermissionDenied
-
-    try:
-        operator.ensure_can(action)
-    except PermissionDenied:
-        log.warning("refused: operator=%s action=%s code=role_not_allowed", operator, action)
-        raise
+    require_role(operator, action)
 
 
 def _v(code: str, field: str, zh: str, en: str) -> Violation:
@@ -315,7 +310,7 @@ def import_attendance(
     not record attendance; rows about other kindergartens' children are
     reported as ``out_of_scope`` row errors (and logged, masked).
     """
-    ensure_role(operator, "attendance")
+    require_role(operator, "attendance")
     now = rt.clock.now()
     today = rt.clock.today()
     errors: list[RowError] = []
@@ -525,19 +520,13 @@ def _parse_row(
             )
     if record is not None:
         if not operator.covers_record(record):
+            # Another kindergarten's child: answered exactly like a record that does not exist.
             log.warning(
                 "refused: operator=%s action=attendance subject=%s code=out_of_scope",
                 operator,
                 record.id,
             )
-            errors.append(
-                _v(
-                    "out_of_scope",
-                    "record_id",
-                    "该幼儿不属于本园",
-                    "the child is not in the operator's kindergarten",
-                )
-            )
+            errors.append(_v("record_not_found", "record_id", "学籍记录不存在", "no such record"))
         elif record.state is not State.ACTIVE:
             errors.append(
                 _v(
@@ -575,7 +564,7 @@ def attendance_for(
     >>> attendance_for(rt, Operator.parse("ministry"), "nope")
     Traceback (most recent call last):
     ...
-    studentstatus.errors.NotFoundError: record not found: nope / 未找到
+    studentstatus.errors.NotFoundError: no record nope / 未找到学籍 nope
     """
     with rt.store.unit_of_work() as uow:
         record = _scoped_record(uow, operator, record_id)
@@ -595,7 +584,7 @@ def attendance_history(
     >>> attendance_history(rt, Operator.parse("ministry"), "nope", date(2025, 9, 1))
     Traceback (most recent call last):
     ...
-    studentstatus.errors.NotFoundError: record not found: nope / 未找到
+    studentstatus.errors.NotFoundError: no record nope / 未找到学籍 nope
     """
     with rt.store.unit_of_work() as uow:
         record = _scoped_record(uow, operator, record_id)
@@ -603,14 +592,8 @@ def attendance_history(
 
 
 def _scoped_record(uow: UnitOfWork, operator: Operator, record_id: str) -> StatusRecord:
-    from studentstatus.services.records import ensure_record
-
     found = uow.records.get_many([record_id]).get(record_id)
-    if found is None:
-        msg = f"record not found: {record_id} / 未找到"
-        raise NotFoundError(msg)
-    ensure_record(operator, found, "attendance")
-    return found
+    return record_in_scope(operator, "attendance", found, record_id)
 
 
 def detect_absences(
@@ -636,7 +619,7 @@ def detect_absences(
     >>> detect_absences(rt, Operator.parse("county:110105"))
     ([], [])
     """
-    ensure_role(operator, "monitor")
+    require_role(operator, "monitor")
     prefix = _region_scope(operator, region)
     today = as_of or rt.clock.today()
     now = rt.clock.now()
@@ -660,12 +643,10 @@ def detect_absences(
 
 def _region_scope(operator: Operator, region: str | None) -> str:
     """The region prefix an operator may monitor (``region`` must lie inside its scope)."""
-    from studentstatus.services.records import refuse
-
     own = operator.region_prefix
     if own is None:  # kindergartens do not monitor
-        raise refuse(operator, "monitor", operator.scope, code="role_not_allowed")
+        require_role(operator, "monitor")
+        raise PermissionDenied(str(operator), "action 'monitor'", code="role_not_allowed")
     wanted = own if region is None else region
-    if not wanted.startswith(own):
-        raise refuse(operator, "monitor", f"region {wanted}")
+    region_in_scope(operator, "monitor", wanted)
     return wanted

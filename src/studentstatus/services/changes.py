@@ -96,7 +96,15 @@ from studentstatus.errors import (
     mask,
 )
 from studentstatus.services.audit import AuditEvent, audit_many
-from studentstatus.services.records import ensure_record, find_in, refuse
+from studentstatus.services.authority import (
+    absent,
+    covers_request,
+    is_home_request,
+    record_in_scope,
+    request_in_scope,
+    require_role,
+)
+from studentstatus.services.records import find_in
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -247,8 +255,8 @@ def _step_dict(step: ApprovalStep) -> dict[str, Any]:
 
 
 def _ensure_can(operator: Operator, action: str, subject: str) -> None:
-    if not operator.can(action):
-        raise refuse(operator, action, subject, code="role_not_allowed")
+    del subject  # the role refusal names the action only
+    require_role(operator, action)
 
 
 def _kind(kind: ChangeKind | str) -> ChangeKind:
@@ -275,10 +283,77 @@ def _kind(kind: ChangeKind | str) -> ChangeKind:
 def _load_record(uow: UnitOfWork, ref: str) -> StatusRecord:
     record = find_in(uow, ref)
     if record is None:
-        shown = mask(ref) if len(ref) >= 15 else ref
-        msg = f"no record for {shown} / 未找到学籍"
-        raise NotFoundError(msg)
+        raise absent("record", ref)
     return record
+
+
+def _load_request(uow: UnitOfWork, request_id: str) -> ChangeRequest | None:
+    try:
+        return uow.requests.get(request_id)
+    except NotFoundError:
+        return None
+
+
+def _scoped_request(
+    uow: UnitOfWork, operator: Operator, request_id: str, action: str
+) -> tuple[ChangeRequest, StatusRecord | None]:
+    """The request and its record, if the request lies in the operator's jurisdiction;
+    otherwise the same :class:`NotFoundError` as for no request at all."""
+    request = _load_request(uow, request_id)
+    record: StatusRecord | None = None
+    destination: Kindergarten | None = None
+    if request is not None:
+        record = uow.records.get_many([request.record_id]).get(request.record_id)
+        if request.to_kindergarten:
+            destination = uow.kindergartens.find(request.to_kindergarten)
+    found = request_in_scope(
+        operator, action, request, request_id, record=record, destination=destination
+    )
+    return found, record
+
+
+def _step_refusal(operator: Operator, request: ChangeRequest) -> PermissionDenied:
+    """``not_step_approver``, saying whose turn it is (only said to operators in the
+    request's jurisdiction)."""
+    pending = _pending(request)
+    if pending is None:
+        return PermissionDenied(str(operator), f"request {request.id}", code="not_step_approver")
+    index, step = pending
+    log.warning(
+        "refused: operator=%s action=approve_step subject=%s code=not_step_approver",
+        operator,
+        request.id,
+    )
+    return PermissionDenied(
+        str(operator),
+        f"request {request.id}: step {index + 1} of {len(request.steps)} is"
+        f" {step.role.value}:{step.scope}'s",
+        code="not_step_approver",
+    )
+
+
+def _home_refusal(
+    request: ChangeRequest, operator: Operator, reason: str, now: datetime
+) -> ChangeRequest:
+    """The home side refuses a foreign request at once: the pending step is recorded as
+    rejected by ``operator`` and the request ends REJECTED."""
+    if not reason.strip():
+        raise RuleViolations(
+            [_v("reason_required", "reason", "不同意时须填写理由", "a rejection needs a reason")]
+        )
+    pending = _pending(request)
+    if pending is None:
+        return attrs.evolve(request, status=RequestStatus.REJECTED)
+    index, step = pending
+    decided = attrs.evolve(
+        step,
+        decision=StepDecision.REJECTED,
+        decided_by=str(operator),
+        decided_at=now,
+        reason=reason.strip(),
+    )
+    steps = (*request.steps[:index], decided, *request.steps[index + 1 :])
+    return attrs.evolve(request, steps=steps, status=RequestStatus.REJECTED)
 
 
 def _open_problem(uow: UnitOfWork, record_id: str) -> bool:
@@ -353,6 +428,8 @@ class _Prepared:
     destination: Kindergarten | None
     violations: tuple[Violation, ...]
     steps: tuple[ApprovalStep, ...]
+    superseded: ChangeRequest | None = None
+    """An open foreign request that the home side's new request closes."""
 
 
 def _v(code: str, field: str, zh: str, en: str, hint: str = "") -> Violation:
@@ -399,13 +476,18 @@ def _prepare(
         )
     # Scope: the record's own operators act on it; a transfer is applied for by the
     # destination, which need not cover the record (it learns of it through the request).
+    # Outside both, the record is answered as absent.
+    home = operator.covers_record(record)
     if kind is ChangeKind.TRANSFER and destination is not None:
-        if not operator.covers_kindergarten(destination) and not operator.covers_record(record):
-            raise refuse(operator, "request_change", record.id)
+        if not operator.covers_kindergarten(destination) and not home:
+            record_in_scope(operator, "request_change", record, ref)  # raises: not covered
     else:
-        ensure_record(operator, record, "request_change")
+        record_in_scope(operator, "request_change", record, ref)
     open_req = uow.requests.open_for_record(record.id)
-    context = _context(rt, uow, record, destination, open_request=open_req is not None)
+    # A foreign request (applied for by another kindergarten) does not hold back the home
+    # side's changes: request_change closes it when the home side needs the open slot.
+    blocking = open_req is not None and (not home or is_home_request(open_req, record))
+    context = _context(rt, uow, record, destination, open_request=blocking)
     change = machine.Change(
         kind=kind,
         effective_date=effective or rt.clock.today(),
@@ -418,7 +500,7 @@ def _prepare(
     )
     found = list(machine.check(record, change, context=context))
     codes = {v.code for v in found}
-    if open_req is not None and "open_request_exists" not in codes:
+    if blocking and open_req is not None and "open_request_exists" not in codes:
         found.append(
             _v(
                 "open_request_exists",
@@ -452,7 +534,8 @@ def _prepare(
             ApprovalStep(role, chains.scope_for(role, record.region_code, record.kindergarten_code))
             for role in context.policy.approvals_for(kind)
         )
-    return _Prepared(record, change, context, source, destination, violations, steps)
+    superseded = open_req if open_req is not None and not blocking else None
+    return _Prepared(record, change, context, source, destination, violations, steps, superseded)
 
 
 def _approval_roles(prepared: _Prepared, rt: Runtime) -> tuple[str, ...]:
@@ -557,6 +640,8 @@ def request_change(
             evidence=tuple(evidence),
         )
         try:
+            if p.superseded is not None:
+                _supersede(uow, operator, p.superseded, request.id, now)
             uow.requests.add(request)
             audit_many(
                 uow,
@@ -594,6 +679,27 @@ def request_change(
     return ChangeOutcome(False, request, None, None)
 
 
+def _supersede(
+    uow: UnitOfWork, operator: Operator, foreign: ChangeRequest, by: str, now: datetime
+) -> None:
+    closed = _home_refusal(foreign, operator, f"superseded by request {by}", now)
+    uow.requests.update(closed)
+    audit_many(
+        uow,
+        [
+            AuditEvent(
+                operator=str(operator),
+                action="request.superseded",
+                subject=foreign.id,
+                reason=f"superseded by request {by}",
+                before={"status": foreign.status.value},
+                after={"status": closed.status.value},
+            )
+        ],
+        at=now,
+    )
+
+
 def _decide(
     rt: Runtime,
     operator: Operator,
@@ -605,7 +711,7 @@ def _decide(
     _ensure_can(operator, "approve_step", request_id)
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
-        request = uow.requests.get(request_id)
+        request, owner = _scoped_request(uow, operator, request_id, "approve_step")
         pending = _pending(request)
         if request.status is not RequestStatus.OPEN or pending is None:
             raise RuleViolations(
@@ -619,12 +725,24 @@ def _decide(
                 ]
             )
         index, step = pending
-        if not _fits(operator, step):
-            raise refuse(operator, "approve_step", request.id)
-        try:
-            decided = chains.decide(request, operator, approve, reason, now)
-        except PermissionDenied:
-            raise refuse(operator, "approve_step", request.id) from None
+        home_refusal = (
+            not approve
+            and not _fits(operator, step)
+            and owner is not None
+            and operator.covers_record(owner)
+            and not is_home_request(request, owner)
+        )
+        if home_refusal:
+            # The home side (the child's kindergarten or its county) refuses a foreign
+            # request at once, whoever's step is pending.
+            decided = _home_refusal(request, operator, reason, now)
+        elif not _fits(operator, step):
+            raise _step_refusal(operator, request)
+        else:
+            try:
+                decided = chains.decide(request, operator, approve, reason, now)
+            except PermissionDenied:
+                raise _step_refusal(operator, request) from None
         events = [
             AuditEvent(
                 operator=str(operator),
@@ -709,9 +827,11 @@ def withdraw_request(rt: Runtime, operator: Operator, request_id: str) -> Change
     """
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
-        request = uow.requests.get(request_id)
+        request, _owner = _scoped_request(uow, operator, request_id, "withdraw_request")
         if request.applicant != str(operator):
-            raise refuse(operator, "withdraw_request", request.id)
+            raise PermissionDenied(
+                str(operator), f"request {request.id} (only its applicant)", code="not_applicant"
+            )
         withdrawn = chains.withdraw(request, operator, now)
         saved = uow.requests.update(withdrawn)
         audit_many(
@@ -819,13 +939,7 @@ def _in_jurisdiction(
     record: StatusRecord | None,
     destination: Kindergarten | None,
 ) -> bool:
-    if request.applicant == str(operator):
-        return True
-    if record is not None and operator.covers_record(record):
-        return True
-    if destination is not None and operator.covers_kindergarten(destination):
-        return True
-    return any(_fits(operator, s) for s in request.steps)
+    return covers_request(operator, request, record, destination)
 
 
 def requests_for(rt: Runtime, operator: Operator, *, overdue: bool = False) -> list[RequestView]:
@@ -922,13 +1036,5 @@ def show_request(rt: Runtime, operator: Operator, request_id: str) -> RequestVie
     studentstatus.errors.NotFoundError: ...
     """
     with rt.store.unit_of_work() as uow:
-        request = uow.requests.get(request_id)
-        views = _views(
-            rt,
-            uow,
-            [request],
-            lambda req, rec, dest: _in_jurisdiction(operator, req, rec, dest),
-        )
-    if not views:
-        raise refuse(operator, "show_request", request_id)
-    return views[0]
+        request, _owner = _scoped_request(uow, operator, request_id, "show_request")
+        return _views(rt, uow, [request], lambda req, rec, dest: True)[0]

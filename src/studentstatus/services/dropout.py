@@ -66,9 +66,15 @@ from studentstatus.domain.monitoring import (
     add_contact,
     close_case,
 )
-from studentstatus.errors import ValidationError, Violation, mask
-from studentstatus.services.attendance import ensure_role
+from studentstatus.errors import NotFoundError, ValidationError, Violation, mask
 from studentstatus.services.audit import AuditEvent, audit, audit_many
+from studentstatus.services.authority import (
+    absent,
+    case_in_scope,
+    record_in_scope,
+    region_in_scope,
+    require_role,
+)
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -252,24 +258,21 @@ def get_case(rt: Runtime, operator: Operator, case_id: str) -> DropoutCase:
     >>> get_case(rt, Operator.parse("county:110105"), "nope")
     Traceback (most recent call last):
     ...
-    studentstatus.errors.NotFoundError: ...not found: nope / 未找到
+    studentstatus.errors.NotFoundError: no case nope / 未找到控辍案件 nope
     """
-    ensure_role(operator, "monitor")
+    require_role(operator, "monitor")
     with rt.store.unit_of_work() as uow:
         return _scoped_case(uow, operator, case_id)
 
 
-def _scoped_case(uow: UnitOfWork, operator: Operator, case_id: str) -> DropoutCase:
-    from studentstatus.services.records import refuse
-
-    case = cases_of(uow).get(case_id)
-    if not (operator.covers_region(case.county_code) or _covers_kg(operator, case)):
-        raise refuse(operator, "case", f"case {case.id}")
-    return case
-
-
-def _covers_kg(operator: Operator, case: DropoutCase) -> bool:
-    return operator.kindergarten_code == case.kindergarten_code
+def _scoped_case(
+    uow: UnitOfWork, operator: Operator, case_id: str, action: str = "case"
+) -> DropoutCase:
+    try:
+        found: DropoutCase | None = cases_of(uow).get(case_id)
+    except NotFoundError:
+        found = None
+    return case_in_scope(operator, action, found, case_id)
 
 
 def open_case(
@@ -284,13 +287,11 @@ def open_case(
 
     Refused with ``ValueError`` if the record already has an open case.
     """
-    from studentstatus.services.records import ensure_record
-
-    ensure_role(operator, "monitor")
+    require_role(operator, "monitor")
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
-        rec = uow.records.get(record_id)
-        ensure_record(operator, rec, "case")
+        found = uow.records.get_many([record_id]).get(record_id)
+        rec = record_in_scope(operator, "case", found, record_id)
         repo = cases_of(uow)
         if any(c.status.is_open for c in repo.for_record(rec.id)):
             raise ValidationError(
@@ -326,7 +327,7 @@ def record_contact(
 
     ``note`` must not be empty (``ValueError``); a closed case refuses.
     """
-    ensure_role(operator, "monitor")
+    require_role(operator, "monitor")
     text = note.strip()
     if not text:
         raise ValidationError(
@@ -374,12 +375,10 @@ def request_withdrawal(
     from studentstatus.services.changes import request_change
 
     with rt.store.unit_of_work() as uow:
-        case = cases_of(uow).get(case_id)
+        case = _scoped_case(uow, operator, case_id, "case.withdraw")
         rec = uow.records.get(case.record_id)
     if not operator.covers_record(rec):
-        from studentstatus.services.records import refuse
-
-        raise refuse(operator, "case.withdraw", f"case {case.id}")
+        raise absent("case", case_id)
     if not case.status.is_open:
         raise ValidationError(
             f"case {case.id} is closed ({case.status.value})",
@@ -423,7 +422,7 @@ def refresh_cases(
     []
     """
     if _check_role:
-        ensure_role(operator, "monitor")
+        require_role(operator, "monitor")
         _ensure_county(operator, county)
     now = rt.clock.now()
     today = rt.clock.today()
@@ -492,8 +491,6 @@ def _lost_records(uow: UnitOfWork, county: str, today: date) -> list[tuple[Statu
 
 
 def _ensure_county(operator: Operator, county: str) -> None:
-    from studentstatus.services.records import refuse
-
     if len(county) != 6 or not county.isdigit():
         raise ValidationError(
             f"county must be a 6-digit region code, not {county[:12]!r}",
@@ -501,8 +498,7 @@ def _ensure_county(operator: Operator, county: str) -> None:
             code="county_invalid",
             field="county",
         )
-    if not operator.covers_region(county):
-        raise refuse(operator, "dropout", f"county {county}")
+    region_in_scope(operator, "dropout", county)
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,7 +649,7 @@ def county_ledgers(
     County operators see their county; city/province/ministry any county inside
     their scope; kindergartens are refused (``role_not_allowed``).
     """
-    ensure_role(operator, "monitor")
+    require_role(operator, "monitor")
     _ensure_county(operator, county)
     refresh_cases(rt, operator, county, _check_role=False)
     today = as_of or rt.clock.today()

@@ -35,7 +35,7 @@ import attrs
 from studentstatus.domain.enums import ChangeKind
 from studentstatus.domain.migration import MigrantStatus, is_rural_migrant, migrant_status
 from studentstatus.errors import ValidationError
-from studentstatus.services.attendance import ensure_role
+from studentstatus.services.authority import record_in_scope, require_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -82,12 +82,10 @@ def migrant_flags(rt: Runtime, operator: Operator, record_id: str) -> MigrantFla
     ...
     studentstatus.errors.NotFoundError: ...
     """
-    from studentstatus.services.records import ensure_record
-
-    ensure_role(operator, "view")
+    require_role(operator, "view")
     with rt.store.unit_of_work() as uow:
-        rec = uow.records.get(record_id)
-        ensure_record(operator, rec, "migrant_flags")
+        found = uow.records.get_many([record_id]).get(record_id)
+        rec = record_in_scope(operator, "migrant_flags", found, record_id)
         child = uow.children.get(rec.child_id)
     status = migrant_status(child.hukou_region, rec.region_code)
     return MigrantFlags(
@@ -186,7 +184,7 @@ def transfer_flows(
             code="period_invalid",
             field="end",
         )
-    ensure_role(operator, "report")
+    require_role(operator, "report")
     width = 2 if level == "province" else 6
     counts: Counter[tuple[str, str]] = Counter()
     kgs: dict[str, Kindergarten | None] = {}

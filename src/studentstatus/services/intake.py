@@ -129,12 +129,17 @@ from studentstatus.domain.numbers import RandomSource
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import (
     ConflictError,
-    PermissionDenied,
     RuleViolations,
     ValidationError,
     Violation,
 )
 from studentstatus.ports import NumberRegistry, PreparedWrites, UnitOfWork
+from studentstatus.services.authority import (
+    kindergarten_in_scope,
+    record_in_scope,
+    region_in_scope,
+    require_role,
+)
 from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, read_csv
 from studentstatus.services.intake_numbers import (
     Bloom,
@@ -211,10 +216,10 @@ def authorize(
     *,
     also: Sequence[str] = (),
 ) -> None:
-    """Check the operator's role for ``action`` (or any of ``also``) and scope over ``subject``.
+    """Deprecated alias: :func:`studentstatus.services.authority.require_role`, then (with a
+    region ``subject``) :func:`~studentstatus.services.authority.region_in_scope`.
 
-    A refusal is logged (operator, action, subject id — never an ID number)
-    and raised as :class:`~studentstatus.errors.PermissionDenied`.
+    Kept for hosts that called it; services use :mod:`studentstatus.services.authority`.
 
     >>> authorize(Operator.parse("county:110105"), "approve_record", "110105")
     >>> authorize(Operator.parse("county:110105"), "verify")
@@ -222,17 +227,13 @@ def authorize(
     ...
     studentstatus.errors.PermissionDenied: role_not_allowed: county:110105 may not access ...
     """
-    try:
-        if not any(operator.can(a) for a in (action, *also)):
-            operator.ensure_can(action)
-        if subject is not None:
-            operator.ensure_covers(subject)
-    except PermissionDenied as exc:
-        what = getattr(subject, "id", None) or getattr(subject, "school_code", None) or subject
-        log.warning(
-            "refused: operator=%s action=%s subject=%s code=%s", operator, action, what, exc.code
-        )
-        raise
+    require_role(operator, action, also=also)
+    if isinstance(subject, str):
+        region_in_scope(operator, action, subject)
+    elif isinstance(subject, Kindergarten):
+        kindergarten_in_scope(operator, action, subject, subject.school_code)
+    elif isinstance(subject, StatusRecord):
+        record_in_scope(operator, action, subject, subject.id)
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -835,10 +836,10 @@ def _check_workers(workers: int) -> None:
 
 def _authorize_import(operator: Operator, unlicensed_roster: bool) -> None:
     if unlicensed_roster:
-        authorize(operator, "roster")
-    authorize(operator, "register", also=("approve_record",))
+        require_role(operator, "roster")
+    require_role(operator, "register", also=("approve_record",))
     if operator.role not in (Role.KINDERGARTEN, Role.COUNTY):
-        authorize(operator, "register")
+        require_role(operator, "register")
 
 
 def _import(

@@ -72,11 +72,12 @@ from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import Change, Context, apply
 from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.domain.problems import arbitrate, is_overdue, problem_for_verification, resolve
-from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations, Violation
+from studentstatus.errors import NotFoundError, RuleViolations, Violation
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.csvio import parse_bool
-from studentstatus.services.intake import authorize, log, new_problem
+from studentstatus.services.authority import problem_in_scope, record_in_scope, require_role
+from studentstatus.services.intake import log, new_problem
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import query_for
 
@@ -131,7 +132,7 @@ def list_problems(
     page's problems only (on SQL the indexes ``(county_code, id)`` and
     ``(kindergarten_code, id)``).
     """
-    authorize(operator, "view")
+    require_role(operator, "view")
     today = rt.clock.today()
     statuses = None if include_resolved and not overdue else _OPEN
     code = operator.kindergarten_code
@@ -300,30 +301,23 @@ def resolve_problem(
     ids), ``resolved`` (problem ids closed along with it), ``opened`` (new
     problem ids, after a re-verification) and ``verification``.
 
-    Raises :class:`~studentstatus.errors.PermissionDenied` for an operator
-    outside the problem's kindergarten/county, and
+    A problem outside the operator's kindergarten/county is answered like one that
+    does not exist (:class:`~studentstatus.errors.NotFoundError`, the same text);
+    raises
     :class:`~studentstatus.errors.RuleViolations` with every unmet rule.
     """
     needed = "arbitrate" if action == "arbitrate" else "resolve_problem"
-    authorize(operator, needed)
+    require_role(operator, needed)
     out: dict[str, Any] = {"cancelled": [], "resolved": [], "opened": [], "verification": None}
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         try:
-            problem = uow.problems.get(problem_id)
+            found: ProblemRecord | None = uow.problems.get(problem_id)
         except NotFoundError:
-            raise NotFoundError(f"no problem {problem_id}") from None
-        rec = uow.records.get(problem.record_id)
-        try:
-            operator.ensure_covers(rec)
-        except PermissionDenied:
-            log.warning(
-                "refused: operator=%s action=%s subject=%s code=out_of_scope",
-                operator,
-                action,
-                problem.id,
-            )
-            raise
+            found = None
+        owner = uow.records.get_many([found.record_id]).get(found.record_id) if found else None
+        problem = problem_in_scope(operator, action, found, owner, problem_id)
+        rec = owner if owner is not None else uow.records.get(problem.record_id)
         audits: list[AuditEvent] = []
         recheck: list[Violation] = []
         corrected: Child | None = None
@@ -387,7 +381,7 @@ def resolve_problem(
                 loser = losers.get(rid)
                 if loser is None:
                     continue
-                operator.ensure_covers(loser)
+                record_in_scope(operator, action, loser, rid)
                 _cancel(rt, uow, operator, loser, f"arbitration: {reason}")
                 out["cancelled"].append(rid)
             for p in group:

@@ -3,7 +3,8 @@
 A record is found by its **national number** (G or J), a **former number**
 (the temporary L number it had before), or its **record id**.  Every look-up
 checks the operator's scope; a record outside it raises
-:class:`~studentstatus.errors.PermissionDenied` and the refusal is logged
+:class:`~studentstatus.errors.NotFoundError`, exactly as a record that does not
+exist (:mod:`studentstatus.services.authority`), and the refusal is logged
 (operator, action, masked subject: never a full identity number).
 
 Lists filter by scope in the store query itself: a kindergarten operator sees
@@ -30,7 +31,7 @@ region code starts with its prefix, the ministry everything.
 >>> find_record(rt, Operator.parse("county:440306"), "r1")
 Traceback (most recent call last):
 ...
-studentstatus.errors.PermissionDenied: out_of_scope: ...
+studentstatus.errors.NotFoundError: no record r1 / 未找到学籍 r1
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from studentstatus.domain.model import Child, Kindergarten, StatusRecord
 from studentstatus.domain.search import RecordQuery
 from studentstatus.errors import NotFoundError, PermissionDenied, ValidationError, mask, redact
 from studentstatus.ports import RecordSearch
+from studentstatus.services.authority import record_in_scope, require_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator, ScopeFilter
@@ -125,8 +127,13 @@ def covers_kindergarten(operator: Operator, kindergarten: Kindergarten) -> bool:
     return operator.covers_kindergarten(kindergarten)
 
 
-def ensure_record(operator: Operator, record: StatusRecord, action: str) -> None:
-    """Raise (and log) :class:`PermissionDenied` unless ``operator`` covers ``record``.
+def ensure_record(
+    operator: Operator, record: StatusRecord, action: str, *, ref: str | None = None
+) -> None:
+    """Raise :class:`~studentstatus.errors.NotFoundError` — exactly as for a record that
+    does not exist (:func:`studentstatus.services.authority.record_in_scope`), the
+    refusal logged — unless ``operator`` covers ``record``.  ``ref`` is what the caller
+    asked for (default: the record id), so the answer quotes nothing else.
 
     >>> from datetime import date
     >>> from studentstatus.domain.enums import Grade, State
@@ -135,8 +142,7 @@ def ensure_record(operator: Operator, record: StatusRecord, action: str) -> None
     ...                    date(2025, 9, 1))
     >>> ensure_record(Operator.parse("ministry"), rec, "show")
     """
-    if not covers_record(operator, record):
-        raise refuse(operator, action, record.id)
+    record_in_scope(operator, action, record, record.id if ref is None else ref)
 
 
 def scope_filter(operator: Operator) -> ScopeFilter:
@@ -177,17 +183,14 @@ def find_in(uow: UnitOfWork, ref: str) -> StatusRecord | None:
 def find_record(rt: Runtime, operator: Operator, ref: str, *, action: str = "show") -> StatusRecord:
     """The record named by ``ref`` if ``operator`` covers it.
 
-    Raises :class:`~studentstatus.errors.NotFoundError` when nothing matches
-    and :class:`~studentstatus.errors.PermissionDenied` when the record is out
-    of scope (see the module example).
+    Raises :class:`~studentstatus.errors.NotFoundError` when nothing matches and,
+    with the same code and text, when the record is out of scope (see the module
+    example).
     """
+    require_role(operator, "view")
     with rt.store.unit_of_work() as uow:
         record = find_in(uow, ref)
-    if record is None:
-        msg = f"no record for {redact(ref)}"
-        raise NotFoundError(msg)
-    ensure_record(operator, record, action)
-    return record
+    return record_in_scope(operator, action, record, ref)
 
 
 def list_records(

@@ -47,8 +47,8 @@ from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
 from studentstatus.domain.enums import KindergartenType, State
 from studentstatus.domain.migration import MigrantStatus, migrant_status
 from studentstatus.domain.policy import Policy
-from studentstatus.errors import ValidationError
-from studentstatus.services.attendance import ensure_role
+from studentstatus.errors import PermissionDenied, ValidationError
+from studentstatus.services.authority import region_in_scope, require_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -424,9 +424,7 @@ def report_scope(uow: UnitOfWork, operator: Operator, region: str) -> ReportScop
     A kindergarten operator gets its own kindergarten only (``region`` must
     contain it).  Refusals are logged and raise PermissionDenied.
     """
-    from studentstatus.services.records import refuse
-
-    ensure_role(operator, "report")
+    require_role(operator, "report")
     valid = region.isdigit() and len(region) in (2, 4, 6)
     if not valid and not (region == "" and operator.region_prefix == ""):
         raise ValidationError(
@@ -439,11 +437,9 @@ def report_scope(uow: UnitOfWork, operator: Operator, region: str) -> ReportScop
     if kg_code is not None:
         kg = uow.kindergartens.find(kg_code)
         if kg is None or not kg.region_code.startswith(region):
-            raise refuse(operator, "report", f"region {region}")
+            raise PermissionDenied(str(operator), f"region {region}")
         return ReportScope(region, kg_code)
-    own = operator.region_prefix or ""
-    if not region.startswith(own):
-        raise refuse(operator, "report", f"region {region}")
+    region_in_scope(operator, "report", region)
     return ReportScope(region)
 
 

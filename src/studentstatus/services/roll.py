@@ -40,8 +40,7 @@ import attrs
 
 from studentstatus.domain.enums import ChangeKind, Grade, State
 from studentstatus.domain.model import StatusChange
-from studentstatus.errors import NotFoundError
-from studentstatus.services.records import refuse
+from studentstatus.services.authority import kindergarten_in_scope, require_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -137,18 +136,14 @@ def roll_as_of(
 ) -> list[RollEntry]:
     """The children on roll at ``kindergarten_code`` on ``day``, by record id.
 
-    The operator must cover the kindergarten (else
-    :class:`~studentstatus.errors.PermissionDenied`, logged); an unknown
-    kindergarten raises :class:`~studentstatus.errors.NotFoundError`.  See the
+    An unknown kindergarten, or one the operator does not cover, raises the same
+    :class:`~studentstatus.errors.NotFoundError` (the refusal logged).  See the
     module example.
     """
+    require_role(operator, "view")
     with rt.store.unit_of_work() as uow:
-        kg = uow.kindergartens.find(kindergarten_code)
-    if kg is None:
-        msg = f"no kindergarten {kindergarten_code} / 幼儿园不存在"
-        raise NotFoundError(msg)
-    if not operator.covers_kindergarten(kg):
-        raise refuse(operator, "roll", kindergarten_code)
+        found = uow.kindergartens.find(kindergarten_code)
+    kindergarten_in_scope(operator, "roll", found, kindergarten_code)
     ids = _candidates(rt, kindergarten_code)
     out: list[RollEntry] = []
     with rt.store.unit_of_work() as uow:

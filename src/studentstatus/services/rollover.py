@@ -17,8 +17,9 @@ Per record (in this order):
     entered in school year ``Y`` or later (its grade is already the one for ``Y``).
 ``blocked``
     the promotion or graduation breaks a rule; the reasons are every unmet guard of
-    the status machine plus ``open_request_exists`` when a change request is open
-    (the record's other changes wait for it).
+    the status machine plus ``open_request_exists`` when a change request of the
+    record's own kindergarten is open (the record's other changes wait for it; a
+    transfer applied for by another kindergarten does not hold the rollover back).
 ``promote`` / ``graduate``
     PROMOTE to the next grade, or GRADUATE a SENIOR, effective 1 September ``Y``.
 
@@ -106,11 +107,12 @@ from studentstatus.domain import machine
 from studentstatus.domain.age import SCHOOL_YEAR_START_MONTH, school_year_of
 from studentstatus.domain.audit import events_digest
 from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
-from studentstatus.domain.model import AuditEntry, StatusChange, StatusRecord
+from studentstatus.domain.model import AuditEntry, ChangeRequest, StatusChange, StatusRecord
 from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
 from studentstatus.errors import RuleViolations, StorageError, Violation
 from studentstatus.services.audit import AuditEvent, audit
-from studentstatus.services.records import iter_scope, refuse
+from studentstatus.services.authority import is_home_request, require_role
+from studentstatus.services.records import iter_scope
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -217,7 +219,7 @@ def _classify(
     year: int,
     start: date,
     context: machine.Context,
-    open_ids: frozenset[str],
+    open_requests: Mapping[str, Sequence[ChangeRequest]],
     operator: str,
     now: Any,
 ) -> tuple[RolloverItem, tuple[StatusRecord, StatusChange] | None]:
@@ -231,7 +233,10 @@ def _classify(
     kind = ChangeKind.GRADUATE if grade is Grade.SENIOR else ChangeKind.PROMOTE
     action = "graduate" if kind is ChangeKind.GRADUATE else "promote"
     change = machine.Change(kind, start, reason=f"rollover {year}", operator=operator)
-    reasons: list[Violation] = [_OPEN_REQUEST] if record.id in open_ids else []
+    # Only the record's own (home) requests hold it back: a transfer applied for by
+    # another kindergarten does not block the county's rollover.
+    held = any(is_home_request(q, record) for q in open_requests.get(record.id, ()))
+    reasons: list[Violation] = [_OPEN_REQUEST] if held else []
     result: tuple[StatusRecord, StatusChange] | None = None
     if reasons:
         reasons.extend(machine.check(record, change, context=context))
@@ -269,7 +274,9 @@ def _run(
     start = rollover_start(school_year)
     now = rt.clock.now()
     context = machine.Context(today=today, policy=rt.policy)
-    open_ids = frozenset(r.record_id for r in uow.requests.iter(status=RequestStatus.OPEN))
+    open_requests: dict[str, list[ChangeRequest]] = {}
+    for q in uow.requests.iter(status=RequestStatus.OPEN):
+        open_requests.setdefault(q.record_id, []).append(q)
     totals = dict.fromkeys(("records", *ACTIONS, "changed"), 0)
     items: list[RolloverItem] = []
     updates: list[StatusRecord] = []
@@ -327,7 +334,7 @@ def _run(
     else:
         records = iter_scope(uow, operator, states=(State.ACTIVE,), batch_size=chunk)
     for record in records:
-        item, result = _classify(record, school_year, start, context, open_ids, who, now)
+        item, result = _classify(record, school_year, start, context, open_requests, who, now)
         totals["records"] += 1
         totals[item.action] += 1
         if keep_items:
@@ -461,8 +468,7 @@ def _fold_covered(
 
 
 def _ensure(operator: Operator) -> None:
-    if not operator.can("rollover"):
-        raise refuse(operator, "rollover", str(operator), code="role_not_allowed")
+    require_role(operator, "rollover")
 
 
 def plan_rollover(

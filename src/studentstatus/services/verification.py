@@ -76,7 +76,8 @@ from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.domain.problems import problem_for_verification
 from studentstatus.ports import BulkProblemRepository, PopulationRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
-from studentstatus.services.intake import authorize, new_problem, spooled
+from studentstatus.services.authority import require_role
+from studentstatus.services.intake import new_problem, spooled
 from studentstatus.services.runtime import Runtime
 
 __all__ = [
@@ -326,7 +327,7 @@ def verify_records(
     :class:`~studentstatus.errors.PermissionDenied` unless the operator may
     ``verify``; :class:`ValueError` when there is no registry.
     """
-    authorize(operator, "verify")
+    require_role(operator, "verify")
     reg = registry if registry is not None else rt.registry
     if reg is None:
         msg = "no population registry: pass one or set Runtime.registry"

@@ -102,9 +102,15 @@ def covered_filter(t: SqlTables, rule: RolloverRule) -> sa.ColumnElement[bool]:
     True
     """
     r, q = t.records, t.change_requests
+    # Only a request of the record's own kindergarten holds it back (requests are applied
+    # for by kindergartens; a transfer applied for by the destination does not block).
     open_request = (
         sa.select(sa.literal(1))
-        .where(q.c.record_id == r.c.id, q.c.status == RequestStatus.OPEN.value)
+        .where(
+            q.c.record_id == r.c.id,
+            q.c.status == RequestStatus.OPEN.value,
+            q.c.applicant == sa.literal("kindergarten:", sa.String) + r.c.kindergarten_code,
+        )
         .exists()
     )
     return sa.and_(
