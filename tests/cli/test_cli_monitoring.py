@@ -155,7 +155,7 @@ def test_flows_command(db: str) -> None:
             "--to",
             "2026-10-30",
             "--level",
-            "city",
+            "town",
             "--as",
             "ministry",
         ],

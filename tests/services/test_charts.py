@@ -103,7 +103,7 @@ def test_html_page_is_self_contained(report, tmp_path: Path) -> None:  # type: i
     assert len(uris) == 4
     assert all(base64.b64decode(u)[:4] == b"\x89PNG" for u in uris)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
-    assert f"在园幼儿 {report.total}；" in page
+    assert f"<dt>在园幼儿 children on roll</dt><dd>{report.total}</dd>" in page
     assert "分县 By county" in page
     assert "51" in page
 

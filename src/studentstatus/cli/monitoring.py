@@ -10,6 +10,7 @@ date-time) fixes the clock, for scripted runs and tests.
 from __future__ import annotations
 
 import sys
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -163,7 +164,12 @@ def case_contact(
 @click.option("--from", "start", type=_DATE, required=True, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", type=_DATE, required=True, help="Last day (YYYY-MM-DD).")
 @click.option(
-    "--level", type=click.Choice(["province", "county"]), default="province", show_default=True
+    "--level",
+    type=click.Choice(["province", "city", "county"]),
+    default=None,
+    help="Group origins and destinations by province, city or county "
+    "(default: one level below the operator's scope — the ministry by province, "
+    "a province by city, a city or county by county).",
 )
 @as_option
 @json_option
@@ -172,23 +178,26 @@ def case_contact(
 def flows_cmd(
     start: datetime,
     end: datetime,
-    level: str,
+    level: str | None,
     operator_text: str,
     as_json: bool,
     store_url: str,
 ) -> None:
-    """Origin → destination matrix of transfers effective in the period."""
-    from studentstatus.services.flows import transfer_flows
+    """Origin → destination matrix of transfers effective in the period (with region names)."""
+    from studentstatus.services.flows import level_for, transfer_flows
 
     operator = parse_operator(operator_text)
+    own = operator.region_prefix if operator.kindergarten_code is None else "000000"
+    chosen = level or level_for(own or "")
     with opened_runtime(store_url) as rt:
-        m = transfer_flows(rt, operator, start.date(), end.date(), level=level)  # type: ignore[arg-type]
+        m = transfer_flows(rt, operator, start.date(), end.date(), level=chosen)  # type: ignore[arg-type]
     if as_json:
         echo_json(m.to_dict())
         return
-    click.echo(f"transfers {m.start} … {m.end} ({m.level}): {m.total}")
-    for o, d, n in m.rows():
-        click.echo(f"  {o} -> {d}: {n}")
+    from studentstatus.services.report_format import format_flows
+
+    for line in format_flows(m):
+        click.echo(line)
 
 
 @click.command("report")
@@ -218,48 +227,59 @@ def report_cmd(
     as_json: bool,
     store_url: str,
 ) -> None:
-    """The enrolment report of REGION for a school year (counts, shares, GER, changes…)."""
-    from studentstatus.services.flows import transfer_flows
+    """The enrolment report of REGION for a school year (counts, shares, GER, changes…).
+
+    Text output is a set of aligned tables with region and kindergarten names
+    next to their codes; ``--out`` also writes the charts and an HTML page
+    (and warns when no CJK font is installed: the charts then use English).
+    """
+    from studentstatus.services.flows import level_for, transfer_flows
+    from studentstatus.services.report_format import format_report
     from studentstatus.services.reports import build_report, school_year_range
 
     operator = parse_operator(operator_text)
     people = _population(population)
     written: list[str] = []
+    chart_font: str | None = None
+    flows = None
     with opened_runtime(store_url) as rt:
         rep = build_report(rt, operator, region, school_year, population=people)
         if out_dir is not None:
             try:
-                from studentstatus.services.charts import write_report_page
+                from studentstatus.services.charts import (
+                    NoCjkFontWarning,
+                    cjk_font,
+                    font_warning,
+                    write_report_page,
+                )
             except ImportError as exc:  # pragma: no cover - depends on the install
                 msg = "charts need matplotlib: pip install 'studentstatus[plots]'"
                 raise click.ClickException(msg) from exc
             start, end = school_year_range(school_year)
             last = max(start, min(end, rt.clock.today()))
-            flows = transfer_flows(rt, operator, start, last, region=region)
-            written = [str(p) for p in write_report_page(rep, out_dir, flows=flows)]
+            flows = transfer_flows(
+                rt, operator, start, last, level=level_for(region), region=region
+            )
+            font_note = font_warning()
+            if font_note is not None:
+                click.echo(f"warning: {font_note}", err=True)
+            with warnings.catch_warnings():  # said once, above
+                warnings.simplefilter("ignore", NoCjkFontWarning)
+                written = [str(p) for p in write_report_page(rep, out_dir, flows=flows)]
+            chart_font = cjk_font()
     if as_json:
         doc = rep.to_dict()
         if written:
             doc["files"] = written
+            doc["chart_font"] = chart_font
         echo_json(doc)
         return
-    click.echo(f"report {rep.region or 'all'} {rep.school_year} as of {rep.as_of}")
-    click.echo(f"  children on roll: {rep.total}")
-    click.echo(f"  by type: {rep.by_type}")
-    click.echo(f"  by grade: {rep.by_grade}")
-    click.echo(f"  by sex: {rep.by_sex}")
-    click.echo(f"  by age: {rep.by_age}")
-    click.echo(f"  by migrant status: {rep.by_migrant} (rural migrants {rep.rural_migrants})")
-    click.echo(f"  inclusive share: {_pct(rep.inclusive_share)}; public: {_pct(rep.public_share)}")
-    if rep.gross_enrolment_rate is not None:
-        click.echo(f"  gross enrolment rate: {_pct(rep.gross_enrolment_rate)}")
-    click.echo(f"  changes: {rep.changes_by_kind}")
-    for path in written:
-        click.echo(f"  wrote {path}")
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v * 100:.1f}%"
+    click.echo(format_report(rep, flows=flows))
+    if written:
+        click.echo("")
+        click.echo(f"图表字体 chart font: {chart_font or 'none (English labels) / 无中文字体'}")
+        for path in written:
+            click.echo(f"wrote {path}")
 
 
 def register(group: click.Group) -> None:

@@ -284,7 +284,14 @@ def problems_cmd(
     with opened_runtime(store_url) as rt:
         items = list_problems(rt, operator, overdue=overdue, include_resolved=include_resolved)
         if csv_file:
-            rows = ({**p, "related_record_ids": " ".join(p["related_record_ids"])} for p in items)
+            rows = (
+                {
+                    **p,
+                    "overdue": "是" if p["overdue"] else "否",  # a reader's cell, not `False`
+                    "related_record_ids": " ".join(p["related_record_ids"]),
+                }
+                for p in items
+            )
             n = write_csv(csv_file, PROBLEM_COLUMNS, rows)
             click.echo(f"wrote {n} problems to {csv_file}", err=True)
             return

@@ -9,7 +9,10 @@ rural).
 The transfer matrix reads the change log (TRANSFER events effective in the
 period, streamed and filtered by kind and date in the store): origin is the
 source kindergarten's region, destination the destination's, at province
-(2 digits) or county (6 digits) level.  A transfer is visible to an operator
+(2 digits), city (4 digits) or county (6 digits) level.  A province's own
+flows all read "11 → 11" at province level, so a region's report shows them
+one level down (:func:`level_for`: a province by city, a city or county by
+county).  A transfer is visible to an operator
 when its origin or its destination lies in the operator's scope (a
 kindergarten: when it is the source or the destination).
 
@@ -43,7 +46,32 @@ if TYPE_CHECKING:
     from studentstatus.ports import UnitOfWork
     from studentstatus.services.runtime import Runtime
 
-__all__ = ["FlowMatrix", "MigrantFlags", "migrant_flags", "transfer_flows"]
+__all__ = ["FlowMatrix", "MigrantFlags", "level_for", "migrant_flags", "transfer_flows"]
+
+FlowLevel = Literal["province", "city", "county"]
+_WIDTH = {"province": 2, "city": 4, "county": 6}
+
+
+#: Municipalities directly under the central government (直辖市): their only
+#: "city" is the 市辖区 summary code, so their flows are shown by district.
+MUNICIPALITIES = frozenset({"11", "12", "31", "50"})
+
+
+def level_for(region: str) -> FlowLevel:
+    """The level that shows a region's flows: the whole country by province,
+    a province by city (a municipality such as Beijing by district), a city or
+    a county by county.
+
+    >>> level_for(""), level_for("44"), level_for("4403"), level_for("440305")
+    ('province', 'city', 'county', 'county')
+    >>> level_for("11")
+    'county'
+    """
+    if not region:
+        return "province"
+    if len(region) <= 2 and region[:2] not in MUNICIPALITIES:
+        return "city"
+    return "county"
 
 
 @attrs.frozen
@@ -165,7 +193,7 @@ def transfer_flows(
     start: date,
     end: date,
     *,
-    level: Literal["province", "county"] = "province",
+    level: FlowLevel = "province",
     region: str | None = None,
 ) -> FlowMatrix:
     """Origin → destination counts of TRANSFER changes effective in [start, end] (see module).
@@ -174,8 +202,8 @@ def transfer_flows(
     regions come from the source and destination kindergartens.  ``region``
     (a code prefix) keeps only transfers from or to it, inside the scope.
     """
-    if level not in ("province", "county"):
-        msg = f"level must be 'province' or 'county', not {level!r}"
+    if level not in _WIDTH:
+        msg = f"level must be 'province', 'city' or 'county', not {level!r}"
         raise ValueError(msg)
     if end < start:
         raise ValidationError(
@@ -185,7 +213,7 @@ def transfer_flows(
             field="end",
         )
     require_role(operator, "report")
-    width = 2 if level == "province" else 6
+    width = _WIDTH[level]
     counts: Counter[tuple[str, str]] = Counter()
     kgs: dict[str, Kindergarten | None] = {}
     with rt.store.unit_of_work() as uow:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
-from studentstatus.domain.enums import KindergartenType, State
+from studentstatus.domain.enums import Grade, KindergartenType, State
 from studentstatus.domain.migration import MigrantStatus, migrant_status
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, ValidationError
@@ -52,6 +52,7 @@ from studentstatus.services.authority import region_in_scope, require_role
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
+    from studentstatus.domain.model import Kindergarten
     from studentstatus.domain.monitoring import PopulationPerson
     from studentstatus.ports import UnitOfWork
     from studentstatus.services.runtime import Runtime
@@ -274,6 +275,8 @@ class Report:
     problems: dict[str, dict[str, int]]
     attendance_trend: dict[str, dict[str, int]]
     kindergarten_code: str | None = None
+    kindergarten_names: dict[str, str] = attrs.field(factory=dict)
+    """School code → kindergarten name, for the kindergartens counted (for display)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form.
@@ -294,6 +297,16 @@ def _share(part: int, whole: int) -> float | None:
 
 def _sorted(counter: Mapping[Any, int]) -> dict[str, int]:
     return {str(k): counter[k] for k in sorted(counter, key=lambda k: (k is None, str(k)))}
+
+
+def _grade_keys(keys: Iterable[Any]) -> list[Any]:
+    """Grade keys in their natural order (托班, 小班, 中班, 大班), unknown ones last."""
+    rank = {g.value: i for i, g in enumerate(Grade)}
+    return sorted(keys, key=lambda k: (rank.get(str(k), len(rank)), str(k)))
+
+
+def _by_grade(counter: Mapping[Any, int]) -> dict[str, int]:
+    return {str(k): counter[k] for k in _grade_keys(counter)}
 
 
 def assemble(
@@ -377,7 +390,7 @@ def assemble(
         by_type={
             k: by_type[k] for k in ("public", "private_inclusive", "private_other", "unknown")
         },
-        by_grade=_sorted(grades),
+        by_grade=_by_grade(grades),
         by_sex=_sorted(sexes),
         by_age=_sorted(ages),
         by_migrant=_sorted(migrants),
@@ -387,7 +400,7 @@ def assemble(
         inclusive_share_by_county={
             c: round(a / b, 6) for c, (a, b) in sorted(share_by_county.items()) if b
         },
-        grade_sex={g: dict(sorted(v.items())) for g, v in sorted(grade_sex.items())},
+        grade_sex={g: dict(sorted(grade_sex[g].items())) for g in _grade_keys(grade_sex)},
         population_3_5=pop,
         gross_enrolment_rate=_share(total, pop) if pop is not None else None,
         changes_by_kind=_sorted({k[0]: n for k, n in changes.items()}),
@@ -468,7 +481,8 @@ def build_report(
         changes = src.changes_by_kind(scope, start, end)
         problems = src.problems(scope)
         trend = src.attendance_by_day(scope, today - timedelta(days=TREND_DAYS - 1), today)
-    return assemble(
+        names = _kindergarten_names(uow, scope, {k[0] for k in enrol.get("kindergarten", {})})
+    report = assemble(
         enrol,
         changes,
         problems,
@@ -480,3 +494,20 @@ def build_report(
         population=population,
         kindergarten_code=scope.kindergarten_code,
     )
+    return attrs.evolve(report, kindergarten_names=names)
+
+
+def _kindergarten_names(uow: UnitOfWork, scope: ReportScope, codes: set[str]) -> dict[str, str]:
+    """Names of the counted kindergartens: one streamed read of the scope's kindergartens."""
+    found: Iterable[Kindergarten]
+    if scope.kindergarten_code is not None:
+        kg = uow.kindergartens.find(scope.kindergarten_code)
+        found = [kg] if kg is not None else []
+    else:
+        found = uow.kindergartens.iter(region_prefix=scope.region_prefix)
+    names = {k.school_code: k.name for k in found if k.school_code in codes and k.name}
+    for code in sorted(codes - names.keys()):  # a record outside its kindergarten's region
+        kg = uow.kindergartens.find(code)
+        if kg is not None and kg.name:
+            names[code] = kg.name
+    return names
