@@ -94,10 +94,12 @@ class TestCheckChild:
     @pytest.mark.parametrize(
         ("name", "code"),
         [("", "name_required"), ("  ", "name_required"), ("王" * 51, "name_too_long"),
-         ("王\x07明", "name_invalid")],
+         ("王\x07明", "control_character"), ("王\x00明", "control_character"),
+         ("=1+1", "name_characters"), ("<script>alert(3)</script>", "name_characters"),
+         ("王小明\U0001f476", "name_characters"), ("\u202e王小明", "name_characters")],
     )  # fmt: skip
     def test_names(self, name: str, code: str) -> None:
-        """Names: present, at most 50 characters, no control characters."""
+        """Names: present, at most 50 characters, only the characters of the name policy."""
         assert codes(kid(name=name)) == [code]
 
     def test_name_limit_inclusive(self) -> None:

@@ -99,7 +99,7 @@ def seed(
             number = resident_id(kg.region_code, born, i + 1, sex)
             child = Child(
                 f"c{i:04d}",
-                f"孩子{i}",
+                "孩子" + "".join("〇一二三四五六七八九"[int(d)] for d in str(i)),
                 sex,
                 born,
                 IdentityDocument(DocumentKind.RESIDENT, number),

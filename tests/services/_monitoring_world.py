@@ -76,7 +76,7 @@ def make_world(
         doc = IdentityDocument(DocumentType.RESIDENT, id_number(kg.region_code, birth, i))
         child = Child(
             f"c{i:05d}",
-            f"儿童{i}",
+            "儿童" + "".join("〇一二三四五六七八九"[int(d)] for d in str(i)),
             rng.choice([Sex.M, Sex.F]),
             birth,
             doc,

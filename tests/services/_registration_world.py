@@ -96,6 +96,11 @@ def seed_kindergartens(store: Store, kgs: Sequence[Kindergarten] = KINDERGARTENS
         uow.commit()
 
 
+def cn(n: int) -> str:
+    """``n`` in Chinese digits (〇一二…): unique names a person may have (no ASCII digits)."""
+    return "".join("〇一二三四五六七八九"[int(d)] for d in str(n))
+
+
 def row(serial: int = 1, **over: Any) -> dict[str, str]:
     """A valid intake row (a MIDDLE child in school year 2025 at KG_A) with overrides."""
     sex = over.pop("sex", "M" if serial % 2 else "F")
@@ -103,7 +108,7 @@ def row(serial: int = 1, **over: Any) -> dict[str, str]:
     number = resident_id("110105", born, serial, sex) if born else ""
     values = {
         "kindergarten_code": KG_A.school_code,
-        "name": f"孩子{serial}",
+        "name": "孩子" + cn(serial),
         "sex": sex,
         "birth_date": born.isoformat() if born else "",
         "id_type": "resident",

@@ -173,7 +173,7 @@ def test_transfer_chains(adapter: str, dest: object, chain: list[str], tmp_path:
         assert [f"{s.role.value}:{s.scope}" for s in out.request.steps] == chain
         # ...but sees the incoming child through the request.
         view = svc.show_request(rt, dest_op, out.request.id)
-        assert view.child_name == "孩子0"
+        assert view.child_name == "孩子〇"
         assert view.grade is Grade.MIDDLE
         for i, who in enumerate(chain[1:], start=2):
             op = next(o for o in OPS.values() if str(o) == who)

@@ -21,6 +21,7 @@ from ._registration_world import (
     OPS,
     FailingStore,
     bad_checksum,
+    cn,
     counts,
     csv_bytes,
     make_store,
@@ -244,7 +245,7 @@ def test_register_child_single_form(rt) -> None:  # type: ignore[no-untyped-def]
 
 def test_temporary_numbers_never_collide_with_the_store(rt) -> None:  # type: ignore[no-untyped-def]
     # Same region and birth date for many children: 4 random digits must still be unique.
-    rows = [row(i, id_type="none", id_number="", name=f"同日{i}") for i in range(300)]
+    rows = [row(i, id_type="none", id_number="", name="同日" + cn(i)) for i in range(300)]
     report = import_children(rt, OPS["kgA"], rows, chunk_size=50)
     more = import_children(rt, OPS["kgA"], rows[:100], chunk_size=50)
     numbers = [r["temp_number"] for r in report.records + more.records]

@@ -13,7 +13,7 @@ import pytest
 from studentstatus.ports import BulkChildRepository, BulkProblemRepository, BulkRecordRepository
 from studentstatus.services.intake import import_children
 
-from ._registration_world import KG_B, OPS, make_store, row, runtime, seed_kindergartens
+from ._registration_world import KG_B, OPS, cn, make_store, row, runtime, seed_kindergartens
 
 _BULK = frozenset({"find_by_documents", "find_by_identities", "for_children", "for_records"})
 
@@ -68,7 +68,7 @@ def _files() -> Iterator[list[dict[str, str]]]:
     """Three imports: originals; their twins (same ID; same identity without an ID), with
     in-file repeats; twins again (the originals' problems are still open)."""
     first = [row(i) for i in range(1, 21)]
-    first += [row(100 + i, id_type="none", id_number="", name=f"无证{i}") for i in range(5)]
+    first += [row(100 + i, id_type="none", id_number="", name="无证" + cn(i)) for i in range(5)]
     yield first
     twins = [dict(first[i], kindergarten_code=KG_B.school_code) for i in (0, 3, 3, 7)]
     twins += [dict(first[20 + i], kindergarten_code=KG_B.school_code) for i in (0, 2, 2)]

@@ -22,11 +22,13 @@ from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import PermissionDenied, StorageError
 from studentstatus.services import _parallel, intake, intake_writes
 from studentstatus.services.intake import import_children, import_files
+from studentstatus.tabular import FileRejected
 
 from ._registration_world import (
     KG_C,
     OPS,
     FailingStore,
+    cn,
     counts,
     csv_bytes,
     make_store,
@@ -44,7 +46,7 @@ def _files(tmp: Path) -> list[tuple[Any, Path]]:
     mixed = _mixed_rows()
     other = [dict(row(i), kindergarten_code=KG_C.school_code, name=f"海淀{i}") for i in (3, 7)]
     other += [dict(row(i), kindergarten_code=KG_C.school_code) for i in range(500, 520)]
-    sameday = [row(i, id_type="none", id_number="", name=f"同日{i}", birth_date="2020-10-03")
+    sameday = [row(i, id_type="none", id_number="", name="同日" + cn(i), birth_date="2020-10-03")
                for i in range(300)]  # fmt: skip
     again = [dict(r, name=r["name"] + "又") for r in sameday]
     out = []
@@ -170,8 +172,9 @@ def test_a_file_gone_before_its_turn_fails_its_import_only(tmp_path: Path) -> No
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(intake, "_import", spy)
-        with pytest.raises(FileNotFoundError) as err:
+        with pytest.raises(FileRejected) as err:
             import_files(rt, files, chunk_size=50, workers=2)
+    assert err.value.code == "file_missing"
     assert any("again.csv" in note for note in err.value.__notes__)
     assert [r.accepted for r in reports] == [300]
     assert counts(store)["records"] == 300

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import StorageError
 from studentstatus.services.csvio import CHILD_COLUMNS
-from studentstatus.services.intake import import_children
+from studentstatus.services.intake import REQUIRED_COLUMNS, import_children
+from studentstatus.tabular import FileRejected
 
 from ._registration_world import (
     KG_A,
@@ -74,7 +75,7 @@ TOTAL_ROWS = {"n": 0}
 def csv_files(draw: st.DrawFn) -> tuple[bytes, int]:
     """CSV bytes with n rows (some valid, some mutated), and n."""
     header = list(CHILD_COLUMNS)
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)) == 0:  # a file that lacks a required column is refused whole
         drop = draw(st.sets(st.sampled_from(header), max_size=3))
         header = [h for h in header if h not in drop]
     n = draw(st.integers(min_value=100, max_value=160))
@@ -111,6 +112,14 @@ def test_every_row_is_accepted_or_rejected_with_a_code(case: tuple[bytes, int]) 
     store = MemoryStore()
     seed_kindergartens(store)
     rt = runtime(store)
+    header = data.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode().split(",")
+    if not set(REQUIRED_COLUMNS) <= set(header):  # refused as a file: nothing written
+        with pytest.raises(FileRejected) as err:
+            import_children(rt, OPS["c105"], io.BytesIO(data), chunk_size=37)
+        assert err.value.code == "file_header"
+        assert err.value.field in set(REQUIRED_COLUMNS) - set(header)
+        assert counts(store)["records"] == 0
+        return
     report = import_children(rt, OPS["c105"], io.BytesIO(data), chunk_size=37)
     TOTAL_ROWS["n"] += report.rows
     assert report.rows == n

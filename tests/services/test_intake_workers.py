@@ -35,6 +35,7 @@ from ._registration_world import (
     OPS,
     FailingStore,
     bad_checksum,
+    cn,
     counts,
     csv_bytes,
     make_store,
@@ -151,7 +152,7 @@ def test_workers_write_in_the_same_chunks_as_one_process(
     # boundaries (rows 100/101, 300/301, 1,000/1,001) and the write chunks' (150/151).
     rows = [row(i) for i in range(1, 1501)]
     for a, b in ((100, 101), (300, 301), (1000, 1001), (150, 151), (10, 1400)):
-        rows[b - 1] = dict(rows[a - 1], name=f"孪生{b}")
+        rows[b - 1] = dict(rows[a - 1], name="孪生" + cn(b))
     path = tmp_path / "big.csv"
     path.write_bytes(csv_bytes(rows))
     s1, s2 = MemoryStore(), MemoryStore()
@@ -239,7 +240,7 @@ def _prepared_rows(
     monkeypatch.setattr(intake, "WRITE_TAIL", tail)
     rows = [row(i) for i in range(1, 601)]
     for a, b in ((100, 101), (120, 450), (3, 599), (250, 251), (10, 200), (10, 400)):
-        rows[b - 1] = dict(rows[a - 1], name=f"孪生{b}")
+        rows[b - 1] = dict(rows[a - 1], name="孪生" + cn(b))
     rows += _mixed_rows()
     path = tmp_path / "twins.csv"
     path.write_bytes(csv_bytes(rows))
@@ -289,7 +290,7 @@ def test_prepared_rows_are_gathered_then_written_every_chunk_near_the_end(
 def test_temporary_numbers_of_workers_never_collide(tmp_path: Path) -> None:
     # 600 children of one region and birth date: 10,000 possible L numbers, split between
     # three processes by residue; none may repeat another or one already stored.
-    rows = [row(i, id_type="none", id_number="", name=f"同日{i}", birth_date="2020-10-03")
+    rows = [row(i, id_type="none", id_number="", name="同日" + cn(i), birth_date="2020-10-03")
             for i in range(600)]  # fmt: skip
     path = tmp_path / "sameday.csv"
     path.write_bytes(csv_bytes(rows))

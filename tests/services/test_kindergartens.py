@@ -13,6 +13,7 @@ from studentstatus.domain.kindergarten import licensed_on
 from studentstatus.errors import PermissionDenied
 from studentstatus.services.csvio import KINDERGARTEN_COLUMNS
 from studentstatus.services.kindergartens import import_kindergartens, list_kindergartens
+from studentstatus.tabular import FileRejected
 
 from ._registration_world import OPS, csv_bytes, runtime
 
@@ -92,13 +93,13 @@ def test_scope_and_roles() -> None:
         import_kindergartens(rt, OPS["kgA"], _csv(GOOD))
 
 
-def test_missing_columns_are_reported_on_every_row() -> None:
+def test_a_missing_column_refuses_the_file_and_writes_nothing() -> None:
     rt = runtime(MemoryStore())
     header = [c for c in KINDERGARTEN_COLUMNS if c != "uscc"]
     data = csv_bytes([GOOD, GOOD], header=header)
-    report = import_kindergartens(rt, OPS["c105"], io.BytesIO(data))
-    assert report.accepted == 0
-    assert {(r.row, r.code) for r in report.rejected if r.field == "uscc"} == {
-        (1, "column_missing"),
-        (2, "column_missing"),
-    }
+    with pytest.raises(FileRejected) as err:
+        import_kindergartens(rt, OPS["c105"], io.BytesIO(data))
+    assert (err.value.code, err.value.field) == ("file_header", "uscc")
+    assert "统一社会信用代码" in err.value.message_en  # the accepted names are listed
+    with rt.store.unit_of_work() as uow:
+        assert list(uow.kindergartens.iter(region_prefix="")) == []

@@ -22,6 +22,7 @@ from studentstatus.services.verification import verify_records
 from ._registration_world import (
     KG_B,
     OPS,
+    cn,
     make_store,
     real_row,
     row,
@@ -152,7 +153,7 @@ def test_j_sequences_per_region_and_birth_date() -> None:
     store = MemoryStore()
     seed_kindergartens(store)
     rt = runtime(store)
-    rows = [row(i, id_type="none", id_number="", name=f"无证{i}") for i in range(1, 13)]
+    rows = [row(i, id_type="none", id_number="", name="无证" + cn(i)) for i in range(1, 13)]
     import_children(rt, OPS["kgA"], rows)
     approve_records(rt, OPS["c105"], all_pending=True)
     # SUSPECTED_DUPLICATE needs same name; names differ, so all are problem-free

@@ -13,8 +13,12 @@ number, one of :class:`~studentstatus.domain.enums.VerificationResult`:
 The extract is a CSV file with the columns ``id_number, name, sex,
 birth_date, status`` (status ``normal``, ``deceased`` or ``cancelled``; sex
 ``M``/``F``/``男``/``女``; dates as accepted by
-:func:`studentstatus.services.csvio.parse_date`).  Rows that cannot be read
-are counted in ``skipped`` and ignored.
+:func:`studentstatus.tabular.parse_date`), in any encoding or workbook
+:func:`studentstatus.tabular.open_table` reads.  The file is checked as a file
+first: an empty, binary or unreadable file, one whose header lacks a column, or
+one without a data row raises :class:`~studentstatus.tabular.FileRejected` (so a
+verification never runs against nothing).  Rows that cannot be read are counted
+in ``skipped``, by reason in ``skipped_by``, and ignored.
 
 **Memory.**  The extract is loaded once into a compact index: two parallel
 arrays sorted by key, ``array('q')`` of packed numbers (the 17 digits and the
@@ -54,6 +58,7 @@ import itertools
 import os
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
@@ -61,6 +66,7 @@ import attrs
 
 from studentstatus.domain.enums import VerificationResult
 from studentstatus.ports import VerificationQuery
+from studentstatus.tabular import CsvRow, FileInfo, open_table, parse_date
 
 __all__ = ["CsvPopulationRegistry", "MemoryPopulationRegistry", "Query", "RegistryRow"]
 
@@ -149,6 +155,9 @@ class MemoryPopulationRegistry:
         self._recent: dict[int, int] = {}  # the newest rows, not yet in a run
         self._other: dict[str, int] = {}  # numbers that are not resident-ID shaped
         self.skipped = 0
+        self.skipped_by: Counter[str] = Counter()
+        """Rows skipped, by reason (a row problem's code, ``id_missing``, ``name_missing``,
+        ``sex_invalid``, ``date_invalid``, ``status_invalid``)."""
         for number, name, sex, birth, status in rows:
             self.add(number, name, sex, birth, status)
         self._compact()
@@ -237,10 +246,14 @@ class MemoryPopulationRegistry:
 
 
 class CsvPopulationRegistry(MemoryPopulationRegistry):
-    """A registry extract CSV (``id_number, name, sex, birth_date, status``) loaded into an index.
+    """A registry extract (``id_number, name, sex, birth_date, status``) loaded into an index.
 
-    Chinese headers 身份证号/姓名/性别/出生日期/状态 are accepted too.  Rows
-    that cannot be read are skipped and counted in ``skipped``.
+    A CSV file in UTF-8, GB18030/GBK or UTF-16, or an ``.xlsx`` workbook (``sheet``: which
+    one; the first by default).  Chinese headers 身份证号/姓名/性别/出生日期/状态 are
+    accepted too.  The file is checked as a file first
+    (:class:`~studentstatus.tabular.FileRejected`); rows that cannot be read are
+    skipped and counted in ``skipped`` and, by reason, in ``skipped_by``.  ``file``
+    says what the file was read as.
 
     >>> import tempfile, os
     >>> from datetime import date
@@ -249,8 +262,14 @@ class CsvPopulationRegistry(MemoryPopulationRegistry):
     ...     _ = fh.write("id_number,name,sex,birth_date,status\\n"
     ...                  "11010520200315002X,王小明,女,2020-03-15,normal\\nbad,row\\n")
     >>> reg = CsvPopulationRegistry(path)
-    >>> len(reg), reg.skipped
-    (1, 1)
+    >>> len(reg), reg.skipped, dict(reg.skipped_by), reg.file.encoding
+    (1, 1, {'row_short': 1}, 'utf-8')
+    >>> with open(path, "wb") as fh:
+    ...     _ = fh.write(bytes(range(256)) * 8)
+    >>> CsvPopulationRegistry(path)
+    Traceback (most recent call last):
+    ...
+    studentstatus.tabular.rows.FileRejected: file_encoding: ...
     """
 
     ALIASES: Mapping[str, str] = {
@@ -261,27 +280,49 @@ class CsvPopulationRegistry(MemoryPopulationRegistry):
         "status": "status",
         "身份证号": "id_number",
         "公民身份号码": "id_number",
+        "身份证件号码": "id_number",
         "姓名": "name",
         "性别": "sex",
         "出生日期": "birth_date",
         "状态": "status",
+        "人员状态": "status",
     }
     """Header text → column."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__()
-        from studentstatus.services.csvio import parse_date, read_csv
+    REQUIRED: tuple[str, ...] = ("id_number", "name", "sex", "birth_date", "status")
+    """Columns an extract must have."""
 
+    def __init__(self, path: str | os.PathLike[str], *, sheet: str | None = None) -> None:
+        super().__init__()
         self.path = os.fspath(path)
-        required = ("id_number", "name", "sex", "birth_date", "status")
-        for row in read_csv(self.path, aliases=self.ALIASES, required=required):
-            v = row.values
-            try:
-                if row.problems:
-                    raise ValueError
-                self.add(
-                    v["id_number"], v["name"], v["sex"], parse_date(v["birth_date"]), v["status"]
-                )
-            except (ValueError, KeyError):
-                self.skipped += 1
+        with open_table(
+            self.path, aliases=self.ALIASES, required=self.REQUIRED, sheet=sheet
+        ) as table:
+            self.file: FileInfo = table.info
+            for row in table:
+                why = self._row(row)
+                if why:
+                    self.skipped += 1
+                    self.skipped_by[why] += 1
         self._compact()
+
+    def _row(self, row: CsvRow) -> str:
+        """Add one row; return why it was skipped (``""`` when it was added)."""
+        if row.problems:
+            return row.problems[0].code
+        v = row.values
+        if not v.get("id_number"):
+            return "id_missing"
+        if not v.get("name"):
+            return "name_missing"
+        if _SEX.get(v.get("sex", "").strip().upper(), "") == "":
+            return "sex_invalid"
+        status = v.get("status", "").strip()
+        if status.lower() not in _STATUS and status not in _STATUS_ZH:
+            return "status_invalid"
+        try:
+            birth = parse_date(v.get("birth_date", ""))
+        except ValueError:
+            return "date_invalid"
+        self.add(v["id_number"], v["name"], v["sex"], birth, status)
+        return ""

@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 from studentstatus import ids, phones, regions
 from studentstatus.domain.enums import Sex
 from studentstatus.domain.model import Child, DocumentKind, Guardian, IdentityDocument
+from studentstatus.domain.names import name_character_violations
 from studentstatus.errors import InvalidNumber, Violation
 
 __all__ = [
@@ -114,16 +114,9 @@ def _name_violations(name: object, field: str, what_zh: str) -> list[Violation]:
                 f"the name is longer than {NAME_MAX} characters",
             )
         )
-    # isprintable() is false for every C* category (and for separators): scan only then.
-    if not text.isprintable() and any(unicodedata.category(c).startswith("C") for c in text):
-        out.append(
-            _v(
-                "name_invalid",
-                field,
-                f"{what_zh}姓名含有控制字符",
-                "the name contains control characters",
-            )
-        )
+    # The character policy of names (studentstatus.domain.names): Chinese characters,
+    # the middle dot, Latin letters and spaces; control characters have their own code.
+    out.extend(name_character_violations(text, field))
     return out
 
 

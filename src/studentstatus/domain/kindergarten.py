@@ -36,6 +36,7 @@ from datetime import date
 from studentstatus import regions
 from studentstatus.domain.enums import LicenceState
 from studentstatus.domain.model import Kindergarten, Licence
+from studentstatus.domain.names import name_character_violations
 from studentstatus.errors import InvalidNumber, Violation
 from studentstatus.ids import school_code, uscc
 
@@ -189,8 +190,10 @@ def check_kindergarten(kg: Kindergarten) -> list[Violation]:
 
     Codes: ``school_code_invalid``, ``uscc_invalid``, ``region_unknown`` /
     ``region_not_county`` / ``region_abolished``, ``name_required``,
-    ``name_too_long``, ``licence_dates`` (a licence valid until before it was
-    issued, or inspected in a year outside its validity).
+    ``name_too_long``, ``name_characters`` / ``control_character`` (the
+    character policy of :mod:`studentstatus.domain.names`), ``licence_dates``
+    (a licence valid until before it was issued, or inspected in a year outside
+    its validity).
 
     >>> from studentstatus.domain.model import Kindergarten
     >>> from studentstatus.domain.enums import KindergartenType
@@ -221,6 +224,7 @@ def check_kindergarten(kg: Kindergarten) -> list[Violation]:
                 f"the name is longer than {_NAME_MAX} characters",
             )
         )
+    out.extend(name_character_violations(name, "name", kindergarten=True))
     for i, licence in enumerate(kg.licences):
         out.extend(_licence_date_violations(licence, i))
     return out

@@ -70,7 +70,7 @@ from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, Violation, mask
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import record_in_scope, region_in_scope, require_role
-from studentstatus.services.csvio import parse_date, read_csv
+from studentstatus.tabular import open_table, parse_date
 
 if TYPE_CHECKING:
     from studentstatus.domain.jurisdiction import Operator
@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTENDANCE_ALIASES",
+    "ATTENDANCE_REQUIRED",
     "CHUNK",
     "AttendanceImportReport",
     "RowError",
@@ -115,6 +116,10 @@ ATTENDANCE_ALIASES: Mapping[str, str] = {
     "原因": "reason",
 }
 """CSV header names (canonical and Chinese) → canonical column."""
+
+ATTENDANCE_REQUIRED: tuple[str, ...] = ("date", "status")
+"""Columns an attendance file must have (and ``record_id`` or ``national_number``, which
+each row is checked for)."""
 
 
 @attrs.frozen
@@ -302,8 +307,14 @@ def import_attendance(
     *,
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    sheet: str | None = None,
 ) -> AttendanceImportReport:
-    """Import an attendance CSV for the operator's kindergarten (see the module docstring).
+    """Import an attendance CSV or ``.xlsx`` workbook (``sheet``: which one; the first by
+    default) for the operator's kindergarten (see the module docstring).
+
+    The file is checked as a file first (:func:`studentstatus.tabular.open_table`:
+    encoding, a header with ``date`` and ``status``, at least one data row); one that
+    fails raises :class:`~studentstatus.tabular.FileRejected` before anything is written.
 
     ``progress`` is called with the number of rows handled after each chunk.
     Raises :class:`~studentstatus.errors.PermissionDenied` when the role may
@@ -321,8 +332,11 @@ def import_attendance(
     rows = written = corrections = 0
     numbers: dict[str, StatusRecord] | None = None
     who = str(operator)
-    with rt.store.unit_of_work() as uow:
-        for chunk in _chunks(read_csv(source, aliases=ATTENDANCE_ALIASES), chunk_size):
+    table = open_table(
+        source, aliases=ATTENDANCE_ALIASES, required=ATTENDANCE_REQUIRED, sheet=sheet
+    )
+    with table, rt.store.unit_of_work() as uow:
+        for chunk in _chunks(table, chunk_size):
             rows += len(chunk)
             ids = [r.values.get("record_id", "") for r in chunk]
             if numbers is None and any(

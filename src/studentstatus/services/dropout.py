@@ -507,12 +507,17 @@ def _ensure_county(operator: Operator, county: str) -> None:
 
 def read_population(
     source: str | os.PathLike[str] | IO[bytes] | Iterable[Mapping[str, str]],
+    *,
+    sheet: str | None = None,
 ) -> tuple[list[PopulationPerson], list[tuple[int, Violation]]]:
     """Read a population extract: ``id_number, name, sex, birth_date, hukou_region``.
 
     Returns the people and every bad row as ``(row, violation)``.  A path or a
-    binary stream is read as UTF-8 CSV (BOM accepted, Chinese headers too);
-    an iterable of mappings is taken as already-split rows.
+    binary stream is a CSV file (UTF-8 with or without BOM, GB18030/GBK, UTF-16;
+    Chinese headers too) or an ``.xlsx`` workbook (``sheet``: which one), checked as a
+    file first (:class:`~studentstatus.tabular.FileRejected` when it cannot be read,
+    lacks ``id_number``, ``name``, ``sex`` or ``birth_date``, or has no data row); an
+    iterable of mappings is taken as already-split rows.
 
     >>> import io
     >>> data = ("身份证号,姓名,性别,出生日期,户籍所在地\\n"
@@ -521,14 +526,18 @@ def read_population(
     >>> people[0].sex, people[0].hukou_region, bad
     (<Sex.M: 'M'>, '110105', [])
     """
-    from studentstatus.services.csvio import parse_date, read_csv
+    from studentstatus.tabular import parse_date, read_table
 
     rows: Iterator[tuple[int, Mapping[str, str], Sequence[Violation]]]
     if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
         stream = cast("str | os.PathLike[str] | IO[bytes]", source)
-        rows = (
-            (r.number, r.values, r.problems) for r in read_csv(stream, aliases=POPULATION_ALIASES)
+        table = read_table(
+            stream,
+            aliases=POPULATION_ALIASES,
+            required=("id_number", "name", "sex", "birth_date"),
+            sheet=sheet,
         )
+        rows = ((r.number, r.values, r.problems) for r in table)
     else:
         rows = ((i, dict(r), ()) for i, r in enumerate(source, start=1))
     people: list[PopulationPerson] = []

@@ -116,7 +116,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -140,7 +140,6 @@ from studentstatus.services.authority import (
     region_in_scope,
     require_role,
 )
-from studentstatus.services.csvio import CHILD_ALIASES, CsvRow, read_csv
 from studentstatus.services.intake_numbers import (
     Bloom,
     FilteredDraws,
@@ -156,6 +155,16 @@ from studentstatus.services.intake_rows import (
 )
 from studentstatus.services.intake_writes import Writer
 from studentstatus.services.runtime import IdSource, Runtime
+from studentstatus.tabular import (
+    CHILD_ALIASES,
+    CsvRow,
+    FileInfo,
+    Table,
+    check_file,
+    is_file_source,
+    open_table,
+    read_csv,
+)
 
 if TYPE_CHECKING:
     from studentstatus.services._parallel import Batch, Spec
@@ -340,6 +349,8 @@ class IntakeReport:
     records: list[dict[str, Any]] = attrs.field(factory=list)
     rostered: int = 0
     rows: int = 0
+    file: FileInfo | None = None
+    """What the file was read as (format, encoding, sheet); ``None`` for rows."""
 
     @property
     def rejected_rows(self) -> int:
@@ -355,6 +366,7 @@ class IntakeReport:
             "records": list(self.records),
             "rostered": self.rostered,
             "rows": self.rows,
+            **({"file": self.file.to_dict()} if self.file is not None else {}),
         }
 
 
@@ -667,13 +679,20 @@ def import_children(
     collect_records: bool = True,
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
+    sheet: str | None = None,
 ) -> IntakeReport:
-    """Import children from a CSV file, a binary stream or rows; see the module docs.
+    """Import children from a CSV file or ``.xlsx`` workbook (a path or a binary stream)
+    or rows; see the module docs.
 
-    ``workers``: with the path of a regular file, check the rows in this many
+    A file is checked as a file first (:func:`studentstatus.tabular.open_table`:
+    encoding, header, at least one data row); one that fails raises
+    :class:`~studentstatus.tabular.FileRejected` before anything is written.
+    ``sheet``: a workbook's sheet (the first by default).
+
+    ``workers``: with the path of a regular CSV file, check the rows in this many
     separate processes while this one looks for duplicates and writes (see
     "Checker processes" in the module docs); ``0`` (the default) checks them
-    here.  Other sources (streams, rows, pipes) are always checked here.
+    here.  Other sources (streams, rows, pipes, workbooks) are always checked here.
 
     Raises :class:`~studentstatus.errors.PermissionDenied` when the operator
     may not register at all (or may not keep the unlicensed roster), and
@@ -692,6 +711,7 @@ def import_children(
         collect_records=collect_records,
         progress=progress,
         workers=workers,
+        sheet=sheet,
     )
 
 
@@ -755,12 +775,19 @@ def import_files(
     _check_workers(workers)
     for operator, _ in jobs:
         _authorize_import(operator, unlicensed_roster)
+    # Every file is checked as a file before any is imported (the first refused raises).
+    formats = [_checked(path).format for _, path in jobs]
     common: dict[str, Any] = {
         "unlicensed_roster": unlicensed_roster,
         "chunk_size": chunk_size,
         "collect_records": collect_records,
     }
-    if workers == 0 or len(jobs) < 2 or not all(os.path.isfile(p) for _, p in jobs):
+    if (
+        workers == 0
+        or len(jobs) < 2
+        or not all(os.path.isfile(p) for _, p in jobs)
+        or any(f != "csv" for f in formats)
+    ):
         with rt.store.unit_of_work() as uow:  # one filter for the batch, read once
             common["numbers"] = loaded_filter(uow, (r for op, _ in jobs for r in _regions(uow, op)))
         return [_import_noted(rt, op, path, workers=workers, **common) for op, path in jobs]
@@ -842,7 +869,52 @@ def _authorize_import(operator: Operator, unlicensed_roster: bool) -> None:
         require_role(operator, "register")
 
 
+def _checked(path: str | os.PathLike[str]) -> FileInfo:
+    """:func:`~studentstatus.tabular.check_file` for a child-intake file; a refusal notes
+    the file."""
+    try:
+        return check_file(path, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS)
+    except ValidationError as exc:
+        exc.add_note(f"while checking {os.fspath(path)!r}")
+        raise
+
+
 def _import(
+    rt: Runtime,
+    operator: Operator,
+    source: str | os.PathLike[str] | IO[bytes] | Iterable[CsvRow | Mapping[str, str]],
+    *,
+    workers: int = 0,
+    batch: tuple[Batch, int] | None = None,
+    sheet: str | None = None,
+    **kwargs: Any,
+) -> IntakeReport:
+    """:func:`import_children` once authorised (``batch``, ``today``, ``now``, ``numbers``:
+    one file of :func:`import_files`): a file is checked as a file before the unit of
+    work opens; the rows of a file that is not read by checker processes (a stream, a
+    workbook, ``workers=0``) come from the checked :class:`~studentstatus.tabular.Table`."""
+    info: FileInfo | None = None
+    table: Table | None = None
+    if batch is not None:
+        assert isinstance(source, str | os.PathLike)
+        info = check_file(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS)
+    elif is_file_source(source):
+        file = cast("str | os.PathLike[str] | IO[bytes]", source)
+        if workers > 0 and isinstance(file, str | os.PathLike) and os.path.isfile(file):
+            info = check_file(file, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS)
+        if info is None or info.format != "csv":
+            table = open_table(file, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS, sheet=sheet)
+            info, source = table.info, table
+    try:
+        report = _import_rows(rt, operator, source, workers=workers, batch=batch, **kwargs)
+    finally:
+        if table is not None:
+            table.close()
+    report.file = info
+    return report
+
+
+def _import_rows(
     rt: Runtime,
     operator: Operator,
     source: str | os.PathLike[str] | IO[bytes] | Iterable[CsvRow | Mapping[str, str]],
@@ -858,8 +930,7 @@ def _import(
     now: datetime | None = None,
     numbers: Bloom | None = None,
 ) -> IntakeReport:
-    """:func:`import_children` once authorised (``batch``, ``today``, ``now``, ``numbers``:
-    one file of :func:`import_files`)."""
+    """The import of checked rows (or of a checked CSV file, by checker processes)."""
     with _gc_relaxed(), rt.store.unit_of_work() as uow:
         run = _Import(
             rt,

@@ -1,7 +1,7 @@
 """Kindergarten registry: import licensed kindergartens (and their licences) from CSV.
 
 :func:`import_kindergartens` reads rows with the columns of
-:data:`~studentstatus.services.csvio.KINDERGARTEN_COLUMNS` (``school_code,
+:data:`~studentstatus.tabular.KINDERGARTEN_COLUMNS` (``school_code,
 uscc, name, region_code, type, inclusive, licence_no, licence_issuer,
 licence_issued, licence_valid_until, licence_state``; Chinese headers
 accepted).  One row is one kindergarten with one licence; a kindergarten
@@ -59,15 +59,17 @@ from studentstatus.domain.kindergarten import check_kindergarten
 from studentstatus.domain.model import Kindergarten, Licence
 from studentstatus.errors import Violation
 from studentstatus.services.audit import AuditEvent, audit_many
-from studentstatus.services.csvio import (
-    KINDERGARTEN_ALIASES,
-    CsvRow,
-    parse_bool,
-    parse_date,
-    read_csv,
-)
 from studentstatus.services.intake import IntakeReport, Rejection, authorize
 from studentstatus.services.runtime import Runtime
+from studentstatus.tabular import (
+    KINDERGARTEN_ALIASES,
+    CsvRow,
+    Table,
+    is_file_source,
+    open_table,
+    parse_bool,
+    parse_date,
+)
 
 __all__ = [
     "KINDERGARTEN_REQUIRED",
@@ -204,8 +206,16 @@ def import_kindergartens(
     rt: Runtime,
     operator: Operator,
     source: str | os.PathLike[str] | IO[bytes] | Iterable[CsvRow | Mapping[str, str]],
+    *,
+    sheet: str | None = None,
 ) -> IntakeReport:
-    """Import kindergartens from a CSV file, a binary stream or rows; see the module docs.
+    """Import kindergartens from a CSV file or ``.xlsx`` workbook (a path or a binary
+    stream) or rows; see the module docs.
+
+    A file is checked as a file first (:func:`studentstatus.tabular.open_table`:
+    encoding, header with every required column, at least one data row); one that
+    fails raises :class:`~studentstatus.tabular.FileRejected` and nothing is written.
+    ``sheet``: a workbook's sheet (the first by default).
 
     ``accepted`` counts the good rows; the report's ``records`` list
     ``{"row", "school_code", "action": "added"|"updated"}`` per kindergarten.
@@ -214,7 +224,10 @@ def import_kindergartens(
     report = IntakeReport()
     built: dict[str, Kindergarten] = {}
     rows_of: dict[str, int] = {}
-    for row in _rows(source):
+    rows = _rows(source, sheet)  # a file is checked here, before anything is written
+    if isinstance(rows, Table):
+        report.file = rows.info
+    for row in rows:
         report.rows += 1
         kg, problems = kindergarten_from_row(row.values)
         problems = list(row.problems) + problems
@@ -270,9 +283,11 @@ def import_kindergartens(
     return report
 
 
-def _rows(source: Any) -> Iterable[CsvRow]:
-    if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
-        return read_csv(source, aliases=KINDERGARTEN_ALIASES, required=KINDERGARTEN_REQUIRED)
+def _rows(source: Any, sheet: str | None = None) -> Iterable[CsvRow]:
+    if is_file_source(source):
+        return open_table(
+            source, aliases=KINDERGARTEN_ALIASES, required=KINDERGARTEN_REQUIRED, sheet=sheet
+        )
     return (
         item if isinstance(item, CsvRow) else CsvRow(i, {k: str(v) for k, v in dict(item).items()})
         for i, item in enumerate(source, start=1)

@@ -124,6 +124,10 @@ class VerificationReport:
     problems: dict[str, int] = attrs.field(factory=dict)
     resolved: int = 0
     skipped: dict[str, int] = attrs.field(factory=dict)
+    registry_skipped: dict[str, int] = attrs.field(factory=dict)
+    """Rows of the registry extract that were not read, by reason (a registry that keeps
+    such a count, as :class:`~studentstatus.adapters.population.CsvPopulationRegistry`
+    does in ``skipped_by``); the records are counted in ``skipped``."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -332,7 +336,9 @@ def verify_records(
     if reg is None:
         msg = "no population registry: pass one or set Runtime.registry"
         raise ValueError(msg)
-    report = VerificationReport()
+    report = VerificationReport(
+        registry_skipped=dict(sorted(dict(getattr(reg, "skipped_by", None) or {}).items()))
+    )
     with spooled(_candidate_ids(rt, operator), chunk_size) as chunks:
         done = 0
         for ids_ in chunks:
