@@ -86,6 +86,59 @@ def kindergarten_import_cmd(file: str, operator_text: str, as_json: bool, store_
     sys.exit(1 if report.rejected else 0)
 
 
+@kindergarten_group.command("move")
+@click.argument("school_code")
+@click.option("--to", "to_region", required=True, help="The 6-digit county code it moves to.")
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def kindergarten_move_cmd(
+    school_code: str, to_region: str, reason: str, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """(county and above) Propose, or as the other county confirm, a kindergarten's move."""
+    from studentstatus.services.moves import move_kindergarten
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        out = move_kindergarten(rt, operator, school_code, to_region, reason=reason)
+    if as_json:
+        echo_json(out.to_dict())
+    elif out.state == "proposed":
+        click.echo(
+            f"proposed: {out.school_code} {out.from_region} -> {out.to_region};"
+            " the other county confirms with the same command"
+        )
+    else:
+        click.echo(
+            f"moved: {out.school_code} {out.from_region} -> {out.to_region}"
+            f" ({out.records} records, {out.problems} open problems)"
+        )
+
+
+@kindergarten_group.command("cancel-move")
+@click.argument("school_code")
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def kindergarten_cancel_move_cmd(
+    school_code: str, reason: str, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """(either county) Withdraw a kindergarten's pending move."""
+    from studentstatus.services.moves import cancel_kindergarten_move
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        out = cancel_kindergarten_move(rt, operator, school_code, reason=reason)
+    if as_json:
+        echo_json(out.to_dict())
+    else:
+        click.echo(f"cancelled: {out.school_code} -> {out.to_region}")
+
+
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @as_option

@@ -96,7 +96,11 @@ class Licence:
 
 @attrs.frozen
 class Kindergarten:
-    """A kindergarten: 10-digit school code, USCC, county, type, licences."""
+    """A kindergarten: 10-digit school code, USCC, county, type, licences.
+
+    ``moving_to``/``move_proposed_by``: a pending move to another county, proposed by
+    one side and waiting for the other (``services.kindergartens.move_kindergarten``).
+    """
 
     school_code: str
     uscc: str
@@ -106,6 +110,8 @@ class Kindergarten:
     inclusive: bool = False
     licences: tuple[Licence, ...] = ()
     version: int = 0
+    moving_to: str | None = None
+    move_proposed_by: str | None = None
 
 
 def _mask_number(value: str) -> str:

@@ -17,7 +17,7 @@ A service asks this module three kinds of question, always in this order:
 3. **Does a write stay inside the scope?** :func:`kindergarten_write` checks both the
    stored and the requested state of a kindergarten: a county or province creates
    and updates kindergartens only inside its region, and a change of region is its
-   own two-sided change (:func:`studentstatus.services.kindergartens.move_kindergarten`),
+   own two-sided change (:func:`studentstatus.services.moves.move_kindergarten`),
    never a side effect of an import.
 
 Requests by a kindergarten that is not the child's own (a transfer applied for by
@@ -332,7 +332,7 @@ def kindergarten_write(
     is not taken over (``school_code_taken``, which says no more than that the code is
     registered elsewhere), and a change of region is refused
     (``region_move_needs_approval``): it is its own change, approved by both counties
-    (:func:`studentstatus.services.kindergartens.move_kindergarten`).
+    (:func:`studentstatus.services.moves.move_kindergarten`).
 
     >>> from studentstatus.domain.enums import KindergartenType
     >>> kg = Kindergarten("1111000001", "x", "一幼", "440303", KindergartenType.PUBLIC)

@@ -18,7 +18,13 @@ row is reported with all its violations; good rows are stored:
 Counties, cities, provinces and the ministry import kindergartens
 (``import_kindergartens`` in
 :data:`~studentstatus.domain.jurisdiction.ROLE_RULES`); a row whose region is
-outside the operator's scope is rejected ``out_of_scope``.  The good rows of
+outside the operator's scope is rejected ``out_of_scope``.  Both the stored and
+the new state are checked (:func:`studentstatus.services.authority.kindergarten_write`):
+a school code already registered in a region outside the operator's scope is
+rejected ``school_code_taken``, and a row that would move a known kindergarten to
+another county is rejected ``region_move_needs_approval`` — a move is its own
+change, approved by both counties (:func:`studentstatus.services.moves.move_kindergarten`).
+The good rows of
 a file are written in one unit of work (the registry of a province is a few
 tens of thousands of rows), each logged in the audit trail.
 
@@ -59,7 +65,8 @@ from studentstatus.domain.kindergarten import check_kindergarten
 from studentstatus.domain.model import Kindergarten, Licence
 from studentstatus.errors import Violation
 from studentstatus.services.audit import AuditEvent, audit_many
-from studentstatus.services.intake import IntakeReport, Rejection, authorize
+from studentstatus.services.authority import kindergarten_write, require_role
+from studentstatus.services.intake import IntakeReport, Rejection
 from studentstatus.services.runtime import Runtime
 from studentstatus.tabular import (
     KINDERGARTEN_ALIASES,
@@ -220,10 +227,11 @@ def import_kindergartens(
     ``accepted`` counts the good rows; the report's ``records`` list
     ``{"row", "school_code", "action": "added"|"updated"}`` per kindergarten.
     """
-    authorize(operator, "import_kindergartens")
+    require_role(operator, "import_kindergartens")
     report = IntakeReport()
     built: dict[str, Kindergarten] = {}
     rows_of: dict[str, int] = {}
+    rows_per_code: dict[str, int] = {}
     rows = _rows(source, sheet)  # a file is checked here, before anything is written
     if isinstance(rows, Table):
         report.file = rows.info
@@ -255,12 +263,22 @@ def import_kindergartens(
         prior = built.get(kg.school_code)
         built[kg.school_code] = _merge(prior, kg) if prior is not None else kg
         rows_of.setdefault(kg.school_code, row.number)
+        rows_per_code[kg.school_code] = rows_per_code.get(kg.school_code, 0) + 1
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         new: list[Kindergarten] = []
         events: list[AuditEvent] = []
         for code, kg in built.items():
             existing = uow.kindergartens.find(code)
+            refused = kindergarten_write(operator, existing, kg)
+            if refused:
+                # What is stored decides too: no takeover, no move by import.
+                report.accepted -= rows_per_code[code]
+                for v in refused:
+                    report.rejected.append(
+                        Rejection(rows_of[code], v.field, v.code, v.message_zh, v.message_en)
+                    )
+                continue
             if existing is None:
                 new.append(kg)
                 action = "added"
@@ -296,7 +314,7 @@ def _rows(source: Any, sheet: str | None = None) -> Iterable[CsvRow]:
 
 def list_kindergartens(rt: Runtime, operator: Operator) -> list[Kindergarten]:
     """The kindergartens in the operator's scope (a kindergarten operator: itself), by code."""
-    authorize(operator, "view")
+    require_role(operator, "view")
     with rt.store.unit_of_work() as uow:
         code = operator.kindergarten_code
         if code is not None:

@@ -87,6 +87,8 @@ def kindergarten_to_row(k: Kindergarten) -> dict[str, Any]:
             for lic in k.licences
         ],
         "version": k.version,
+        "moving_to": k.moving_to,
+        "move_proposed_by": k.move_proposed_by,
     }
 
 
@@ -112,6 +114,8 @@ def kindergarten_from_row(r: Row) -> Kindergarten:
             for lic in r["licences"]
         ),
         version=r["version"],
+        moving_to=r.get("moving_to"),
+        move_proposed_by=r.get("move_proposed_by"),
     )
 
 

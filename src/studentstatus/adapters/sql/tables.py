@@ -219,6 +219,8 @@ def build_tables(
         sa.Column("inclusive", sa.Boolean, nullable=False),
         sa.Column("licences", sa.JSON, nullable=False),
         _version(),
+        sa.Column("moving_to", sa.String(REGION), nullable=True),
+        sa.Column("move_proposed_by", sa.String(NAME), nullable=True),
         ix("kindergartens_region_code", "region_code"),
     )
     children = table(
