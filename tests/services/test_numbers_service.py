@@ -11,7 +11,7 @@ import pytest
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.adapters.population import MemoryPopulationRegistry
 from studentstatus.domain import numbers as national
-from studentstatus.errors import NotFoundError, PermissionDenied
+from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.ports import Store
 from studentstatus.services.approval import approve_records
 from studentstatus.services.intake import import_children
@@ -98,14 +98,22 @@ def _flow(store: Store) -> None:
     again = import_children(rt, OPS["c105"], [dict(with_id[0], kindergarten_code=KG_B.school_code)])
     new_id = again.records[0]["record_id"]
     assert again.problems == {"DUPLICATE_ID": 2}
-    # the old record is live and holds the G number; cancel the old one by arbitration
+    # the old record is live and holds the G number: arbitration keeps it (the number cannot
+    # move), so the new record is the one cancelled
     dup = next(p["id"] for p in list_problems(rt, OPS["c105"]) if p["record_id"] == new_id)
-    resolve_problem(rt, OPS["c105"], dup, "arbitrate", reason="转园重录", winner_record_id=new_id)
-    approve_records(rt, OPS["c105"], record_ids=[new_id])
+    with pytest.raises(RuleViolations) as err:
+        resolve_problem(
+            rt, OPS["c105"], dup, "arbitrate", reason="转园重录", winner_record_id=new_id
+        )
+    assert [v.code for v in err.value.violations] == ["winner_not_numbered"]
+    out = resolve_problem(
+        rt, OPS["c105"], dup, "arbitrate", reason="转园重录", winner_record_id=rid[1]
+    )
+    assert out["cancelled"] == [new_id]
     verify_records(rt, OPS["p11"], _registry(with_id))
     third = issue_numbers(rt, OPS["p11"])
     assert third.issued == []
-    assert third.skipped.get("number_taken") == 1
+    assert "number_taken" not in third.skipped
     with store.unit_of_work() as uow:
         holder = uow.numbers.resolve(g[rid[1]])
         assert holder is not None

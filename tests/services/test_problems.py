@@ -58,7 +58,9 @@ def test_overdue_list(rt) -> None:  # type: ignore[no-untyped-def]
     assert all(p["overdue"] for p in overdue)
 
 
-def test_evidence_then_county_accepts(rt) -> None:  # type: ignore[no-untyped-def]
+def test_evidence_then_county_returns_a_duplicate(rt) -> None:  # type: ignore[no-untyped-def]
+    """Evidence on a duplicated ID waits for the county, which cannot accept it (two records
+    cannot both keep one ID: arbitrate, correct or delete) but can return it."""
     _, problems = _dup_pair(rt)
     pid = next(p["id"] for p in problems.values() if p["kindergarten_code"] == "1111000001")
     with pytest.raises(RuleViolations) as err:
@@ -66,14 +68,17 @@ def test_evidence_then_county_accepts(rt) -> None:  # type: ignore[no-untyped-de
     assert [v.code for v in err.value.violations] == ["evidence_required"]
     out = resolve_problem(rt, OPS["kgA"], pid, "evidence", reason="户口簿", evidence=["file:1"])
     assert out["problem"]["status"] == "EVIDENCE_SUBMITTED"
-    out = resolve_problem(rt, OPS["c105"], pid, "accept", reason="核实")
-    assert out["problem"]["status"] == "RESOLVED"
+    with pytest.raises(RuleViolations) as err:
+        resolve_problem(rt, OPS["c105"], pid, "accept", reason="核实")
+    assert [v.code for v in err.value.violations] == ["accept_not_applicable"]
+    out = resolve_problem(rt, OPS["c105"], pid, "reopen", reason="须仲裁")
+    assert out["problem"]["status"] == "OPEN"
     with rt.store.unit_of_work() as uow:  # each operator's entries on its own chain, in order
         entries = [(e.chain, e.action, e.operator, e.reason) for e in uow.audit.iter()
                    if e.subject == pid]  # fmt: skip
     assert entries == [
         ("county:110105", "problem_open", "county:110105", ""),
-        ("county:110105", "problem_accept", "county:110105", "核实"),
+        ("county:110105", "problem_reopen", "county:110105", "须仲裁"),
         ("kindergarten:1111000001", "problem_evidence", "kindergarten:1111000001", "户口簿"),
     ]
 

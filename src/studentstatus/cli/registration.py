@@ -2,10 +2,11 @@
 national numbers and look-up.
 
 ``kindergarten import``, ``import``, ``approve``, ``verify``, ``problems``,
-``resolve-problem``, ``issue-numbers`` and ``show``: thin wrappers over
+``resolve-problem``, ``issue-numbers``, ``stuck`` and ``show``: thin wrappers over
 :mod:`studentstatus.services.kindergartens`, :mod:`~studentstatus.services.intake`,
 :mod:`~studentstatus.services.approval`, :mod:`~studentstatus.services.verification`,
-:mod:`~studentstatus.services.problems` and :mod:`~studentstatus.services.numbers`.
+:mod:`~studentstatus.services.problems`, :mod:`~studentstatus.services.numbers` and
+:mod:`~studentstatus.services.stuck`.
 
 Exit codes: 0 when everything went through; 1 when a row, a record or the
 operator was refused (the reasons are printed; with ``--json`` the JSON
@@ -513,6 +514,28 @@ def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_ur
     for e in doc["history"]:
         click.echo(
             f"  {e['seq']:>3} {e['effective_date']} {e['kind']:<10} "
+        for line in report.skip_lines():
+            click.echo("  " + line)
+
+
+@click.command("stuck")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def stuck_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
+    """Records in scope without a national number, by reason, with the next step and who takes
+    it, the deadline and whether it has passed (e.g. ``--as county:CODE``)."""
+    from studentstatus.services.stuck import stuck_records
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        report = stuck_records(rt, operator)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    for line in report.lines():
+        click.echo(line)
             f"{e['from'] or '-'} → {e['to']}  {e['operator']} {e['reason']}"
         )
 
@@ -530,3 +553,4 @@ def register(group: click.Group) -> None:
         show_cmd,
     ):
         group.add_command(command)
+        stuck_cmd,

@@ -200,7 +200,18 @@ class ProblemStatus(_Labelled):
 
 
 class VerificationResult(_Labelled):
-    """Answer of the public-security population registry for one child."""
+    """Answer of the public-security population registry for one child, or the county's.
+
+    ``CONFIRMED`` is not a registry answer: the county accepted evidence (佐证,
+    e.g. the household register) for a NOT_FOUND / NAME_MISMATCH /
+    INFO_MISMATCH problem, which proves the record true.  Like ``MATCH`` it
+    leads to a G number; reports and the audit trail keep the two apart.
+
+    >>> VerificationResult.CONFIRMED.label_zh, VerificationResult.CONFIRMED.is_verified
+    ('县级核实通过（佐证）', True)
+    >>> VerificationResult.NOT_FOUND.is_verified
+    False
+    """
 
     MATCH = "MATCH", "一致"
     NOT_FOUND = "NOT_FOUND", "身份证号不存在"
@@ -208,6 +219,12 @@ class VerificationResult(_Labelled):
     INFO_MISMATCH = "INFO_MISMATCH", "性别或出生日期不符"
     DECEASED = "DECEASED", "已死亡"
     CANCELLED = "CANCELLED", "已注销"
+    CONFIRMED = "CONFIRMED", "县级核实通过（佐证）"
+
+    @property
+    def is_verified(self) -> bool:
+        """Whether the identity is proven: a registry MATCH or a county confirmation."""
+        return self in (VerificationResult.MATCH, VerificationResult.CONFIRMED)
 
 
 class NumberKind(_Labelled):

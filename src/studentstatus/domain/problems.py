@@ -34,6 +34,18 @@ resolves only when there are none).  All unmet rules are reported at once.
 A record gets no national number while any of its problems is not RESOLVED
 (:func:`blocks_number`).
 
+**Every resolution leads somewhere.**  :func:`outcome` says what an action
+does to the *record* (the table :data:`OUTCOMES`, written out in
+``docs/concepts/problems.md``): accepted evidence for ``NOT_FOUND``,
+``NAME_MISMATCH`` and ``INFO_MISMATCH`` confirms the identity
+(``VerificationResult.CONFIRMED``, then a G number); ``correct`` re-verifies;
+``delete`` cancels; ``arbitrate`` leaves one live record of a duplicate group.
+``accept`` is refused (``accept_not_applicable``) where accepting would leave
+the child without a way to a number: a duplicated ID (arbitrate, correct or
+delete), an invalid ID (correct or delete) and a registry death or
+cancellation (correct or delete).  :data:`NEXT_STEPS` names, for every reason
+a record has no national number yet, the next step and who takes it.
+
 >>> from datetime import date
 >>> from studentstatus.domain.enums import Sex
 >>> a = Candidate("r1", "c1", "王小明", Sex.M, date(2020, 3, 15), "resident",
@@ -73,17 +85,24 @@ from studentstatus.errors import PermissionDenied, RuleViolations, Violation, ma
 
 __all__ = [
     "ACTIONS",
+    "CONFIRMING_KINDS",
+    "NEXT_STEPS",
+    "OUTCOMES",
     "Action",
     "Arbitration",
     "Candidate",
     "Finding",
+    "NextStep",
+    "Outcome",
     "arbitrate",
     "blocks_number",
     "due_date",
     "find_duplicates",
     "is_overdue",
     "new_problem",
+    "next_step",
     "normalise_name",
+    "outcome",
     "problem_for_verification",
     "resolve",
 ]
@@ -95,6 +114,180 @@ ACTIONS: tuple[str, ...] = ("evidence", "accept", "reopen", "correct", "delete",
 """Every action :func:`resolve` knows."""
 
 _DUPLICATE_KINDS = frozenset({ProblemKind.DUPLICATE_ID, ProblemKind.SUSPECTED_DUPLICATE})
+
+CONFIRMING_KINDS: frozenset[ProblemKind] = frozenset(
+    {ProblemKind.NOT_FOUND, ProblemKind.NAME_MISMATCH, ProblemKind.INFO_MISMATCH}
+)
+"""Kinds whose accepted evidence confirms the identity (``VerificationResult.CONFIRMED``)."""
+
+Outcome = Literal["wait", "return", "confirm", "close", "reverify", "cancel", "keep_one"]
+"""What a resolution action does to the record (see :data:`OUTCOMES`):
+
+* ``wait`` — nothing yet: the problem waits for the county (EVIDENCE_SUBMITTED);
+* ``return`` — nothing: the problem goes back to OPEN;
+* ``confirm`` — the record's verification becomes ``CONFIRMED`` (G number next);
+* ``close`` — nothing: the problem is closed as unfounded (a suspected duplicate
+  that is another child);
+* ``reverify`` — the corrected child is checked again and, with a registry,
+  re-verified (its answer replaces the old one; a non-match opens its problem);
+  without a registry the old answer is cleared, so the next ``verify`` asks;
+* ``cancel`` — the record is cancelled (CANCEL, a terminal state);
+* ``keep_one`` — the winner keeps its record, every other record of the
+  duplicate group is cancelled.
+"""
+
+
+def _outcomes() -> dict[tuple[ProblemKind, str], Outcome]:
+    table: dict[tuple[ProblemKind, str], Outcome] = {}
+    for kind in ProblemKind:
+        table[(kind, "evidence")] = "wait"
+        table[(kind, "reopen")] = "return"
+        table[(kind, "correct")] = "reverify"
+        table[(kind, "delete")] = "cancel"
+        if kind in CONFIRMING_KINDS:
+            table[(kind, "accept")] = "confirm"
+        if kind is ProblemKind.SUSPECTED_DUPLICATE:
+            table[(kind, "accept")] = "close"
+        if kind in _DUPLICATE_KINDS:
+            table[(kind, "arbitrate")] = "keep_one"
+    return table
+
+
+OUTCOMES: dict[tuple[ProblemKind, str], Outcome] = _outcomes()
+"""(problem kind, action) → what it does to the record; a pair not here is refused."""
+
+
+def outcome(kind: ProblemKind, action: str) -> Outcome | None:
+    """What ``action`` on a problem of ``kind`` does to the record, ``None`` if not allowed.
+
+    >>> outcome(ProblemKind.NOT_FOUND, "accept"), outcome(ProblemKind.DUPLICATE_ID, "accept")
+    ('confirm', None)
+    >>> outcome(ProblemKind.SUSPECTED_DUPLICATE, "arbitrate"), outcome(ProblemKind.INVALID_ID,
+    ...                                                               "correct")
+    ('keep_one', 'reverify')
+    """
+    return OUTCOMES.get((kind, action))
+
+
+@attrs.frozen
+class NextStep:
+    """Why a record has no national number yet, the next step, and who takes it.
+
+    ``who`` is a role value (``kindergarten``, ``county``, ``province``,
+    ``ministry``) or ``"none"`` when nothing is left to do.
+
+    >>> s = NEXT_STEPS["not_verified"]
+    >>> s.who, s.step_en
+    ('province', 'the province runs public-security verification (verify)')
+    """
+
+    reason: str
+    label_zh: str
+    label_en: str
+    who: str
+    step_zh: str
+    step_en: str
+    terminal: bool = False
+
+    def to_dict(self) -> dict[str, str | bool]:
+        """JSON-ready form.
+
+        >>> sorted(NEXT_STEPS["ready"].to_dict())
+        ['label_en', 'label_zh', 'reason', 'step_en', 'step_zh', 'terminal', 'who']
+        """
+        return attrs.asdict(self)
+
+
+_STEPS = (
+    NextStep(
+        "ready", "待发学籍号", "ready for a national number", "province",
+        "省级运行发放全国学籍号（issue-numbers）",
+        "the province runs issue-numbers",
+    ),
+    NextStep(
+        "pending_approval", "待县级核准", "waiting for approval", "county",
+        "县级教育行政部门核准（approve）",
+        "the county approves the record (approve)",
+    ),
+    NextStep(
+        "open_problem", "问题学籍待处理", "open problem", "kindergarten",
+        "幼儿园提交佐证、更正信息或删除学籍，县级可仲裁重复学籍（resolve-problem）",
+        "the kindergarten submits evidence, corrects or deletes; the county may arbitrate "
+        "duplicates (resolve-problem)",
+    ),
+    NextStep(
+        "evidence_submitted", "佐证待县级审核", "evidence waiting for the county", "county",
+        "县级教育行政部门审核佐证：通过或退回（resolve-problem accept/reopen）",
+        "the county accepts or returns the evidence (resolve-problem accept/reopen)",
+    ),
+    NextStep(
+        "not_verified", "待公安比对", "not yet verified", "province",
+        "省级运行公安部身份比对（verify）",
+        "the province runs public-security verification (verify)",
+    ),
+    NextStep(
+        "not_confirmed", "无身份证件待县级确认", "no resident ID, not confirmed", "county",
+        "县级教育行政部门核实幼儿身份：核准时确认，已核准的由县级更正身份信息",
+        "the county confirms the child: at approval, or by a county-made correction",
+    ),
+    NextStep(
+        "invalid_id", "身份证件号错误", "invalid ID number", "kindergarten",
+        "幼儿园按户口簿更正身份证件号（resolve-problem correct）",
+        "the kindergarten corrects the ID number from the household register",
+    ),
+    NextStep(
+        "number_taken", "学籍号已被占用", "number already issued to another record", "county",
+        "该身份证号的学籍号已发给另一条（已注销的）学籍：县级恢复原学籍（信息恢复）并删除本条",
+        "the ID's G number belongs to an earlier (cancelled) record: the county restores "
+        "that record (RESTORE) and deletes this one",
+        terminal=True,
+    ),
+    NextStep(
+        "sequence_exhausted", "J号序号用尽", "J sequence exhausted", "ministry",
+        "同一地区同一出生日期已发999个J号：报教育部处理",
+        "999 J numbers already issued for this region and birth date: refer to the ministry",
+        terminal=True,
+    ),
+    NextStep(
+        "not_active", "非在籍状态", "not on roll", "kindergarten",
+        "复学或回国（境）后发号（RESUME/RETURN）",
+        "numbered once the child is back on roll (RESUME/RETURN)",
+    ),
+    NextStep(
+        "no_child", "幼儿信息缺失", "child data missing", "ministry",
+        "数据不一致：运行审计校验并修复（audit verify）",
+        "inconsistent data: run audit verify and repair",
+        terminal=True,
+    ),
+    NextStep(
+        "out_of_scope", "不在发号范围", "outside the operator's scope", "province",
+        "由学籍所在省发号",
+        "the record's own province issues its number",
+    ),
+    NextStep(
+        "already_issued", "已有学籍号", "already numbered", "none",
+        "无需处理", "nothing to do", terminal=True,
+    ),
+)  # fmt: skip
+
+NEXT_STEPS: dict[str, NextStep] = {s.reason: s for s in _STEPS}
+"""Every reason a record has no national number (``issue-numbers`` skips, ``stuck`` groups)."""
+
+
+def next_step(reason: str) -> NextStep:
+    """The :class:`NextStep` of a skip reason (an unknown reason gets a generic one).
+
+    >>> next_step("open_problem").who
+    'kindergarten'
+    >>> next_step("something_new").who
+    'province'
+    """
+    found = NEXT_STEPS.get(reason)
+    if found is not None:
+        return found
+    return NextStep(reason, reason, reason, "province", "联系省级学籍管理员", "ask the province")
+
+
 _DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", ".": "·"})
 
 
@@ -290,6 +483,7 @@ _VERIFICATION_PROBLEMS = {
     VerificationResult.INFO_MISMATCH: ProblemKind.INFO_MISMATCH,
     VerificationResult.DECEASED: ProblemKind.REGISTRY_DECEASED,
     VerificationResult.CANCELLED: ProblemKind.REGISTRY_DECEASED,
+    VerificationResult.CONFIRMED: None,
 }
 
 
@@ -455,6 +649,18 @@ def resolve(
                 "evidence needs at least one document reference",
             )
         )
+    if action == "accept" and outcome(problem.kind, action) is None:
+        problems.append(
+            _v(
+                "accept_not_applicable",
+                "kind",
+                "该类问题学籍不能以佐证通过，须更正、删除或仲裁",
+                "this kind of problem is not resolved by accepting evidence: "
+                "correct, delete or arbitrate",
+                hint="correct, delete"
+                + (", arbitrate" if problem.kind in _DUPLICATE_KINDS else ""),
+            )
+        )
     if action == "arbitrate" and problem.kind not in _DUPLICATE_KINDS:
         problems.append(
             _v(
@@ -504,19 +710,32 @@ class Arbitration:
     problem_ids: tuple[str, ...]
 
 
-def arbitrate(problems: Iterable[ProblemRecord], winner_record_id: str) -> Arbitration:
+def arbitrate(
+    problems: Iterable[ProblemRecord],
+    winner_record_id: str,
+    *,
+    numbered: Iterable[str] = (),
+) -> Arbitration:
     """Decide a duplicate group: ``winner_record_id`` keeps, every other record is cancelled.
 
     ``problems`` are the duplicate problems of one group (their records and
-    related records form the group).  Raises
+    related records form the group).  ``numbered`` are the group's records
+    that already hold a national number: when there is one, the winner must
+    be one of them (``winner_not_numbered``) — numbers are never reused, so
+    cancelling the numbered record would leave the child without one.  Raises
     :class:`~studentstatus.errors.RuleViolations` (``winner_not_involved``,
-    ``arbitration_not_applicable``, ``nothing_to_arbitrate``).
+    ``winner_not_numbered``, ``arbitration_not_applicable``,
+    ``nothing_to_arbitrate``).
 
     >>> r = _demo_record()
     >>> a = new_problem("p1", r, ProblemKind.DUPLICATE_ID, now=datetime(2025, 9, 1),
     ...                 related_record_ids=["r9"])
     >>> arbitrate([a], "r9")
     Arbitration(keep='r9', cancel=('r1',), problem_ids=('p1',))
+    >>> arbitrate([a], "r9", numbered=["r1"])
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.RuleViolations: winner_not_numbered [winner_record_id]: ...
     """
     items = list(problems)
     violations: list[Violation] = []
@@ -541,6 +760,17 @@ def arbitrate(problems: Iterable[ProblemRecord], winner_record_id: str) -> Arbit
                 "winner_record_id",
                 "保留的学籍不在重复组内",
                 "the record to keep is not part of the duplicate group",
+            )
+        )
+    held = set(numbered) & records
+    if items and held and winner_record_id in records and winner_record_id not in held:
+        violations.append(
+            _v(
+                "winner_not_numbered",
+                "winner_record_id",
+                "须保留已有全国学籍号的学籍",
+                "keep the record that already holds a national number",
+                hint=", ".join(sorted(held)),
             )
         )
     if violations:

@@ -4,17 +4,22 @@
 that has no national number and **no unresolved problem**:
 
 * ``G`` + the resident ID (or HK/Macau/Taiwan residence permit) when
-  public-security verification matched (``record.verification == MATCH``);
+  public-security verification matched (``record.verification == MATCH``) or
+  the county confirmed the identity on evidence (``CONFIRMED``, see
+  :mod:`studentstatus.services.problems`);
 * ``J`` + school region + birth date + a three-digit sequence (allocated
   atomically per region and birth date by the number registry) + a MOD 11-2
   check character, for a child without a resident ID whom the county
-  confirmed at approval (``record.county_confirmed``).
+  confirmed at approval (``record.county_confirmed``) or by its own
+  correction (``CONFIRMED``).
 
 Everything else is counted in ``skipped`` by reason: ``open_problem``,
-``not_verified`` (resident ID not yet MATCH), ``not_confirmed``,
+``not_verified`` (resident ID neither MATCH nor CONFIRMED), ``not_confirmed``,
 ``number_taken`` (the G number was already issued to another record: numbers
 are never reused, even after a cancellation), ``sequence_exhausted`` (more
-than 999 J numbers for one region and birth date).  Records that already
+than 999 J numbers for one region and birth date).  Each reason carries its
+next step and who takes it (:data:`studentstatus.domain.problems.NEXT_STEPS`,
+in ``NumberReport.to_dict()["next_steps"]``).  Records that already
 have a number are not touched, so a second run issues nothing and changes
 nothing.  The temporary ``L`` number moves to ``former_numbers`` and stays
 bound to the record in the number registry, so it still resolves.
@@ -93,6 +98,7 @@ from studentstatus.domain.child import RESIDENT_LIKE
 from studentstatus.domain.enums import NumberKind, State, VerificationResult
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, IssuedNumber, StatusRecord
+from studentstatus.domain.problems import next_step
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask_number, redact
 from studentstatus.ports import BulkNumberRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit, audit_many
@@ -111,8 +117,13 @@ class NumberReport:
     ``counts`` holds the numbers issued by kind (``G``/``J``) whether or not
     ``issued`` lists them (see ``issue_numbers(collect=False)``).
 
+    ``to_dict()["next_steps"]`` gives, for every skip reason, what it means, the
+    next step and who takes it (Chinese and English).
+
     >>> NumberReport().to_dict()
-    {'issued': [], 'skipped': {}}
+    {'issued': [], 'skipped': {}, 'next_steps': {}}
+    >>> NumberReport(skipped={"not_verified": 2}).to_dict()["next_steps"]["not_verified"]["who"]
+    'province'
     """
 
     issued: list[dict[str, str]] = attrs.field(factory=list)
@@ -121,14 +132,39 @@ class NumberReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``studentstatus issue-numbers --json``."""
-        return {"issued": list(self.issued), "skipped": dict(sorted(self.skipped.items()))}
+        skipped = dict(sorted(self.skipped.items()))
+        return {
+            "issued": list(self.issued),
+            "skipped": skipped,
+            "next_steps": {k: next_step(k).to_dict() for k in skipped},
+        }
+
+    def skip_lines(self) -> list[str]:
+        """One line per skip reason: count, meaning, next step and who (Chinese and English).
+
+        >>> NumberReport(skipped={"open_problem": 1}).skip_lines()[0].split(" — ")[0]
+        'open_problem 1: 问题学籍待处理 / open problem'
+        """
+        lines = []
+        for reason, n in sorted(self.skipped.items()):
+            s = next_step(reason)
+            lines.append(
+                f"{reason} {n}: {s.label_zh} / {s.label_en} — next ({s.who}): "
+                f"{s.step_zh} / {s.step_en}"
+            )
+        return lines
 
 
 def _needs_j(rec: StatusRecord, child: Child) -> bool:
     """Whether the record takes the J path (no resident ID) and the county confirmed it."""
     doc = child.document
     has_id = doc is not None and doc.type.value in RESIDENT_LIKE and bool(doc.number)
-    return not has_id and rec.county_confirmed
+    return not has_id and _confirmed(rec)
+
+
+def _confirmed(rec: StatusRecord) -> bool:
+    """The county confirmed a child without a resident ID: at approval or by its correction."""
+    return rec.county_confirmed or rec.verification is VerificationResult.CONFIRMED
 
 
 def _number_for(
@@ -138,7 +174,7 @@ def _number_for(
     in bulk beforehand for exactly the records :func:`_needs_j` selects, in order)."""
     doc = child.document
     if doc is not None and doc.type.value in RESIDENT_LIKE and doc.number:
-        if rec.verification is not VerificationResult.MATCH:
+        if rec.verification is None or not rec.verification.is_verified:
             return None, "not_verified"
         try:
             number = national.g_number(doc.number)
@@ -147,7 +183,7 @@ def _number_for(
         if safe and uow.numbers.resolve(number) is not None:
             return None, "number_taken"
         return number, ""
-    if not rec.county_confirmed:
+    if not _confirmed(rec):
         return None, "not_confirmed"
     seq = next(seqs)
     if seq > 999:
@@ -231,7 +267,15 @@ def _issue_chunk(
                 "issue_number",
                 rid,
                 before={"temp_number": rec.temp_number},
-                after={"kind": kind.value, "national_number": shown},
+                after={
+                    "kind": kind.value,
+                    "national_number": shown,
+                    # what proved the identity: the registry (MATCH), the county on
+                    # evidence (CONFIRMED), or the county at approval (J)
+                    "basis": rec.verification.value
+                    if kind is NumberKind.G and rec.verification is not None
+                    else "county_confirmed",
+                },
             )
         )
     if claims:

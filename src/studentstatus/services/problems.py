@@ -13,19 +13,38 @@ and is logged in the audit trail with operator and reason):
 
 * ``evidence`` (佐证) — evidence references; the problem waits for the
   county (``EVIDENCE_SUBMITTED``); the county then ``accept``\\ s (resolved)
-  or ``reopen``\\ s it;
+  or ``reopen``\\ s it.  Accepted evidence for ``NOT_FOUND``,
+  ``NAME_MISMATCH`` or ``INFO_MISMATCH`` confirms the identity: the record's
+  verification becomes ``CONFIRMED`` (县级核实通过, audited as
+  ``confirm_identity``, distinct from a registry ``MATCH``), the record's
+  other open NOT_FOUND/NAME_MISMATCH/INFO_MISMATCH problems are resolved with
+  it, the next ``verify`` leaves the record alone and the next
+  ``issue-numbers`` gives it its G number.  Accepting a suspected duplicate
+  closes it (another child); a duplicated ID, an invalid ID and a registry
+  death are not accepted (``accept_not_applicable``);
 * ``correct`` (变更) — corrected child data (CSV column names, e.g.
   ``{"id_number": …, "name": …}``); the child is re-checked completely (any
-  violation refuses the action) and, when it has a resident ID and a
-  population registry is available (``Runtime.registry``), re-verified: a
-  match resolves the problem, a non-match resolves it and opens the problem
-  of the new answer;
+  violation refuses the action) and re-verified: with a resident ID and a
+  population registry (``Runtime.registry``) the new answer replaces the old
+  one — a match resolves the record's open verification problems, a
+  non-match resolves those of other kinds and opens the problem of the new
+  answer; without a registry the old answer is cleared so the next
+  ``verify`` asks again.  Removing the resident ID of an approved record
+  needs the county (``county_must_confirm``): its correction is the county's
+  confirmation (``CONFIRMED``) that leads to a J number;
 * ``delete`` (删除) — the record is cancelled (status machine ``CANCEL``
   with the reason); all of its open problems are resolved, and a duplicate
-  problem of another record that no longer has a live twin is resolved too;
+  problem of another record that no longer has a live twin is resolved too.
+  A record that holds a national number is not deleted while a duplicate of
+  its ID lives (``delete_numbered_duplicate``: the number cannot move);
 * ``arbitrate`` (仲裁, county only, duplicate problems) — the winner keeps its
   record, every other record of the duplicate group is cancelled, and all
-  the group's duplicate problems are resolved.
+  the group's duplicate problems are resolved; when a record of the group
+  holds a national number, it is the one kept (``winner_not_numbered``).
+
+The whole table (problem kind × action → what happens to the record) is
+:data:`studentstatus.domain.problems.OUTCOMES`, written out in
+``docs/concepts/problems.md``.
 
 >>> import random
 >>> from datetime import date, datetime, timezone
@@ -65,21 +84,35 @@ from typing import Any
 
 import attrs
 
-from studentstatus.domain.child import RESIDENT_LIKE, build_child
+from studentstatus.domain.child import build_child
 from studentstatus.domain.claims import claim_key, identity_key
-from studentstatus.domain.enums import ChangeKind, ProblemKind, ProblemStatus, Role, State
+from studentstatus.domain.enums import (
+    ChangeKind,
+    ProblemKind,
+    ProblemStatus,
+    Role,
+    State,
+    VerificationResult,
+)
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import Change, Context, apply
 from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
-from studentstatus.domain.problems import arbitrate, is_overdue, problem_for_verification, resolve
+from studentstatus.domain.problems import (
+    CONFIRMING_KINDS,
+    arbitrate,
+    is_overdue,
+    outcome,
+    problem_for_verification,
+    resolve,
+)
 from studentstatus.errors import NotFoundError, RuleViolations, Violation
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
-from studentstatus.services.csvio import parse_bool
 from studentstatus.services.authority import problem_in_scope, record_in_scope, require_role
+from studentstatus.services.csvio import parse_bool
 from studentstatus.services.intake import log, new_problem
 from studentstatus.services.runtime import Runtime
-from studentstatus.services.verification import query_for
+from studentstatus.services.verification import VERIFICATION_KINDS, query_for
 
 __all__ = ["PROBLEM_COLUMNS", "list_problems", "problem_row", "resolve_problem"]
 
@@ -341,13 +374,35 @@ def resolve_problem(
                 # rolls the whole unit back.
                 uow.claims.claim([claim_key(identity_key(corrected))])
                 uow.children.update(corrected)
-                if problem.kind in _DUPLICATES and _live_twins(uow, rec, problem.kind):
+                # The corrected data must not duplicate another live record (a correction
+                # never makes a duplicate no problem record tracks).
+                twin_kind = (
+                    ProblemKind.DUPLICATE_ID
+                    if corrected.document is not None and corrected.document.number
+                    else ProblemKind.SUSPECTED_DUPLICATE
+                )
+                if _live_twins(uow, rec, twin_kind):
                     recheck.append(
                         Violation(
                             "still_duplicate",
-                            "id_number" if problem.kind is ProblemKind.DUPLICATE_ID else "name",
+                            "id_number" if twin_kind is ProblemKind.DUPLICATE_ID else "name",
                             "变更后仍与其他学籍重复",
                             "the corrected data still duplicates another live record",
+                        )
+                    )
+                if (
+                    query_for(corrected) is None
+                    and rec.state is not State.PENDING
+                    and not rec.county_confirmed
+                    and operator.role is not Role.COUNTY
+                ):
+                    recheck.append(
+                        Violation(
+                            "county_must_confirm",
+                            "id_type",
+                            "已核准学籍改为无身份证件须由县级教育行政部门办理",
+                            "only the county removes the resident ID of an approved record "
+                            "(its correction confirms the child)",
                         )
                     )
         try:
@@ -375,9 +430,36 @@ def resolve_problem(
                     ]
                 )
             group = _duplicate_group(uow, problem)
-            decision = arbitrate(group, winner_record_id)
-            losers = uow.records.get_many(list(decision.cancel))
-            for rid in decision.cancel:
+            members = {problem.record_id, *problem.related_record_ids}
+            members.update(r for p in group for r in (p.record_id, *p.related_record_ids))
+            winner_rec = uow.records.get_many([winner_record_id]).get(winner_record_id)
+            # Every live duplicate of the winner goes, those registered after the problem
+            # was opened too; a record corrected since is no duplicate and stays.
+            twins = (
+                {r.id for r in _live_twins(uow, winner_rec, problem.kind)}
+                if winner_rec is not None and winner_rec.state.is_live
+                else set()
+            )
+            numbered = [
+                r.id
+                for r in uow.records.get_many(sorted(members | twins)).values()
+                if r.national_number and r.state.is_live
+            ]
+            arbitrate(group, winner_record_id, numbered=numbered)  # the rules (all at once)
+            if winner_rec is not None and not winner_rec.state.is_live:
+                raise RuleViolations(
+                    [
+                        Violation(
+                            "winner_not_live",
+                            "winner_record_id",
+                            "保留的学籍已不在籍",
+                            "the record to keep is no longer live",
+                        )
+                    ]
+                )
+            cancel = sorted(twins)
+            losers = uow.records.get_many(cancel)
+            for rid in cancel:
                 loser = losers.get(rid)
                 if loser is None:
                     continue
@@ -388,54 +470,51 @@ def resolve_problem(
                 if p.id != problem.id and p.status in _OPEN:
                     uow.problems.update(_close(rt, operator, p, "arbitrate", reason))
                     out["resolved"].append(p.id)
-            for rid in decision.cancel:
+            for rid in cancel:
                 for p in uow.problems.for_record(rid):
                     if p.status in _OPEN and p.id not in out["resolved"] and p.id != problem.id:
                         uow.problems.update(_close(rt, operator, p, "arbitrate", reason))
                         out["resolved"].append(p.id)
         elif action == "delete":
+            mine = uow.problems.for_record(rec.id)
+            if rec.national_number and any(
+                p.kind is ProblemKind.DUPLICATE_ID
+                and p.status in _OPEN
+                and _live_twins(uow, rec, p.kind)
+                for p in mine
+            ):
+                raise RuleViolations(
+                    [
+                        Violation(
+                            "delete_numbered_duplicate",
+                            "record_id",
+                            "该学籍已有全国学籍号，不能删除：请删除重复的另一条学籍或仲裁",
+                            "this record holds the national number: delete the duplicate "
+                            "record instead, or arbitrate",
+                        )
+                    ]
+                )
             _cancel(rt, uow, operator, rec, reason)
             out["cancelled"].append(rec.id)
-            for p in uow.problems.for_record(rec.id):
+            for p in mine:
                 if p.id != problem.id and p.status in _OPEN:
                     uow.problems.update(_close(rt, operator, p, "delete", reason))
                     out["resolved"].append(p.id)
-            if problem.kind in _DUPLICATES:
-                for rid in problem.related_record_ids:
-                    try:
-                        twin_rec = uow.records.get(rid)
-                    except NotFoundError:
-                        continue
-                    if twin_rec.state.is_live and not _live_twins(uow, twin_rec, problem.kind):
-                        for p in uow.problems.for_record(rid):
-                            if p.kind is problem.kind and p.status in _OPEN:
-                                uow.problems.update(
-                                    _close(rt, operator, p, "delete", f"twin {rec.id} deleted")
-                                )
-                                out["resolved"].append(p.id)
+            _release_twins(rt, uow, operator, rec, mine, "delete", out)
+        elif action == "accept" and outcome(problem.kind, action) == "confirm":
+            _confirm(rt, uow, operator, rec, problem, reason, out, audits)
         elif action == "correct" and corrected is not None:
-            query = query_for(corrected)
-            registry = rt.registry
-            if query is not None and registry is not None:
-                result = registry.verify([query]).get(query.number)
-                if result is not None:
-                    out["verification"] = result.value
-                    fresh = uow.records.get(rec.id)
-                    uow.records.update(attrs.evolve(fresh, verification=result))
-                    kind = problem_for_verification(result)
-                    if kind is not None:
-                        new = new_problem(rt, fresh, kind, detail=f"re-verified: {result.value}")
-                        uow.problems.add(new)
-                        out["opened"].append(new.id)
-                        audits.append(
-                            AuditEvent(
-                                str(operator), "problem_open", new.id, after={"kind": kind.value}
-                            )
-                        )
-            elif corrected.document is not None and corrected.document.type.value in RESIDENT_LIKE:
-                fresh = uow.records.get(rec.id)
-                if fresh.verification is not None:
-                    uow.records.update(attrs.evolve(fresh, verification=None))
+            _reverify(rt, uow, operator, rec, problem, corrected, out, audits)
+            mine = [p for p in uow.problems.for_record(rec.id) if p.id != problem.id]
+            _release_twins(rt, uow, operator, rec, [problem, *mine], "correct", out)
+            for p in mine:  # the record's other duplicate problems: no twin left either
+                if (
+                    p.kind in _DUPLICATES
+                    and p.status in _OPEN
+                    and not _live_twins(uow, rec, p.kind)
+                ):
+                    uow.problems.update(_close(rt, operator, p, "correct", "no duplicate left"))
+                    out["resolved"].append(p.id)
         stored = uow.problems.update(updated)
         audits.insert(
             0,
@@ -457,6 +536,121 @@ def resolve_problem(
         uow.commit()
     out["problem"] = problem_row(stored, rt.clock.today())
     return out
+
+
+def _release_twins(
+    rt: Runtime,
+    uow: UnitOfWork,
+    operator: Operator,
+    rec: StatusRecord,
+    problems: Sequence[ProblemRecord],
+    action: str,
+    out: dict[str, Any],
+) -> None:
+    """After ``rec`` was cancelled or corrected: the duplicate problems of its former twins
+    that are left without a live duplicate are resolved."""
+    for p in problems:
+        if p.kind not in _DUPLICATES:
+            continue
+        for rid in p.related_record_ids:
+            try:
+                twin_rec = uow.records.get(rid)
+            except NotFoundError:
+                continue
+            if twin_rec.state.is_live and not _live_twins(uow, twin_rec, p.kind):
+                for q in uow.problems.for_record(rid):
+                    if q.kind is p.kind and q.status in _OPEN and q.id not in out["resolved"]:
+                        why = f"twin {rec.id} {'deleted' if action == 'delete' else 'corrected'}"
+                        uow.problems.update(_close(rt, operator, q, action, why))
+                        out["resolved"].append(q.id)
+
+
+def _confirm(
+    rt: Runtime,
+    uow: UnitOfWork,
+    operator: Operator,
+    rec: StatusRecord,
+    problem: ProblemRecord,
+    reason: str,
+    out: dict[str, Any],
+    audits: list[AuditEvent],
+) -> None:
+    """Accepted evidence proves the identity: verification CONFIRMED, the record's other
+    open identity problems (NOT_FOUND / NAME_MISMATCH / INFO_MISMATCH) resolved with it."""
+    child = uow.children.get(rec.child_id)
+    fresh = uow.records.get(rec.id)
+    if query_for(child) is not None and fresh.verification is not VerificationResult.CONFIRMED:
+        uow.records.update(attrs.evolve(fresh, verification=VerificationResult.CONFIRMED))
+        out["verification"] = VerificationResult.CONFIRMED.value
+        audits.append(
+            AuditEvent(
+                str(operator),
+                "confirm_identity",
+                rec.id,
+                reason=reason,
+                before={"verification": fresh.verification.value if fresh.verification else None},
+                after={"verification": VerificationResult.CONFIRMED.value, "problem": problem.id},
+            )
+        )
+    for p in uow.problems.for_record(rec.id):
+        if p.id != problem.id and p.status in _OPEN and p.kind in CONFIRMING_KINDS:
+            uow.problems.update(_close(rt, operator, p, "accept", f"confirmed with {problem.id}"))
+            out["resolved"].append(p.id)
+
+
+def _reverify(
+    rt: Runtime,
+    uow: UnitOfWork,
+    operator: Operator,
+    rec: StatusRecord,
+    problem: ProblemRecord,
+    corrected: Child,
+    out: dict[str, Any],
+    audits: list[AuditEvent],
+) -> None:
+    """A correction re-verifies: the registry's new answer (or none) replaces the old one."""
+    fresh = uow.records.get(rec.id)
+    query = query_for(corrected)
+    registry = rt.registry
+    before = fresh.verification.value if fresh.verification else None
+    result: VerificationResult | None = None
+    if query is None:
+        # No resident ID any more: the J path.  A county-made correction of an approved
+        # record is the county's confirmation (a kindergarten's was refused earlier).
+        if rec.state is not State.PENDING and operator.role is Role.COUNTY:
+            result = VerificationResult.CONFIRMED
+    elif registry is not None:
+        result = registry.verify([query]).get(query.number, VerificationResult.NOT_FOUND)
+    if result is not fresh.verification:
+        uow.records.update(attrs.evolve(fresh, verification=result))
+    out["verification"] = result.value if result is not None else None
+    audits.append(
+        AuditEvent(
+            str(operator),
+            "confirm_identity" if result is VerificationResult.CONFIRMED else "verify",
+            rec.id,
+            reason="re-verified after a correction",
+            before={"verification": before},
+            after={"verification": out["verification"], "problem": problem.id},
+        )
+    )
+    if result is None and query is not None:
+        return  # not asked: the next verify run asks, and settles the open problems
+    kind = problem_for_verification(result) if result is not None else None
+    still_open = False
+    for p in uow.problems.for_record(rec.id):
+        if p.id == problem.id or p.status not in _OPEN or p.kind not in VERIFICATION_KINDS:
+            continue
+        if p.kind is kind:
+            still_open = True
+        else:  # an answer about the data before the correction
+            uow.problems.update(_close(rt, operator, p, "correct", "re-verified"))
+            out["resolved"].append(p.id)
+    if kind is not None and not still_open:
+        new = new_problem(rt, fresh, kind, detail=f"re-verified: {result}")
+        uow.problems.add(new)
+        out["opened"].append(new.id)
+        audits.append(AuditEvent(str(operator), "problem_open", new.id, after={"kind": kind.value}))
 
 
 def _duplicate_group(uow: UnitOfWork, problem: ProblemRecord) -> list[ProblemRecord]:

@@ -9,8 +9,10 @@ counted apart); the share of children in inclusive (普惠) kindergartens —
 public ones plus private ones recognised as inclusive (FACTS §4.4) — and in
 public ones; the gross enrolment rate (毛入园率: children on roll / children
 aged 3–5 in the population extract) when an extract is given; changes by
-kind (effective in the school year); problem records by kind and status; and
-the daily attendance trend of the last 30 days.
+kind (effective in the school year); problem records by kind and status;
+the live records without a national number by reason (``stuck``, see
+:mod:`studentstatus.services.stuck`); and the daily attendance trend of the
+last 30 days.
 
 Where the numbers come from is a :class:`ReportSource`: the raw grouped
 counts (``{key tuple: count}``).  :class:`PortReportSource` computes them
@@ -277,6 +279,8 @@ class Report:
     kindergarten_code: str | None = None
     kindergarten_names: dict[str, str] = attrs.field(factory=dict)
     """School code → kindergarten name, for the kindergartens counted (for display)."""
+    stuck: dict[str, int] = attrs.field(factory=dict)
+    """Live records without a national number, by reason (:mod:`studentstatus.services.stuck`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form.
@@ -410,6 +414,12 @@ def assemble(
     )
 
 
+def _stuck(rt: Runtime, scope: ReportScope) -> dict[str, int]:
+    from studentstatus.services.stuck import stuck_counts
+
+    return stuck_counts(rt, scope.region_prefix, scope.kindergarten_code)
+
+
 def source_for(uow: UnitOfWork, store: Any) -> ReportSource:
     """The database source for a :class:`~studentstatus.adapters.sql.SqlStore`, else the ports.
 
@@ -494,7 +504,7 @@ def build_report(
         population=population,
         kindergarten_code=scope.kindergarten_code,
     )
-    return attrs.evolve(report, kindergarten_names=names)
+    return attrs.evolve(report, kindergarten_names=names, stuck=_stuck(rt, scope))
 
 
 def _kindergarten_names(uow: UnitOfWork, scope: ReportScope, codes: set[str]) -> dict[str, str]:

@@ -26,7 +26,9 @@ Only a province verifies (``verify`` in
 :data:`~studentstatus.domain.jurisdiction.ROLE_RULES`), within its prefix.
 Each verified record is logged in the audit trail (record id and result —
 never the number).  Running it again only re-sends records that are not
-``MATCH``.
+``MATCH``; a record the county confirmed on evidence (``CONFIRMED``, see
+:mod:`studentstatus.services.problems`) is not sent again
+(``skipped["county_confirmed"]``).
 
 Verification and national numbers are identity facts, not status changes:
 they are stored on the record (its version goes up) and in the audit log,
@@ -181,6 +183,9 @@ def verify_chunk(
             continue
         if rec.verification is VerificationResult.MATCH:
             skipped["already_matched"] += 1
+            continue
+        if rec.verification is VerificationResult.CONFIRMED:
+            skipped["county_confirmed"] += 1
             continue
         child = children.get(rec.child_id)
         if child is None or child.document is None:
@@ -354,5 +359,5 @@ def verify_records(
 def _candidate_ids(rt: Runtime, operator: Operator) -> Iterator[str]:
     with rt.store.unit_of_work() as uow:
         for rec in uow.records.iter(states=[State.ACTIVE, State.PENDING], **operator.list_filter()):
-            if rec.verification is not VerificationResult.MATCH:
+            if rec.verification is None or not rec.verification.is_verified:
                 yield rec.id
