@@ -14,7 +14,7 @@ from studentstatus.cli import main
 from studentstatus.domain.enums import Grade
 from studentstatus.errors import PermissionDenied
 from studentstatus.services.audit import verify
-from studentstatus.services.handover import export_graduates, schema
+from studentstatus.services.handover import export_graduates, iter_graduates, schema
 from studentstatus.services.rollover import apply_rollover
 
 from ._changes_world import KG_A, KG_C, KG_D, OPS, make_store, runtime, seed
@@ -73,6 +73,24 @@ def test_reveal_shows_full_numbers_and_is_audited(tmp_path: Path) -> None:
         assert last is not None
         assert last.action == "export_handover"
         assert last.after == {"records": 1, "revealed": True}
+
+
+def test_streaming_reveal_is_audited_too(tmp_path: Path) -> None:
+    """iter_graduates(reveal=True) writes the reveal before the first entry; masked does not."""
+    with make_store("memory", tmp_path) as store:
+        rt, records = _graduate_world(store)
+        masked = list(iter_graduates(rt, OPS["c108"], 2026))
+        with store.unit_of_work() as uow:
+            assert uow.audit.last(str(OPS["c108"])) is None
+        assert masked[0]["child"]["document"]["masked"] is True
+        stream = iter_graduates(rt, OPS["c108"], 2026, reveal=True)
+        first = next(stream)
+        with store.unit_of_work() as uow:
+            number = uow.children.get(records[2].child_id).document.number  # type: ignore[union-attr]
+            last = uow.audit.last(str(OPS["c108"]))
+        assert first["child"]["document"]["number"] == number
+        assert last is not None and last.action == "reveal_handover"
+        assert last.subject == "school_year:2026"
 
 
 def test_other_school_years_and_counties() -> None:

@@ -574,17 +574,21 @@ def read_population(
 
 @attrs.frozen
 class EligibleChild:
-    """One line of the eligible-children ledger (id number masked in ``to_dict``)."""
+    """One line of the eligible-children ledger (id number masked in ``to_dict``).
+
+    The full number is the host's own input (``person.id_number``, from the population
+    extract it supplied); the library never prints it.
+    """
 
     person: PopulationPerson
     age: int
     enrolled: bool
 
-    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
-        """JSON-ready form; the id number is masked unless ``reveal``."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; the id number is masked."""
         p = self.person
         return {
-            "id_number": p.id_number if reveal else mask(p.id_number),
+            "id_number": mask(p.id_number),
             "name": p.name,
             "sex": p.sex.value,
             "birth_date": p.birth_date.isoformat(),

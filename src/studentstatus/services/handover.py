@@ -27,10 +27,11 @@ from importlib import resources
 from typing import Any
 
 from studentstatus.domain.enums import ChangeKind, NumberKind, State
-from studentstatus.domain.jurisdiction import Operator, ensure_can
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, Kindergarten, StatusChange, StatusRecord
 from studentstatus.errors import mask_number
 from studentstatus.services.audit import AuditEvent, audit
+from studentstatus.services.authority import require_role
 from studentstatus.services.runtime import Runtime
 
 __all__ = ["SCHEMA_VERSION", "export_graduates", "iter_graduates", "schema"]
@@ -61,8 +62,28 @@ def _year_bounds(school_year: int) -> tuple[date, date]:
 def iter_graduates(
     rt: Runtime, operator: Operator, school_year: int, *, reveal: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Yield one handover entry per graduate of ``school_year`` inside the operator's scope."""
-    ensure_can(operator, "export")
+    """Yield one handover entry per graduate of ``school_year`` inside the operator's scope.
+
+    With ``reveal=True`` the full numbers are shown, and the reveal is written to the
+    audit trail (action ``reveal_handover``) before the first entry is produced.
+    """
+    require_role(operator, "export")
+    if reveal:
+        with rt.store.unit_of_work() as uow:
+            event = AuditEvent(
+                operator=str(operator),
+                action="reveal_handover",
+                subject=f"school_year:{school_year}",
+                after={"revealed": True},
+            )
+            audit(uow, event, at=rt.clock.now())
+            uow.commit()
+    yield from _graduates(rt, operator, school_year, reveal=reveal)
+
+
+def _graduates(
+    rt: Runtime, operator: Operator, school_year: int, *, reveal: bool
+) -> Iterator[dict[str, Any]]:
     start, end = _year_bounds(school_year)
     with rt.store.unit_of_work() as uow:
         grads = uow.changes.iter(
@@ -181,7 +202,8 @@ def export_graduates(
     The export is logged in the audit trail with the count and whether numbers
     were revealed.
     """
-    records = list(iter_graduates(rt, operator, school_year, reveal=reveal))
+    require_role(operator, "export")
+    records = list(_graduates(rt, operator, school_year, reveal=reveal))
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         audit(
