@@ -476,6 +476,28 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
     if not as_json:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
         click.echo(f"issued {sum(report.counts.values())}; skipped: {skipped}")
+        for line in report.skip_lines():
+            click.echo("  " + line)
+
+
+@click.command("stuck")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def stuck_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
+    """Records in scope without a national number, by reason, with the next step and who takes
+    it, the deadline and whether it has passed (e.g. ``--as county:CODE``)."""
+    from studentstatus.services.stuck import stuck_records
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        report = stuck_records(rt, operator)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    for line in report.lines():
+        click.echo(line)
 
 
 @click.command("show")
@@ -514,28 +536,6 @@ def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_ur
     for e in doc["history"]:
         click.echo(
             f"  {e['seq']:>3} {e['effective_date']} {e['kind']:<10} "
-        for line in report.skip_lines():
-            click.echo("  " + line)
-
-
-@click.command("stuck")
-@as_option
-@json_option
-@store_option
-@handle_errors()
-def stuck_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
-    """Records in scope without a national number, by reason, with the next step and who takes
-    it, the deadline and whether it has passed (e.g. ``--as county:CODE``)."""
-    from studentstatus.services.stuck import stuck_records
-
-    operator = parse_operator(operator_text)
-    with opened_runtime(store_url) as rt:
-        report = stuck_records(rt, operator)
-    if as_json:
-        echo_json(report.to_dict())
-        return
-    for line in report.lines():
-        click.echo(line)
             f"{e['from'] or '-'} → {e['to']}  {e['operator']} {e['reason']}"
         )
 
@@ -550,7 +550,7 @@ def register(group: click.Group) -> None:
         problems_cmd,
         resolve_problem_cmd,
         issue_numbers_cmd,
+        stuck_cmd,
         show_cmd,
     ):
         group.add_command(command)
-        stuck_cmd,
