@@ -62,6 +62,25 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def record_numbers(record: StatusRecord) -> list[str]:
+    """The record's distinct numbers, in order: temporary, national, former ones.
+
+    >>> import attrs
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.PENDING, None, None,
+    ...                    temp_number="L1", national_number="G1", former_numbers=("L1", "X"))
+    >>> record_numbers(rec), record_numbers(attrs.evolve(rec, former_numbers=()))
+    (['L1', 'G1', 'X'], ['L1', 'G1'])
+    """
+    temp, national = record.temp_number, record.national_number
+    if not record.former_numbers:  # a new record (every row of a bulk import): no list work
+        if not national:
+            return [temp] if temp else []
+        return [national] if not temp or temp == national else [temp, national]
+    found = [n for n in (temp, national) if n]
+    found.extend(record.former_numbers)
+    return list(dict.fromkeys(found))
+
+
 # kindergartens ---------------------------------------------------------------------------
 
 

@@ -288,13 +288,12 @@ def _layouts() -> dict[str, tuple[Layout, ...]]:
     row (or rows) of that table (lists of values in that column order), from the
     adapter's own row mappers."""
     from studentstatus.adapters.sql import _rows
-    from studentstatus.adapters.sql.store import _record_numbers
 
     return {
         "children": ((_rows.CHILD_COLUMNS, _rows.child_values, False),),
         "records": (
             (_rows.RECORD_COLUMNS, _rows.record_values, False),
-            (("number", "record_id"), lambda r: [[n, r.id] for n in _record_numbers(r)], True),
+            (("number", "record_id"), lambda r: [[n, r.id] for n in _rows.record_numbers(r)], True),
         ),
         "changes": ((_rows.CHANGE_COLUMNS, _rows.change_values, False),),
         "numbers": ((_rows.ISSUED_COLUMNS, _rows.issued_values, False),),

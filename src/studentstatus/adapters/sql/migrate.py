@@ -127,7 +127,7 @@ def upgrade(
     ``partition_by_province=True`` (PostgreSQL only; a
     :class:`~studentstatus.errors.StorageError` on other backends, before any
     change) then turns the big tables into province-partitioned ones with
-    :func:`~studentstatus.adapters.sql.partitioning.convert_to_partitioned`
+    :func:`~studentstatus.adapters.sql.partition_convert.convert_to_partitioned`
     (idempotent; needs ``revision="head"``).  Open the store with
     ``SqlStore(..., partition_by_province=True)`` afterwards.
 
@@ -150,7 +150,7 @@ def upgrade(
             command.stamp(cfg, "head")
         command.upgrade(cfg, revision)
         if partition_by_province:
-            from studentstatus.adapters.sql.partitioning import convert_to_partitioned
+            from studentstatus.adapters.sql.partition_convert import convert_to_partitioned
 
             convert_to_partitioned(conn, prefix=prefix, schema=schema)
 

@@ -850,24 +850,6 @@ def _savepoint(conn: Connection, what: str) -> Iterator[None]:
             sp.commit()
 
 
-def _record_numbers(record: StatusRecord) -> list[str]:
-    """The record's distinct numbers, in order: temporary, national, former ones.
-
-    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.PENDING, None, None,
-    ...                    temp_number="L1", national_number="G1", former_numbers=("L1", "X"))
-    >>> _record_numbers(rec), _record_numbers(attrs.evolve(rec, former_numbers=()))
-    (['L1', 'G1', 'X'], ['L1', 'G1'])
-    """
-    temp, national = record.temp_number, record.national_number
-    if not record.former_numbers:  # a new record (every row of a bulk import): no list work
-        if not national:
-            return [temp] if temp else []
-        return [national] if not temp or temp == national else [temp, national]
-    found = [n for n in (temp, national) if n]
-    found.extend(record.former_numbers)
-    return list(dict.fromkeys(found))
-
-
 def _not_found(what: str, key: str) -> NotFoundError:
     return NotFoundError(f"no {what} {key!r}")
 
@@ -1042,7 +1024,7 @@ class SqlRecords(_Repo):
                 numbers.clear()
                 for rec in chunk:
                     numbers.extend(
-                        {"number": num, "record_id": rec.id} for num in _record_numbers(rec)
+                        {"number": num, "record_id": rec.id} for num in _rows.record_numbers(rec)
                     )
                 n += self._insert_many(self._t.records, rows, copy=True, total_hint=n)
                 self._insert_many(self._t.record_numbers, numbers, copy=True, total_hint=n)
@@ -1196,7 +1178,7 @@ class SqlRecords(_Repo):
 
     def _index_numbers(self, chunk: Sequence[StatusRecord]) -> None:
         """Add the chunk's new numbers to the index; a number held by another record conflicts."""
-        wanted = {num: rec.id for rec in chunk for num in _record_numbers(rec)}
+        wanted = {num: rec.id for rec in chunk for num in _rows.record_numbers(rec)}
         if not wanted:
             return
         t = self._t.record_numbers
