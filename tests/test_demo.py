@@ -21,7 +21,7 @@ from studentstatus import phones
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.cli import main
 from studentstatus.demo import COUNTIES, generate_province, run_demo
-from studentstatus.domain.enums import NumberKind, ProblemStatus, State, VerificationResult
+from studentstatus.domain.enums import NumberKind, ProblemStatus, State
 from studentstatus.ids import _mod11, resident, school_code, uscc, validate_document
 from studentstatus.ports import Store
 from studentstatus.services.audit import verify
@@ -63,8 +63,9 @@ def check_invariants(store: Store) -> dict[str, int]:
         numbers.extend(n for n in (rec.temp_number, *rec.former_numbers) if n)
         if rec.state is not State.ACTIVE or rec.id in open_problem:
             continue
-        if rec.verification is VerificationResult.MATCH:
-            # every ACTIVE, problem-free, verified record has its G number
+        if rec.verification is not None and rec.verification.is_verified:
+            # every ACTIVE, problem-free record verified by the registry (MATCH) or confirmed
+            # by the county on evidence (CONFIRMED) has its G number
             assert child.document is not None
             assert rec.national_number == "G" + child.document.number, rec.id
             g += 1
@@ -158,6 +159,9 @@ def test_demo_on_memory_store_leaves_a_consistent_store(tmp_path: Path) -> None:
     assert found["J"] >= 1
     assert result.numbers["G"] > 200
     assert result.numbers["J"] >= 1
+    assert result.confirmed >= 1  # a NOT_FOUND (or mismatch) child: evidence → G number
+    assert "→ CONFIRMED → G" in text
+    assert "without a national number (stuck):" in text
     assert result.intake["kindergarten_unlicensed"] == 3
     assert {"INVALID_ID", "DUPLICATE_ID", "SUSPECTED_DUPLICATE", "NOT_FOUND"} <= set(
         result.problems

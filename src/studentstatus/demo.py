@@ -56,7 +56,7 @@ from studentstatus.domain.enums import (
     StepDecision,
 )
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.errors import RuleViolations
+from studentstatus.errors import RuleViolations, mask_number
 from studentstatus.ids import _mod11, uscc
 from studentstatus.ports import Store
 from studentstatus.services.csvio import CHILD_COLUMNS, KINDERGARTEN_COLUMNS
@@ -469,6 +469,8 @@ class DemoResult:
     intake: dict[str, Any] = attrs.field(factory=dict)
     problems: dict[str, int] = attrs.field(factory=dict)
     numbers: dict[str, int] = attrs.field(factory=dict)
+    confirmed: int = 0
+    """G numbers issued to children the county confirmed on evidence (NOT_FOUND and co.)."""
     requests: dict[str, int] = attrs.field(factory=dict)
     rollover: dict[str, int] = attrs.field(factory=dict)
     dropout: dict[str, int] = attrs.field(factory=dict)
@@ -530,6 +532,7 @@ class _Demo:
         self.result = DemoResult()
         self.province: Province | None = None
         self.kid_of: dict[str, Kid] = {}
+        self.confirmed: dict[str, str] = {}  # record id → problem kind, confirmed on evidence
         self.requests: Counter[str] = Counter()
         self.population: list[PopulationPerson] | None = None
 
@@ -775,8 +778,10 @@ class _Demo:
                             reason="户口簿复印件",
                             evidence=[f"scan:{p['record_id']}"],
                         )
-                        resolve_problem(self.rt, cop, p["id"], "accept", reason="核实无误")
+                        out = resolve_problem(self.rt, cop, p["id"], "accept", reason="核实无误")
                         actions["evidence + accept"] += 1
+                        if out["verification"] == "CONFIRMED":
+                            self.confirmed.setdefault(p["record_id"], p["kind"])
                     elif kind is ProblemKind.REGISTRY_DECEASED:
                         resolve_problem(self.rt, cop, p["id"], "delete", reason="公安登记已死亡")
                         actions["delete"] += 1
@@ -802,6 +807,9 @@ class _Demo:
         self.line(f"problems found: {_counts(before)}")
         self.line(f"actions: {_counts(actions)}")
         self.line(f"left open on purpose: {left_open} (due 31 July 2026)")
+        self.line(
+            f"identities confirmed by the county on evidence (CONFIRMED): {len(self.confirmed)}"
+        )
 
     def numbers(self) -> None:
         from studentstatus.services.numbers import issue_numbers
@@ -816,6 +824,21 @@ class _Demo:
             f"issued {kinds.get('G', 0)} G and {kinds.get('J', 0)} J numbers; "
             f"not issued: {_counts(report.skipped)}"
         )
+        for text in report.skip_lines():
+            if not text.startswith("already_issued"):
+                self.line("  " + text)
+        by_record = {i["record_id"]: i for i in report.issued}
+        got = sorted(
+            (r for r in self.confirmed if by_record.get(r, {}).get("kind") == "G"),
+            key=lambda r: (self.confirmed[r] != "NOT_FOUND", r),
+        )
+        self.result.confirmed = len(got)
+        for rid in got[:1]:
+            self.line(
+                f"e.g. {rid}: {self.confirmed[rid]} → evidence (户口簿) accepted by the county "
+                f"→ CONFIRMED → {mask_number(by_record[rid]['national_number'])}"
+            )
+        self.line(f"G numbers after a county confirmation on evidence: {len(got)}")
         again = issue_numbers(self.rt, Operator.parse(f"province:{PROVINCE}"))
         self.line(f"second run issues {len(again.issued)} (idempotent)")
 
@@ -1095,6 +1118,15 @@ class _Demo:
             for c in COUNTIES
         )
         self.line(f"{overdue} overdue problem(s) on the counties' lists")
+        from studentstatus.services.stuck import stuck_records
+
+        stuck: Counter[str] = Counter()
+        late = 0
+        for c in COUNTIES:
+            report = stuck_records(self.rt, Operator.parse(f"county:{c}"), collect=False)
+            stuck.update(report.counts)
+            late += sum(g.overdue for g in report.groups.values())
+        self.line(f"without a national number (stuck): {_counts(stuck)}; {late} past the deadline")
 
     def year_end(self) -> None:
         from studentstatus.services.rollover import apply_rollover, plan_rollover

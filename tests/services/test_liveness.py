@@ -16,8 +16,8 @@ At the end (teardown) every open problem is resolved the documented way, the
 county approves, the province verifies and issues, and then every live record
 holds a number (or is in a documented terminal state).
 
-It runs on the memory store and on SQLite (``STUDENTSTATUS_LIVENESS_EXAMPLES``
-scales the example count; the defaults keep the CI time well under a minute).
+It runs on the memory store (200 examples of up to 40 steps) and on SQLite (30), about
+20 s together on a 2-core machine; ``STUDENTSTATUS_LIVENESS_EXAMPLES`` scales the counts.
 ``test_liveness_catches_a_dead_end`` checks that the property is not vacuous:
 with accepted evidence doing nothing to the record (the dead end this workflow
 used to have), the machine fails.
@@ -26,7 +26,6 @@ used to have), the machine fails.
 from __future__ import annotations
 
 import os
-import random
 import tempfile
 import uuid
 from collections import Counter
@@ -422,12 +421,12 @@ _SETTINGS: dict[str, Any] = {
 
 
 def test_liveness_memory() -> None:
-    run_state_machine_as_test(Workflow, settings=settings(max_examples=_examples(300), **_SETTINGS))
+    run_state_machine_as_test(Workflow, settings=settings(max_examples=_examples(200), **_SETTINGS))
 
 
 def test_liveness_sqlite() -> None:
     run_state_machine_as_test(
-        SqliteWorkflow, settings=settings(max_examples=_examples(40), **_SETTINGS)
+        SqliteWorkflow, settings=settings(max_examples=_examples(30), **_SETTINGS)
     )
 
 
@@ -446,13 +445,20 @@ def test_liveness_catches_a_dead_end() -> None:
         suppress_health_check=list(HealthCheck),
         phases=[Phase.generate],
     )
-    with mock.patch.object(problem_service, "_confirm", nothing), pytest.raises(AssertionError):
-        run_state_machine_as_test(Workflow, settings=quick)
+    reached = Counter(REACHED)
+    try:
+        with (
+            mock.patch.object(problem_service, "_confirm", nothing),
+            pytest.raises(AssertionError, match=r"stuck|problems left"),
+        ):
+            run_state_machine_as_test(Workflow, settings=quick)
+    finally:
+        REACHED.clear()
+        REACHED.update(reached)
 
 
 def test_reached_states_summary(capsys: pytest.CaptureFixture[str]) -> None:
     """Print what the liveness runs reached (run with ``-s`` after the runs above)."""
-    random.seed(0)
     with capsys.disabled():
         for key, n in sorted(REACHED.items()):
             print(f"  {n:6d}  {key}")

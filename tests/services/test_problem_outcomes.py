@@ -293,3 +293,21 @@ def test_number_taken_is_listed_as_terminal_with_its_next_step() -> None:
     stuck = stuck_records(rt, OPS["c105"])
     assert stuck.counts == {"number_taken": 1}
     assert stuck.groups["number_taken"].records[0]["record_id"] == new
+
+
+def test_the_monitoring_report_counts_who_is_stuck(store: Store) -> None:
+    from studentstatus.services.report_format import format_report
+    from studentstatus.services.reports import build_report
+
+    rt = runtime(store)
+    people = [_person(1), _person(3), _person(5, id_type="none", id_number="")]
+    import_children(rt, OPS["kgA"], people)
+    approve_records(rt, OPS["c105"], all_pending=True)
+    verify_records(rt, OPS["p11"], _registry(people[0]))  # the second: NOT_FOUND
+    rep = build_report(rt, OPS["c105"], "110105", 2025)
+    assert rep.stuck == {"open_problem": 1, "ready": 2}
+    assert rep.stuck == stuck_records(rt, OPS["c105"]).counts
+    assert rep.to_dict()["stuck"] == rep.stuck
+    assert "未发学籍号 records without a national number" in format_report(rep)
+    issue_numbers(rt, OPS["p11"])
+    assert build_report(rt, OPS["p11"], "11", 2025).stuck == {"open_problem": 1}

@@ -444,6 +444,17 @@ def format_report(report: Report, *, flows: FlowMatrix | None = None) -> str:
             for s, n in by_status.items()
         ],
     )
+    if report.stuck:
+        from studentstatus.domain.problems import next_step
+
+        section(
+            "未发学籍号 records without a national number",
+            ("原因 reason", "下一步 next (who)", "数量 count"),
+            [
+                [f"{next_step(r).label_zh} {next_step(r).label_en}", next_step(r).who, n]
+                for r, n in report.stuck.items()
+            ],
+        )
     if flows is not None:
         out.append("")
         out.extend(format_flows(flows))
