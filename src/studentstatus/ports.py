@@ -31,6 +31,8 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
+import attrs
+
 from studentstatus.domain.audit import AuditKey
 from studentstatus.domain.enums import (
     ChangeKind,
@@ -60,6 +62,7 @@ __all__ = [
     "AttendanceRepository",
     "AuditEventFields",
     "AuditLog",
+    "BulkAttendanceRepository",
     "BulkChildRepository",
     "BulkNumberRegistry",
     "BulkProblemRepository",
@@ -69,6 +72,7 @@ __all__ = [
     "ChangeLog",
     "ChildRepository",
     "Clock",
+    "Groups",
     "IdentityClaims",
     "KeyedAuditLog",
     "KindergartenRepository",
@@ -79,6 +83,9 @@ __all__ = [
     "RecordQuery",
     "RecordRepository",
     "RecordSearch",
+    "ReportScope",
+    "ReportSource",
+    "ReportingUnitOfWork",
     "RequestRepository",
     "RosterRepository",
     "RowEncoder",
@@ -548,6 +555,25 @@ class AttendanceRepository(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkAttendanceRepository(AttendanceRepository, Protocol):
+    """An :class:`AttendanceRepository` that reads many records' attendance at once
+    (optional; the library's adapters have it, services read one record at a time
+    without it).  The conformance kit checks ``for_records`` = ``for_record`` per id.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.attendance, BulkAttendanceRepository)
+    True
+    """
+
+    def for_records(
+        self, record_ids: Sequence[str], *, start: date | None = None, end: date | None = None
+    ) -> dict[str, list[AttendanceEntry]]:
+        """:meth:`~AttendanceRepository.for_record` of each id that has entries, by id."""
+        ...
+
+
 class AuditLog(Protocol):
     """Append-only, hash-chained audit entries, one chain per writer scope (the chains
     are computed by the domain: :mod:`studentstatus.domain.audit`).
@@ -695,6 +721,72 @@ class RowEncoder(Protocol):
         (a :class:`~studentstatus.domain.model.StatusRecord`, with its numbers),
         ``"changes"`` (a :class:`~studentstatus.domain.model.StatusChange`) or
         ``"numbers"`` (a claimed :class:`~studentstatus.domain.model.IssuedNumber`)."""
+        ...
+
+
+@attrs.frozen
+class ReportScope:
+    """Which records a report covers: a region prefix, optionally one kindergarten.
+
+    >>> ReportScope("1101").kindergarten_code is None
+    True
+    """
+
+    region_prefix: str
+    kindergarten_code: str | None = None
+
+
+Groups = dict[tuple[Any, ...], int]
+"""Grouped counts: key tuple → count."""
+
+
+class ReportSource(Protocol):
+    """Where the grouped counts of a monitoring report come from.
+
+    ``services.reports.PortReportSource`` computes them through the repositories of
+    any unit of work; a store that can count in its own engine offers a faster one
+    through :class:`ReportingUnitOfWork` (the SQL adapter: ``GROUP BY`` queries).
+    Both must give the same counts (the conformance kit's ``ReportSourceContract``).
+    """
+
+    def enrolment(self, scope: ReportScope) -> dict[str, Groups]:
+        """ACTIVE records in scope grouped by each of ``services.reports.DIMENSIONS``.
+
+        Keys: ``county_type`` (record region_code, kindergarten type value or
+        None, inclusive or None), ``kindergarten`` (code,), ``grade_sex``
+        (grade value or None, sex value or None), ``birth_date`` (date or
+        None,), ``migrant`` (hukou_region, record region_code, hukou_rural).
+        """
+        ...
+
+    def changes_by_kind(self, scope: ReportScope, start: date, end: date) -> Groups:
+        """Change-log events with effective date in [start, end] of records in scope, by kind."""
+        ...
+
+    def problems(self, scope: ReportScope) -> Groups:
+        """Problem records of the scope by (kind, status)."""
+        ...
+
+    def attendance_by_day(self, scope: ReportScope, start: date, end: date) -> Groups:
+        """Current attendance entries of records in scope by (day, status), days in [start, end]."""
+        ...
+
+
+@runtime_checkable
+class ReportingUnitOfWork(Protocol):
+    """A unit of work that computes report counts itself (optional capability).
+
+    ``services.reports.build_report`` uses :meth:`report_source` when the unit of
+    work has it, and counts through the repositories otherwise.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow, ReportingUnitOfWork)
+    False
+    """
+
+    def report_source(self) -> ReportSource:
+        """A :class:`ReportSource` reading this unit's transaction."""
         ...
 
 

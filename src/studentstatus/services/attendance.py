@@ -56,8 +56,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
@@ -68,6 +68,7 @@ from studentstatus.domain.model import AttendanceEntry, StatusRecord
 from studentstatus.domain.monitoring import absence_alerts
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, Violation, mask
+from studentstatus.services.attendance_reads import fetch_attendance, month_school_day_counts
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import record_in_scope, region_in_scope, require_role
 from studentstatus.tabular import open_table, parse_date
@@ -208,48 +209,6 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def fetch_attendance(
-    uow: UnitOfWork, record_ids: Sequence[str], *, start: date | None, end: date | None
-) -> dict[str, list[AttendanceEntry]]:
-    """Current entry per day for many records, read in bulk when the adapter can.
-
-    Uses the adapter's ``attendance.for_records`` (memory, files and SQL
-    adapters have it); a store without it is read one record at a time.
-
-    >>> from studentstatus.adapters.memory import MemoryStore
-    >>> with MemoryStore().unit_of_work() as uow:
-    ...     fetch_attendance(uow, ["r1"], start=None, end=None)
-    {}
-    """
-    bulk = getattr(uow.attendance, "for_records", None)
-    if bulk is not None:
-        found: dict[str, list[AttendanceEntry]] = bulk(record_ids, start=start, end=end)
-        return found
-    out: dict[str, list[AttendanceEntry]] = {}
-    for rid in record_ids:
-        entries = uow.attendance.for_record(rid, start=start, end=end)
-        if entries:
-            out[rid] = entries
-    return out
-
-
-def month_school_day_counts(
-    months: Iterable[tuple[int, int]], calendar: WorkingDayCalendar
-) -> dict[tuple[int, int], int]:
-    """School days of each whole calendar month (the month-share denominator).
-
-    >>> from studentstatus.domain.calendar import WeekdayCalendar
-    >>> month_school_day_counts([(2025, 9)], WeekdayCalendar())
-    {(2025, 9): 22}
-    """
-    out: dict[tuple[int, int], int] = {}
-    for y, m in set(months):
-        first = date(y, m, 1)
-        last = (date(y + (m == 12), m % 12 + 1, 1)) - timedelta(days=1)
-        out[(y, m)] = len(school_days(first, last, calendar))
-    return out
 
 
 def _window_start(first_day: date, policy: Policy, calendar: WorkingDayCalendar) -> date:

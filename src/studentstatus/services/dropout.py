@@ -1,6 +1,6 @@
 """Dropout control (控辍保学): the county's three ledgers, comparisons and cases.
 
-A county keeps three ledgers (FACTS §6.5):
+A county keeps three ledgers (docs/reference/domain.md#monitoring):
 
 * **eligible children** (适龄儿童台账) — from a population extract of the
   county's children aged 3–5 (:func:`read_population`; CSV ``id_number, name,
@@ -67,6 +67,7 @@ from studentstatus.domain.monitoring import (
     close_case,
 )
 from studentstatus.errors import NotFoundError, ValidationError, Violation, mask
+from studentstatus.services.attendance_reads import fetch_attendance
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import (
     absent,
@@ -709,8 +710,6 @@ def county_ledgers(
 
 
 def _present_ids(uow: UnitOfWork, ids: Sequence[str], start: date, end: date) -> set[str]:
-    from studentstatus.services.attendance import fetch_attendance
-
     if not ids:
         return set()
     found = fetch_attendance(uow, ids, start=start, end=end)

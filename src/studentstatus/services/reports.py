@@ -6,7 +6,7 @@ region level (province / city / county), kindergarten, kindergarten type
 years on the school year's cut-off), and migrant status
 (:mod:`studentstatus.domain.migration`; rural household registrations
 counted apart); the share of children in inclusive (普惠) kindergartens —
-public ones plus private ones recognised as inclusive (FACTS §4.4) — and in
+public ones plus private ones recognised as inclusive — and in
 public ones; the gross enrolment rate (毛入园率: children on roll / children
 aged 3–5 in the population extract) when an extract is given; changes by
 kind (effective in the school year); problem records by kind and status;
@@ -19,8 +19,8 @@ counts (``{key tuple: count}``).  :class:`PortReportSource` computes them
 over the ports by streaming (memory and file stores);
 :class:`studentstatus.adapters.sql.reports.SqlReportSource` computes them in
 the database with ``GROUP BY`` (never loading rows), and :func:`build_report`
-picks it automatically when the store is a
-:class:`~studentstatus.adapters.sql.SqlStore`.  :func:`assemble` turns the
+picks it when the unit of work offers one (the declared capability
+:class:`~studentstatus.ports.ReportingUnitOfWork`; the SQL store does).  :func:`assemble` turns the
 grouped counts into the :class:`Report` the same way for both, so the two
 can be compared exactly.
 
@@ -37,7 +37,6 @@ can be compared exactly.
 
 from __future__ import annotations
 
-import abc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
@@ -50,6 +49,8 @@ from studentstatus.domain.enums import Grade, KindergartenType, State
 from studentstatus.domain.migration import MigrantStatus, migrant_status
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, ValidationError
+from studentstatus.ports import Groups, ReportingUnitOfWork, ReportScope, ReportSource
+from studentstatus.services.attendance_reads import fetch_attendance
 from studentstatus.services.authority import region_in_scope, require_role
 
 if TYPE_CHECKING:
@@ -81,22 +82,6 @@ _CHUNK = 2000
 TREND_DAYS = 30
 
 
-@attrs.frozen
-class ReportScope:
-    """Which records a report covers: a region prefix, optionally one kindergarten.
-
-    >>> ReportScope("1101").kindergarten_code is None
-    True
-    """
-
-    region_prefix: str
-    kindergarten_code: str | None = None
-
-
-Groups = dict[tuple[Any, ...], int]
-"""Grouped counts: key tuple → count."""
-
-
 def school_year_range(school_year: int) -> tuple[date, date]:
     """First and last day of a school year (1 Sept … 31 Aug).
 
@@ -121,33 +106,7 @@ def kindergarten_kind(kg_type: str | None, inclusive: bool | None) -> str:
     return "private_inclusive" if inclusive else "private_other"
 
 
-class ReportSource(abc.ABC):
-    """Where the grouped counts of a report come from (ports or database)."""
-
-    @abc.abstractmethod
-    def enrolment(self, scope: ReportScope) -> dict[str, Groups]:
-        """ACTIVE records in scope grouped by each of :data:`DIMENSIONS`.
-
-        Keys: ``county_type`` (record region_code, kindergarten type value or
-        None, inclusive or None), ``kindergarten`` (code,), ``grade_sex``
-        (grade value or None, sex value or None), ``birth_date`` (date or
-        None,), ``migrant`` (hukou_region, record region_code, hukou_rural).
-        """
-
-    @abc.abstractmethod
-    def changes_by_kind(self, scope: ReportScope, start: date, end: date) -> Groups:
-        """Change-log events with effective date in [start, end] of records in scope, by kind."""
-
-    @abc.abstractmethod
-    def problems(self, scope: ReportScope) -> Groups:
-        """Problem records of the scope by (kind, status)."""
-
-    @abc.abstractmethod
-    def attendance_by_day(self, scope: ReportScope, start: date, end: date) -> Groups:
-        """Current attendance entries of records in scope by (day, status), days in [start, end]."""
-
-
-class PortReportSource(ReportSource):
+class PortReportSource:
     """Grouped counts computed over the ports by streaming (memory, files, any store).
 
     >>> from studentstatus.adapters.memory import MemoryStore
@@ -227,8 +186,6 @@ class PortReportSource(ReportSource):
 
     def attendance_by_day(self, scope: ReportScope, start: date, end: date) -> Groups:
         """See :meth:`ReportSource.attendance_by_day`."""
-        from studentstatus.services.attendance import fetch_attendance
-
         out: Counter[tuple[Any, ...]] = Counter()
         for chunk in _chunks(self._records(scope), _CHUNK):
             found = fetch_attendance(self._uow, [r.id for r in chunk], start=start, end=end)
@@ -420,22 +377,21 @@ def _stuck(rt: Runtime, scope: ReportScope) -> dict[str, int]:
     return stuck_counts(rt, scope.region_prefix, scope.kindergarten_code)
 
 
-def source_for(uow: UnitOfWork, store: Any) -> ReportSource:
-    """The database source for a :class:`~studentstatus.adapters.sql.SqlStore`, else the ports.
+def source_for(uow: UnitOfWork, store: Any = None) -> ReportSource:
+    """The unit of work's own source (:class:`~studentstatus.ports.ReportingUnitOfWork`,
+    e.g. the SQL store's ``GROUP BY`` queries), else counting through the ports.
+
+    ``store`` is accepted for callers of the earlier signature and not used.
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> store = MemoryStore()
     >>> with store.unit_of_work() as uow:
-    ...     type(source_for(uow, store)).__name__
+    ...     type(source_for(uow)).__name__
     'PortReportSource'
     """
-    tables = getattr(store, "tables", None)
-    conn = getattr(uow, "_conn", None)
-    if tables is not None and conn is not None and type(store).__name__ == "SqlStore":
-        from studentstatus.adapters.sql.reports import SqlReportSource
-
-        sql_source: ReportSource = SqlReportSource(conn, tables)
-        return sql_source
+    del store
+    if isinstance(uow, ReportingUnitOfWork):
+        return uow.report_source()
     return PortReportSource(uow)
 
 

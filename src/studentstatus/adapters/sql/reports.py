@@ -1,11 +1,12 @@
 """Report counts computed in the database: ``GROUP BY`` over the SQL adapter's tables.
 
 :class:`SqlReportSource` implements
-:class:`~studentstatus.services.reports.ReportSource` with one aggregate
+:class:`~studentstatus.ports.ReportSource` with one aggregate
 query per dimension; no record row is loaded into Python, only the grouped
 counts (a few thousand rows at most: kindergartens, birth dates, pairs of
 region codes).  :func:`studentstatus.services.reports.build_report` picks it
-automatically for a :class:`~studentstatus.adapters.sql.SqlStore`.
+through the unit of work's ``report_source()``
+(:class:`~studentstatus.ports.ReportingUnitOfWork`).
 
 "Current" attendance (the latest entry per record and day, corrections
 appended later) is selected with ``NOT EXISTS`` a later row for the same
@@ -13,7 +14,7 @@ appended later) is selected with ``NOT EXISTS`` a later row for the same
 
 >>> from datetime import date
 >>> from studentstatus.adapters.sql import SqlStore
->>> from studentstatus.services.reports import ReportScope
+>>> from studentstatus.ports import ReportScope
 >>> store = SqlStore("sqlite://", create=True)
 >>> with store.unit_of_work() as uow:
 ...     src = SqlReportSource(uow._conn, store.tables)
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Connection
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.tables import SqlTables, region_prefix_filter
 from studentstatus.domain.enums import State
-from studentstatus.services.reports import Groups, ReportScope, ReportSource
+from studentstatus.ports import Groups, ReportScope
 
 __all__ = ["SqlReportSource"]
 
@@ -48,7 +49,7 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-class SqlReportSource(ReportSource):
+class SqlReportSource:
     """Grouped counts from aggregate SQL queries on ``conn`` (see the module docstring)."""
 
     def __init__(self, conn: Connection, tables: SqlTables) -> None:

@@ -49,6 +49,7 @@ from studentstatus.adapters.sql.copy import CopyEncoder, _last_value_memo, copy_
 from studentstatus.adapters.sql.errors import translating
 from studentstatus.adapters.sql.params import ParamEncoder, write_params
 from studentstatus.adapters.sql.partitioning import UNKNOWN_PROVINCE, province_key
+from studentstatus.adapters.sql.reports import SqlReportSource
 from studentstatus.adapters.sql.tables import (
     SqlTables,
     UtcDateTime,
@@ -404,6 +405,22 @@ class SqlUnitOfWork:
             if self._tx.is_active:
                 self._tx.rollback()
             self._begin()
+
+    # report counts (ports.ReportingUnitOfWork) -------------------------------------------
+
+    def report_source(self) -> SqlReportSource:
+        """Report counts by ``GROUP BY`` in this unit's transaction
+        (:class:`~studentstatus.adapters.sql.reports.SqlReportSource`).
+
+        >>> from studentstatus.ports import ReportScope
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     uow.report_source().problems(ReportScope("11"))
+        {}
+        >>> store.close()
+        """
+        assert self._conn is not None, "report_source() inside the unit of work"
+        return SqlReportSource(self._conn, self._store.tables)
 
     # prepared rows (ports.PreparedWrites) ------------------------------------------------
 
