@@ -115,6 +115,7 @@ from studentstatus.domain.monitoring import (
 )
 from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
 from studentstatus.ports import (
+    BulkAttendanceRepository,
     BulkChildRepository,
     BulkNumberRegistry,
     BulkProblemRepository,
@@ -122,6 +123,8 @@ from studentstatus.ports import (
     PreparedWrites,
     RecordQuery,
     RecordSearch,
+    ReportingUnitOfWork,
+    ReportScope,
     SealingAuditLog,
     Store,
     UnitOfWork,
@@ -130,6 +133,7 @@ from studentstatus.ports import (
 __all__ = [
     "AttendanceContract",
     "AuditContract",
+    "BulkAttendanceContract",
     "BulkLookupContract",
     "BulkNumberContract",
     "BulkProblemContract",
@@ -144,6 +148,7 @@ __all__ = [
     "PropertyContract",
     "RecordContract",
     "RecordSearchContract",
+    "ReportSourceContract",
     "RequestContract",
     "RosterContract",
     "StoreContract",
@@ -1608,6 +1613,117 @@ class AttendanceContract(_Base):
             assert uow.attendance.history("r1", date(2024, 9, 9)) == []
 
 
+class BulkAttendanceContract(_Base):
+    """Bulk attendance reads (:class:`~studentstatus.ports.BulkAttendanceRepository`).
+
+    ``supports_bulk_attendance``: ``None`` (default) runs these tests when
+    ``uow.attendance`` has ``for_records`` and skips them otherwise (services then
+    read one record at a time); ``True`` requires it; ``False`` skips.
+    """
+
+    supports_bulk_attendance: ClassVar[bool | None] = None
+
+    def test_attendance_for_records_equals_for_record(self, store: Store) -> None:
+        """for_records = for_record per id (ids without entries left out), date-filtered."""
+        with store.unit_of_work() as uow:
+            has = isinstance(uow.attendance, BulkAttendanceRepository)
+        self._optional(
+            self.supports_bulk_attendance, has, "this store has no bulk attendance reads",
+            "supports_bulk_attendance is True but uow.attendance lacks for_records",
+        )  # fmt: skip
+        d1, d2 = date(2024, 9, 2), date(2024, 9, 3)
+        entries = [
+            AttendanceEntry("r1", d1, AttendanceStatus.ABSENT, AbsenceReason.SICK, T0, "kg"),
+            AttendanceEntry("r1", d2, AttendanceStatus.PRESENT),
+            AttendanceEntry("r2", d1, AttendanceStatus.PRESENT),
+            AttendanceEntry("r1", d1, AttendanceStatus.PRESENT, None, T0 + timedelta(hours=1)),
+        ]
+        _commit(store, lambda u: u.attendance.add_many(entries))
+        ids = ["r2", "r1", "r9"]
+        with store.unit_of_work() as uow:
+            bulk = uow.attendance
+            assert isinstance(bulk, BulkAttendanceRepository)
+            for start, end in ((None, None), (d2, None), (None, d1)):
+                got = bulk.for_records(ids, start=start, end=end)
+                one = {
+                    rid: found
+                    for rid in ids
+                    if (found := uow.attendance.for_record(rid, start=start, end=end))
+                }
+                assert got == one
+            assert bulk.for_records([]) == {}
+
+
+class ReportSourceContract(_Base):
+    """A unit of work's own report counts (:class:`~studentstatus.ports.ReportingUnitOfWork`)
+    equal the counts through the repositories (``services.reports.PortReportSource``).
+
+    ``supports_report_source``: ``None`` (default) runs the test when the unit of work
+    has ``report_source`` and skips it otherwise; ``True`` requires it; ``False`` skips.
+    """
+
+    supports_report_source: ClassVar[bool | None] = None
+
+    def test_report_source_counts_like_the_ports(self, store: Store) -> None:
+        """Enrolment, changes, problems and attendance counts of both sources agree."""
+        from studentstatus.services.reports import PortReportSource
+
+        with store.unit_of_work() as uow:
+            has = isinstance(uow, ReportingUnitOfWork)
+        self._optional(
+            self.supports_report_source, has, "this store counts reports through the ports",
+            "supports_report_source is True but the unit of work lacks report_source",
+        )  # fmt: skip
+        kgs = [_kg("1111000001", "110105"), _kg("1111000002", "110108", inclusive=False)]
+        children = [
+            _child("c1"),
+            _child("c2", sex=Sex.F, hukou_region="440305", document=None),
+            _child("c3", birth_date=date(2021, 5, 1), document=None),
+        ]
+        records = [
+            _record("r1", state=State.ACTIVE),
+            _record("r2", child_id="c2", state=State.ACTIVE, grade=Grade.MIDDLE),
+            _record(
+                "r3", child_id="c3", kindergarten_code="1111000002", region_code="110108",
+                state=State.ACTIVE, grade=None,
+            ),
+            _record("r4", child_id="c3", state=State.PENDING),
+        ]  # fmt: skip
+
+        def seed(uow: UnitOfWork) -> None:
+            uow.kindergartens.add_many(kgs)
+            uow.children.add_many(children)
+            uow.records.add_many(records)
+            uow.changes.append_many(
+                [_change("r1", 1, date(2024, 9, 2)), _change("r3", 1, date(2024, 10, 8))]
+            )
+            uow.attendance.add_many(
+                [
+                    AttendanceEntry("r1", date(2024, 9, 2), AttendanceStatus.PRESENT),
+                    AttendanceEntry("r3", date(2024, 9, 2), AttendanceStatus.ABSENT),
+                ]
+            )
+
+        _commit(store, seed)
+        start, end = date(2024, 9, 1), date(2025, 8, 31)
+        with store.unit_of_work() as uow:
+            assert isinstance(uow, ReportingUnitOfWork)
+            own, ports = uow.report_source(), PortReportSource(uow)
+            for scope in (
+                ReportScope("11"),
+                ReportScope("110108"),
+                ReportScope("11", "1111000001"),
+            ):
+                assert own.enrolment(scope) == ports.enrolment(scope)
+                assert own.changes_by_kind(scope, start, end) == ports.changes_by_kind(
+                    scope, start, end
+                )
+                assert own.problems(scope) == ports.problems(scope)
+                assert own.attendance_by_day(scope, start, end) == ports.attendance_by_day(
+                    scope, start, end
+                )
+
+
 class AuditContract(_Base):
     """The audit log: one chain per writer scope; ordered by (chain, seq), (chain, seq)
     unique, last(chain), heads().
@@ -2292,6 +2408,8 @@ class StoreContract(
     PreparedWritesContract,
     RosterContract,
     AttendanceContract,
+    BulkAttendanceContract,
+    ReportSourceContract,
     AuditContract,
     ClaimsContract,
     UnitOfWorkContract,
