@@ -48,10 +48,12 @@ from typing import Any
 from flask import Flask, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers.response import Response
 
-from studentstatus.domain.enums import ChangeKind, ProblemStatus, State
+from studentstatus.domain.age import birth_range, school_year_of
+from studentstatus.domain.enums import ChangeKind, Grade, ProblemStatus, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import Context, allowed_changes
 from studentstatus.domain.model import Child, StatusRecord
+from studentstatus.domain.policy import Policy
 from studentstatus.errors import (
     NotFoundError,
     PermissionDenied,
@@ -60,6 +62,7 @@ from studentstatus.errors import (
     Violation,
     mask,
 )
+from studentstatus.ids import resident
 from studentstatus.ports import Clock
 from studentstatus.services.approval import approve_records
 from studentstatus.services.changes import (
@@ -76,7 +79,14 @@ from studentstatus.services.records import find_record, list_records
 from studentstatus.services.runtime import Runtime, SystemClock
 from studentstatus.store import open_store
 
-__all__ = ["KINDERGARTEN_ROW", "OPERATORS", "create_app", "display_number", "main"]
+__all__ = [
+    "KINDERGARTEN_ROW",
+    "OPERATORS",
+    "create_app",
+    "display_number",
+    "main",
+    "walkthrough_child",
+]
 
 log = logging.getLogger("portal_app")
 
@@ -93,7 +103,11 @@ KINDERGARTEN_ROW: dict[str, str] = {
     "licence_valid_until": "2030-12-31",
     "licence_state": "有效",
 }
-"""The licensed kindergarten the portal is seeded with (valid school code, USCC, licence)."""
+"""The licensed kindergarten the portal is seeded with (valid school code, USCC, licence).
+
+The licence dates are replaced at seeding by dates around the clock's today
+(issued five years before, valid five years after), so the portal works on
+any day."""
 
 OPERATORS: dict[str, str] = {
     "kindergarten:1111000001": "朝阳区阳光幼儿园 · kindergarten",
@@ -149,12 +163,53 @@ def _violations_of(exc: StudentStatusError) -> list[Violation]:
     return [Violation(exc.code, "", text, text)]
 
 
+def walkthrough_child(today: date) -> dict[str, str]:
+    """The README's walk-through child for ``today``: a 中班 (middle class) child of the
+    current school year, with a checksum-valid resident ID that matches its birth date.
+
+    The birth date is 15 March of the year that puts the child in 中班 on the
+    school year's cut-off (31 August), so the registration is accepted on any
+    day; the entry date is the first day of the school year.
+
+    >>> child = walkthrough_child(date(2026, 12, 7))
+    >>> child["birth_date"], child["id_number"], child["entry_date"], child["grade"]
+    ('2022-03-15', '110105202203150032', '2026-09-01', '中班')
+    >>> walkthrough_child(date(2024, 9, 2))["id_number"]  # the 2024 school year
+    '110105202003150038'
+    """
+    policy = Policy()
+    year = school_year_of(today, policy)
+    first, last = birth_range(Grade.MIDDLE, year, policy)
+    birth = date(last.year, 3, 15)
+    if not first <= birth <= last:  # pragma: no cover - another cut-off
+        birth = last
+    body = f"110105{birth:%Y%m%d}003"  # 003: the third boy registered that day
+    return {
+        "name": "王小明",
+        "sex": "男",
+        "birth_date": birth.isoformat(),
+        "id_type": "resident",
+        "id_number": body + resident.check_digit(body),
+        "guardian_name": "王芳",
+        "guardian_relation": "mother",
+        "guardian_phone": "13800138000",
+        "entry_date": max(date(year, 9, 1), birth).isoformat(),
+        "grade": "中班",
+    }
+
+
 def _seed(rt: Runtime) -> None:
     with rt.store.unit_of_work() as uow:
         known = uow.kindergartens.find(KINDERGARTEN_ROW["school_code"]) is not None
     if known:
         return
-    report = import_kindergartens(rt, _SEEDER, [KINDERGARTEN_ROW])
+    today = rt.clock.today()
+    row = {
+        **KINDERGARTEN_ROW,
+        "licence_issued": date(today.year - 5, 1, 1).isoformat(),
+        "licence_valid_until": date(today.year + 5, 12, 31).isoformat(),
+    }
+    report = import_kindergartens(rt, _SEEDER, [row])
     if report.rejected:  # pragma: no cover - the seed row is valid
         msg = "; ".join(f"{r.code}: {r.message_en}" for r in report.rejected)
         raise RuntimeError(msg)
@@ -299,6 +354,7 @@ def _routes(app: Flask, rt: Runtime) -> None:
             errors=errors or [],
             id_types=_ID_TYPES,
             today=rt.clock.today(),
+            example=walkthrough_child(rt.clock.today()),
         )
 
     @app.get("/")
@@ -420,16 +476,38 @@ def _routes(app: Flask, rt: Runtime) -> None:
         return redirect(url_for("index"))
 
 
+def _example_line(today: date) -> str:
+    """Today's walk-through child in one line (for the terminal, never a page: it holds an ID).
+
+    >>> _example_line(date(2026, 12, 7))
+    'try: 王小明 男 born 2022-03-15, resident ID 110105202203150032, 中班, entry 2026-09-01'
+    """
+    c = walkthrough_child(today)
+    return (
+        f"try: {c['name']} {c['sex']} born {c['birth_date']}, resident ID {c['id_number']}, "
+        f"{c['grade']}, entry {c['entry_date']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Serve the portal on http://127.0.0.1:8000 (``PORTAL_PORT`` changes the port)."""
-    del argv
+    """Serve the portal on http://127.0.0.1:8000 (``PORTAL_PORT`` changes the port).
+
+    ``--example`` prints today's walk-through child (see :func:`walkthrough_child`)
+    and exits; the server prints it at start-up too.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if "--example" in args:
+        print(_example_line(SystemClock().today()))
+        return
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = create_app()
     port = int(os.environ.get("PORTAL_PORT", "8000"))
     rt: Runtime = app.extensions["studentstatus"]
     print(
-        f"studentstatus portal on http://127.0.0.1:{port}/ (store: {rt.store!r})", file=sys.stderr
+        f"studentstatus portal on http://127.0.0.1:{port}/ (store: {rt.store!r})\n"
+        f"{_example_line(rt.clock.today())}",
+        file=sys.stderr,
     )
     app.run(host="127.0.0.1", port=port, debug=False)
 

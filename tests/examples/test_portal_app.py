@@ -19,7 +19,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,21 +36,9 @@ IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("PORTAL_CHROMEDRIVER", "/usr/bin/chromedriver")
 
-# A valid resident ID (check digit per GB 11643-1999), born 2020-03-15 in Chaoyang, male:
-# a 中班 (MIDDLE) child in the 2024 school year.
-CHILD_ID = "110105202003150038"
-CHILD = {
-    "name": "王小明",
-    "sex": "男",
-    "birth_date": "2020-03-15",
-    "id_type": "resident",
-    "id_number": CHILD_ID,
-    "guardian_name": "王芳",
-    "guardian_relation": "mother",
-    "guardian_phone": "13800138000",
-    "entry_date": "2024-09-01",
-    "grade": "中班",
-}
+# The walk-through runs on the real date (any day): the app computes its child from today —
+# a 中班 (MIDDLE) child of the current school year with a valid resident ID.
+TODAY = datetime.now(UTC).date()
 KG, COUNTY = "kindergarten:1111000001", "county:110105"
 
 
@@ -74,15 +62,26 @@ def _load_portal() -> ModuleType:
     return module
 
 
-def _clock() -> FixedClock:
-    return FixedClock(datetime(2024, 9, 2, 9, tzinfo=UTC))
+def _clock(day: date = TODAY) -> FixedClock:
+    return FixedClock(datetime.combine(day, time(9), tzinfo=UTC))
 
 
-@pytest.fixture
-def portal(tmp_path: Path) -> Iterator[Any]:
-    """A portal app on a fresh SQLite file, at 2024-09-02, seeded."""
+def _child(day: date = TODAY) -> dict[str, str]:
+    """The README's walk-through child for ``day`` (the app's own helper)."""
+    child: dict[str, str] = _load_portal().walkthrough_child(day)
+    return child
+
+
+# Today, and days where a fixed date would break: the school year's last and first days, a leap
+# day, and years ahead (the seeded licence and the child follow the clock).
+DAYS = [TODAY, date(2027, 8, 31), date(2027, 9, 1), date(2028, 2, 29), date(2041, 1, 2)]
+
+
+@pytest.fixture(params=[TODAY], ids=["today"])
+def portal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A portal app on a fresh SQLite file, seeded, its clock on ``request.param`` (today)."""
     module = _load_portal()
-    app = module.create_app(tmp_path / "portal.db", clock=_clock(), seed=7)
+    app = module.create_app(tmp_path / "portal.db", clock=_clock(request.param), seed=7)
     yield app
     app.extensions["studentstatus"].store.close()
 
@@ -106,10 +105,17 @@ def test_doctests_of_the_app_module() -> None:
     assert result.failed == 0
 
 
+@pytest.mark.parametrize("portal", DAYS, indirect=True, ids=str)
 def test_whole_flow_through_the_test_client(portal: Any) -> None:
-    """Register → approve → duplicate → delete → allowed changes → dry-run refusal."""
+    """Register → approve → duplicate → delete → allowed changes → dry-run refusal, on any day."""
+    child = _child(portal.extensions["studentstatus"].clock.today())
+    CHILD, CHILD_ID = child, child["id_number"]  # noqa: N806 - the walk-through's child
     client = portal.test_client()
+    home = client.get("/").get_data(as_text=True)
+    assert f'<span data-field="birth_date">{child["birth_date"]}</span>' in home  # the hint
+    assert CHILD_ID not in home
     first = client.post("/register", data=CHILD)
+    assert first.status_code == 302, first.get_data(as_text=True)
     assert first.status_code == 302
     rid = first.headers["Location"].rsplit("/", 1)[1]
     page = client.get(f"/records/{rid}").get_data(as_text=True)
@@ -156,6 +162,8 @@ def test_whole_flow_through_the_test_client(portal: Any) -> None:
 
 def test_registration_errors_are_all_reported_and_escaped(portal: Any) -> None:
     """Every violation of a bad form comes back at once; the form echo is HTML-escaped."""
+    CHILD = _child()  # noqa: N806
+    CHILD_ID = CHILD["id_number"]  # noqa: N806
     client = portal.test_client()
     bad = dict(CHILD, name="<script>alert(1)</script>", sex="X", grade="博士班")
     response = client.post("/register", data=bad)
@@ -169,6 +177,7 @@ def test_registration_errors_are_all_reported_and_escaped(portal: Any) -> None:
 
 def test_refusals_are_pages_with_code_and_both_messages(portal: Any) -> None:
     """Role refusal (county dry-run) → 403; unknown record → 404; each with its code."""
+    CHILD = _child()  # noqa: N806
     client = portal.test_client()
     rid = client.post("/register", data=CHILD).headers["Location"].rsplit("/", 1)[1]
     _as(client, COUNTY)
@@ -190,6 +199,7 @@ def test_form_echo_is_escaped_for_any_text(portal: Any) -> None:
     """Property: whatever a user types as a name, the page shows it escaped, never raw."""
     from markupsafe import escape
 
+    CHILD = _child()  # noqa: N806
     client = portal.test_client()
 
     @settings(max_examples=25, deadline=None)
@@ -203,6 +213,23 @@ def test_form_echo_is_escaped_for_any_text(portal: Any) -> None:
         assert echoed.group(1) == str(escape(name.strip()))
 
     check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)))
+def test_the_walkthrough_child_fits_on_any_day(day: date) -> None:
+    """Whatever the day: a valid resident ID for the birth date, 中班 fits, entry not ahead."""
+    from studentstatus.domain.age import grade_violations, school_year_of
+    from studentstatus.domain.enums import Grade
+    from studentstatus.domain.policy import Policy
+    from studentstatus.ids import resident
+
+    child = _child(day)
+    birth = date.fromisoformat(child["birth_date"])
+    assert resident.is_valid(child["id_number"], today=day)
+    assert resident.get_birth_date(child["id_number"]) == birth
+    assert grade_violations(birth, Grade.MIDDLE, school_year_of(day, Policy()), Policy()) == []
+    assert date.fromisoformat(child["entry_date"]) <= day
 
 
 # --------------------------------------------------------------------------- browser
@@ -266,6 +293,8 @@ def test_portal_in_headless_chromium(server: str, browser: Any, tmp_path: Path) 
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
+    CHILD = _child()  # noqa: N806 - today's walk-through child
+    CHILD_ID = CHILD["id_number"]  # noqa: N806
     pages: list[str] = []
 
     def submit(button: Any) -> None:

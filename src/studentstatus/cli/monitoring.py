@@ -230,7 +230,7 @@ def report_cmd(
     """The enrolment report of REGION for a school year (counts, shares, GER, changes…).
 
     Text output is a set of aligned tables with region and kindergarten names
-    next to their codes; ``--out`` also writes the charts and an HTML page
+    next to their codes; --out also writes the charts and an HTML page
     (and warns when no CJK font is installed: the charts then use English).
     """
     from studentstatus.services.flows import level_for, transfer_flows

@@ -1,6 +1,6 @@
 """Migrant children and flows: migrant flags of a record, origin → destination matrix of transfers.
 
-Flags (FACTS §6.6) come from :mod:`studentstatus.domain.migration`: the
+Flags come from :mod:`studentstatus.domain.migration`: the
 child's household registration (户籍) vs the kindergarten's county — local,
 other county of the province, other province — with rural household
 registrations marked (the statistical 进城务工人员随迁子女 is migrant *and*
