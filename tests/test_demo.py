@@ -1,8 +1,8 @@
 """The demo: it runs on memory, SQLite (and PostgreSQL/MariaDB), prints every stage, leaves a
 consistent store, and the same seed gives the same run.
 
-Real public vectors (FACTS.md §1.2) check the generator's check-digit logic next to the
-generated numbers: ``11010520200315002X``, ``510107201911300030``.
+Real public vectors (docs/reference/domain.md#resident-identity-number) check the generator's
+check-digit logic next to the generated numbers: ``11010520200315002X``, ``510107201911300030``.
 """
 
 from __future__ import annotations

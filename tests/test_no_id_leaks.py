@@ -4,7 +4,7 @@ A representative flow runs on the in-memory store and on SQLite with logging
 captured at DEBUG: intake with bad and duplicate IDs, approval, population
 verification with mismatches, national (G) numbers, refused changes and reads,
 and conflict errors raised by the stores themselves.  Every full number used
-(the real public vectors of FACTS.md §1.2 and generated ones, with the G
+(the real public vectors of docs/reference/domain.md and generated ones, with the G
 numbers that embed them) must be absent from every log record, every
 exception's ``str``/``repr``, every :class:`Violation`/:class:`Rejection`
 message and every entity ``repr``.

@@ -25,7 +25,8 @@ from studentstatus.domain.policy import Policy
 
 P = Policy()
 
-# Haikou 2021 enrolment notice (FACTS §6.4): birth ranges per grade for school year 2021.
+# Haikou 2021 enrolment notice (docs/reference/domain.md#grades-and-ages):
+# birth ranges per grade for school year 2021.
 HAIKOU_2021 = [
     (Grade.JUNIOR, date(2017, 9, 1), date(2018, 8, 31)),
     (Grade.MIDDLE, date(2016, 9, 1), date(2017, 8, 31)),
@@ -50,7 +51,7 @@ class TestHaikou2021:
         assert birth_range(grade, 2021, P) == (first, last)
 
     def test_nursery_band(self) -> None:
-        """托班: born (Y−3)-09-01 … (Y−2)-08-31 (FACTS §6.4)."""
+        """托班: born (Y−3)-09-01 … (Y−2)-08-31."""
         assert birth_range(Grade.NURSERY, 2021, P) == (date(2018, 9, 1), date(2019, 8, 31))
 
 

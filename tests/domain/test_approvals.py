@@ -81,7 +81,7 @@ def shape(request: ChangeRequest) -> list[str]:
 
 
 class TestTransferChains:
-    """The per-case transfer chain (FACTS §6.2)."""
+    """The per-case transfer chain (the four-party approval)."""
 
     def test_same_county(self) -> None:
         """Destination kg (applicant, pre-approved) → source kg → county."""

@@ -16,9 +16,9 @@ from studentstatus.testing.strategies import BREAKAGES, children, resident_ids
 
 TODAY = date(2024, 9, 1)
 MOTHER = Guardian("王芳", "mother", "+8613800138000")
-# FACTS §1.2 worked example: 11010520200315002X, female, born 2020-03-15.
+# Worked example of docs/reference/domain.md: 11010520200315002X, female, born 2020-03-15.
 ID_F = "11010520200315002X"
-# python-stdnum public vector (FACTS §1.2): lower-case x, born 2014-10-05, sequence 001 → male.
+# python-stdnum public vector: lower-case x, born 2014-10-05, sequence 001 → male.
 STDNUM = "44011320141005001x"
 
 
@@ -40,7 +40,7 @@ class TestCheckChild:
     """Every rule of check_child."""
 
     def test_sound(self) -> None:
-        """The FACTS example child is sound."""
+        """The worked-example child is sound."""
         assert codes(kid()) == []
 
     def test_stdnum_vector(self) -> None:
@@ -73,7 +73,7 @@ class TestCheckChild:
             assert number not in v.message_en + v.message_zh + v.hint
 
     def test_permit(self) -> None:
-        """A Taiwan residence permit (FACTS §1.2 example) is checked like a resident ID."""
+        """A Taiwan residence permit (worked example) is checked like a resident ID."""
         doc = IdentityDocument(DocumentKind.TW_PERMIT, "830000202001010025")
         assert codes(kid(document=doc, birth_date=date(2020, 1, 1))) == []
         assert codes(kid(document=doc, birth_date=date(2020, 1, 2))) == ["birth_date_mismatch"]

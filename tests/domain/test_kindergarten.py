@@ -20,7 +20,8 @@ from studentstatus.domain.model import Inspection, Kindergarten, Licence
 from studentstatus.testing.strategies import WINDOW, kindergartens
 
 LIC = Licence("教民144030670000001号", "南山区教育局", date(2020, 1, 1), date(2025, 12, 31))
-# Real-format public vectors (FACTS §4.3): USCC of a 事业单位 and of a 民办非企业单位.
+# Real-format public vectors (docs/reference/domain.md#unified-social-credit-code):
+# USCC of a 事业单位 and of a 民办非企业单位.
 KG = Kindergarten(
     "1144000001", "52440106MJ0000122D", "阳光幼儿园", "440306",
     KindergartenType.PRIVATE_NONPROFIT, licences=(LIC,),
@@ -115,7 +116,7 @@ class TestCheckKindergarten:
         assert check_kindergarten(KG) == []
 
     def test_public_vectors(self) -> None:
-        """Other public USCC vectors pass (FACTS §4.3)."""
+        """Other public USCC vectors pass."""
         for code in ("91110000600037341L", "12100000400000624D"):
             assert check_kindergarten(attrs.evolve(KG, uscc=code)) == []
 

@@ -37,7 +37,8 @@ HOME = Kindergarten("1111000001", "12100000400000624D", "甲园", "110105",
                     KindergartenType.PUBLIC, licences=(LIC,))  # fmt: skip
 OTHER = attrs.evolve(HOME, school_code="1111000002", name="乙园", region_code="110106")
 UNLICENSED = attrs.evolve(HOME, school_code="1111000003", licences=())
-# FACTS §1.2: 11010520200315002X is a girl born 2020-03-15 → JUNIOR in 2023, MIDDLE in 2024.
+# 11010520200315002X (worked example of docs/reference/domain.md) is a girl born 2020-03-15
+# → JUNIOR in 2023, MIDDLE in 2024.
 CHILD = Child("c1", "王小红", Sex.F,
               date(2020, 3, 15), IdentityDocument(DocumentKind.RESIDENT, "11010520200315002X"),
               guardians=(Guardian("王芳", "mother", "+8613800138000"),))  # fmt: skip
@@ -65,7 +66,7 @@ def ch(kind: K, day: date = TODAY, **kw: object) -> m.Change:
     return m.Change(kind, day, **kw)  # type: ignore[arg-type]
 
 
-# The table of ARCHITECTURE.md, written out independently of the module.
+# The transition table (docs/concepts/status-machine.md), written out independently of the module.
 SPEC = {
     K.REGISTER: ({None}, S.PENDING),
     K.APPROVE: ({S.PENDING}, S.ACTIVE),
@@ -89,7 +90,7 @@ SPEC = {
 
 
 class TestTable:
-    """The table is the ARCHITECTURE.md table, as data."""
+    """The table is the documented table, as data."""
 
     def test_matches_spec(self) -> None:
         """Same rows, from-states and targets, one row per kind."""

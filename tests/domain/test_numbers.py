@@ -22,7 +22,7 @@ from studentstatus.errors import (
     InvalidRegion,
 )
 
-# FACTS §1.2 / §2 worked examples and python-stdnum's public test vectors.
+# The worked examples of docs/reference/domain.md and python-stdnum's public test vectors.
 PUBLIC_IDS = [
     "11010520200315002X",
     "440306202109010045",
@@ -39,7 +39,7 @@ births = st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31))
 
 
 class TestVectors:
-    """Fixed vectors, checked by hand against FACTS."""
+    """Fixed vectors, worked by hand in docs/reference/domain.md."""
 
     @pytest.mark.parametrize("rid", PUBLIC_IDS)
     def test_g_numbers_of_public_ids_validate(self, rid: str) -> None:
@@ -53,7 +53,7 @@ class TestVectors:
         assert rid not in repr(parsed)
 
     def test_j_check_digit_matches_the_resident_id_rule(self) -> None:
-        """The J check character equals the ID check of the same 17 digits (FACTS table)."""
+        """The J check character equals the ID check of the same 17 digits."""
         assert numbers.j_number("110105", date(2020, 3, 15), 2) == "J11010520200315002X"
         assert numbers.j_number("440306", date(2021, 9, 1), 4) == "J440306202109010045"
         assert numbers.j_number("510107", date(2019, 11, 30), 3) == "J510107201911300030"

@@ -37,7 +37,7 @@ NOW = datetime(2025, 10, 8, 9, 0)
 REC = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, None, date(2023, 9, 1))
 KG = Operator.parse("kindergarten:1111000001")
 COUNTY = Operator.parse("county:110105")
-ID_A = "11010520200315002X"  # FACTS §1.2 worked example
+ID_A = "11010520200315002X"  # worked example of docs/reference/domain.md
 
 
 def cand(rid: str, number: str | None = ID_A, **kw: object) -> Candidate:

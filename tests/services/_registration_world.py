@@ -1,6 +1,7 @@
 """A small world for the registration tests: kindergartens, operators, CSV rows, stores.
 
-Real public ID vectors (FACTS.md §1.2) sit next to generated ones:
+Real public ID vectors (worked examples of
+docs/reference/domain.md) sit next to generated ones:
 ``11010520200315002X`` (F, 2020-03-15), ``510107201911300030`` (M, 2019-11-30),
 ``440306202109010045`` (F, 2021-09-01).
 """

@@ -1,6 +1,6 @@
 """Ages (周岁), school years and the grades a child's age fits.
 
-Rules chosen here (sources: FACTS.md §6.4, ARCHITECTURE.md "Status machine"):
+Rules chosen here (sources: docs/reference/domain.md#grades-and-ages):
 
 * **Age** is the number of *completed* years (周岁) on a day.  A child born on
   29 February has its birthday on **1 March in common years**: born

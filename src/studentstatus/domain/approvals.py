@@ -14,7 +14,7 @@ prefix, a ministry step ``""``.  An operator may decide a step only when its
 role and scope are exactly the step's.
 
 **Transfers (转园)** are built per case, not from
-:meth:`~studentstatus.domain.policy.Policy.approvals_for` (FACTS §6.2, the
+:meth:`~studentstatus.domain.policy.Policy.approvals_for` (docs/reference/domain.md#approvals, the
 "four-party" approval):
 
 1. the destination kindergarten — the applicant.  When the applicant *is*

@@ -1,6 +1,6 @@
 """Children: check a child's identity and family data; build one from raw form/CSV text.
 
-Rules chosen here (FACTS.md §1, §2, §7):
+Rules chosen here (sources: docs/reference/domain.md#numbers):
 
 * **Name**: 1–50 characters after trimming, no control characters.
 * **Document**: checked with :func:`studentstatus.ids.validate_document`.  A

@@ -1,12 +1,12 @@
 """Kindergartens and their operating licences (办学许可证): licensed on a day? sound data?
 
-Rules chosen here (FACTS.md §4):
+Rules chosen here (docs/reference/domain.md#kindergartens-and-licences):
 
 * A kindergarten is **licensed on day D** when one of its licences was issued on
   or before D, is valid until D or later, is in state ``VALID``, and its latest
   annual inspection (年检) of a year up to ``D.year`` did not fail.  A licence
   with no inspection yet counts as passed.  Children at an unlicensed
-  kindergarten get no student status (FACTS §3.2).
+  kindergarten get no student status.
 * :func:`check_kindergarten` reports every problem of the data at once: the
   10-digit school code (must be a kindergarten code ``11…``), the unified
   social credit code, the county (a current county-level code, or the

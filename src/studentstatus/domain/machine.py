@@ -20,7 +20,7 @@ Guards shared by every row: the from-state must be in the row
 suspension start or cancellation (``effective_date_past``), and the policy must
 allow the change kind (``change_not_allowed_here``).
 
-Choices beyond ARCHITECTURE.md (documented in docs/concepts/status-machine.md):
+Choices where the sources are silent (documented in docs/concepts/status-machine.md):
 
 * PROMOTE, REPEAT and SKIP are the year-end grade decision: at most one of them
   per school year of the effective date (``already_promoted_this_year``).
@@ -162,7 +162,7 @@ _S = State
 _K = ChangeKind
 _LIVE_FROM = (_S.PENDING, _S.ACTIVE, _S.SUSPENDED, _S.ABROAD, _S.WITHDRAWN)
 
-#: The transition table (ARCHITECTURE.md "Status machine"), one row per change kind.
+#: The transition table (docs/reference/domain.md#states-and-changes), one row per change kind.
 TABLE: Final[tuple[Transition, ...]] = (
     _t(
         _K.REGISTER,

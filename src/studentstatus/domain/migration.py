@@ -1,6 +1,6 @@
 """Migrant-child flags (随迁子女 / 流动儿童) and flow keys for reports.
 
-The statistical definition (FACTS §6.6) compares the child's household
+The statistical definition (docs/reference/domain.md#monitoring) compares the child's household
 registration (户口所在地) with the kindergarten's county: a child registered in
 another county of the same province, or in another province, is a migrant
 child.  Whether the hukou is rural (乡村) is a separate fact, kept on

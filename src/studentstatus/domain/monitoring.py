@@ -5,8 +5,8 @@ clock (``today`` is an argument), no randomness.  The services in
 :mod:`studentstatus.services.attendance` and :mod:`studentstatus.services.dropout`
 feed it from the ports.
 
-Absence rules (FACTS §6.5; thresholds are :class:`~studentstatus.domain.policy.Policy`
-settings):
+Absence rules (docs/reference/domain.md#monitoring; thresholds are
+:class:`~studentstatus.domain.policy.Policy` settings):
 
 * **streak** — a child recorded absent on ``policy.absence_streak_days``
   consecutive *school days* (default 10) opens a suspected-dropout case;

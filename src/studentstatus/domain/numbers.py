@@ -1,6 +1,7 @@
 """National student-status numbers (全国学籍号): the 19-character G, J and L numbers.
 
-Every number is one prefix letter and an 18-character body (FACTS §3.1):
+Every number is one prefix letter and an 18-character body
+(docs/reference/domain.md#national-numbers):
 
 * ``L`` — temporary, given at registration: the kindergarten's six-digit
   region code, the birth date ``YYYYMMDD`` and four random digits (no check

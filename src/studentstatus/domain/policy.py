@@ -39,7 +39,7 @@ __all__ = ["DEFAULT_APPROVALS", "DEFAULT_GRADE_AGES", "OPTIONAL_CHANGES", "HostG
 DEFAULT_GRADE_AGES: Mapping[Grade, int] = MappingProxyType(
     {Grade.NURSERY: 2, Grade.JUNIOR: 3, Grade.MIDDLE: 4, Grade.SENIOR: 5}
 )
-"""Completed years (周岁) on the cut-off date for each grade (ARCHITECTURE.md)."""
+"""Completed years (周岁) on the cut-off date for each grade."""
 
 _C = (Role.COUNTY,)
 DEFAULT_APPROVALS: Mapping[ChangeKind, tuple[Role, ...]] = MappingProxyType(

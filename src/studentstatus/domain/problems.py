@@ -15,7 +15,7 @@ Verification answers map to problems with :func:`problem_for_verification`.
 A problem is due by 31 July after its school year (:func:`due_date`, policy
 settings ``problem_due_month``/``problem_due_day``).
 
-Resolution (:func:`resolve`), FACTS §6.3:
+Resolution (:func:`resolve`; docs/reference/domain.md#problem-records):
 
 ===============  ==========================  ==========================  ===================
 action           who                         from                        to

@@ -21,7 +21,8 @@ The nationality code is checked for form only (three digits other than
 More information:
 
 * NIA 《新版外国人永久居留身份证机读信息规则(2023版)》
-* FACTS §2 (field split of the 2023 version from two independent implementations)
+* docs/reference/domain.md#other-documents (the 2023 field split is from two independent
+  implementations)
 
 >>> validate("91184019850101001X")
 '91184019850101001X'

@@ -39,7 +39,7 @@ __all__ = [
 
 FIELD = "school_code"
 
-#: School-type codes (FACTS §4.1).
+#: School-type codes (docs/reference/domain.md#school-code).
 TYPES: Mapping[str, str] = {
     "11": "幼儿园",
     "21": "小学",
