@@ -148,6 +148,11 @@ def preload(kind: str, url: str, prefix: str, n: int, workdir: Path) -> dict[str
     return {"counties": codes, "picks": picks, "preload_s": round(loaded, 1)}
 
 
+def _cn(n: int) -> str:
+    """``n`` in Chinese digits: a name holds no ASCII digits (domain.names)."""
+    return "".join("〇一二三四五六七八九"[int(d)] for d in str(n))
+
+
 def _child_row(
     rng: random.Random, kg: str, county: str, serial: int, ids: list[str]
 ) -> dict[str, str]:
@@ -166,7 +171,7 @@ def _child_row(
         number = body + check_digit(body)
     grade = "MIDDLE" if b < date(2021, 9, 1) else "JUNIOR"
     return {
-        "kindergarten_code": kg, "name": f"门户{serial % 997}", "sex": sex,
+        "kindergarten_code": kg, "name": "门户" + _cn(serial % 997), "sex": sex,
         "birth_date": b.isoformat(), "id_type": "resident", "id_number": number,
         "guardian_name": "家长", "guardian_relation": "mother",
         "guardian_phone": f"139{rng.randrange(10**8):08d}", "entry_date": "2025-09-01",

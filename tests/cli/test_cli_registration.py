@@ -87,7 +87,12 @@ def test_the_whole_registration_flow(env: dict[str, str], tmp_path: Path) -> Non
     assert code == 1  # some rows were rejected
     assert doc["accepted"] == 5  # type: ignore[index]
     rejected = {(r["row"], r["code"]) for r in doc["rejected"]}  # type: ignore[index]
-    assert rejected == {(5, "sex_invalid"), (6, "kindergarten_unlicensed"), (6, "out_of_scope")}
+    assert rejected == {
+        (5, "sex_invalid"),
+        (5, "name_characters"),
+        (6, "kindergarten_unlicensed"),
+        (6, "out_of_scope"),
+    }
     for r in doc["rejected"]:  # type: ignore[index]
         assert set(r) == {"row", "field", "code", "message_zh", "message_en"}
     assert doc["problems"] == {"DUPLICATE_ID": 2, "INVALID_ID": 1}  # type: ignore[index]

@@ -26,6 +26,7 @@ from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import StorageError, ValidationError
 from studentstatus.services import _parallel, intake, intake_writes
 from studentstatus.services.intake import import_children
+from studentstatus.tabular import FileRejected
 from studentstatus.testing.strategies import children, kindergartens, records
 
 from ._registration_world import (
@@ -386,8 +387,9 @@ def test_other_sources_and_bad_worker_counts(tmp_path: Path) -> None:
     assert (bad.value.code, bad.value.field) == ("workers_invalid", "workers")
     assert isinstance(bad.value, ValueError)
     assert bad.value.message_zh
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileRejected) as missing:  # checked as a file: one refusal, no traceback
         import_children(rt, OPS["kgA"], tmp_path / "missing.csv", workers=1)
+    assert missing.value.code == "file_missing"
 
 
 @settings(max_examples=200, deadline=None)

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.services._registration_world import KG_A, KG_C, KINDERGARTENS, resident_id, row, runtime
+from tests.services._registration_world import (
+    KG_A,
+    KG_C,
+    KINDERGARTENS,
+    cn,
+    resident_id,
+    row,
+    runtime,
+)
 
 from studentstatus.adapters.sql import SqlStore
 from studentstatus.domain.claims import identity_key
@@ -59,7 +67,7 @@ def _child(i: int, kg: str) -> dict[str, str]:
         sex = "M" if i % 2 else "F"
         number = resident_id("110105", date(2020, 10, 3), 100 + i, sex)
         return row(100 + i, kindergarten_code=kg, sex=sex, id_number=number)
-    return row(500 + i, kindergarten_code=kg, id_type="none", id_number="", name=f"无证{i}")
+    return row(500 + i, kindergarten_code=kg, id_type="none", id_number="", name="无证" + cn(i))
 
 
 def _task(args: tuple[str, str, int]) -> dict[str, Any]:

@@ -61,6 +61,19 @@ def _print_rejections(rejected: list[Any]) -> None:
         click.echo(f"  row {r.row} [{r.field}] {r.code}: {r.message_en} / {r.message_zh}")
 
 
+def sheet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--sheet NAME``: the sheet of an .xlsx workbook to read (the first by default)."""
+    return click.option(
+        "--sheet", default=None, metavar="NAME", help="Sheet of an .xlsx workbook (default: first)."
+    )(f)
+
+
+def _echo_file(path: str, info: Any) -> None:
+    """One stderr line saying what a file was read as (format, encoding or sheet)."""
+    if info is not None:
+        click.echo(f"read {path}: {info.describe()}", err=True)
+
+
 @click.group("kindergarten")
 def kindergarten_group() -> None:
     """The kindergarten registry (licensed kindergartens and their licences)."""
@@ -68,17 +81,26 @@ def kindergarten_group() -> None:
 
 @kindergarten_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@sheet_option
 @as_option
 @json_option
 @store_option
 @handle_errors()
-def kindergarten_import_cmd(file: str, operator_text: str, as_json: bool, store_url: str) -> None:
-    """Import kindergartens from FILE.csv (school_code, uscc, name, region_code, type, …)."""
+def kindergarten_import_cmd(
+    file: str, sheet: str | None, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """Import kindergartens from FILE (school_code, uscc, name, region_code, type, …).
+
+    FILE is CSV (UTF-8, GB18030/GBK or UTF-16) or an Excel workbook (.xlsx, the
+    first sheet or --sheet); it is checked as a file before anything is written.
+    """
     from studentstatus.services.kindergartens import import_kindergartens
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        report = import_kindergartens(rt, operator, file)
+        report = import_kindergartens(rt, operator, file, sheet=sheet)
+    if not as_json:
+        _echo_file(file, report.file)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -142,6 +164,7 @@ def kindergarten_cancel_move_cmd(
 
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@sheet_option
 @as_option
 @click.option(
     "--unlicensed-roster",
@@ -160,13 +183,18 @@ def kindergarten_cancel_move_cmd(
 @handle_errors()
 def import_cmd(
     file: str,
+    sheet: str | None,
     operator_text: str,
     unlicensed_roster: bool,
     workers: int,
     as_json: bool,
     store_url: str,
 ) -> None:
-    """Register the children in FILE.csv (one row per child) as PENDING records.
+    """Register the children in FILE (one row per child) as PENDING records.
+
+    FILE is CSV (UTF-8, GB18030/GBK or UTF-16) or an Excel workbook (.xlsx, the
+    first sheet or --sheet); it is checked as a file (encoding, header, at least
+    one data row) before anything is written.
 
     Every row is checked completely; rejected rows write nothing; the whole
     file is one unit of work.  ``--workers N`` checks the rows in N processes
@@ -194,8 +222,11 @@ def import_cmd(
             collect_records=False,
             progress=progress,
             workers=workers,
+            sheet=sheet,
         )
         _end_progress(progress)
+        if not as_json:  # (the JSON document has "file")
+            _echo_file(file, report.file)
         if as_json:
             spool.seek(0)
             _echo_streamed(report.to_dict(), "records", (line.rstrip("\n") for line in spool))
@@ -280,13 +311,17 @@ def approve_cmd(
     "registry_file",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="Population-registry extract CSV (id_number, name, sex, birth_date, status).",
+    help="Population-registry extract: CSV (UTF-8, GB18030, UTF-16) or .xlsx "
+    "(id_number, name, sex, birth_date, status).",
 )
+@sheet_option
 @as_option
 @json_option
 @store_option
 @handle_errors()
-def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url: str) -> None:
+def verify_cmd(
+    registry_file: str, sheet: str | None, operator_text: str, as_json: bool, store_url: str
+) -> None:
     """(province) Verify resident IDs of ACTIVE/PENDING records against the registry."""
     from studentstatus.adapters.population import CsvPopulationRegistry
     from studentstatus.services.authority import require_role
@@ -294,7 +329,9 @@ def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url:
 
     operator = parse_operator(operator_text)
     require_role(operator, "verify")  # before loading a big extract
-    registry = CsvPopulationRegistry(registry_file)
+    registry = CsvPopulationRegistry(registry_file, sheet=sheet)  # checked as a file first
+    if not as_json:
+        _echo_file(registry_file, registry.file)
     progress = _progress("records")
     with opened_runtime(store_url, registry) as rt:
         report = verify_records(rt, operator, progress=progress)
@@ -305,6 +342,9 @@ def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url:
         results = ", ".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "none"
         problems = ", ".join(f"{k} {v}" for k, v in sorted(report.problems.items())) or "none"
         click.echo(f"checked {report.checked}: {results}; problems opened: {problems}")
+        skipped = sum(report.registry_skipped.values())
+        why = ", ".join(f"{k} {v}" for k, v in report.registry_skipped.items())
+        click.echo(f"registry rows skipped: {skipped}" + (f" ({why})" if why else ""))
 
 
 @click.command("problems")
@@ -315,7 +355,8 @@ def verify_cmd(registry_file: str, operator_text: str, as_json: bool, store_url:
     "--csv",
     "csv_file",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the list to this CSV file (formula-leading cells escaped).",
+    help="Write the list to this file: CSV (formula-leading cells escaped), or an Excel "
+    "workbook when the name ends in .xlsx (text kept as text).",
 )
 @json_option
 @store_option
@@ -329,8 +370,8 @@ def problems_cmd(
     store_url: str,
 ) -> None:
     """The problem records (问题学籍) in scope: kind, record, kindergarten, due date, status."""
-    from studentstatus.services.csvio import write_csv
     from studentstatus.services.problems import PROBLEM_COLUMNS, list_problems
+    from studentstatus.tabular import write_table
 
     if as_json and csv_file:
         raise click.UsageError("--json and --csv are exclusive")
@@ -346,7 +387,7 @@ def problems_cmd(
                 }
                 for p in items
             )
-            n = write_csv(csv_file, PROBLEM_COLUMNS, rows)
+            n = write_table(csv_file, PROBLEM_COLUMNS, rows)
             click.echo(f"wrote {n} problems to {csv_file}", err=True)
             return
         if as_json:

@@ -182,6 +182,9 @@ def _header_and_rows(
             break
     if header is None:
         raise _refuse_empty()
+    if pad:  # a workbook's header row: as long as the widest row, its tail empty
+        while header and not header[-1].strip():
+            header = header[:-1]
     columns = header_columns(header, lookup_of(aliases))
     present = {c for c in columns if c}
     missing = [c for c in required if c not in present]
@@ -245,7 +248,7 @@ def _table(
             finally:
                 workbook.close()
             return
-        if not sample.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        if not sample.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe"):
             raise _refuse_empty()
         if sheet is not None:
             raise FileRejected(

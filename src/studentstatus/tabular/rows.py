@@ -157,9 +157,9 @@ _TRUE = frozenset({"1", "true", "t", "yes", "y", "是", "农业", "农村", "rur
 _FALSE = frozenset({"0", "false", "f", "no", "n", "否", "非农业", "城镇", "urban"})
 
 # Undecodable bytes become U+DC00 + byte (see _escape_bad_bytes); every decoder uses it.
-_BAD_BYTES = re.compile("[\udc00-\udcff]")
+_BAD_BYTES = re.compile(r"[\udc00-\udcff]")  # escapes read by re: no surrogate literal (mypyc)
 # Unicode category Cc: C0 controls (NUL included), DEL and the C1 controls.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SKIPPED: Mapping[str, str] = MappingProxyType({})
 BAD_BYTES_ERRORS = "studentstatus-bad-bytes"
 """Name of the codec error handler the readers decode with: every byte a codec cannot
@@ -348,9 +348,10 @@ def read_rows(
 ) -> Iterator[CsvRow]:
     """The data rows of ``records`` (the header already taken, its ``columns`` given).
 
-    ``pad``: short records are padded with empty cells (a workbook leaves trailing
-    empty cells out).  An exception of ``errors`` raised while reading a record is
-    that row's ``csv_malformed`` problem.  ``wanted``: see
+    ``pad``: records are padded with empty cells to the header's length, or cut to it
+    when the cells beyond it are empty (a workbook's rows are as long as its widest).
+    An exception of ``errors`` raised while reading a record is that row's
+    ``csv_malformed`` problem.  ``wanted``: see
     :func:`studentstatus.tabular.text.read_csv`.
 
     >>> rows = read_rows(iter([["王小明", "男"], [" ", ""], ["李", "女", "x"]]),
@@ -393,8 +394,11 @@ def read_rows(
         if wanted is not None and not wanted(number):
             yield CsvRow(number, _SKIPPED, ())
             continue
-        if pad and len(cells) < n_columns:
-            cells = cells + [""] * (n_columns - len(cells))
+        if pad and len(cells) != n_columns:
+            if len(cells) < n_columns:
+                cells = cells + [""] * (n_columns - len(cells))
+            elif not any(c.strip() for c in cells[n_columns:]):
+                cells = cells[:n_columns]
         if len(cells) == n_columns and not missing:
             values = {name: cells[i].strip() for i, name in pairs}
             joined = "".join(values.values())

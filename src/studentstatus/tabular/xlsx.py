@@ -46,7 +46,7 @@ __all__ = ["ZIP_MAGIC", "cell_text", "load", "sheet_records", "sheet_rows", "wri
 ZIP_MAGIC = b"PK\x03\x04"
 """The first bytes of a zip archive, which an ``.xlsx`` workbook is."""
 
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _openpyxl() -> Any:
