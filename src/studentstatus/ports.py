@@ -56,6 +56,7 @@ from studentstatus.domain.model import (
     StatusRecord,
 )
 from studentstatus.domain.monitoring import CaseStatus, DropoutCase
+from studentstatus.domain.rollover import RolloverRule
 from studentstatus.domain.search import RecordQuery
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "ChangeLog",
     "ChildRepository",
     "Clock",
+    "FieldUpdates",
     "Groups",
     "IdentityClaims",
     "KeyedAuditLog",
@@ -90,6 +92,7 @@ __all__ = [
     "RosterRepository",
     "RowEncoder",
     "SealingAuditLog",
+    "SetBasedRollover",
     "Store",
     "UnitOfWork",
     "VerificationQuery",
@@ -787,6 +790,86 @@ class ReportingUnitOfWork(Protocol):
 
     def report_source(self) -> ReportSource:
         """A :class:`ReportSource` reading this unit's transaction."""
+        ...
+
+
+@runtime_checkable
+class FieldUpdates(Protocol):
+    """A record repository that rewrites only named fields (optional capability).
+
+    ``update_fields(records, fields)`` = ``update_many(records)`` for a caller that knows
+    which fields changed (the rollover: its events list them), with the same guarantees
+    (a stale record → ``ConflictError``, a missing one → ``NotFoundError``, nothing
+    written).  The conformance kit's ``FieldUpdatesContract`` checks it.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.records, FieldUpdates)
+    False
+    """
+
+    def update_fields(self, records: Sequence[StatusRecord], fields: Iterable[str]) -> int:
+        """Optimistic update writing only ``fields`` (and the version); returns the count."""
+        ...
+
+
+@runtime_checkable
+class SetBasedRollover(Protocol):
+    """A record repository that applies the common year-end rollover in the database
+    (optional capability; the SQL adapter).
+
+    The records a :class:`~studentstatus.domain.rollover.RolloverRule` covers are
+    promoted or graduated set-based (``rollover_covered`` lists them, ``rollover_write``
+    writes them); the rest go through the status machine (``rollover_rest``);
+    ``rollover_settled`` counts those the rollover leaves alone.  The outcome must equal
+    the machine's record by record: the conformance kit's ``SetBasedRolloverContract``
+    compares the store with a memory store.
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     isinstance(uow.records, SetBasedRollover)
+    False
+    """
+
+    def rollover_rest(
+        self,
+        rule: RolloverRule,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        batch_size: int = 1000,
+        skip_settled: bool = False,
+    ) -> Iterator[StatusRecord]:
+        """ACTIVE records of the scope that ``rule`` does not cover, by id."""
+        ...
+
+    def rollover_settled(
+        self, rule: RolloverRule, *, region_prefix: str = "", kindergarten_code: str | None = None
+    ) -> dict[str, int]:
+        """Counts of ``done``, ``repeat``, ``new`` and ``machine`` records of the scope."""
+        ...
+
+    def rollover_covered(
+        self,
+        rule: RolloverRule,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[list[tuple[str, int, str, str]]]:
+        """Batches of ``(record_id, seq, kindergarten_code, grade)`` of the covered records."""
+        ...
+
+    def rollover_write(
+        self,
+        rule: RolloverRule,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        expected: int,
+    ) -> int:
+        """Write the covered records' events and updates; ``ConflictError`` unless exactly
+        ``expected`` rows are written."""
         ...
 
 

@@ -14,7 +14,8 @@ issue numbers — and re-runs any of it.  After every ``issue-numbers``:
 
 At the end (teardown) every open problem is resolved the documented way, the
 county approves, the province verifies and issues, and then every live record
-holds a number (or is in a documented terminal state).
+holds a number (or is in a documented terminal state) and the audit trail verifies,
+replay included.
 
 It runs on the memory store (200 examples of up to 40 steps) and on SQLite (30), about
 20 s together on a 2-core machine; ``STUDENTSTATUS_LIVENESS_EXAMPLES`` scales the counts.
@@ -52,6 +53,7 @@ from studentstatus.errors import PermissionDenied, RuleViolations
 from studentstatus.ports import Store
 from studentstatus.services import problems as problem_service
 from studentstatus.services.approval import approve_records
+from studentstatus.services.audit import verify
 from studentstatus.services.intake import import_children
 from studentstatus.services.numbers import issue_numbers
 from studentstatus.services.problems import resolve_problem
@@ -376,6 +378,9 @@ class Workflow(RuleBasedStateMachine):
         self._issue_and_check()
         stuck = stuck_records(self.rt, county)
         assert set(stuck.counts) <= {"number_taken"}, stuck.counts
+        chain = verify(self.store, replay=True, unkeyed_ok=True)  # the audit trail agrees
+        assert chain.ok, chain
+        assert not chain.findings, chain.findings
         REACHED["drained"] += 1
 
     def _settle(self, p: Any) -> None:

@@ -22,6 +22,7 @@ from studentstatus.domain.problems import ACTIONS, OUTCOMES, new_problem, outcom
 from studentstatus.errors import RuleViolations
 from studentstatus.ports import Store
 from studentstatus.services.approval import approve_records
+from studentstatus.services.audit import verify
 from studentstatus.services.intake import import_children
 from studentstatus.services.numbers import issue_numbers
 from studentstatus.services.problems import list_problems, resolve_problem
@@ -147,6 +148,10 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     assert child["id_number"] not in str(entry.after)
     assert issue_numbers(rt, OPS["p11"]).issued == []
     assert stuck_records(rt, OPS["c105"]).counts == {}
+    # the audit trail and its replay accept the county's confirmation
+    report = verify(store, replay=True, unkeyed_ok=True)
+    assert report.ok, report
+    assert not report.findings, report.findings
 
 
 @pytest.mark.parametrize("status", ["name", "info"])

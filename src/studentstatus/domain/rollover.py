@@ -56,16 +56,31 @@ import attrs
 
 from studentstatus.domain.age import SCHOOL_YEAR_START_MONTH
 from studentstatus.domain.enums import ChangeKind, Grade, State
+from studentstatus.domain.machine import Target, row
 from studentstatus.domain.model import StatusChange, StatusRecord
 
-__all__ = ["NEXT_GRADE", "RolloverRule"]
+__all__ = ["GRADUATE_STATES", "NEXT_GRADE", "PROMOTE_STATES", "RolloverRule"]
 
-#: The grade a PROMOTE leads to, for every grade that is promoted (SENIOR graduates).
-NEXT_GRADE: Final[dict[Grade, Grade]] = {
-    Grade.NURSERY: Grade.JUNIOR,
-    Grade.JUNIOR: Grade.MIDDLE,
-    Grade.MIDDLE: Grade.SENIOR,
-}
+#: The grade a PROMOTE leads to, for every grade that is promoted (SENIOR graduates):
+#: the machine's own ``Grade.next``.
+NEXT_GRADE: Final[dict[Grade, Grade]] = {g: n for g in Grade if (n := g.next()) is not None}
+
+
+def _states(kind: ChangeKind) -> tuple[State, State]:
+    """(from, to) of ``kind`` in the status machine's transition table."""
+    transition = row(kind)
+    (source,) = transition.sources
+    assert isinstance(source, State)
+    target = source if transition.target is Target.SAME else transition.target
+    assert isinstance(target, State)
+    return source, target
+
+
+#: PROMOTE and GRADUATE as the transition table has them (both from ACTIVE; PROMOTE keeps
+#: the state, GRADUATE ends in GRADUATED).  The SQL rollover writes these, so the table
+#: stays the one source of what a rollover does to a record's state.
+PROMOTE_STATES: Final[tuple[State, State]] = _states(ChangeKind.PROMOTE)
+GRADUATE_STATES: Final[tuple[State, State]] = _states(ChangeKind.GRADUATE)
 
 
 @attrs.frozen
@@ -132,19 +147,19 @@ class RolloverRule:
         """
         grade = record.grade
         assert grade is not None
-        if grade is Grade.SENIOR:
-            kind, to_state = ChangeKind.GRADUATE, State.GRADUATED
-            before: dict[str, object] = {"state": State.ACTIVE.value}
-            after: dict[str, object] = {"state": State.GRADUATED.value}
+        if grade not in NEXT_GRADE:
+            kind, (from_state, to_state) = ChangeKind.GRADUATE, GRADUATE_STATES
+            before: dict[str, object] = {"state": from_state.value}
+            after: dict[str, object] = {"state": to_state.value}
         else:
-            kind, to_state = ChangeKind.PROMOTE, State.ACTIVE
+            kind, (from_state, to_state) = ChangeKind.PROMOTE, PROMOTE_STATES
             before = {"grade": grade.value, "last_promoted_year": record.last_promoted_year}
             after = {"grade": NEXT_GRADE[grade].value, "last_promoted_year": self.school_year}
         return StatusChange(
             record_id=record.id,
             seq=record.version + 1,
             kind=kind,
-            from_state=State.ACTIVE,
+            from_state=from_state,
             to_state=to_state,
             effective_date=self.effective_date,
             recorded_at=self.recorded_at,
@@ -167,8 +182,8 @@ class RolloverRule:
         """
         grade = record.grade
         assert grade is not None
-        if grade is Grade.SENIOR:
-            return attrs.evolve(record, state=State.GRADUATED, version=record.version + 1)
+        if grade not in NEXT_GRADE:
+            return attrs.evolve(record, state=GRADUATE_STATES[1], version=record.version + 1)
         return attrs.evolve(
             record,
             grade=NEXT_GRADE[grade],

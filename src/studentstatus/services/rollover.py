@@ -110,6 +110,7 @@ from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
 from studentstatus.domain.model import AuditEntry, ChangeRequest, StatusChange, StatusRecord
 from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
 from studentstatus.errors import RuleViolations, StorageError, Violation
+from studentstatus.ports import FieldUpdates, SetBasedRollover
 from studentstatus.services.audit import AuditEvent, audit
 from studentstatus.services.authority import is_home_request, require_role
 from studentstatus.services.records import iter_scope
@@ -252,11 +253,10 @@ def _classify(
     return RolloverItem(record.id, kg, grade, action, to_grade), result
 
 
-def _set_based(uow: UnitOfWork) -> Any:
+def _set_based(uow: UnitOfWork) -> SetBasedRollover | None:
     """The store's set-based rollover capability (its records repository), or ``None``."""
     records = uow.records
-    needed = ("rollover_rest", "rollover_covered", "rollover_write")
-    return records if all(hasattr(records, n) for n in needed) else None
+    return records if isinstance(records, SetBasedRollover) else None
 
 
 def _run(
@@ -294,10 +294,9 @@ def _run(
     def flush() -> None:
         if not updates:
             return
-        update_fields = getattr(uow.records, "update_fields", None)
-        if update_fields is not None:
-            # Adapter capability (SQL store): write only the fields the events touched.
-            update_fields(updates, {f for e in events for f in e.after})
+        if isinstance(uow.records, FieldUpdates):
+            # Declared capability (SQL store): write only the fields the events touched.
+            uow.records.update_fields(updates, {f for e in events for f in e.after})
         else:
             uow.records.update_many(updates)
         uow.changes.append_many(events)
@@ -318,7 +317,7 @@ def _run(
     if bulk is not None:
         # Without items, the records the rollover leaves alone (done, repeat, new) are
         # counted by the store instead of read (when it can).
-        settled = None if keep_items else getattr(bulk, "rollover_settled", None)
+        settled = None if keep_items else bulk.rollover_settled
         if settled is not None:
             counts = settled(rule, **scope)
             for action in ("done", "repeat", "new"):

@@ -120,12 +120,14 @@ from studentstatus.ports import (
     BulkNumberRegistry,
     BulkProblemRepository,
     BulkRecordRepository,
+    FieldUpdates,
     PreparedWrites,
     RecordQuery,
     RecordSearch,
     ReportingUnitOfWork,
     ReportScope,
     SealingAuditLog,
+    SetBasedRollover,
     Store,
     UnitOfWork,
 )
@@ -140,6 +142,7 @@ __all__ = [
     "ChangeLogContract",
     "ChildContract",
     "DifferentialContract",
+    "FieldUpdatesContract",
     "KindergartenContract",
     "NumberContract",
     "PersistenceContract",
@@ -151,6 +154,7 @@ __all__ = [
     "ReportSourceContract",
     "RequestContract",
     "RosterContract",
+    "SetBasedRolloverContract",
     "StoreContract",
     "UnitOfWorkContract",
     "dump",
@@ -1654,6 +1658,95 @@ class BulkAttendanceContract(_Base):
             assert bulk.for_records([]) == {}
 
 
+class FieldUpdatesContract(_Base):
+    """Updates of named fields (:class:`~studentstatus.ports.FieldUpdates`).
+
+    ``supports_field_updates``: ``None`` (default) runs the test when ``uow.records`` has
+    ``update_fields``; ``True`` requires it; ``False`` skips.
+    """
+
+    supports_field_updates: ClassVar[bool | None] = None
+
+    def test_update_fields_equals_update_many(self) -> None:
+        """update_fields writes what update_many writes (the named fields and the version);
+        a stale record conflicts and nothing of the batch is written."""
+        with self.fresh_store() as a, self.fresh_store() as b:
+            with a.unit_of_work() as uow:
+                has = isinstance(uow.records, FieldUpdates)
+            self._optional(
+                self.supports_field_updates, has, "this store has no field updates",
+                "supports_field_updates is True but uow.records lacks update_fields",
+            )  # fmt: skip
+            recs = [_record("r1", state=State.ACTIVE), _record("r2", state=State.ACTIVE)]
+            for s in (a, b):
+                _commit(s, lambda u: u.records.add_many(recs))
+            moved = [attrs.evolve(r, grade=Grade.MIDDLE, last_promoted_year=2024) for r in recs]
+
+            def by_fields(u: UnitOfWork) -> Any:
+                assert isinstance(u.records, FieldUpdates)
+                return u.records.update_fields(moved, ["grade", "last_promoted_year"])
+
+            assert _commit(a, by_fields) == 2
+            _commit(b, lambda u: u.records.update_many(moved))
+            assert _read(a, lambda u: list(u.records.iter())) == _read(
+                b, lambda u: list(u.records.iter())
+            )
+            fresh = _read(a, lambda u: u.records.get("r2"))
+            stale = [attrs.evolve(fresh, grade=Grade.SENIOR), moved[0]]  # r2 fresh, r1 stale
+            with a.unit_of_work() as uow:
+                fields = uow.records
+                assert isinstance(fields, FieldUpdates)
+                with pytest.raises(ConflictError):
+                    fields.update_fields(stale, ["grade"])
+            assert _read(a, lambda u: u.records.get("r2").grade) is Grade.MIDDLE  # not written
+
+
+class SetBasedRolloverContract(_Base):
+    """The year-end rollover on a store with :class:`~studentstatus.ports.SetBasedRollover`
+    gives, record by record, what the status machine gives on the memory store.
+
+    ``supports_set_based_rollover``: ``None`` (default) runs the test when ``uow.records``
+    has the capability; ``True`` requires it; ``False`` skips.
+    """
+
+    supports_set_based_rollover: ClassVar[bool | None] = None
+
+    def test_set_based_rollover_equals_the_machine(self, store: Store) -> None:
+        """Promotions, graduations, repeats and blocked records agree with the memory store."""
+        import random
+
+        from studentstatus.domain.jurisdiction import Operator
+        from studentstatus.services.rollover import apply_rollover
+        from studentstatus.services.runtime import FixedClock, Runtime
+
+        with store.unit_of_work() as uow:
+            has = isinstance(uow.records, SetBasedRollover)
+        self._optional(
+            self.supports_set_based_rollover, has, "this store rolls over through the machine",
+            "supports_set_based_rollover is True but uow.records lacks the rollover methods",
+        )  # fmt: skip
+        grades = [Grade.NURSERY, Grade.JUNIOR, Grade.MIDDLE, Grade.SENIOR, None, Grade.JUNIOR]
+        records = [
+            _record(f"r{i}", state=State.ACTIVE, grade=g, child_id=f"c{i}")
+            for i, g in enumerate(grades)
+        ]
+        records.append(_record("r9", state=State.PENDING, child_id="c9"))
+        records.append(
+            _record("r8", state=State.ACTIVE, grade=Grade.MIDDLE, last_promoted_year=2024)
+        )
+        memory = MemoryStore()
+        clock = FixedClock(datetime(2024, 9, 2, 9, tzinfo=BEIJING))
+        for s in (store, memory):
+            _commit(s, lambda u: u.kindergartens.add(_kg()))
+            _commit(s, lambda u: u.records.add_many(records))
+            apply_rollover(Runtime(s, clock, random.Random(1)), Operator.parse("ministry"), 2024)
+        got = _read(store, lambda u: (list(u.records.iter()), list(u.changes.iter())))
+        want = _read(memory, lambda u: (list(u.records.iter()), list(u.changes.iter())))
+        strip = functools.partial(attrs.evolve, recorded_at=T0)
+        assert got[0] == want[0]
+        assert [strip(e) for e in got[1]] == [strip(e) for e in want[1]]
+
+
 class ReportSourceContract(_Base):
     """A unit of work's own report counts (:class:`~studentstatus.ports.ReportingUnitOfWork`)
     equal the counts through the repositories (``services.reports.PortReportSource``).
@@ -2410,6 +2503,8 @@ class StoreContract(
     AttendanceContract,
     BulkAttendanceContract,
     ReportSourceContract,
+    FieldUpdatesContract,
+    SetBasedRolloverContract,
     AuditContract,
     ClaimsContract,
     UnitOfWorkContract,

@@ -78,15 +78,27 @@ from sqlalchemy.engine import Connection
 
 from studentstatus.adapters.sql._rows import CHANGE_COLUMNS
 from studentstatus.adapters.sql.tables import SqlTables, UtcDateTime
-from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
-from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
+from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus
+from studentstatus.domain.rollover import (
+    GRADUATE_STATES,
+    NEXT_GRADE,
+    PROMOTE_STATES,
+    RolloverRule,
+)
 from studentstatus.errors import ConflictError
 
 __all__ = ["count_settled", "covered_filter", "iter_covered", "settled_filters", "write"]
 
 _GRADES = [g.value for g in Grade]
-_SENIOR = Grade.SENIOR.value
-_ACTIVE = State.ACTIVE.value
+# What a rollover writes comes from the status machine's transition table (through
+# domain.rollover): the state PROMOTE and GRADUATE leave (ACTIVE), the state PROMOTE keeps,
+# the state GRADUATE reaches, and the grade that graduates (the one without a next grade).
+_ACTIVE = PROMOTE_STATES[0]
+assert GRADUATE_STATES[0] is _ACTIVE
+assert PROMOTE_STATES[1] is _ACTIVE
+_ACTIVE_V = _ACTIVE.value
+_GRADUATED_V = GRADUATE_STATES[1].value
+(_SENIOR,) = [g.value for g in Grade if g not in NEXT_GRADE]
 
 
 def covered_filter(t: SqlTables, rule: RolloverRule) -> sa.ColumnElement[bool]:
@@ -114,7 +126,7 @@ def covered_filter(t: SqlTables, rule: RolloverRule) -> sa.ColumnElement[bool]:
         .exists()
     )
     return sa.and_(
-        r.c.state == _ACTIVE,
+        r.c.state == _ACTIVE_V,
         r.c.grade.is_not(None),
         r.c.grade.in_(_GRADES),
         sa.or_(r.c.last_promoted_year.is_(None), r.c.last_promoted_year < rule.school_year),
@@ -258,15 +270,15 @@ def write(
             for g in NEXT_GRADE
         ),
     )
-    before = sa.case((senior, text(_dumps({"state": _ACTIVE}))), else_=before_promote)
-    after = sa.case((senior, text(_dumps({"state": State.GRADUATED.value}))), else_=after_promote)
+    before = sa.case((senior, text(_dumps({"state": _ACTIVE_V}))), else_=before_promote)
+    after = sa.case((senior, text(_dumps({"state": _GRADUATED_V}))), else_=after_promote)
     columns = list(CHANGE_COLUMNS)
     values: list[sa.ColumnElement[Any]] = [
         r.c.id,
         r.c.version + 1,
         sa.case((senior, text(ChangeKind.GRADUATE.value)), else_=text(ChangeKind.PROMOTE.value)),
-        text(_ACTIVE),
-        sa.case((senior, text(State.GRADUATED.value)), else_=text(_ACTIVE)),
+        text(_ACTIVE_V),
+        sa.case((senior, text(_GRADUATED_V)), else_=text(_ACTIVE_V)),
         sa.literal(rule.effective_date, sa.Date),
         sa.literal(rule.recorded_at, UtcDateTime()),
         text(rule.operator),
@@ -289,7 +301,7 @@ def write(
         .where(*cond)
         .ordered_values(
             (r.c.last_promoted_year, sa.case((senior, r.c.last_promoted_year), else_=y)),
-            (r.c.state, sa.case((senior, text(State.GRADUATED.value)), else_=r.c.state)),
+            (r.c.state, sa.case((senior, text(_GRADUATED_V)), else_=r.c.state)),
             (r.c.version, r.c.version + 1),
             (
                 r.c.grade,
