@@ -477,7 +477,8 @@ def _routes(app: Flask, rt: Runtime) -> None:
 
 
 def _example_line(today: date) -> str:
-    """Today's walk-through child in one line (for the terminal, never a page: it holds an ID).
+    """Today's walk-through child in one line, asked for with ``--example`` (it holds a full
+    resident ID, so it is printed only on request: never on a page nor in the server's log).
 
     >>> _example_line(date(2026, 12, 7))
     'try: 王小明 男 born 2022-03-15, resident ID 110105202203150032, 中班, entry 2026-09-01'
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the portal on http://127.0.0.1:8000 (``PORTAL_PORT`` changes the port).
 
     ``--example`` prints today's walk-through child (see :func:`walkthrough_child`)
-    and exits; the server prints it at start-up too.
+    and exits.
     """
     args = sys.argv[1:] if argv is None else argv
     if "--example" in args:
@@ -505,8 +506,8 @@ def main(argv: list[str] | None = None) -> None:
     port = int(os.environ.get("PORTAL_PORT", "8000"))
     rt: Runtime = app.extensions["studentstatus"]
     print(
-        f"studentstatus portal on http://127.0.0.1:{port}/ (store: {rt.store!r})\n"
-        f"{_example_line(rt.clock.today())}",
+        f"studentstatus portal on http://127.0.0.1:{port}/ (store: {rt.store!r}); "
+        "today's walk-through child: python examples/portal_app/app.py --example",
         file=sys.stderr,
     )
     app.run(host="127.0.0.1", port=port, debug=False)
