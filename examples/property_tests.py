@@ -1,6 +1,6 @@
 """A host's own rule, property-tested with studentstatus' strategies.
 
-The province in this example (modelled on Fujian's rules, FACTS.md §6.2) adds
+The province in this example (modelled on Fujian's rules, see docs/reference/domain.md) adds
 two rules to the national ones:
 
 * a tighter cap: suspensions may total one year at most (a policy setting);
