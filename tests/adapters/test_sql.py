@@ -626,7 +626,7 @@ def test_keys_and_names_compare_exactly(sql_store: SqlStore) -> None:
 def test_record_numbers_are_the_distinct_numbers_in_order(
     temp: str | None, national: str | None, former: list[str]
 ) -> None:
-    from studentstatus.adapters.sql.store import _record_numbers
+    from studentstatus.adapters.sql._rows import record_numbers as _record_numbers
 
     rec = _rec("r1", temp_number=temp, national_number=national, former_numbers=tuple(former))
     expected = list(dict.fromkeys([n for n in (temp, national) if n] + former))

@@ -56,6 +56,7 @@ from typing import Any
 
 import attrs
 
+from studentstatus.batching import chunked, spooled
 from studentstatus.domain.child import RESIDENT_LIKE
 from studentstatus.domain.enums import ChangeKind, State
 from studentstatus.domain.jurisdiction import Operator
@@ -65,7 +66,7 @@ from studentstatus.errors import RuleViolations, redact
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many, child_digest, log_key
 from studentstatus.services.authority import require_role
-from studentstatus.services.intake import chunked, log, spooled
+from studentstatus.services.intake import log
 from studentstatus.services.runtime import Runtime
 
 __all__ = ["ApprovalReport", "approve_records", "needs_county_confirmation"]

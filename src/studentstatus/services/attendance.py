@@ -56,12 +56,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
+from studentstatus.batching import chunked
 from studentstatus.domain.calendar import WorkingDayCalendar, add_working_days, school_days
 from studentstatus.domain.enums import AbsenceReason, AttendanceStatus, State
 from studentstatus.domain.model import AttendanceEntry, StatusRecord
@@ -200,17 +201,6 @@ def _v(code: str, field: str, zh: str, en: str) -> Violation:
     return Violation(code, field, zh, en)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _window_start(first_day: date, policy: Policy, calendar: WorkingDayCalendar) -> date:
     """Earliest day the rules may need: the month start, or a streak's length before."""
     streak_start = add_working_days(first_day, -policy.absence_streak_days, calendar)
@@ -245,7 +235,7 @@ def _evaluate(
                 covered[case.record_id] = max(upto, covered.get(case.record_id, upto))
     alerts: dict[str, list[AbsenceAlert]] = {}
     last_present: dict[str, date] = {}
-    for chunk in _chunks(sorted(records), CHUNK):
+    for chunk in chunked(sorted(records), CHUNK):
         history = fetch_attendance(uow, chunk, start=start, end=end)
         for rid, entries in history.items():
             since = covered.get(rid)
@@ -295,7 +285,7 @@ def import_attendance(
         source, aliases=ATTENDANCE_ALIASES, required=ATTENDANCE_REQUIRED, sheet=sheet
     )
     with table, rt.store.unit_of_work() as uow:
-        for chunk in _chunks(table, chunk_size):
+        for chunk in chunked(table, chunk_size):
             rows += len(chunk)
             ids = [r.values.get("record_id", "") for r in chunk]
             if numbers is None and any(
@@ -602,7 +592,7 @@ def detect_absences(
     events: list[AuditEvent] = []
     with rt.store.unit_of_work() as uow:
         stream = uow.records.iter(region_prefix=prefix, states=[State.ACTIVE])
-        for chunk in _chunks(stream, CHUNK):
+        for chunk in chunked(stream, CHUNK):
             o, c, ev = _evaluate(
                 rt, uow, {r.id: r for r in chunk}, start, today, operator=str(operator), now=now
             )

@@ -64,12 +64,13 @@ audit log; refusals are logged (operator, action, masked subject).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from studentstatus.batching import chunked
 from studentstatus.domain import approvals as chains
 from studentstatus.domain import machine
 from studentstatus.domain.enums import (
@@ -890,17 +891,6 @@ def _view(
     )
 
 
-def _chunks(items: Iterable[ChangeRequest], size: int) -> Iterator[list[ChangeRequest]]:
-    chunk: list[ChangeRequest] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _views(
     rt: Runtime,
     uow: UnitOfWork,
@@ -914,7 +904,7 @@ def _views(
     today = rt.clock.today()
     kgs: dict[str, Kindergarten | None] = {}
     out: list[RequestView] = []
-    for chunk in _chunks(requests, _CHUNK):
+    for chunk in chunked(requests, _CHUNK):
         records = uow.records.get_many([r.record_id for r in chunk])
         selected: list[tuple[ChangeRequest, StatusRecord | None]] = []
         for req in chunk:

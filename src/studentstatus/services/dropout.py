@@ -50,6 +50,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
 
+from studentstatus.batching import chunked
 from studentstatus.domain.age import age_on
 from studentstatus.domain.calendar import add_working_days
 from studentstatus.domain.enums import AttendanceStatus, ChangeKind, RequestStatus, Sex, State
@@ -676,7 +677,7 @@ def county_ledgers(
         missing_on_paper: list[str] = []
         active = 0
         live = [State.PENDING, State.ACTIVE, State.SUSPENDED, State.ABROAD]
-        for chunk in _chunks(uow.records.iter(region_prefix=county, states=live), _CHUNK):
+        for chunk in chunked(uow.records.iter(region_prefix=county, states=live), _CHUNK):
             children = uow.children.get_many([r.child_id for r in chunk])
             enrolled_numbers.update(
                 c.document.number for c in children.values() if c.document is not None
@@ -729,14 +730,3 @@ def _enrolled_elsewhere(uow: UnitOfWork, number: str) -> bool:
         if any(r.state.is_live for r in uow.records.for_child(child.id)):
             return True
     return False
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

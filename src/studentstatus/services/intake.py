@@ -111,7 +111,6 @@ import contextlib
 import gc
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -120,6 +119,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
 
+from studentstatus.batching import chunked, spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import school_year_of
 from studentstatus.domain.enums import ProblemKind, Role
@@ -243,42 +243,6 @@ def authorize(
         kindergarten_in_scope(operator, action, subject, subject.school_code)
     elif isinstance(subject, StatusRecord):
         record_in_scope(operator, action, subject, subject.id)
-
-
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Split an iterable into lists of at most ``size`` items (streaming).
-
-    >>> [len(c) for c in chunked(range(5), 2)]
-    [2, 2, 1]
-    """
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-@contextmanager
-def spooled(ids: Iterable[str], chunk_size: int) -> Iterator[Iterator[list[str]]]:
-    """Write ``ids`` to a temporary file, then yield them back in chunks (flat memory).
-
-    Bulk services select the records to work on in one read pass, spool their
-    ids, close that unit of work, and then work through the ids chunk by
-    chunk, each chunk in its own unit of work.  That is safe on every adapter
-    (no writes while a result set is open) and keeps memory flat in N.
-
-    >>> with spooled(["a", "b", "c"], 2) as chunks:
-    ...     list(chunks)
-    [['a', 'b'], ['c']]
-    """
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as fh:
-        for item in ids:
-            fh.write(item + "\n")
-        fh.seek(0)
-        yield chunked((line.rstrip("\n") for line in fh), chunk_size)
 
 
 def due_date(today: date, policy: Policy) -> date:

@@ -93,6 +93,7 @@ from typing import Any
 
 import attrs
 
+from studentstatus.batching import spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.child import RESIDENT_LIKE
 from studentstatus.domain.enums import NumberKind, State, VerificationResult
@@ -103,7 +104,6 @@ from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, ma
 from studentstatus.ports import BulkNumberRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import record_in_scope, require_role
-from studentstatus.services.intake import spooled
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import open_problems_of
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from studentstatus.batching import chunked
 from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
 from studentstatus.domain.enums import Grade, KindergartenType, State
 from studentstatus.domain.migration import MigrantStatus, migrant_status
@@ -135,7 +136,7 @@ class PortReportSource:
         """See :meth:`ReportSource.enrolment`."""
         out: dict[str, Counter[tuple[Any, ...]]] = {d: Counter() for d in DIMENSIONS}
         kgs: dict[str, Any] = {}
-        for chunk in _chunks(self._records(scope), _CHUNK):
+        for chunk in chunked(self._records(scope), _CHUNK):
             children = self._uow.children.get_many([r.child_id for r in chunk])
             for rec in chunk:
                 code = rec.kindergarten_code
@@ -168,7 +169,7 @@ class PortReportSource:
         """See :meth:`ReportSource.changes_by_kind`."""
         out: Counter[tuple[Any, ...]] = Counter()
         stream = self._uow.changes.iter(effective_from=start, effective_to=end)
-        for chunk in _chunks(stream, _CHUNK):
+        for chunk in chunked(stream, _CHUNK):
             records = self._uow.records.get_many(sorted({c.record_id for c in chunk}))
             for ch in chunk:
                 rec = records.get(ch.record_id)
@@ -187,23 +188,12 @@ class PortReportSource:
     def attendance_by_day(self, scope: ReportScope, start: date, end: date) -> Groups:
         """See :meth:`ReportSource.attendance_by_day`."""
         out: Counter[tuple[Any, ...]] = Counter()
-        for chunk in _chunks(self._records(scope), _CHUNK):
+        for chunk in chunked(self._records(scope), _CHUNK):
             found = fetch_attendance(self._uow, [r.id for r in chunk], start=start, end=end)
             for entries in found.values():
                 for e in entries:
                     out[(e.day, e.status.value)] += 1
         return dict(out)
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @attrs.frozen

@@ -65,6 +65,7 @@ from typing import Any
 
 import attrs
 
+from studentstatus.batching import spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import school_year_of
 from studentstatus.domain.child import RESIDENT_LIKE
@@ -75,7 +76,7 @@ from studentstatus.domain.policy import Policy
 from studentstatus.domain.problems import NextStep, due_date, next_step
 from studentstatus.errors import InvalidNumber
 from studentstatus.ports import UnitOfWork
-from studentstatus.services.intake import authorize, spooled
+from studentstatus.services.authority import require_role
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import open_problems_of
 
@@ -308,7 +309,7 @@ def stuck_records(
     county its county, a kindergarten its own records).  With
     ``collect=False`` the groups keep their counts only.
     """
-    authorize(operator, "view")
+    require_role(operator, "view")
     today = rt.clock.today()
     report = StuckReport(
         scope=operator.scope or "",

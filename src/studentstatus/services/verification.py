@@ -71,6 +71,7 @@ from typing import Any
 import attrs
 
 from studentstatus import ids
+from studentstatus.batching import spooled
 from studentstatus.domain.child import RESIDENT_LIKE
 from studentstatus.domain.enums import ProblemKind, ProblemStatus, State, VerificationResult
 from studentstatus.domain.jurisdiction import Operator
@@ -79,7 +80,7 @@ from studentstatus.domain.problems import problem_for_verification
 from studentstatus.ports import BulkProblemRepository, PopulationRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import require_role
-from studentstatus.services.intake import new_problem, spooled
+from studentstatus.services.intake import new_problem
 from studentstatus.services.runtime import Runtime
 
 __all__ = [

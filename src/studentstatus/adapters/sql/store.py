@@ -56,6 +56,7 @@ from studentstatus.adapters.sql.tables import (
     build_tables,
     region_prefix_filter,
 )
+from studentstatus.batching import chunked
 from studentstatus.domain.audit import AuditKey, ChainHead, SealedRow, group_by_chain, seal_rows
 from studentstatus.domain.enums import (
     ChangeKind,
@@ -104,12 +105,6 @@ _PG_UPDATE_FROM = 100
 """On PostgreSQL, versioned updates of this many rows go through a temporary table."""
 
 _DRIVER_INSERT = {"sqlite": "?", "mysql": "%s", "mariadb": "%s"}
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
 
 
 def _prepare_url(url: str | sa.URL) -> sa.URL:
@@ -557,7 +552,7 @@ class _Repo:
             yield from rows
             return
         t = self._t.records
-        for chunk in _chunks(rows, _IN_CHUNK):
+        for chunk in chunked(rows, _IN_CHUNK):
             ids = list({r["record_id"] for r in chunk})
             q = sa.select(t.c.id, t.c.province).where(t.c.id.in_(ids))
             found = {k: v for k, v in self._conn.execute(q)}  # noqa: C416 (Row has .keys())
@@ -587,7 +582,7 @@ class _Repo:
                 raise ConflictError(msg)
             seen.add(key)
         cols = [table.c[k] for k in keys]
-        for part in _chunks(rows, _IN_CHUNK):
+        for part in chunked(rows, _IN_CHUNK):
             if len(cols) == 1:
                 cond = cols[0].in_([r[keys[0]] for r in part])
             else:
@@ -600,7 +595,7 @@ class _Repo:
         self, table: sa.Table, keys: Sequence[str], rows: Iterable[dict[str, Any]]
     ) -> Iterator[dict[str, Any]]:
         """:meth:`_refuse_taken` chunk by chunk over a stream of rows."""
-        for chunk in _chunks(rows, self._ctx.store.chunk_size):
+        for chunk in chunked(rows, self._ctx.store.chunk_size):
             self._refuse_taken(table, keys, chunk)
             yield from chunk
 
@@ -634,7 +629,7 @@ class _Repo:
         size = self._ctx.store.chunk_size
         use_copy: bool | None = None if copy and self._ctx.dialect == "postgresql" else False
         stmt = table.insert()
-        for chunk in _chunks(rows, size):
+        for chunk in chunked(rows, size):
             if use_copy is None:
                 use_copy = len(chunk) + total_hint >= self._ctx.store.copy_threshold
             if use_copy:
@@ -764,7 +759,7 @@ class _Repo:
     ) -> StorageError | NotFoundError:
         ids = [r[key] for r in rows]
         stored = {}
-        for part in _chunks(ids, _IN_CHUNK):
+        for part in chunked(ids, _IN_CHUNK):
             q = sa.select(table.c[key], table.c.version).where(table.c[key].in_(part))
             stored.update({k: v for k, v in self._conn.execute(q)})  # noqa: C416 (Row has .keys())
         for r in rows:
@@ -781,7 +776,7 @@ class _Repo:
     def _get_many(self, table: sa.Table, key: str, values: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
         with self._by_index():
-            for part in _chunks(dict.fromkeys(values), _IN_CHUNK):
+            for part in chunked(dict.fromkeys(values), _IN_CHUNK):
                 q = sa.select(table).where(table.c[key].in_(part))
                 out.extend(self._conn.execute(q).mappings())
         return out
@@ -803,7 +798,7 @@ class _Repo:
         out: dict[tuple[Any, ...], list[Mapping[Any, Any]]] = {}
         # Distinct keys match disjoint rows, so each key's rows come from one query, by id.
         with self._by_index():
-            for part in _chunks(wanted, _IN_CHUNK):
+            for part in chunked(wanted, _IN_CHUNK):
                 where = [columns[0].in_(list(dict.fromkeys(k[0] for k in part)))]
                 if len(columns) > 1:
                     # The tuple IN alone finds the rows; the leading column's IN keeps SQLite
@@ -1035,7 +1030,7 @@ class SqlRecords(_Repo):
         numbers: list[dict[str, Any]] = []
         with self._write("add records"):
             n = 0
-            for chunk in _chunks(records, self._ctx.store.chunk_size):
+            for chunk in chunked(records, self._ctx.store.chunk_size):
                 rows = list(self._with_province(map(_rows.record_to_row, chunk), "region_code"))
                 self._refuse_taken(self._t.records, ["id"], rows)
                 numbers.clear()
@@ -1073,7 +1068,7 @@ class SqlRecords(_Repo):
             raise ConflictError(msg)
         t = self._t
         with self._write("update records"):
-            for chunk in _chunks(records, self._ctx.store.chunk_size):
+            for chunk in chunked(records, self._ctx.store.chunk_size):
                 rows = self._with_province(map(_rows.record_to_row, chunk), "region_code")
                 self._versioned_update(t.records, "id", list(rows), "record")
                 self._index_numbers(chunk)
@@ -1116,7 +1111,7 @@ class SqlRecords(_Repo):
             raise ConflictError(msg)
         numbers = not {"temp_number", "national_number", "former_numbers"}.isdisjoint(cols)
         with self._write("update records"):
-            for chunk in _chunks(records, self._ctx.store.chunk_size):
+            for chunk in chunked(records, self._ctx.store.chunk_size):
                 rows = []
                 for rec in chunk:
                     full = _rows.record_to_row(rec)
@@ -1201,7 +1196,7 @@ class SqlRecords(_Repo):
         t = self._t.record_numbers
         held: dict[str, str] = {}
         with self._by_index():
-            for part in _chunks(list(wanted), _IN_CHUNK):
+            for part in chunked(list(wanted), _IN_CHUNK):
                 q = sa.select(t.c.number, t.c.record_id).where(t.c.number.in_(part))
                 held.update({k: v for k, v in self._conn.execute(q)})  # noqa: C416 (Row has .keys())
         for num, rid in wanted.items():
@@ -1422,7 +1417,7 @@ class SqlChangeLog(_Repo):
         self, ids: list[str], where: list[sa.ColumnElement[bool]]
     ) -> Iterator[StatusChange]:
         t = self._t.change_log
-        for part in _chunks(sorted(ids), _IN_CHUNK):
+        for part in chunked(sorted(ids), _IN_CHUNK):
             yield from self._keyset(
                 t, ["record_id", "seq"], [*where, t.c.record_id.in_(part)], _rows.change_from_row
             )
@@ -1528,7 +1523,7 @@ class SqlProblems(_Repo):
             msg = "update_many: the same problem twice in one batch (the second would be stale)"
             raise ConflictError(msg)
         with self._write("update problems"):
-            for chunk in _chunks(items, self._ctx.store.chunk_size):
+            for chunk in chunked(items, self._ctx.store.chunk_size):
                 rows = self._with_province(map(_rows.problem_to_row, chunk), "county_code")
                 self._versioned_update(self._t.problems, "id", list(rows), "problem")
         return [attrs.evolve(p, version=p.version + 1) for p in items]
@@ -1556,7 +1551,7 @@ class SqlProblems(_Repo):
             where.append(t.c.kind.in_([ProblemKind(k).value for k in kinds]))
         found: list[ProblemRecord] = []
         with self._read("problems of records"), self._by_index():
-            for part in _chunks(dict.fromkeys(record_ids), _IN_CHUNK):
+            for part in chunked(dict.fromkeys(record_ids), _IN_CHUNK):
                 q = sa.select(t).where(t.c.record_id.in_(part), *where)
                 found.extend(_rows.problem_from_row(r) for r in self._conn.execute(q).mappings())
         out: dict[str, list[ProblemRecord]] = {}
@@ -1679,7 +1674,7 @@ class SqlNumbers(_Repo):
         dialect = pg_dialect if self._ctx.dialect == "postgresql" else sqlite_dialect
         last: dict[tuple[str, date], int] = {}
         with self._write("allocate J sequences"):
-            for part in _chunks(counts.items(), _IN_CHUNK):
+            for part in chunked(counts.items(), _IN_CHUNK):
                 ins = dialect.insert(t).values(
                     [{"region_code": r, "birth_date": b, "last": c} for (r, b), c in part]
                 )
@@ -1752,7 +1747,7 @@ class SqlAttendance(_Repo):
         """Bulk :meth:`for_record` (monitoring): one query per chunk of ids, not per record."""
         t = self._t.attendance
         out: dict[str, list[AttendanceEntry]] = {}
-        for part in _chunks(dict.fromkeys(record_ids), _IN_CHUNK):
+        for part in chunked(dict.fromkeys(record_ids), _IN_CHUNK):
             q = sa.select(t).where(t.c.record_id.in_(part))
             if start is not None:
                 q = q.where(t.c.day >= start)
@@ -1879,7 +1874,7 @@ class SqlAudit(_Repo):
         t = self._t.audit_heads
         dialect = self._ctx.dialect
         out: dict[str, ChainHead] = {}
-        for part in _chunks(chains, _IN_CHUNK):
+        for part in chunked(chains, _IN_CHUNK):
             rows = [{"chain": c, "seq": 0, "hash": ""} for c in part]
             if dialect in ("postgresql", "sqlite"):
                 ins = (pg_dialect if dialect == "postgresql" else sqlite_dialect).insert(t)
@@ -1981,7 +1976,7 @@ class SqlClaims(_Repo):
         out: dict[str, int] = {}
         items = list(added.items())
         with self._write("claim identity keys"):
-            for chunk in _chunks(items, _IN_CHUNK):
+            for chunk in chunked(items, _IN_CHUNK):
                 now = self._upsert(chunk)
                 for k, n in chunk:
                     out[k] = now[k] - n
