@@ -170,7 +170,9 @@ def test_demo_on_memory_store_leaves_a_consistent_store(tmp_path: Path) -> None:
     assert result.rollover["graduate"] > 0
     assert result.rollover["promote"] > 0
     assert result.rollover["repeat"] == 2
-    assert result.rollover["blocked"] >= 1  # the lost transfer's open request
+    # The lost transfer's open request is the destination's (foreign): it does not hold the
+    # child back, and nothing else in the demo does.
+    assert result.rollover["blocked"] == 0
     assert result.dropout["suspected"] + result.dropout["confirmed"] >= 1
     assert result.audit_ok
     assert check_handover(tmp_path / "a" / "handover-2026.json") == result.graduates
