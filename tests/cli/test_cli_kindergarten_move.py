@@ -35,15 +35,18 @@ def test_move_by_both_counties(db: str) -> None:
     code, out = run(
         "kindergarten", "move", KG_A.school_code, "--to", "110108", "--as", "county:110108"
     )
-    assert code == 1 and "not_found" in out  # the destination cannot start it
+    assert code == 1
+    assert "not_found" in out
     code, out = run(
         "kindergarten", "move", KG_A.school_code, "--to", "110108", "--as", "county:110105"
     )
-    assert code == 0 and out.startswith("proposed:"), out
+    assert code == 0, out
+    assert out.startswith("proposed:"), out
     code, out = run(
         "kindergarten", "move", KG_A.school_code, "--to", "110108", "--as", "county:110105"
     )
-    assert code == 1 and "move_awaits_other_side" in out
+    assert code == 1
+    assert "move_awaits_other_side" in out
     code, out = run(
         "kindergarten",
         "move",
@@ -64,14 +67,18 @@ def test_move_by_both_counties(db: str) -> None:
         "problems": 0,
     }
     code, out = run("show", "r0000", "--as", "county:110105")
-    assert code == 1 and "not_found" in out
+    assert code == 1
+    assert "not_found" in out
     code, out = run("show", "r0000", "--as", "county:110108", "--json")
-    assert code == 0 and json.loads(out)["region_code"] == "110108"
+    assert code == 0
+    assert json.loads(out)["region_code"] == "110108"
 
 
 def test_cancel_move(db: str) -> None:
     run("kindergarten", "move", KG_A.school_code, "--to", "110108", "--as", "county:110105")
     code, out = run("kindergarten", "cancel-move", KG_A.school_code, "--as", "county:110108")
-    assert code == 0 and out.startswith("cancelled:"), out
+    assert code == 0, out
+    assert out.startswith("cancelled:"), out
     code, out = run("kindergarten", "cancel-move", KG_A.school_code, "--as", "county:110105")
-    assert code == 1 and "move_not_pending" in out
+    assert code == 1
+    assert "move_not_pending" in out

@@ -170,7 +170,8 @@ def test_the_home_side_refuses_a_foreign_request_at_once(store: Store) -> None:
     with pytest.raises(RuleViolations):
         changes.reject_step(rt, OPS["c105"], foreign.id, reason=" ")
     out = changes.reject_step(rt, OPS["c105"], foreign.id, reason="家长未同意")
-    assert out.request is not None and out.request.status is RequestStatus.REJECTED
+    assert out.request is not None
+    assert out.request.status is RequestStatus.REJECTED
     # An unrelated county cannot even see it.
     with pytest.raises(NotFoundError):
         changes.reject_step(rt, Operator.parse("county:440305"), foreign.id, reason="x")

@@ -35,8 +35,18 @@ from hypothesis import strategies as st
 from studentstatus.domain.enums import ChangeKind, Grade, ProblemKind
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.errors import StudentStatusError
-from studentstatus.services import approval, attendance, changes, dropout, flows, numbers
-from studentstatus.services import moves, problems, records, roll
+from studentstatus.services import (
+    approval,
+    attendance,
+    changes,
+    dropout,
+    flows,
+    moves,
+    numbers,
+    problems,
+    records,
+    roll,
+)
 from studentstatus.services.intake import new_problem
 from studentstatus.services.runtime import Runtime
 from studentstatus.testing.contract import dump
@@ -69,9 +79,14 @@ def _world() -> World:
     rt = runtime(store)
     rec_a, rec_d = seed(rt, [(KG_A, Grade.MIDDLE), (KG_D, Grade.MIDDLE)])
     targets: list[Target] = []
-    kgs = {rec_a.id: Operator.parse("kindergarten:1111000001"), rec_d.id: None}
-    kgs[rec_d.id] = Operator.parse("kindergarten:4444000001")
-    counties = {rec_a.id: Operator.parse("county:110105"), rec_d.id: Operator.parse("county:440305")}
+    kgs = {
+        rec_a.id: Operator.parse("kindergarten:1111000001"),
+        rec_d.id: Operator.parse("kindergarten:4444000001"),
+    }
+    counties = {
+        rec_a.id: Operator.parse("county:110105"),
+        rec_d.id: Operator.parse("county:440305"),
+    }
     for rec in (rec_a, rec_d):
         out = changes.request_change(
             rt,
@@ -274,7 +289,7 @@ def _check_cell(world: World, op_name: str, role: str, absent_override: str | No
 
 @pytest.fixture(scope="module")
 def worlds() -> Iterator[Callable[[], World]]:
-    yield _world
+    return _world
 
 
 @pytest.mark.parametrize(("op_name", "role"), CELLS)
@@ -284,8 +299,9 @@ def test_matrix_is_complete(worlds: Callable[[], World], op_name: str, role: str
 
 def test_matrix_size() -> None:
     """The figure docs/reliability.md reports: operations × roles × (in, out, absent)."""
-    assert len(OPERATIONS) >= 20 and len(ROLES) == 5
-    assert MATRIX_SIZE == len(OPERATIONS) * 5 * 3
+    assert len(OPERATIONS) >= 20
+    assert len(ROLES) == 5
+    assert len(OPERATIONS) * 5 * 3 == MATRIX_SIZE
 
 
 @settings(

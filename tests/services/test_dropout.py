@@ -167,3 +167,40 @@ def test_population_extract_reader_reports_bad_rows() -> None:
     ]
     rows = [{"id_number": "A1", "name": "x", "sex": "M", "birth_date": "2021-01-01"}]
     assert read_population(rows)[0][0].hukou_region is None
+
+
+def test_a_withdrawal_request_and_its_case_note_commit_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If noting the request on the case fails, the request is not left behind either."""
+    from studentstatus.services import dropout
+
+    with make_store("memory", tmp_path) as store:
+        rt = runtime(store)
+        seed(rt, [(KG_A, Grade.MIDDLE)])
+        case = open_case(rt, OPS["c105"], "r0000", detail="教育部推送疑似辍学名单")
+        real = dropout.cases_of
+
+        class Broken:
+            def __init__(self, repo: object) -> None:
+                self._repo = repo
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(self._repo, name)
+
+            def update(self, _case: object) -> object:
+                raise RuntimeError("disk full")
+
+        monkeypatch.setattr(dropout, "cases_of", lambda uow: Broken(real(uow)))
+        with pytest.raises(RuntimeError):
+            request_withdrawal(rt, OPS["kgA"], case.id, reason="moved")
+        monkeypatch.setattr(dropout, "cases_of", real)
+        with store.unit_of_work() as uow:
+            assert uow.requests.open_for_record("r0000") is None
+        done = request_withdrawal(rt, OPS["kgA"], case.id, reason="moved")
+        assert done.withdraw_request_id is not None
+        with store.unit_of_work() as uow:
+            open_request = uow.requests.open_for_record("r0000")
+        assert open_request is not None
+        assert open_request.id == done.withdraw_request_id
+        assert verify(store).ok

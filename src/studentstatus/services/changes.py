@@ -64,7 +64,8 @@ audit log; refusals are logged (operator, action, masked subject).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -117,11 +118,13 @@ __all__ = [
     "DryRun",
     "RequestView",
     "approve_step",
+    "commit_request",
     "dry_run",
     "lost_children",
     "overdue_requests",
     "reject_step",
     "request_change",
+    "request_change_in",
     "requests_for",
     "show_request",
     "withdraw_request",
@@ -604,15 +607,13 @@ def request_change(
     request (see the module example).  The request, or the applied change, is
     audited in the same unit of work.
     """
-    k = _kind(kind)
-    now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
-        p = _prepare(
+        out = request_change_in(
             rt,
             uow,
             operator,
             record,
-            k,
+            kind,
             effective=effective,
             to_kindergarten=to_kindergarten,
             until=until,
@@ -620,63 +621,133 @@ def request_change(
             evidence=evidence,
             grade=grade,
         )
-        if p.violations:
-            raise RuleViolations(p.violations)
-        if not p.steps:
-            stored, event = _apply(rt, uow, p.record, p.change, p.context, now)
-            audit_many(uow, [_audit_change(str(operator), event)], at=now)
-            uow.commit()
-            return ChangeOutcome(True, None, event, stored)
-        request = ChangeRequest(
-            id=rt.new_id("q"),
-            record_id=p.record.id,
-            kind=k,
-            applicant=str(operator),
-            created_at=now,
-            steps=p.steps,
-            effective_date=p.change.effective_date,
-            to_kindergarten=to_kindergarten,
-            until=until,
-            reason=reason,
-            evidence=tuple(evidence),
-        )
-        try:
-            if p.superseded is not None:
-                _supersede(uow, operator, p.superseded, request.id, now)
-            uow.requests.add(request)
-            audit_many(
-                uow,
-                [
-                    AuditEvent(
-                        operator=str(operator),
-                        action="request.open",
-                        subject=request.id,
-                        reason=reason,
-                        after={
-                            "record": p.record.id,
-                            "change": k.value,
-                            "to_kindergarten": to_kindergarten,
-                            "effective_date": p.change.effective_date.isoformat(),
-                            "until": until.isoformat() if until else None,
-                            "evidence": list(evidence),
-                            "steps": [f"{s.role.value}:{s.scope}" for s in p.steps],
-                        },
-                    )
-                ],
-                at=now,
+        commit_request(uow)
+    return out
+
+
+def commit_request(uow: UnitOfWork) -> None:
+    """Commit ``uow``; the store's one-open-request rule, met at commit, raised as the rule
+    violation ``open_request_exists`` (for callers of :func:`request_change_in`).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     commit_request(uow)
+    """
+    with _slot_taken():
+        uow.commit()
+
+
+@contextmanager
+def _slot_taken() -> Iterator[None]:
+    """A store's one-open-request rule, met inside a write or a commit, as a rule violation."""
+    try:
+        yield
+    except ConflictError:
+        raise RuleViolations(
+            [
+                _v(
+                    "open_request_exists",
+                    "record",
+                    "该学籍有未办结的变动申请，其他变动须等待",
+                    "the record has an open change request; other changes must wait",
+                )
+            ]
+        ) from None
+
+
+def request_change_in(
+    rt: Runtime,
+    uow: UnitOfWork,
+    operator: Operator,
+    record: str,
+    kind: ChangeKind | str,
+    *,
+    effective: date | None = None,
+    to_kindergarten: str | None = None,
+    until: date | None = None,
+    reason: str = "",
+    evidence: Sequence[str] = (),
+    grade: Grade | None = None,
+) -> ChangeOutcome:
+    """:func:`request_change` inside the caller's open unit of work, which it does not commit.
+
+    For services that compose a change request with writes of their own, atomically
+    (``dropout.request_withdrawal``: the request and the case's note of it commit
+    together or not at all).  A store that meets its one-open-request rule only at
+    commit raises :class:`~studentstatus.errors.ConflictError` from the caller's commit.
+
+    >>> import random
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> from studentstatus.services.runtime import FixedClock, Runtime
+    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> with rt.store.unit_of_work() as uow:
+    ...     request_change_in(rt, uow, Operator.parse("kindergarten:1111000001"), "r9",
+    ...                       "SUSPEND")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.NotFoundError: no record r9 / 未找到学籍 r9
+    """
+    k = _kind(kind)
+    now = rt.clock.now()
+    p = _prepare(
+        rt,
+        uow,
+        operator,
+        record,
+        k,
+        effective=effective,
+        to_kindergarten=to_kindergarten,
+        until=until,
+        reason=reason,
+        evidence=evidence,
+        grade=grade,
+    )
+    if p.violations:
+        raise RuleViolations(p.violations)
+    if not p.steps:
+        stored, event = _apply(rt, uow, p.record, p.change, p.context, now)
+        audit_many(uow, [_audit_change(str(operator), event)], at=now)
+        return ChangeOutcome(True, None, event, stored)
+    request = ChangeRequest(
+        id=rt.new_id("q"),
+        record_id=p.record.id,
+        kind=k,
+        applicant=str(operator),
+        created_at=now,
+        steps=p.steps,
+        effective_date=p.change.effective_date,
+        to_kindergarten=to_kindergarten,
+        until=until,
+        reason=reason,
+        evidence=tuple(evidence),
+    )
+    with _slot_taken():
+        if p.superseded is not None:
+            _supersede(uow, operator, p.superseded, request.id, now)
+        uow.requests.add(request)
+    audit_many(
+        uow,
+        [
+            AuditEvent(
+                operator=str(operator),
+                action="request.open",
+                subject=request.id,
+                reason=reason,
+                after={
+                    "record": p.record.id,
+                    "change": k.value,
+                    "to_kindergarten": to_kindergarten,
+                    "effective_date": p.change.effective_date.isoformat(),
+                    "until": until.isoformat() if until else None,
+                    "evidence": list(evidence),
+                    "steps": [f"{s.role.value}:{s.scope}" for s in p.steps],
+                },
             )
-            uow.commit()
-        except ConflictError:
-            raise RuleViolations(
-                [
-                    _v(
-                        "open_request_exists",
-                        "record",
-                        "该学籍有未办结的变动申请，其他变动须等待",
-                        "the record has an open change request; other changes must wait",
-                    )
-                ]
-            ) from None
+        ],
+        at=now,
+    )
     return ChangeOutcome(False, request, None, None)
 
 

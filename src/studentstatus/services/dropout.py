@@ -368,44 +368,44 @@ def request_withdrawal(
 ) -> DropoutCase:
     """Ask for the WITHDRAW change of the case's record through the normal approvals.
 
-    Calls :func:`studentstatus.services.changes.request_change` as
-    ``operator`` (the kindergarten applies, the county approves); the request id
-    is kept on the case, which closes as WITHDRAWN once the record is WITHDRAWN
-    (:func:`refresh_cases`).  Whatever the changes service refuses (role,
-    rules) is raised unchanged.
+    Asks as ``operator`` (the kindergarten applies, the county approves) through
+    :func:`studentstatus.services.changes.request_change_in`, in the same unit of work
+    that notes the request id on the case and audits it: both commit, or neither.  The
+    case closes as WITHDRAWN once the record is WITHDRAWN (:func:`refresh_cases`).
+    Whatever the changes service refuses (role, rules) is raised unchanged.
     """
-    from studentstatus.services.changes import request_change
+    from studentstatus.services.changes import commit_request, request_change_in
 
+    now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         case = _scoped_case(uow, operator, case_id, "case.withdraw")
         rec = uow.records.get(case.record_id)
-    if not operator.covers_record(rec):
-        raise absent("case", case_id)
-    if not case.status.is_open:
-        raise ValidationError(
-            f"case {case.id} is closed ({case.status.value})",
-            message_zh=f"案件{case.id}已结案",
-            code="case_closed",
-            field="case_id",
+        if not operator.covers_record(rec):
+            raise absent("case", case_id)
+        if not case.status.is_open:
+            raise ValidationError(
+                f"case {case.id} is closed ({case.status.value})",
+                message_zh=f"案件{case.id}已结案",
+                code="case_closed",
+                field="case_id",
+            )
+        # The request and the case's note of it: one unit of work, committed together.
+        outcome = request_change_in(
+            rt, uow, operator, rec.id, ChangeKind.WITHDRAW, effective=effective, reason=reason
         )
-    outcome = request_change(
-        rt, operator, rec.id, ChangeKind.WITHDRAW, effective=effective, reason=reason
-    )
-    now = rt.clock.now()
-    with rt.store.unit_of_work() as uow:
-        repo = cases_of(uow)
-        current = repo.get(case_id)
         request_id = outcome.request.id if outcome.request is not None else None
-        updated = repo.update(attrs.evolve(current, withdraw_request_id=request_id))
+        updated = cases_of(uow).update(attrs.evolve(case, withdraw_request_id=request_id))
         audit(
             uow,
             _case_event(str(operator), "case.withdraw_requested", updated, reason),
             at=now,
         )
-        uow.commit()
-    refresh_cases(rt, operator, rec.region_code, _check_role=False)
-    with rt.store.unit_of_work() as uow:
-        return cases_of(uow).get(case_id)
+        commit_request(uow)
+    if outcome.applied:  # no approvals asked: the record is WITHDRAWN, the case closes
+        refresh_cases(rt, operator, rec.region_code, _check_role=False)
+        with rt.store.unit_of_work() as uow:
+            return cases_of(uow).get(case_id)
+    return updated
 
 
 def refresh_cases(

@@ -31,9 +31,7 @@ def upgrade() -> None:
     """Add the two nullable columns."""
     p, schema = _names()
     op.add_column(f"{p}kindergartens", sa.Column("moving_to", sa.String(12)), schema=schema)
-    op.add_column(
-        f"{p}kindergartens", sa.Column("move_proposed_by", sa.String(200)), schema=schema
-    )
+    op.add_column(f"{p}kindergartens", sa.Column("move_proposed_by", sa.String(200)), schema=schema)
 
 
 def downgrade() -> None:
