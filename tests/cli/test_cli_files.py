@@ -176,3 +176,71 @@ def test_problems_export_as_xlsx_has_no_formula(env: dict[str, str], tmp_path: P
     assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
     with zipfile.ZipFile(export) as z:
         assert all(b"<f>" not in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets"))
+
+
+def test_handover_export_as_xlsx(tmp_path: Path) -> None:
+    """``export --format xlsx``: one row per graduate, a history sheet, numbers masked."""
+    from datetime import UTC, datetime
+
+    from services._changes_world import KG_A, KG_C, OPS, runtime, seed
+    from studentstatus.adapters.sql import SqlStore
+    from studentstatus.domain.enums import Grade
+    from studentstatus.services.rollover import apply_rollover
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    store = SqlStore(url, create=True)
+    try:
+        rt = runtime(store)
+        seed(rt, [(KG_A, Grade.SENIOR), (KG_A, Grade.JUNIOR), (KG_C, Grade.SENIOR)])
+        rt.clock.at = datetime(2026, 9, 1, 8, tzinfo=UTC)  # type: ignore[attr-defined]
+        apply_rollover(rt, OPS["ministry"], 2026)
+    finally:
+        store.close()
+    base = ["export", "--graduated", "--school-year", "2026", "--as", "province:11"]
+    out = tmp_path / "grads.xlsx"
+    code, _, err = _run({"STUDENTSTATUS_STORE": url}, *base, "--format", "xlsx")
+    assert code == 2  # --out is needed
+    code, _, err = _run({"STUDENTSTATUS_STORE": url}, *base, "--format", "xlsx", "--out", str(out))
+    assert code == 0, err
+    assert "wrote 2 graduates" in err
+    wb = openpyxl.load_workbook(out)
+    graduates, history = wb["毕业生 graduates"], wb["变动 history"]
+    header = [c.value for c in graduates[1]]
+    assert header[:5] == ["record_id", "national_number", "number_kind", "former_numbers", "name"]
+    assert graduates.max_row == 3
+    numbers = [graduates.cell(row=r, column=9).value for r in (2, 3)]  # document_number
+    assert all("*" in n for n in numbers)  # masked unless --reveal
+    assert history.max_row > 3  # several changes per graduate
+    assert all(c.data_type != "f" for ws in (graduates, history) for r in ws.iter_rows() for c in r)
+
+
+def test_report_tables_as_xlsx(tmp_path: Path) -> None:
+    """``report --xlsx``: one sheet per table of the text report, the same numbers."""
+    import random
+
+    from services._monitoring_world import make_world, seed
+    from studentstatus.adapters.sql import SqlStore
+
+    url = f"sqlite:///{tmp_path}/m.db"
+    store = SqlStore(url, create=True)
+    try:
+        seed(store, make_world(random.Random(4), 40, days=0))
+    finally:
+        store.close()
+    book = tmp_path / "report.xlsx"
+    args = ["report", "--region", "11", "--school-year", "2026", "--as", "province:11"]
+    code, text, err = _run({"STUDENTSTATUS_STORE": url}, *args, "--xlsx", str(book))
+    assert code == 0, err
+    assert f"wrote {book}" in err
+    wb = openpyxl.load_workbook(book)
+    assert wb.sheetnames[0] == "主要指标 key figures"
+    assert "分县 by county" in wb.sheetnames
+    figures = {
+        r[0]: r[1] for r in wb["主要指标 key figures"].iter_rows(min_row=2, values_only=True)
+    }
+    total = figures["在园幼儿 children on roll"]
+    assert isinstance(total, int)
+    assert total > 0
+    assert "在园幼儿 children on roll" in text
+    counties = list(wb["分县 by county"].iter_rows(min_row=2, values_only=True))
+    assert sum(n for _, n in counties) == total  # type: ignore[misc]

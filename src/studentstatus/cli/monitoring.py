@@ -214,6 +214,13 @@ def flows_cmd(
     type=click.Path(file_okay=False),
     help="Write PNG charts and index.html here (needs the 'plots' extra).",
 )
+@click.option(
+    "--xlsx",
+    "xlsx_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the report's tables to this Excel workbook, one sheet each (needs the "
+    "'xlsx' extra).",
+)
 @as_option
 @json_option
 @store_option
@@ -223,6 +230,7 @@ def report_cmd(
     school_year: int,
     population: str | None,
     out_dir: str | None,
+    xlsx_file: str | None,
     operator_text: str,
     as_json: bool,
     store_url: str,
@@ -244,6 +252,12 @@ def report_cmd(
     flows = None
     with opened_runtime(store_url) as rt:
         rep = build_report(rt, operator, region, school_year, population=people)
+        if xlsx_file is not None:
+            from studentstatus.services.report_format import report_tables
+            from studentstatus.tabular.xlsx import write_workbook
+
+            write_workbook(xlsx_file, report_tables(rep))
+            click.echo(f"wrote {xlsx_file}", err=True)
         if out_dir is not None:
             try:
                 from studentstatus.services.charts import (

@@ -50,6 +50,7 @@ __all__ = [
     "month_title",
     "region_label",
     "region_name",
+    "report_tables",
     "school_year_title",
     "text_table",
     "yes_no",
@@ -336,35 +337,20 @@ def format_flows(flows: FlowMatrix, *, names: bool = True) -> list[str]:
     return [head, *text_table(("转出 origin", "转入 destination", "人数 count"), rows)]
 
 
-def format_report(report: Report, *, flows: FlowMatrix | None = None) -> str:
-    """The report as text: a heading, key figures, then one aligned table per dimension.
-
-    Region and kindergarten names stand next to their codes, grades come in
-    their natural order and every value has its Chinese and English label;
-    no Python mapping is ever printed.
+def report_tables(report: Report) -> list[tuple[str, tuple[str, ...], list[list[Any]]]]:
+    """The report's tables ``(title, header, rows)``, in the order :func:`format_report`
+    prints them, the key figures first: what a workbook export of the report holds
+    (``studentstatus report --xlsx``).
 
     >>> from studentstatus.services.reports import DIMENSIONS, assemble
-    >>> rep = assemble({**{d: {} for d in DIMENSIONS},
-    ...                 "grade_sex": {("SENIOR", "F"): 2, ("JUNIOR", "M"): 1}},
+    >>> rep = assemble({**{d: {} for d in DIMENSIONS}, "grade_sex": {("SENIOR", "F"): 2}},
     ...                {}, {}, {}, region="11", school_year=2026, as_of=date(2026, 11, 30))
-    >>> text = format_report(rep)
-    >>> print(text.splitlines()[0])
-    学籍统计报告 Student-status report: 11 北京市, 2026—2027学年 school year 2026–27
-    >>> text.index("小班 junior class") < text.index("大班 senior class")
-    True
-    >>> "{" in text
-    False
+    >>> tables = report_tables(rep)
+    >>> tables[0][0], tables[0][2][0]
+    ('主要指标 key figures', ['在园幼儿 children on roll', 0])
+    >>> [t for t in tables if t[0] == "分年级分性别 by grade and sex"][0][2]
+    [['大班 senior class', 0, 2, 2]]
     """
-    zh_year, en_year = school_year_title(report.school_year)
-    out = [
-        f"学籍统计报告 Student-status report: {region_label(report.region)}, {zh_year} {en_year}",
-        f"截至 as of {day_zh(report.as_of)} ({report.as_of.isoformat()})",
-        "",
-    ]
-    if report.kindergarten_code is not None:
-        kg = report.kindergarten_code
-        name = report.kindergarten_names.get(kg, "")
-        out.insert(1, f"幼儿园 kindergarten: {kg} {name}".rstrip())
     pop = report.population_3_5
     figures: list[list[Any]] = [
         ["在园幼儿 children on roll", report.total],
@@ -374,12 +360,12 @@ def format_report(report: Report, *, flows: FlowMatrix | None = None) -> str:
         ["毛入园率 gross enrolment rate", _pct(report.gross_enrolment_rate)],
         ["农村户籍随迁子女 rural migrant children", report.rural_migrants],
     ]
-    out += text_table(("指标 figure", "数值 value"), figures)
+    tables: list[tuple[str, tuple[str, ...], list[list[Any]]]] = [
+        ("主要指标 key figures", ("指标 figure", "数值 value"), figures)
+    ]
 
     def section(title: str, header: Sequence[str], rows: list[Any]) -> None:
-        out.append("")
-        out.append(title)
-        out.extend(text_table(header, rows) if rows else ["  —"])
+        tables.append((title, tuple(header), [list(r) for r in rows]))
 
     count = "幼儿 children"
     if not report.region and report.by_province:
@@ -455,6 +441,45 @@ def format_report(report: Report, *, flows: FlowMatrix | None = None) -> str:
                 for r, n in report.stuck.items()
             ],
         )
+    return tables
+
+
+def format_report(report: Report, *, flows: FlowMatrix | None = None) -> str:
+    """The report as text: a heading, key figures, then one aligned table per dimension.
+
+    Region and kindergarten names stand next to their codes, grades come in
+    their natural order and every value has its Chinese and English label;
+    no Python mapping is ever printed.
+
+    >>> from studentstatus.services.reports import DIMENSIONS, assemble
+    >>> rep = assemble({**{d: {} for d in DIMENSIONS},
+    ...                 "grade_sex": {("SENIOR", "F"): 2, ("JUNIOR", "M"): 1}},
+    ...                {}, {}, {}, region="11", school_year=2026, as_of=date(2026, 11, 30))
+    >>> text = format_report(rep)
+    >>> print(text.splitlines()[0])
+    学籍统计报告 Student-status report: 11 北京市, 2026—2027学年 school year 2026–27
+    >>> text.index("小班 junior class") < text.index("大班 senior class")
+    True
+    >>> "{" in text
+    False
+    """
+    zh_year, en_year = school_year_title(report.school_year)
+    out = [
+        f"学籍统计报告 Student-status report: {region_label(report.region)}, {zh_year} {en_year}",
+        f"截至 as of {day_zh(report.as_of)} ({report.as_of.isoformat()})",
+        "",
+    ]
+    if report.kindergarten_code is not None:
+        kg = report.kindergarten_code
+        name = report.kindergarten_names.get(kg, "")
+        out.insert(1, f"幼儿园 kindergarten: {kg} {name}".rstrip())
+    tables = report_tables(report)
+    _, figure_header, figures = tables[0]
+    out += text_table(figure_header, figures)
+    for title, header, rows in tables[1:]:
+        out.append("")
+        out.append(title)
+        out.extend(text_table(header, rows) if rows else ["  —"])
     if flows is not None:
         out.append("")
         out.extend(format_flows(flows))

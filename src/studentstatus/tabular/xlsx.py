@@ -41,7 +41,15 @@ from typing import IO, Any
 
 from studentstatus.tabular.rows import FileRejected
 
-__all__ = ["ZIP_MAGIC", "cell_text", "load", "sheet_records", "sheet_rows", "write_xlsx"]
+__all__ = [
+    "ZIP_MAGIC",
+    "cell_text",
+    "load",
+    "sheet_records",
+    "sheet_rows",
+    "write_workbook",
+    "write_xlsx",
+]
 
 ZIP_MAGIC = b"PK\x03\x04"
 """The first bytes of a zip archive, which an ``.xlsx`` workbook is."""
@@ -215,16 +223,36 @@ def write_xlsx(
     >>> write_xlsx(out, ["n"], [[1], [2]])
     2
     """
+    return write_workbook(target, [(sheet, header, rows)])[0]
+
+
+def write_workbook(
+    target: str | os.PathLike[str] | IO[bytes],
+    sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any] | Mapping[str, Any]]]],
+) -> list[int]:
+    """Write several sheets ``(title, header, rows)`` into a new workbook, each as
+    :func:`write_xlsx` writes one; returns the row count of each sheet.  Titles are cut
+    to Excel's 31 characters.
+
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> write_workbook(out, [("毕业生", ["id"], [["r1"]]), ("变动", ["seq"], [[1], [2]])])
+    [1, 2]
+    >>> _ = out.seek(0); list(sheet_rows(out, "变动"))
+    [['seq'], ['1'], ['2']]
+    """
     openpyxl = _openpyxl()
     cell_type = importlib.import_module("openpyxl.cell").WriteOnlyCell
-
     workbook = openpyxl.Workbook(write_only=True)
-    ws = workbook.create_sheet(title=sheet[:31])
-    ws.append([_text_cell(ws, h, cell_type) for h in header])
-    n = 0
-    for row in rows:
-        cells = [row.get(h) for h in header] if isinstance(row, Mapping) else list(row)
-        ws.append([_text_cell(ws, c, cell_type) for c in cells])
-        n += 1
+    counts: list[int] = []
+    for title, header, rows in sheets:
+        ws = workbook.create_sheet(title=title[:31])
+        ws.append([_text_cell(ws, h, cell_type) for h in header])
+        n = 0
+        for row in rows:
+            cells = [row.get(h) for h in header] if isinstance(row, Mapping) else list(row)
+            ws.append([_text_cell(ws, c, cell_type) for c in cells])
+            n += 1
+        counts.append(n)
     workbook.save(target)
-    return n
+    return counts
