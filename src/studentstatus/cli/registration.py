@@ -29,6 +29,7 @@ import click
 
 from studentstatus.cli._common import (
     as_option,
+    atomic_target,
     echo_json,
     handle_errors,
     json_default,
@@ -387,7 +388,8 @@ def problems_cmd(
                 }
                 for p in items
             )
-            n = write_table(csv_file, PROBLEM_COLUMNS, rows)
+            with atomic_target(csv_file) as tmp:  # no half-written file, no traceback
+                n = write_table(tmp, PROBLEM_COLUMNS, rows)
             click.echo(f"wrote {n} problems to {csv_file}", err=True)
             return
         if as_json:

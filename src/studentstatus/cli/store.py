@@ -1,9 +1,11 @@
-"""``studentstatus init`` and ``studentstatus db upgrade|current``: the SQL schema from the CLI.
+"""``studentstatus init`` and ``studentstatus db upgrade|current``: prepare a store from the CLI.
 
-Both run the Alembic migrations shipped in the package (no ``alembic.ini``)
-against ``--store URL`` (env ``STUDENTSTATUS_STORE``, default
+On an SQL store both run the Alembic migrations shipped in the package (no
+``alembic.ini``) against ``--store URL`` (env ``STUDENTSTATUS_STORE``, default
 ``sqlite:///studentstatus.db``); ``--prefix`` and ``--schema`` select the table
 prefix and database schema given to :func:`~studentstatus.adapters.sql.build_tables`.
+``init`` works on every store: it creates a file store's directory (and its
+journal), and has nothing to do for ``memory://``; ``db`` is for SQL stores only.
 
 >>> from click.testing import CliRunner
 >>> import click
@@ -20,7 +22,14 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from studentstatus.cli._common import echo_json, handle_errors, json_option, store_option
+from studentstatus.cli._common import (
+    echo_json,
+    handle_errors,
+    json_option,
+    opened_store,
+    store_label,
+    store_option,
+)
 
 __all__ = ["register"]
 
@@ -33,10 +42,17 @@ def _naming(f: Callable[P, R]) -> Callable[P, R]:
     return click.option("--prefix", default="", help="Prefix of every table name.")(f)
 
 
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+
+
 def _check_sql(url: str) -> None:
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    scheme = _scheme(url)
     if scheme not in ("sqlite", "postgresql", "mysql", "mariadb"):
-        msg = f"migrations apply to SQL stores only, not {scheme!r}"
+        msg = (
+            f"schema migrations apply to SQL stores only, not {scheme or 'file'!r} "
+            "(`studentstatus init` prepares any store)"
+        )
         raise click.BadParameter(msg, param_hint="--store")
 
 
@@ -86,8 +102,27 @@ def _safe(url: str) -> str:
 @json_option
 @handle_errors()
 def init_cmd(store_url: str, prefix: str, schema: str | None, as_json: bool) -> None:
-    """Create the store's schema (runs every migration; safe to run again)."""
-    _upgrade(store_url, prefix, schema, as_json, "initialised", "head")
+    """Prepare the store: an SQL store's schema (every migration), a file store's directory.
+
+    Safe to run again; nothing to do for memory://.
+    """
+    scheme = _scheme(store_url)
+    if scheme in ("sqlite", "postgresql", "mysql", "mariadb"):
+        _upgrade(store_url, prefix, schema, as_json, "initialised", "head")
+        return
+    if scheme not in ("memory", "file", ""):
+        with opened_store(store_url):  # the store names what it does not support
+            pass
+    if scheme == "memory":
+        action = "nothing to do (a memory store lives as long as its process)"
+    else:
+        with opened_store(store_url):  # creates the directory and the journal
+            pass
+        action = "initialised"
+    if as_json:
+        echo_json({"store": store_label(store_url), "revision": None, "action": action})
+    else:
+        click.echo(f"{action}: {store_label(store_url)}")
 
 
 @click.group("db")

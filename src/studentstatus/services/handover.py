@@ -21,7 +21,7 @@ are fetched with bulk reads.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from importlib import resources
 from typing import Any
@@ -195,16 +195,45 @@ def _entry(
 
 
 def export_graduates(
-    rt: Runtime, operator: Operator, school_year: int, *, reveal: bool = False
+    rt: Runtime,
+    operator: Operator,
+    school_year: int,
+    *,
+    reveal: bool = False,
+    deliver: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Build the whole handover document for ``school_year`` (see the module docs).
 
     The export is logged in the audit trail with the count and whether numbers
-    were revealed.
+    were revealed.  ``deliver(doc)``, when given, is called before that entry is
+    committed (e.g. to write the file): if it raises, nothing is logged.
+
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.services.runtime import FixedClock
+    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 9, 1, tzinfo=timezone.utc)))
+    >>> def fail(doc):
+    ...     raise OSError("disk full")
+    >>> export_graduates(rt, Operator.parse("county:110105"), 2025, deliver=fail)
+    Traceback (most recent call last):
+    ...
+    OSError: disk full
+    >>> with rt.store.unit_of_work() as uow:
+    ...     uow.audit.last() is None
+    True
     """
     require_role(operator, "export")
     records = list(_graduates(rt, operator, school_year, reveal=reveal))
     now = rt.clock.now()
+    doc = {
+        "schema": "studentstatus.handover",
+        "schema_version": SCHEMA_VERSION,
+        "exported_at": now.isoformat(),
+        "school_year": school_year,
+        "operator": str(operator),
+        "revealed": reveal,
+        "records": records,
+    }
     with rt.store.unit_of_work() as uow:
         audit(
             uow,
@@ -216,13 +245,7 @@ def export_graduates(
             ),
             at=now,
         )
+        if deliver is not None:
+            deliver(doc)
         uow.commit()
-    return {
-        "schema": "studentstatus.handover",
-        "schema_version": SCHEMA_VERSION,
-        "exported_at": now.isoformat(),
-        "school_year": school_year,
-        "operator": str(operator),
-        "revealed": reveal,
-        "records": records,
-    }
+    return doc

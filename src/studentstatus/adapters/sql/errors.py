@@ -20,7 +20,17 @@ traceback printer that walks the chain — never reaches the driver's text.
 ...     raise sa.exc.OperationalError("SELECT 1", {}, Exception("disk I/O error"))
 Traceback (most recent call last):
 ...
-studentstatus.errors.StorageError: add record failed: OperationalError (database error)
+studentstatus.adapters.sql.errors.StoreFailure: add record failed: OperationalError (database error)
+
+A failure also says, in ``cause``, what it most likely means (read from the
+driver's error code or text, which is not kept): ``missing_schema`` (run
+``studentstatus init``), ``missing_database``, ``unreachable`` (is the server
+running?), ``auth``, ``cannot_open`` (an SQLite file's directory), ``read_only``
+or ``""``; ``message_zh`` is its Chinese message.
+
+>>> err = translate_error(sa.exc.OperationalError("SELECT", {}, Exception("no such table: x")))
+>>> err.cause, err.message_zh
+('missing_schema', '数据库操作失败（storage operation）：OperationalError')
 >>> try:
 ...     with translating("add child"):
 ...         raise sa.exc.IntegrityError("INSERT …", {"n": "11010520200315002X"}, Exception("x"))
@@ -39,7 +49,7 @@ import sqlalchemy as sa
 
 from studentstatus.errors import ConflictError, StorageError, StudentStatusError, TryAgain
 
-__all__ = ["raise_translated", "translate_error", "translating"]
+__all__ = ["StoreFailure", "raise_translated", "translate_error", "translating"]
 
 # SQLSTATE classes / MySQL codes that mean "lost a race: retry the unit".
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -52,6 +62,71 @@ _COLLIDED = {
     "append audit": "audit chain",
     "claim numbers": "temporary numbers",
 }
+
+
+class StoreFailure(StorageError):
+    """A :class:`~studentstatus.errors.StorageError` with its likely ``cause`` and Chinese text.
+
+    >>> StoreFailure("connect failed", cause="unreachable", message_zh="连接失败").cause
+    'unreachable'
+    """
+
+    def __init__(self, message: str, *, cause: str = "", message_zh: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.message_en = str(self)
+        self.message_zh = message_zh or self.message_en
+
+
+# SQLSTATEs / MySQL codes / driver texts, by what they most likely mean.
+_CAUSE_SQLSTATES = {
+    "42P01": "missing_schema",  # undefined_table
+    "3F000": "missing_schema",  # invalid_schema_name
+    "3D000": "missing_database",  # invalid_catalog_name
+    "28P01": "auth",
+    "28000": "auth",
+}
+_CAUSE_MYSQL = {
+    1146: "missing_schema",
+    1049: "missing_database",
+    1045: "auth",
+    2002: "unreachable",
+    2003: "unreachable",
+    2005: "unreachable",
+    2006: "unreachable",
+    2013: "unreachable",
+}
+_CAUSE_TEXTS = (
+    ("no such table", "missing_schema"),
+    ("does not exist", "missing_schema"),
+    ("unable to open database file", "cannot_open"),
+    ("readonly database", "read_only"),
+    ("password authentication failed", "auth"),
+    ("connection refused", "unreachable"),
+    ("could not connect", "unreachable"),
+    ("could not translate host name", "unreachable"),
+    ("name or service not known", "unreachable"),
+    ("timeout expired", "unreachable"),
+    ("connection timed out", "unreachable"),
+    ("can't connect", "unreachable"),
+)
+
+
+def _cause(orig: BaseException | None, sqlstate: str | None, mysql_code: int | None) -> str:
+    """What a driver error most likely means (its text is read here, never kept)."""
+    if sqlstate in _CAUSE_SQLSTATES:
+        return _CAUSE_SQLSTATES[sqlstate]
+    if sqlstate and sqlstate.startswith("08"):
+        return "unreachable"
+    if mysql_code in _CAUSE_MYSQL:
+        return _CAUSE_MYSQL[mysql_code]
+    text = str(orig).lower()
+    if "database" in text and "does not exist" in text:
+        return "missing_database"
+    for needle, cause in _CAUSE_TEXTS:
+        if needle in text:
+            return cause
+    return ""
 
 
 def _driver_code(orig: BaseException | None) -> tuple[str | None, int | None]:
@@ -87,7 +162,12 @@ def translate_error(exc: BaseException, what: str = "storage operation") -> Stor
         return TryAgain(what, collided=_COLLIDED.get(what, ""), detail=f"{name} {code}".strip())
     if "database is locked" in str(orig):
         return ConflictError(f"{what} could not get the SQLite write lock: {name} (busy)")
-    return StorageError(f"{what} failed: {name}{' ' + code if code else ''} (database error)")
+    suffix = f"{name}{' ' + code if code else ''}"
+    return StoreFailure(
+        f"{what} failed: {suffix} (database error)",
+        cause=_cause(orig, sqlstate, mysql_code),
+        message_zh=f"数据库操作失败（{what}）：{suffix}",
+    )
 
 
 @contextmanager
