@@ -101,6 +101,13 @@ def test_bad_files_are_refused_once_and_write_nothing(env: dict[str, str], tmp_p
         )
         assert code == 1
         assert json.loads(out)["error"]["code"] == code_
+        # resolve-problem --registry reads the same extract: refused before anything is done
+        code, out, err = _run(
+            env, "resolve-problem", "p0", "--action", "evidence", "--reason", "r",
+            "--registry", str(path), "--as", "county:110105",
+        )  # fmt: skip
+        assert code == 1, (path, out, err)
+        assert code_ in err
     assert _records(env) == problems_before
 
     for path, code_ in [(empty, "file_empty"), (Path(binary), "file_encoding")]:
