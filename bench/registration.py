@@ -320,6 +320,13 @@ def run_child(
     from studentstatus.services.runtime import FixedClock, Runtime
     from studentstatus.services.verification import verify_records
 
+    if os.environ.get("STUDENTSTATUS_BENCH_NO_GC_TUNING"):
+        # --no-gc-tuning: measure the import without its relaxed garbage-collector thresholds
+        import contextlib
+
+        from studentstatus.services import intake
+
+        intake._gc_relaxed = contextlib.nullcontext  # type: ignore[assignment]
     plan = json.loads((workdir / "plan.json").read_text())
     codes: list[str] = plan["counties"]
     kgs = json.loads((workdir / "kindergartens.json").read_text())
@@ -698,6 +705,11 @@ def main() -> None:
         help="with --import-only: 2 runs import, baseline, import again, baseline again "
         "(the second import bracketed by a baseline before and after it)",
     )
+    ap.add_argument(
+        "--no-gc-tuning",
+        action="store_true",
+        help="import without the intake's relaxed garbage-collector thresholds (to measure them)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -705,6 +717,8 @@ def main() -> None:
                            args.workers, args.rounds)  # fmt: skip
         print(json.dumps(result))
         return
+    if args.no_gc_tuning:
+        os.environ["STUDENTSTATUS_BENCH_NO_GC_TUNING"] = "1"  # read by the child processes
     tmp = tempfile.TemporaryDirectory(prefix="regbench-")
     workdir = args.workdir or Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)
