@@ -1,4 +1,9 @@
-"""``studentstatus export``: the handover of graduates' 学籍档案 to primary school."""
+"""``studentstatus export``: the handover of graduates' 学籍档案 to primary school.
+
+With ``--out FILE`` the document is written to a temporary file beside FILE and
+moved into place; the export's audit entry is committed only once the file is
+there (a missing directory is refused before anything is read or logged).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import click
 
 from studentstatus.cli._common import (
     as_option,
+    atomic_target,
     handle_errors,
     json_default,
     opened_runtime,
@@ -151,28 +157,36 @@ def export_cmd(
     if fmt == "xlsx" and out is None:
         raise click.UsageError("--format xlsx needs --out FILE.xlsx")
     operator = parse_operator(operator_text)
-    with opened_runtime(store_url) as rt:
-        doc = export_graduates(rt, operator, school_year, reveal=reveal)
-    if fmt == "xlsx":
-        assert out is not None
-        from studentstatus.tabular.xlsx import write_workbook
-
-        records = doc["records"]
-        counts = write_workbook(
-            out,
-            [
-                ("毕业生 graduates", HANDOVER_COLUMNS, (handover_row(r) for r in records)),
-                ("变动 history", HISTORY_COLUMNS, (h for r in records for h in history_rows(r))),
-            ],
-        )
-        click.echo(f"wrote {counts[0]} graduates to {out}", err=True)
-        return
-    text = json.dumps(doc, ensure_ascii=False, indent=2, default=json_default)
     if out is None:
-        click.echo(text)
-    else:
-        out.write_text(text + "\n", encoding="utf-8")
-        click.echo(f"wrote {len(doc['records'])} graduates to {out}", err=True)
+        with opened_runtime(store_url) as rt:
+            doc = export_graduates(rt, operator, school_year, reveal=reveal)
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=json_default))
+        return
+    written: list[int] = []
+    with atomic_target(out) as tmp, opened_runtime(store_url) as rt:
+
+        def deliver(doc: dict[str, Any]) -> None:
+            if fmt == "xlsx":
+                from studentstatus.tabular.xlsx import write_workbook
+
+                records = doc["records"]
+                sheets = [
+                    ("毕业生 graduates", HANDOVER_COLUMNS, (handover_row(r) for r in records)),
+                    (
+                        "变动 history",
+                        HISTORY_COLUMNS,
+                        (h for r in records for h in history_rows(r)),
+                    ),
+                ]
+                written.append(write_workbook(tmp, sheets)[0])
+            else:
+                text = json.dumps(doc, ensure_ascii=False, indent=2, default=json_default)
+                Path(tmp).write_text(text + "\n", encoding="utf-8")
+                written.append(len(doc["records"]))
+            Path(tmp).replace(out)  # in place before the audit entry is committed
+
+        export_graduates(rt, operator, school_year, reveal=reveal, deliver=deliver)
+    click.echo(f"wrote {written[0]} graduates to {out}", err=True)
 
 
 def register(group: click.Group) -> None:
