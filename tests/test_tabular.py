@@ -337,3 +337,19 @@ def test_random_binary_files_are_refused() -> None:
         with pytest.raises(FileRejected) as err:
             check_file(io.BytesIO(data), aliases=CHILD_ALIASES, required=["name"])
         assert err.value.code in {"file_encoding", "file_header"}
+
+
+def test_an_id_typed_as_an_excel_number_is_reported(tmp_path: Path) -> None:
+    """Excel keeps 15 digits: an 18-digit ID stored as a number has lost its tail."""
+    path = tmp_path / "ids.xlsx"
+    _workbook(
+        path,
+        {"S": [["姓名", "身份证件号码", "联系电话"],
+               ["王小明", 110105202003150038, 13800138000],
+               ["李四", "110105202003150038", 13900139000]]},
+    )  # fmt: skip
+    got = _rows(open_table(path, aliases=CHILD_ALIASES, required=["name"]))
+    assert got[0][2] == ["number_precision"]
+    assert got[0][1]["guardian_phone"] == "13800138000"  # 11 digits: exact
+    assert got[1][2] == []  # typed as text: exact
+    assert got[1][1]["id_number"] == "110105202003150038"

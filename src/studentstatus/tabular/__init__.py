@@ -174,6 +174,7 @@ def _header_and_rows(
     *,
     pad: bool,
     errors: tuple[type[Exception], ...],
+    notes: Any = None,
 ) -> Generator[FileInfo | CsvRow, None, None]:
     header: list[str] | None = None
     for cells in records:
@@ -191,7 +192,7 @@ def _header_and_rows(
     if missing or not present:
         wanted = missing or sorted(set(aliases.values()))[:1]
         raise header_refusal(wanted, aliases, [c.strip() for c in header])
-    rows = read_rows(records, columns, (), None, pad=pad, errors=errors)
+    rows = read_rows(records, columns, (), None, pad=pad, errors=errors, notes=notes)
     first = next(rows, None)
     if first is None:
         raise _refuse_no_rows()
@@ -244,6 +245,7 @@ def _table(
                     required,
                     pad=True,
                     errors=(),
+                    notes=xlsx.precision_notes,
                 )
             finally:
                 workbook.close()

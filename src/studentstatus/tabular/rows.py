@@ -345,8 +345,12 @@ def read_rows(
     *,
     pad: bool = False,
     errors: tuple[type[Exception], ...] = (),
+    notes: Callable[[list[str], list[str | None]], list[Violation]] | None = None,
 ) -> Iterator[CsvRow]:
     """The data rows of ``records`` (the header already taken, its ``columns`` given).
+
+    ``notes``: called with each record's cells and the columns, returns problems of the
+    row the reader found itself (a workbook's numbers that lost digits).
 
     ``pad``: records are padded with empty cells to the header's length, or cut to it
     when the cells beyond it are empty (a workbook's rows are as long as its widest).
@@ -399,6 +403,11 @@ def read_rows(
                 cells = cells + [""] * (n_columns - len(cells))
             elif not any(c.strip() for c in cells[n_columns:]):
                 cells = cells[:n_columns]
+        noted = notes(cells, columns) if notes is not None else None
+        if noted:
+            row = _row(number, cells, columns, missing)
+            yield CsvRow(number, row.values, (*noted, *row.problems))
+            continue
         if len(cells) == n_columns and not missing:
             values = {name: cells[i].strip() for i, name in pairs}
             joined = "".join(values.values())

@@ -11,8 +11,9 @@ sheet would hold it: numbers without a trailing ``.0`` (``13800138000``), dates 
 ``YYYY-MM-DD`` (a date-time with a time of day as ``YYYY-MM-DD HH:MM:SS``), booleans
 as ``true``/``false``, empty cells as empty text; formulas are read by their cached
 values (a workbook saved by Excel has them).  A number of 16 digits or more (an ID
-number typed into a cell formatted as a number) has lost its last digits in Excel
-and is read as it is stored; the identity checks then reject it.  Rows are numbered
+number typed into a cell formatted as a number) has lost its last digits in Excel:
+its row is reported ``number_precision`` on that column (:func:`precision_notes`).
+Rows are numbered
 as in a CSV file (the first data row after the header is 1, blank rows skipped).
 
 **Writing** (:func:`write_xlsx`): openpyxl's write-only mode; every text cell is
@@ -39,12 +40,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import IO, Any
 
+from studentstatus.errors import Violation
 from studentstatus.tabular.rows import FileRejected
 
 __all__ = [
     "ZIP_MAGIC",
+    "LongNumber",
     "cell_text",
     "load",
+    "precision_notes",
     "sheet_records",
     "sheet_rows",
     "write_workbook",
@@ -54,6 +58,7 @@ __all__ = [
 ZIP_MAGIC = b"PK\x03\x04"
 """The first bytes of a zip archive, which an ``.xlsx`` workbook is."""
 
+_LONG = 10**15  # a number this large has more digits than Excel keeps
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -68,6 +73,41 @@ def _openpyxl() -> Any:
             "reading or writing Excel workbooks (.xlsx) needs the optional extra xlsx: "
             'pip install "studentstatus[xlsx]"',
         ) from None
+
+
+class LongNumber(str):
+    """The text of a workbook cell that held a number of 16 digits or more: Excel keeps 15
+    significant digits, so the last ones are lost (an ID number typed as a number).
+
+    >>> isinstance(cell_text(110105202003150038), LongNumber)
+    True
+    """
+
+    __slots__ = ()
+
+
+def precision_notes(cells: list[str], columns: list[str | None]) -> list[Violation]:
+    """``number_precision`` for each cell of a known column that held a long number
+    (:class:`LongNumber`).
+
+    >>> [v.code for v in precision_notes([cell_text(110105202003150038)], ["id_number"])]
+    ['number_precision']
+    """
+    out: list[Violation] = []
+    for cell, column in zip(cells, columns, strict=False):
+        if column is not None and type(cell) is LongNumber:
+            out.append(
+                Violation(
+                    "number_precision",
+                    column,
+                    "该单元格是16位以上的数字：Excel只保留15位有效数字，末尾数字已丢失；"
+                    "请将该列设为文本格式后重新输入",
+                    "the cell is a number of 16 digits or more: Excel keeps 15 significant "
+                    "digits, so its last digits are lost; format the column as text and type "
+                    "the numbers again",
+                )
+            )
+    return out
 
 
 def cell_text(value: object) -> str:
@@ -87,10 +127,11 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return LongNumber(value) if abs(value) >= _LONG else str(value)
     if isinstance(value, float):
         if value.is_integer():
-            return str(int(value))
+            text = str(int(value))
+            return LongNumber(text) if abs(value) >= _LONG else text
         return repr(value)
     if isinstance(value, datetime):
         if value.time() == time(0):
