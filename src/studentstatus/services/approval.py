@@ -20,30 +20,16 @@ then approves them chunk by chunk, one unit of work per chunk.  A record the
 machine refuses (e.g. its kindergarten lost its licence) is reported with
 its violations and left PENDING; the others are approved.
 
->>> import random
->>> from datetime import date, datetime, timezone
->>> from studentstatus.adapters.memory import MemoryStore
->>> from studentstatus.domain.enums import KindergartenType
 >>> from studentstatus.domain.jurisdiction import Operator
->>> from studentstatus.domain.model import Kindergarten, Licence
 >>> from studentstatus.services.intake import import_children
->>> from studentstatus.services.runtime import FixedClock, Runtime
->>> store = MemoryStore()
->>> rt = Runtime(store, FixedClock(datetime(2024, 9, 2, tzinfo=timezone.utc)), random.Random(1))
->>> with store.unit_of_work() as uow:
-...     uow.kindergartens.add(Kindergarten("1111000001", "12100000400000624D", "阳光幼儿园",
-...         "110105", KindergartenType.PUBLIC,
-...         licences=(Licence("L1", "局", date(2020, 1, 1), date(2030, 12, 31)),)))
-...     uow.commit()
->>> row = {"kindergarten_code": "1111000001", "name": "王小明", "sex": "男",
-...        "birth_date": "2020-03-15", "id_type": "none", "guardian_phone": "13800138000",
-...        "entry_date": "2024-09-01", "grade": "中班"}
->>> rid = import_children(rt, Operator.parse("kindergarten:1111000001"), [row]).records[0][
-...     "record_id"]
+>>> from studentstatus.testing.examples import child_row, example_runtime
+>>> rt = example_runtime()  # a memory store, kindergarten 1111000001 licensed, 2 Sep 2024
+>>> rid = import_children(rt, Operator.parse("kindergarten:1111000001"), [child_row()]).records[
+...     0]["record_id"]
 >>> report = approve_records(rt, Operator.parse("county:110105"), all_pending=True)
 >>> report.approved == [rid], report.refused
 (True, [])
->>> with store.unit_of_work() as uow:
+>>> with rt.store.unit_of_work() as uow:
 ...     rec = uow.records.get(rid)
 >>> rec.state.value, rec.county_confirmed
 ('ACTIVE', True)

@@ -46,26 +46,12 @@ rule of ``docs/concepts/privacy.md``) unless ``reveal=True``, which is written
 to the audit trail (action ``reveal``, subject the record id) in the same unit
 of work.
 
->>> import random
->>> from datetime import date, datetime, timezone
->>> from studentstatus.adapters.memory import MemoryStore
->>> from studentstatus.domain.enums import KindergartenType
 >>> from studentstatus.domain.jurisdiction import Operator
->>> from studentstatus.domain.model import Kindergarten, Licence
 >>> from studentstatus.services.approval import approve_records
 >>> from studentstatus.services.intake import import_children
->>> from studentstatus.services.runtime import FixedClock, Runtime
->>> store = MemoryStore()
->>> rt = Runtime(store, FixedClock(datetime(2024, 9, 2, tzinfo=timezone.utc)), random.Random(1))
->>> with store.unit_of_work() as uow:
-...     uow.kindergartens.add(Kindergarten("1111000001", "12100000400000624D", "阳光幼儿园",
-...         "110105", KindergartenType.PUBLIC,
-...         licences=(Licence("L1", "局", date(2020, 1, 1), date(2030, 12, 31)),)))
-...     uow.commit()
->>> row = {"kindergarten_code": "1111000001", "name": "王小明", "sex": "男",
-...        "birth_date": "2020-03-15", "id_type": "none", "guardian_phone": "13800138000",
-...        "entry_date": "2024-09-01", "grade": "中班"}
->>> out = import_children(rt, Operator.parse("kindergarten:1111000001"), [row]).records[0]
+>>> from studentstatus.testing.examples import child_row, example_runtime
+>>> rt = example_runtime()  # a memory store, kindergarten 1111000001 licensed, 2 Sep 2024
+>>> out = import_children(rt, Operator.parse("kindergarten:1111000001"), [child_row()]).records[0]
 >>> _ = approve_records(rt, Operator.parse("county:110105"), all_pending=True)
 >>> first = issue_numbers(rt, Operator.parse("province:11"))
 >>> [(i["kind"], i["national_number"]) for i in first.issued]
@@ -78,7 +64,7 @@ of work.
 >>> full = show(rt, Operator.parse("county:110105"), out["temp_number"], reveal=True)
 >>> full["national_number"], full["former_numbers"] == [out["temp_number"]]
 ('J110105202003150011', True)
->>> with store.unit_of_work() as uow:
+>>> with rt.store.unit_of_work() as uow:
 ...     [(e.operator, e.subject == full["record_id"]) for e in uow.audit.iter()
 ...      if e.action == "reveal"]
 [('county:110105', True)]

@@ -34,25 +34,13 @@ Verification and national numbers are identity facts, not status changes:
 they are stored on the record (its version goes up) and in the audit log,
 not in the change log.
 
->>> import random
->>> from datetime import date, datetime, timezone
->>> from studentstatus.adapters.memory import MemoryStore
+>>> from datetime import date
 >>> from studentstatus.adapters.population import MemoryPopulationRegistry
->>> from studentstatus.domain.enums import KindergartenType
 >>> from studentstatus.domain.jurisdiction import Operator
->>> from studentstatus.domain.model import Kindergarten, Licence
 >>> from studentstatus.services.intake import import_children
->>> from studentstatus.services.runtime import FixedClock, Runtime
->>> store = MemoryStore()
->>> rt = Runtime(store, FixedClock(datetime(2024, 9, 2, tzinfo=timezone.utc)), random.Random(1))
->>> with store.unit_of_work() as uow:
-...     uow.kindergartens.add(Kindergarten("1111000001", "12100000400000624D", "阳光幼儿园",
-...         "110105", KindergartenType.PUBLIC,
-...         licences=(Licence("L1", "局", date(2020, 1, 1), date(2030, 12, 31)),)))
-...     uow.commit()
->>> row = {"kindergarten_code": "1111000001", "name": "王小明", "sex": "男",
-...        "birth_date": "2020-03-15", "id_type": "resident", "id_number": "110105202003150038",
-...        "guardian_phone": "13800138000", "entry_date": "2024-09-01", "grade": "中班"}
+>>> from studentstatus.testing.examples import child_row, example_runtime
+>>> rt = example_runtime()  # a memory store, kindergarten 1111000001 licensed, 2 Sep 2024
+>>> row = child_row(id_type="resident", id_number="110105202003150038")
 >>> _ = import_children(rt, Operator.parse("kindergarten:1111000001"), [row])
 >>> registry = MemoryPopulationRegistry(
 ...     [("110105202003150038", "王晓明", "M", date(2020, 3, 15), "normal")])
