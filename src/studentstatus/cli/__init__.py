@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "studentstatus.cli.store",
     "studentstatus.cli.registration",
     "studentstatus.cli.records",
+    "studentstatus.cli.lookup",
     "studentstatus.cli.changes",
     "studentstatus.cli.monitoring",
     "studentstatus.cli.handover",
@@ -39,6 +40,13 @@ _COMMAND_MODULES = (
 @click.version_option(__version__, prog_name="studentstatus")
 def main() -> None:
     """Preschool student-status (学籍) rules: identity checks, records, numbers, changes."""
+    import logging
+
+    # The library logs refusals for a host's security log; without a logging set-up the
+    # command's own error line says it (Python would print each warning again on stderr).
+    log = logging.getLogger("studentstatus")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
 
 
 def _register_all() -> None:

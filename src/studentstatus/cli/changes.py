@@ -13,12 +13,13 @@ The clock is the system clock; ``STUDENTSTATUS_NOW`` (an ISO date-time, e.g.
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import click
 
 from studentstatus.cli._common import (
+    DATE,
     as_option,
     echo_json,
     handle_errors,
@@ -31,11 +32,24 @@ from studentstatus.cli._common import (
 
 __all__ = ["register"]
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+_DATE = DATE  # YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, as in the files
 
 
-def _day(value: datetime | None) -> date | None:
-    return value.date() if value is not None else None
+def _day(value: date | None) -> date | None:
+    return value
+
+
+def _change_kind(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An unknown change kind is a usage error (exit 2), listing the kinds."""
+    from studentstatus.domain.enums import ChangeKind
+
+    try:
+        ChangeKind.parse(value)
+    except ValueError:
+        kinds = ", ".join(k.value for k in ChangeKind)
+        msg = f"unknown change kind {value[:40]!r} (one of: {kinds})"
+        raise click.BadParameter(msg, ctx, param) from None
+    return value
 
 
 def _print_violations(violations: Any) -> None:
@@ -44,7 +58,7 @@ def _print_violations(violations: Any) -> None:
 
 
 @click.command("change")
-@click.argument("kind")
+@click.argument("kind", callback=_change_kind)
 @click.argument("record")
 @as_option
 @click.option("--to", "to_kindergarten", metavar="SCHOOLCODE", help="Destination (TRANSFER).")
@@ -62,8 +76,8 @@ def change_cmd(
     record: str,
     operator_text: str,
     to_kindergarten: str | None,
-    until: datetime | None,
-    effective: datetime | None,
+    until: date | None,
+    effective: date | None,
     reason: str,
     evidence: tuple[str, ...],
     grade: str | None,
@@ -130,19 +144,48 @@ def _echo_views(views: Any, as_json: bool) -> None:
 @click.command("requests")
 @as_option
 @click.option("--overdue", is_flag=True, help="Overdue requests of the operator's jurisdiction.")
+@click.option(
+    "--mine",
+    is_flag=True,
+    help="The requests the operator applied for, with each step's state and who acts next.",
+)
+@click.option("--all", "include_closed", is_flag=True, help="With --mine: also decided ones.")
 @json_option
 @store_option
 @handle_errors()
-def requests_cmd(operator_text: str, overdue: bool, as_json: bool, store_url: str) -> None:
-    """List the requests waiting for the operator (or, with --overdue, the overdue ones)."""
+def requests_cmd(
+    operator_text: str,
+    overdue: bool,
+    mine: bool,
+    include_closed: bool,
+    as_json: bool,
+    store_url: str,
+) -> None:
+    """List the requests waiting for the operator (--overdue: the overdue ones of its
+    jurisdiction; --mine: the ones it applied for). ``request show ID`` shows one."""
     from studentstatus.services import changes
 
+    if mine and overdue:
+        raise click.UsageError("--mine and --overdue are exclusive")
+    if include_closed and not mine:
+        raise click.UsageError("--all goes with --mine")
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        if overdue:
+        if mine:
+            views = changes.requests_by(rt, operator, include_closed=include_closed)
+        elif overdue:
             views = changes.overdue_requests(rt, operator)
         else:
             views = changes.requests_for(rt, operator)
+    if mine and not as_json:
+        from studentstatus.cli.lookup import request_lines
+
+        if not views:
+            click.echo("no requests")
+        for v in views:
+            for line in request_lines(v):
+                click.echo(line)
+        return
     _echo_views(views, as_json)
 
 
@@ -463,12 +506,23 @@ def audit_checkpoint_cmd(
 @click.command("rollover")
 @click.option("--school-year", type=int, required=True, help="School year to roll into (2026).")
 @as_option
-@click.option("--dry-run", is_flag=True, help="Plan only: print what would happen.")
+@click.option("--dry-run", is_flag=True, help="Plan only: print the totals of what would happen.")
+@click.option(
+    "--items",
+    "show_items",
+    is_flag=True,
+    help="Also list every record (one line each; blocked ones with the reasons).",
+)
 @json_option
 @store_option
 @handle_errors()
 def rollover_cmd(
-    school_year: int, operator_text: str, dry_run: bool, as_json: bool, store_url: str
+    school_year: int,
+    operator_text: str,
+    dry_run: bool,
+    show_items: bool,
+    as_json: bool,
+    store_url: str,
 ) -> None:
     """Promote every ACTIVE child of the scope one grade and graduate the SENIORs."""
     from studentstatus.services import rollover
@@ -492,6 +546,8 @@ def rollover_cmd(
         echo_json(report.to_dict())
         return
     for item in report.items:
+        if not show_items and item.action != "blocked":
+            continue  # the totals say it; --items lists every record
         line = f"{item.record_id}  {item.kindergarten_code}  {item.action}"
         if item.action == "promote" and item.grade and item.to_grade:
             line += f" {item.grade.value} → {item.to_grade.value}"
@@ -499,23 +555,31 @@ def rollover_cmd(
         _print_violations(item.reasons)
     totals = ", ".join(f"{k} {v}" for k, v in report.totals.items())
     click.echo(("plan: " if dry_run else "applied: ") + totals)
+    if not show_items and report.items:
+        click.echo("(--items lists every record)", err=True)
 
 
 @click.command("roll")
 @click.option("--kindergarten", "kindergarten_code", required=True, metavar="SCHOOLCODE")
-@click.option("--as-of", "as_of", type=_DATE, required=True, help="The day (YYYY-MM-DD).")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=_DATE,
+    required=True,
+    help="The day (YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD).",
+)
 @as_option
 @json_option
 @store_option
 @handle_errors()
 def roll_cmd(
-    kindergarten_code: str, as_of: datetime, operator_text: str, as_json: bool, store_url: str
+    kindergarten_code: str, as_of: date, operator_text: str, as_json: bool, store_url: str
 ) -> None:
     """Who was on roll at a kindergarten on a day (from the change log)."""
     from studentstatus.services.roll import roll_as_of
 
     operator = parse_operator(operator_text)
-    day = as_of.date()
+    day = as_of
     with opened_runtime(store_url) as rt:
         entries = roll_as_of(rt, operator, kindergarten_code, day)
     if as_json:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sys
 import warnings
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 import click
 
 from studentstatus.cli._common import (
+    DATE,
     as_option,
     echo_json,
     handle_errors,
@@ -28,7 +29,7 @@ from studentstatus.cli._common import (
 
 __all__ = ["register"]
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+_DATE = DATE  # YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, as in the files
 
 
 def _population(path: str | None) -> Any:
@@ -160,9 +161,96 @@ def case_contact(
         click.echo(f"case {case.id}: {len(case.contacts)} contact(s) recorded")
 
 
+def _case_line(case: Any) -> str:
+    contacts = f"contacts {len(case.contacts)}"
+    return (
+        f"{case.id}  {case.status.value} {case.status.label_zh}  record {case.record_id}  "
+        f"kg {case.kindergarten_code}  {case.trigger.value}  opened "
+        f"{case.opened_at.date().isoformat()}  {contacts}"
+    )
+
+
+@case_group.command("list")
+@click.option("--all", "include_closed", is_flag=True, help="Include closed cases.")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def case_list(include_closed: bool, operator_text: str, as_json: bool, store_url: str) -> None:
+    """(county and above) The open dropout cases in scope (--all: closed ones too)."""
+    from studentstatus.services.dropout import case_dict, list_cases
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        cases = list_cases(rt, operator, include_closed=include_closed)
+    if as_json:
+        echo_json([case_dict(c) for c in cases])
+        return
+    if not cases:
+        click.echo("no cases")
+    for case in cases:
+        click.echo(_case_line(case))
+
+
+@case_group.command("show")
+@click.argument("case_id")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def case_show(case_id: str, operator_text: str, as_json: bool, store_url: str) -> None:
+    """(county and above) One case: its record, trigger, every contact, how it closed."""
+    from studentstatus.services.dropout import case_dict, get_case
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        case = get_case(rt, operator, case_id)
+    if as_json:
+        echo_json(case_dict(case))
+        return
+    click.echo(_case_line(case))
+    if case.detail:
+        click.echo(f"  detail: {case.detail}")
+    if case.last_absent_day:
+        click.echo(f"  last absent day: {case.last_absent_day.isoformat()}")
+    for c in case.contacts:
+        click.echo(f"  {c.at.date().isoformat()} {c.kind.value.lower()} by {c.operator}: {c.note}")
+    if case.withdraw_request_id:
+        click.echo(f"  withdrawal request {case.withdraw_request_id}")
+    if case.closed_at:
+        click.echo(
+            f"  closed {case.closed_at.date().isoformat()} by {case.closed_by}: {case.resolution}"
+        )
+
+
+@case_group.command("close")
+@click.argument("case_id")
+@click.option("--reason", required=True, help="Why: the child is back (劝返成功), how it is known.")
+@as_option
+@json_option
+@store_option
+@handle_errors()
+def case_close(
+    case_id: str, reason: str, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """(county and above) Close CASE_ID as RETURNED (the child is back), with a reason.
+
+    A confirmed dropout is closed through a WITHDRAW change instead (change WITHDRAW).
+    """
+    from studentstatus.services.dropout import case_dict, close_returned
+
+    operator = parse_operator(operator_text)
+    with opened_runtime(store_url) as rt:
+        case = close_returned(rt, operator, case_id, reason=reason)
+    if as_json:
+        echo_json(case_dict(case))
+    else:
+        click.echo(f"case {case.id}: {case.status.value} ({case.status.label_zh})")
+
+
 @click.command("flows")
-@click.option("--from", "start", type=_DATE, required=True, help="First day (YYYY-MM-DD).")
-@click.option("--to", "end", type=_DATE, required=True, help="Last day (YYYY-MM-DD).")
+@click.option("--from", "start", type=_DATE, required=True, help="First day (YYYY-MM-DD, …).")
+@click.option("--to", "end", type=_DATE, required=True, help="Last day (YYYY-MM-DD, …).")
 @click.option(
     "--level",
     type=click.Choice(["province", "city", "county"]),
@@ -176,8 +264,8 @@ def case_contact(
 @store_option
 @handle_errors()
 def flows_cmd(
-    start: datetime,
-    end: datetime,
+    start: date,
+    end: date,
     level: str | None,
     operator_text: str,
     as_json: bool,
@@ -190,7 +278,7 @@ def flows_cmd(
     own = operator.region_prefix if operator.kindergarten_code is None else "000000"
     chosen = level or level_for(own or "")
     with opened_runtime(store_url) as rt:
-        m = transfer_flows(rt, operator, start.date(), end.date(), level=chosen)  # type: ignore[arg-type]
+        m = transfer_flows(rt, operator, start, end, level=chosen)  # type: ignore[arg-type]
     if as_json:
         echo_json(m.to_dict())
         return

@@ -14,11 +14,12 @@ errors.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import date
 
 import click
 
 from studentstatus.cli._common import (
+    DATE,
     as_option,
     echo_json,
     handle_errors,
@@ -28,7 +29,7 @@ from studentstatus.cli._common import (
     store_option,
 )
 
-__all__ = ["register", "table"]
+__all__ = ["register", "table", "table_of"]
 
 _COLUMNS = (
     ("record_id", "RECORD"),
@@ -60,9 +61,18 @@ def table(rows: list[dict[str, object]]) -> list[str]:
     RECORD  NAME    SEX  KINDERGARTEN  REGION  STATE   GRADE  NATIONAL NUMBER  TEMPORARY NUMBER     ENTRY
     r1      王小明  M    1111000001    110105  ACTIVE  -      -                L**************0042  2024-09-01
     """  # noqa: E501
-    cells = [[head for _key, head in _COLUMNS]]
-    cells += [["-" if row[key] is None else str(row[key]) for key, _h in _COLUMNS] for row in rows]
-    widths = [max(_width(line[i]) for line in cells) for i in range(len(_COLUMNS))]
+    return table_of(rows, _COLUMNS)
+
+
+def table_of(rows: list[dict[str, object]], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """``rows`` as aligned text lines under ``columns`` (key, heading); ``None`` shows ``-``.
+
+    >>> table_of([{"a": "甲", "b": None}], (("a", "A"), ("b", "BB")))
+    ['A   BB', '甲  - ']
+    """
+    cells = [[head for _key, head in columns]]
+    cells += [["-" if row[key] is None else str(row[key]) for key, _h in columns] for row in rows]
+    widths = [max(_width(line[i]) for line in cells) for i in range(len(columns))]
     return [
         "  ".join(text + " " * (w - _width(text)) for text, w in zip(line, widths, strict=True))
         for line in cells
@@ -76,8 +86,8 @@ def table(rows: list[dict[str, object]]) -> list[str]:
 @click.option("--name", help="The child's exact name.")
 @click.option(
     "--birth-date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="The child's birth date, YYYY-MM-DD (with --name).",
+    type=DATE,
+    help="The child's birth date, YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD (with --name).",
 )
 @click.option("--kindergarten", metavar="SCHOOLCODE", help="Records of this kindergarten.")
 @click.option("--state", help="Record state: ACTIVE, PENDING, … or 在籍, 待核准, …")
@@ -92,7 +102,7 @@ def records_cmd(
     number: str | None,
     document: str | None,
     name: str | None,
-    birth_date: datetime | None,
+    birth_date: date | None,
     kindergarten: str | None,
     state: str | None,
     grade: str | None,
@@ -116,7 +126,7 @@ def records_cmd(
             number=number,
             document=document,
             name=name,
-            birth_date=birth_date.date() if birth_date is not None else None,
+            birth_date=birth_date,
             kindergarten=kindergarten,
             state=state,
             grade=grade,

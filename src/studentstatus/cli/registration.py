@@ -208,10 +208,16 @@ def import_cmd(
     operator = parse_operator(operator_text)
     progress = _progress("rows")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
+        shown = _Shown()
 
         def sink(doc: dict[str, Any]) -> None:
             if doc.get("temp_number"):  # an L number holds the region and birth date
                 doc = {**doc, "temp_number": mask_number(doc["temp_number"])}
+            if not as_json:
+                number = doc.get("temp_number") or "-"
+                what = doc.get("record_id") or doc.get("roster_id")
+                shown.add(f"  row {doc['row']}: {what} {number} {doc.get('state') or 'rostered'}")
+                return
             spool.write(json.dumps(doc, ensure_ascii=False, default=json_default) + "\n")
 
         report = import_children(
@@ -219,7 +225,7 @@ def import_cmd(
             operator,
             file,
             unlicensed_roster=unlicensed_roster,
-            on_record=sink if as_json else None,
+            on_record=sink,
             collect_records=False,
             progress=progress,
             workers=workers,
@@ -237,8 +243,32 @@ def import_cmd(
             f"accepted {report.accepted} rows, rejected {report.rejected_rows} rows, "
             f"rostered {report.rostered}; problems: {problems}"
         )
+        shown.echo("written")
         _print_rejections(report.rejected)
     sys.exit(1 if report.rejected else 0)
+
+
+class _Shown:
+    """The first :attr:`LIMIT` lines of a long list for the text output, and the count."""
+
+    LIMIT = 20
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.count = 0
+
+    def add(self, line: str) -> None:
+        self.count += 1
+        if len(self.lines) < self.LIMIT:
+            self.lines.append(line)
+
+    def echo(self, what: str) -> None:
+        if self.lines:
+            click.echo(f"{what} (numbers masked; show --reveal prints one in full):")
+        for line in self.lines:
+            click.echo(line)
+        if self.count > len(self.lines):
+            click.echo(f"  … and {self.count - len(self.lines):,} more (--json lists every one)")
 
 
 def _echo_streamed(doc: dict[str, Any], key: str, items: Iterator[str]) -> None:
@@ -503,15 +533,17 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
     operator = parse_operator(operator_text)
     progress = _progress("records")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
+        listed = _Shown()
 
         def sink(item: dict[str, str]) -> None:
             # G numbers embed the ID, J numbers the birth date: masked (see `show --reveal`)
             shown = {**item, "national_number": mask_number(item["national_number"])}
+            if not as_json:
+                listed.add(f"  {shown.get('record_id', '?')} {shown['national_number']}")
+                return
             spool.write(json.dumps(shown, ensure_ascii=False) + "\n")
 
-        report = issue_numbers(
-            rt, operator, progress=progress, collect=False, on_issued=sink if as_json else None
-        )
+        report = issue_numbers(rt, operator, progress=progress, collect=False, on_issued=sink)
         _end_progress(progress)
         if as_json:  # the issued numbers are streamed from the spool: flat memory
             spool.seek(0)
@@ -519,6 +551,7 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
     if not as_json:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
         click.echo(f"issued {sum(report.counts.values())}; skipped: {skipped}")
+        listed.echo("issued")
         for line in report.skip_lines():
             click.echo("  " + line)
 
@@ -571,6 +604,7 @@ def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_ur
     click.echo(f"record {doc['record_id']}  {doc['state']}  {doc['grade'] or '-'}")
     click.echo(f"kindergarten {doc['kindergarten_code']} ({doc['region_code']})")
     click.echo(f"national number {doc['national_number'] or '-'}")
+    click.echo(f"temporary number {doc['temp_number'] or '-'}")
     click.echo("former numbers " + (", ".join(doc["former_numbers"]) or "-"))
     click.echo(
         f"child {child['name']} {child['sex']} {child['birth_date']} "

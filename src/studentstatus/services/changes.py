@@ -79,6 +79,7 @@ from studentstatus.domain.enums import (
     Grade,
     ProblemStatus,
     RequestStatus,
+    Role,
     StepDecision,
 )
 from studentstatus.domain.model import (
@@ -125,6 +126,7 @@ __all__ = [
     "reject_step",
     "request_change",
     "request_change_in",
+    "requests_by",
     "requests_for",
     "show_request",
     "withdraw_request",
@@ -328,12 +330,29 @@ def _step_refusal(operator: Operator, request: ChangeRequest) -> PermissionDenie
         operator,
         request.id,
     )
-    return PermissionDenied(
+    n = len(request.steps)
+    who = f"{step.role.value}:{step.scope}"
+    if step.role is Role.KINDERGARTEN:
+        side = "destination" if step.scope == request.to_kindergarten else "source"
+        whose_en = f"the {side} kindergarten's ({who})"
+        whose_zh = f"{'转入' if side == 'destination' else '转出'}幼儿园（{who}）"
+    else:
+        whose_en, whose_zh = f"{who}'s", who
+    later = [i for i, s in enumerate(request.steps) if i > index and _fits(operator, s)]
+    if later:
+        turn_en = f"; {operator} acts at step {later[0] + 1}"
+        turn_zh = f"；{operator} 在第 {later[0] + 1} 步审核"
+    else:
+        turn_en = f"; {operator} has no pending step in it"
+        turn_zh = f"；{operator} 在该申请中没有待审核的步骤"
+    err = PermissionDenied(
         str(operator),
-        f"request {request.id}: step {index + 1} of {len(request.steps)} is"
-        f" {step.role.value}:{step.scope}'s",
+        f"request {request.id}: step {index + 1} of {n} is {whose_en}{turn_en}",
         code="not_step_approver",
     )
+    err.message_en = f"step {index + 1} of {n} of request {request.id} is {whose_en}{turn_en}"
+    err.message_zh = f"申请 {request.id} 共 {n} 步，当前第 {index + 1} 步由{whose_zh}审核{turn_zh}"
+    return err
 
 
 def _home_refusal(
@@ -1023,6 +1042,32 @@ def requests_for(rt: Runtime, operator: Operator, *, overdue: bool = False) -> l
             operator.role, operator.scope, due_before=today if overdue else None
         )
         return _views(rt, uow, queue, keep, destinations=False)
+
+
+def requests_by(
+    rt: Runtime, operator: Operator, *, include_closed: bool = False
+) -> list[RequestView]:
+    """The requests the operator applied for (``applicant`` is ``str(operator)``), by id.
+
+    Open ones, or every one with ``include_closed``; each view carries its steps
+    (decision, who decided) and the pending step, i.e. who acts next.
+
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> from studentstatus.services.runtime import FixedClock, Runtime
+    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> requests_by(rt, Operator.parse("kindergarten:1111000001"))
+    []
+    """
+    me = str(operator)
+
+    def keep(req: ChangeRequest, rec: StatusRecord | None, dest: Kindergarten | None) -> bool:
+        return req.applicant == me
+
+    status = None if include_closed else RequestStatus.OPEN
+    with rt.store.unit_of_work() as uow:
+        return _views(rt, uow, uow.requests.iter(status=status), keep, destinations=False)
 
 
 def overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:

@@ -73,6 +73,7 @@ from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import (
     absent,
     case_in_scope,
+    covers_case,
     record_in_scope,
     region_in_scope,
     require_role,
@@ -90,8 +91,10 @@ __all__ = [
     "apply_alerts",
     "case_dict",
     "cases_of",
+    "close_returned",
     "county_ledgers",
     "get_case",
+    "list_cases",
     "open_case",
     "read_population",
     "record_contact",
@@ -265,6 +268,80 @@ def get_case(rt: Runtime, operator: Operator, case_id: str) -> DropoutCase:
     require_role(operator, "monitor")
     with rt.store.unit_of_work() as uow:
         return _scoped_case(uow, operator, case_id)
+
+
+def list_cases(
+    rt: Runtime, operator: Operator, *, include_closed: bool = False
+) -> list[DropoutCase]:
+    """The cases in the operator's scope, by id: open ones, or every one with ``include_closed``.
+
+    County and above (role ``monitor``); the store is asked for the operator's
+    region only, and each case is checked with
+    :func:`~studentstatus.services.authority.covers_case`.
+
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> from studentstatus.services.runtime import FixedClock, Runtime
+    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 10, 8, tzinfo=timezone.utc)))
+    >>> list_cases(rt, Operator.parse("county:110105"))
+    []
+    >>> list_cases(rt, Operator.parse("kindergarten:1111000001"))
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.PermissionDenied: ...
+    """
+    require_role(operator, "monitor")
+    statuses = None if include_closed else [s for s in CaseStatus if s.is_open]
+    with rt.store.unit_of_work() as uow:
+        found = cases_of(uow).iter(county_prefix=operator.region_prefix or "", statuses=statuses)
+        return [c for c in found if covers_case(operator, c)]
+
+
+def close_returned(rt: Runtime, operator: Operator, case_id: str, *, reason: str) -> DropoutCase:
+    """Close an open case by hand as RETURNED (the child is back: 劝返成功, 销号), with a reason.
+
+    For a return the attendance does not show (yet); a confirmed dropout is
+    closed through a WITHDRAW change instead (:func:`request_withdrawal`).  County
+    and above, in scope; the closing is audited.  A closed case refuses
+    (``case_closed``); an empty reason too (``reason_required``).
+
+    >>> import random
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> from studentstatus.services.runtime import FixedClock, Runtime
+    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 10, 8, tzinfo=timezone.utc)))
+    >>> close_returned(rt, Operator.parse("county:110105"), "k9", reason="back")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.NotFoundError: no case k9 / 未找到控辍案件 k9
+    """
+    require_role(operator, "monitor")
+    text = reason.strip()
+    if not text:
+        raise ValidationError(
+            "closing a case needs a reason",
+            message_zh="结案须填写理由",
+            code="reason_required",
+            field="reason",
+        )
+    now = rt.clock.now()
+    with rt.store.unit_of_work() as uow:
+        case = _scoped_case(uow, operator, case_id, "case_close")
+        if not case.status.is_open:
+            raise ValidationError(
+                f"case {case.id} is already closed ({case.status.value})",
+                message_zh=f"案件 {case.id} 已结案（{case.status.label_zh}）",
+                code="case_closed",
+                field="case",
+            )
+        closed = cases_of(uow).update(
+            close_case(case, CaseStatus.RETURNED, at=now, by=str(operator), resolution=text)
+        )
+        audit(uow, _case_event(str(operator), "case.close", closed, text), at=now)
+        uow.commit()
+    return closed
 
 
 def _scoped_case(
