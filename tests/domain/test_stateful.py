@@ -12,6 +12,9 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from studentstatus import compiled_modules
 from studentstatus.domain import machine
+from studentstatus.domain.enums import ChangeKind
+from studentstatus.domain.policy import HostGuard, Policy
+from studentstatus.errors import Violation
 from studentstatus.testing.machine import StatusMachine
 
 TestStatusMachine = StatusMachine.TestCase
@@ -65,3 +68,30 @@ def test_machine_catches_an_escape_from_a_terminal_state() -> None:
         pytest.raises((AssertionError, Flaky)),
     ):
         run_state_machine_as_test(StatusMachine, settings=_QUICK)
+
+
+def test_configured_machine_runs_under_a_province_policy_and_guards() -> None:
+    """Policy and guards are public parameters; the machine checks the policy holds."""
+    seen: list[str] = []
+
+    def watch(record: object, change: machine.Change, ctx: object) -> list[Violation]:
+        seen.append(change.kind.value)
+        return []
+
+    no_skip = Policy(disallowed_changes=frozenset({ChangeKind.SKIP}))
+    configured = StatusMachine.configured(
+        policy=no_skip, guards=[HostGuard("watch", watch, uses_change=True)]
+    )
+    assert list(configured.policies) == [no_skip]
+    run_state_machine_as_test(configured, settings=_QUICK)
+    assert "SKIP" in seen  # SKIP was tried, and refused: the policy_holds invariant passed
+
+
+def test_machine_catches_a_policy_bypass() -> None:
+    """A check that ignored the province's disallowed kinds would be caught."""
+    no_skip = Policy(disallowed_changes=frozenset({ChangeKind.SKIP}))
+    with (
+        mock.patch.object(Policy, "allows", return_value=True),
+        pytest.raises((AssertionError, Flaky)),
+    ):
+        run_state_machine_as_test(StatusMachine.configured(policy=no_skip), settings=_QUICK)

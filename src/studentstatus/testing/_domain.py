@@ -5,6 +5,18 @@ from ``kindergartens(licensed=True)`` is licensed on every day of it, one from
 ``kindergartens(licensed=False)`` on none.  Children are born so that some
 preschool grade fits them during the window.
 
+People look like the people a kindergarten registers (see
+:mod:`studentstatus.testing._people` for the sources): the surname first, drawn
+by frequency from the hundred most common surnames; a one- or two-character
+given name; now and then a Uyghur-style name with the middle dot
+(``阿依古丽·买买提``); guardians whose relation fits their sex (the father carries
+the child's surname).  :func:`records` are consistent with their state (a
+GRADUATED record is in SENIOR, a SUSPENDED one within the policy's caps, …) and
+:func:`child_records` pairs a record with a child whose age fits its grade.
+:func:`change_sequences` steers towards rare changes (SKIP, RESTORE, REENROLL,
+RETURN, EXTEND, …) so that every change kind and every state turns up within a
+few hundred examples (distribution in docs/how-to/property-testing.md).
+
 >>> from hypothesis import given, settings
 >>> from studentstatus.domain.kindergarten import licensed_on
 >>> @settings(max_examples=5, database=None)
@@ -46,16 +58,31 @@ from studentstatus.domain.model import (
 )
 from studentstatus.domain.policy import Policy
 from studentstatus.testing._ids import mobile_phones, region_codes, resident_ids, usccs
+from studentstatus.testing._people import (
+    MIDDLE_DOT,
+    SURNAMES,
+    dotted_names,
+    given_names,
+    own_part,
+    person_names,
+    surnames,
+)
 
 __all__ = [
     "BREAKAGES",
+    "MIDDLE_DOT",
+    "SURNAMES",
     "WINDOW",
     "change_sequences",
     "changes",
+    "child_records",
     "children",
     "fill_change",
+    "given_names",
     "kindergartens",
+    "person_names",
     "records",
+    "surnames",
 ]
 
 D = datetime.date
@@ -63,11 +90,12 @@ D = datetime.date
 #: Dates the strategies use: licences, births, entries and changes fall inside.
 WINDOW: tuple[datetime.date, datetime.date] = (D(2015, 1, 1), D(2035, 12, 31))
 
-_NAMES = st.text(
-    alphabet=st.sampled_from("王李张刘陈杨赵黄周吴小明红华丽军芳伟娜静敏强磊洋艳勇"),
-    min_size=2,
-    max_size=4,
-)
+_KG_NAMES = st.tuples(
+    st.sampled_from(["", "第一", "第二", "第三", "中心", "实验"]),
+    st.sampled_from(
+        ["阳光", "育才", "机关", "春蕾", "蓝天", "启明", "金色童年", "小太阳", "向日葵"]
+    ),
+).map(lambda t: t[1] + t[0] + "幼儿园")
 
 
 @functools.cache
@@ -117,7 +145,7 @@ def kindergartens(draw: st.DrawFn, licensed: bool | None = True) -> Kindergarten
     return Kindergarten(
         school_code=code,
         uscc=draw(usccs()),
-        name=draw(_NAMES) + "幼儿园",
+        name=draw(_KG_NAMES),
         region_code=region,
         type=draw(st.sampled_from(KindergartenType)),
         inclusive=draw(st.booleans()),
@@ -136,26 +164,70 @@ def _valid_child(draw: st.DrawFn, birth: tuple[datetime.date, datetime.date]) ->
         document = IdentityDocument(DocumentKind.RESIDENT, number)
     elif draw(st.booleans()):
         document = IdentityDocument(DocumentKind.NONE, "")
-    phones = draw(st.lists(mobile_phones(), min_size=1, max_size=2))
-    guardians = tuple(
-        Guardian(draw(_NAMES), rel, "+86" + p) for rel, p in zip(("mother", "father"), phones)
-    )
+    name, ethnicity, guardians = draw(_family(sex))
     return Child(
         id=draw(st.uuids()).hex,
-        name=draw(_NAMES),
+        name=name,
         sex=sex,
         birth_date=born,
         document=document,
-        ethnicity=draw(st.none() | st.sampled_from(["01", "02", "05", "56", "97", "98"])),
+        ethnicity=ethnicity,
         hukou_region=draw(st.none() | _counties()),
         guardians=guardians,
         left_behind=draw(st.booleans()),
     )
 
 
+# Ethnicity codes (GB 3304) drawn for children with Han-style names: mostly 01 (汉族).
+_HAN_STYLE_ETHNICITY = st.none() | st.sampled_from(["01"] * 12 + ["02", "03", "04", "06", "08"])
+
+
+@st.composite
+def _family(draw: st.DrawFn, sex: Sex) -> tuple[str, str | None, tuple[Guardian, ...]]:
+    """The child's name and ethnicity, and one to three guardians whose relation fits their sex.
+
+    Han-style: the father and paternal grandparents carry the child's surname, the mother
+    her own.  Uyghur-style (about 1 in 20): ``本名·父名``; the father's name ends with the
+    grandfather's.
+    """
+    phones = [
+        "+86" + p for p in draw(st.lists(mobile_phones(), min_size=1, max_size=3, unique=True))
+    ]
+    if draw(st.integers(0, 19)) == 0:
+        father = draw(dotted_names(Sex.M))
+        child = draw(dotted_names(sex, father=own_part(father)))
+        mother = draw(dotted_names(Sex.F))
+        grandpa = (
+            father.split(MIDDLE_DOT, 1)[1]
+            + MIDDLE_DOT
+            + draw(dotted_names(Sex.M)).split(MIDDLE_DOT)[0]
+        )
+        grandma = draw(dotted_names(Sex.F))
+        ethnicity: str | None = "05"
+    else:
+        surname = draw(surnames())
+        child = surname + draw(given_names(sex))
+        father = draw(person_names(Sex.M, surname=surname))
+        hers = draw(surnames())
+        if hers == surname:  # a different surname than the father's (no filter: no rejections)
+            hers = (
+                SURNAMES[(SURNAMES.index(hers) + 1) % len(SURNAMES)] if hers in SURNAMES else "王"
+            )
+        mother = draw(person_names(Sex.F, surname=hers))
+        grandpa = draw(person_names(Sex.M, surname=surname))
+        grandma = draw(person_names(Sex.F))
+        ethnicity = draw(_HAN_STYLE_ETHNICITY)
+    people = [("mother", mother), ("father", father)]
+    if draw(st.booleans()):
+        people.reverse()
+    people.append(draw(st.sampled_from([("grandmother", grandma), ("grandfather", grandpa)])))
+    guardians = tuple(Guardian(n, rel, p) for (rel, n), p in zip(people, phones))
+    return child, ethnicity, guardians
+
+
 _BREAKAGES: dict[str, Callable[[Child], Child]] = {
     "name_required": lambda c: attrs.evolve(c, name=" "),
-    "control_character": lambda c: attrs.evolve(c, name=c.name + "\x00"),
+    "name_invalid": lambda c: attrs.evolve(c, name=c.name + "\x00"),
     "guardian_phone_missing": lambda c: attrs.evolve(c, guardians=()),
     "guardian_phone_invalid": lambda c: attrs.evolve(
         c, guardians=(Guardian("王芳", "mother", "12345"),)
@@ -192,24 +264,51 @@ BREAKAGES = tuple(sorted(_BREAKAGES))
 """Codes :func:`children` (``valid=False``) breaks a child with, one per child."""
 
 
+_VERSIONS = {
+    # fewest events that reach the state (REGISTER = 1)
+    State.PENDING: 1, State.ACTIVE: 2, State.SUSPENDED: 3, State.ABROAD: 3, State.WITHDRAWN: 3,
+    State.GRADUATED: 3, State.DECEASED: 2, State.CANCELLED: 2,
+}  # fmt: skip
+
+
 @st.composite
-def records(draw: st.DrawFn, state: State | None = None) -> StatusRecord:
-    """Internally consistent status records (``state`` fixed, or any)."""
+def _child_record(
+    draw: st.DrawFn, state: State | None, policy: Policy | None
+) -> tuple[Child, StatusRecord]:
+    pol = policy if policy is not None else Policy()
     st_ = state if state is not None else draw(st.sampled_from(State))
-    entry = draw(st.dates(D(2016, 9, 1), D(2030, 8, 31)))
-    grade = draw(st.sampled_from(GRADES))
-    since = until = None
-    cancelled_on = None
+    ladder = [g for g in GRADES if g in pol.grade_ages]
     before_cancel = None
-    if st_ is State.SUSPENDED:
-        since = draw(st.dates(entry, entry + datetime.timedelta(days=700)))
-        until = since + datetime.timedelta(days=draw(st.integers(1, 366)))
     if st_ is State.CANCELLED:
         before_cancel = draw(st.sampled_from([State.PENDING, State.ACTIVE]))
-        cancelled_on = draw(st.dates(entry, entry + datetime.timedelta(days=700)))
-    return StatusRecord(
+    early = st_ is State.PENDING or before_cancel is State.PENDING
+    entry_grade = draw(st.sampled_from(ladder[:-1] if st_ is State.GRADUATED else ladder))
+    top = ladder.index(Grade.SENIOR) if Grade.SENIOR in ladder else len(ladder) - 1
+    first = ladder.index(entry_grade)
+    if st_ is State.GRADUATED:
+        years = top - first
+    elif early:
+        years = 0
+    else:
+        years = draw(st.integers(0, max(0, top - first)))
+    grade = ladder[first + years]
+    entry_year = draw(st.integers(2016, 2029 - years))
+    year = entry_year + years  # the school year the record is in: promoted once a year
+    child = draw(_valid_child(birth_range(entry_grade, entry_year, pol)))
+    entry = draw(st.dates(D(entry_year, 9, 1), D(entry_year + 1, 6, 30)))
+    in_year = st.dates(max(entry, D(year, 9, 1)), D(year + 1, 6, 30))
+    since = until = cancelled_on = None
+    cap = pol.total_suspension_days
+    done = draw(st.integers(0, cap // 2)) if not early else 0
+    if st_ is State.SUSPENDED:
+        since = draw(in_year)
+        room = min(pol.max_suspension_days, pol.max_episode_days, cap - done)
+        until = since + datetime.timedelta(days=draw(st.integers(1, max(1, room))))
+    if st_ is State.CANCELLED:
+        cancelled_on = draw(in_year)
+    record = StatusRecord(
         id=draw(st.uuids()).hex,
-        child_id=draw(st.uuids()).hex,
+        child_id=child.id,
         kindergarten_code="11" + draw(st.text("0123456789", min_size=8, max_size=8)),
         region_code=draw(_counties()),
         state=st_,
@@ -218,14 +317,48 @@ def records(draw: st.DrawFn, state: State | None = None) -> StatusRecord:
         temp_number=None,
         suspended_since=since,
         suspended_until=until,
-        suspended_days=draw(st.integers(0, 300)),
-        last_promoted_year=draw(st.none() | st.integers(entry.year - 1, entry.year + 3)),
-        repeated_grades=tuple(draw(st.lists(st.sampled_from(GRADES), max_size=2, unique=True))),
-        skipped=draw(st.booleans()),
+        suspended_days=done,
+        last_promoted_year=year - 1 if years else None,
         state_before_cancel=before_cancel,
         cancelled_on=cancelled_on,
-        version=draw(st.integers(1, 50)),
+        version=_VERSIONS[st_] + years + draw(st.integers(0, 3)) * (not early),
     )
+    return child, record
+
+
+def records(
+    state: State | None = None, policy: Policy | None = None
+) -> st.SearchStrategy[StatusRecord]:
+    """Status records consistent with their state (``state`` fixed, or any) under ``policy``.
+
+    The grade went up once a year from the entry grade (a GRADUATED record is in SENIOR,
+    a PENDING one in its entry grade, version 1); a SUSPENDED record's dates and days keep
+    within the policy's caps; a CANCELLED record knows its earlier state and date; the
+    version counts at least the events needed to reach the state.  For the child as well,
+    use :func:`child_records`.
+    """
+    return _child_record(state, policy).map(lambda pair: pair[1])
+
+
+def child_records(
+    state: State | None = None, policy: Policy | None = None
+) -> st.SearchStrategy[tuple[Child, StatusRecord]]:
+    """A child and a record of that child (``record.child_id == child.id``) that fit together:
+    the child's age at the cut-off fitted the entry grade in the entry year and fits the
+    record's grade in its current school year; the record is as :func:`records` makes them.
+
+    >>> from hypothesis import given, settings
+    >>> from studentstatus.domain.age import grade_violations
+    >>> @settings(max_examples=20, database=None)
+    ... @given(child_records(state=State.ACTIVE))
+    ... def t(pair):
+    ...     child, record = pair
+    ...     year = (record.last_promoted_year or school_year_of(record.entry_date) - 1) + 1
+    ...     assert record.child_id == child.id
+    ...     assert grade_violations(child.birth_date, record.grade, year, Policy()) == []
+    >>> t()
+    """
+    return _child_record(state, policy)
 
 
 @st.composite
@@ -281,9 +414,14 @@ def fill_change(
         if kind is ChangeKind.EXTEND and record is not None and record.suspended_until:
             start = record.suspended_until
         used = record.suspended_days if record is not None else 0
+        running = 0
         if kind is ChangeKind.EXTEND and record is not None and record.suspended_since:
-            used += (start - record.suspended_since).days
-        room = min(policy.max_suspension_days, policy.total_suspension_days - used)
+            running = (start - record.suspended_since).days
+        room = min(
+            policy.max_suspension_days,
+            policy.max_episode_days - running,
+            policy.total_suspension_days - used - running,
+        )
         until = start + datetime.timedelta(days=data.draw(st.integers(1, max(1, room))))
     dest = context.destination
     return machine.Change(
@@ -301,20 +439,68 @@ def fill_change(
     )  # fmt: skip
 
 
+#: How often each kind is drawn among the allowed ones: rare and interesting changes more,
+#: changes that end a history less (so that histories grow long).
+KIND_WEIGHTS: dict[ChangeKind, int] = {
+    ChangeKind.APPROVE: 6, ChangeKind.REJECT: 1, ChangeKind.PROMOTE: 5, ChangeKind.REPEAT: 4,
+    ChangeKind.SKIP: 10, ChangeKind.GRADUATE: 6, ChangeKind.TRANSFER: 3, ChangeKind.GO_ABROAD: 3,
+    ChangeKind.RETURN: 6, ChangeKind.SUSPEND: 4, ChangeKind.EXTEND: 6, ChangeKind.RESUME: 4,
+    ChangeKind.WITHDRAW: 2, ChangeKind.REENROLL: 8, ChangeKind.DEATH: 1, ChangeKind.CANCEL: 2,
+    ChangeKind.RESTORE: 8, ChangeKind.REGISTER: 1,
+}  # fmt: skip
+
+
+def weighted_kinds(kinds: list[ChangeKind]) -> st.SearchStrategy[ChangeKind]:
+    """One of ``kinds``, drawn by :data:`KIND_WEIGHTS`.  Hypothesis favours the ends of a
+    list, so the heaviest kinds are put at both ends and the lightest in the middle."""
+    by_weight = sorted(kinds, key=lambda k: -KIND_WEIGHTS.get(k, 1))
+    order = by_weight[0::2] + by_weight[1::2][::-1]
+    return st.sampled_from([k for k in order for _ in range(KIND_WEIGHTS.get(k, 1))])
+
+
+def _wait(record: StatusRecord, today: datetime.date, policy: Policy) -> st.SearchStrategy[int]:
+    """Days to the next change: within a suspension's end (so EXTEND can happen), within the
+    restore window after a cancellation, under a year abroad (so RETURN finds a grade that
+    fits), else up to a school year or more."""
+    if record.state is State.SUSPENDED and record.suspended_until and record.suspended_since:
+        left = max(0, (record.suspended_until - record.suspended_since).days - 1)
+        return st.integers(0, left) | st.integers(0, left + 400)
+    if record.state is State.CANCELLED:
+        return st.integers(0, max(0, policy.restore_window_days))
+    if record.state is State.ABROAD:  # back within the year, while a grade still fits
+        return st.sampled_from([0, 1, 30, 120, 200])
+    if record.state is State.ACTIVE and today >= _next_grade_year(record, today, policy):
+        return st.sampled_from([0, 1, 30, 120])  # already behind its band: not further
+    return st.sampled_from([0, 1, 30, 120, 200, 300, 366, 400])
+
+
+def _next_grade_year(record: StatusRecord, today: datetime.date, policy: Policy) -> datetime.date:
+    """A day early in the school year after the one the record's grade was reached in (not
+    before ``today``): an ACTIVE child not promoted by then is a year older than its band."""
+    reached = (
+        record.last_promoted_year + 1
+        if record.last_promoted_year is not None
+        else school_year_of(record.entry_date, policy)
+    )
+    return max(today, D(reached + 1, 9, 1))
+
+
 @st.composite
 def change_sequences(
     draw: st.DrawFn, max_steps: int = 15, policy: Policy | None = None
 ) -> tuple[StatusRecord, list[StatusChange]]:
     """A record and the events of a legal history: REGISTER then applied changes.
 
-    Each step moves the day forward and applies an allowed change with
-    parameters from :func:`fill_change` (refused ones are skipped).
-    ``replay(events) == record`` holds by construction of :func:`machine.apply`.
+    Each step moves the day forward and applies an allowed change with parameters from
+    :func:`fill_change` (refused ones are skipped).  Kinds are drawn by
+    :data:`KIND_WEIGHTS` among those allowed, so rare changes turn up often.  At least
+    one step follows REGISTER.  ``replay(events) == record`` holds by construction of
+    :func:`machine.apply`; the policy's guards (``policy.guards``) apply too.
     """
     pol = policy if policy is not None else Policy()
     kg = draw(kindergartens(licensed=True))
     other = draw(kindergartens(licensed=True).filter(lambda k: k.school_code != kg.school_code))
-    grade = draw(st.sampled_from(GRADES))
+    grade = draw(st.sampled_from([g for g in GRADES if g in pol.grade_ages]))
     year = draw(st.integers(2016, 2026))
     first, last = birth_range(grade, year, pol)
     child = draw(_valid_child((first, last)))
@@ -325,16 +511,20 @@ def change_sequences(
     change = attrs.evolve(fill_change(ChangeKind.REGISTER, None, ctx, data), grade=grade)
     record, event = machine.apply(None, change, context=ctx, recorded_at=at, record_id="r-1")
     events = [event]
-    for _ in range(draw(st.integers(0, max_steps))):
-        today = today + datetime.timedelta(days=draw(st.integers(0, 200)))
+    for _ in range(draw(st.integers(1, max(1, max_steps)))):
+        today = today + datetime.timedelta(days=draw(_wait(record, today, pol)))
+        if record.state is State.ACTIVE and draw(st.integers(0, 3)) == 0:
+            today = _next_grade_year(record, today, pol)  # a year without promotion: SKIP fits
         here = record.kindergarten_code
         kgs = {kg.school_code: kg, other.school_code: other}
         dest = other if here == kg.school_code else kg
         ctx = attrs.evolve(ctx, today=today, kindergarten=kgs[here], destination=dest)
         kinds = machine.allowed_changes(record, ctx)
         if not kinds:
-            break
-        kind = draw(st.sampled_from(kinds))
+            if record.state in machine.TERMINAL:
+                break
+            continue
+        kind = draw(weighted_kinds(kinds))
         change = fill_change(kind, record, ctx, data)
         if machine.check(record, change, context=ctx):
             continue
