@@ -35,10 +35,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def typing(session: nox.Session) -> None:
-    """mypy --strict over the package."""
+    """mypy --strict over the package, and over a host that uses every store."""
     session.install("-e", ".[postgresql,mysql,testing]")
     session.install(*nox.project.dependency_groups(PYPROJECT, "typing"))
     session.run("mypy", "--strict", "src/studentstatus")
+    session.run("mypy", "--strict", "tests/typing/host.py", env={"MYPYPATH": "examples"})
 
 
 @nox.session(python=PYTHONS[0])

@@ -36,12 +36,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -56,17 +57,13 @@ from studentstatus.domain.enums import (
     StepDecision,
 )
 from studentstatus.domain.jurisdiction import Operator
+from studentstatus.domain.model import ApprovalStep, ChangeRequest
+from studentstatus.domain.monitoring import PopulationPerson
 from studentstatus.errors import RuleViolations, mask_number
 from studentstatus.ids import _mod11, uscc
 from studentstatus.ports import Store
 from studentstatus.services.csvio import CHILD_COLUMNS, KINDERGARTEN_COLUMNS
 from studentstatus.services.runtime import CHINA_TZ, FixedClock, Runtime
-
-if TYPE_CHECKING:
-    import random
-
-    from studentstatus.domain.model import ApprovalStep, ChangeRequest
-    from studentstatus.domain.monitoring import PopulationPerson
 
 __all__ = [
     "COUNTIES",

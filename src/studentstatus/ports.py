@@ -667,21 +667,68 @@ class KeyedAuditLog(AuditLog, Protocol):
 class UnitOfWork(Protocol):
     """One atomic unit: repositories plus commit/rollback.
 
+    The repositories are read-only members: an adapter may hold them as plain
+    attributes of its own, more specific types (a ``SqlUnitOfWork`` is a
+    ``UnitOfWork`` to ``mypy --strict``).
+
     >>> # with store.unit_of_work() as uow:
     >>> #     uow.records.add(record); uow.changes.append(event); uow.commit()
     """
 
-    kindergartens: KindergartenRepository
-    children: ChildRepository
-    records: RecordRepository
-    changes: ChangeLog
-    requests: RequestRepository
-    problems: ProblemRepository
-    numbers: NumberRegistry
-    roster: RosterRepository
-    attendance: AttendanceRepository
-    audit: AuditLog
-    claims: IdentityClaims
+    @property
+    def kindergartens(self) -> KindergartenRepository:
+        """The licensed kindergartens."""
+        ...
+
+    @property
+    def children(self) -> ChildRepository:
+        """The children."""
+        ...
+
+    @property
+    def records(self) -> RecordRepository:
+        """The status records."""
+        ...
+
+    @property
+    def changes(self) -> ChangeLog:
+        """The change log (every status change, in order per record)."""
+        ...
+
+    @property
+    def requests(self) -> RequestRepository:
+        """Change requests and their approval steps."""
+        ...
+
+    @property
+    def problems(self) -> ProblemRepository:
+        """Problem records (问题学籍)."""
+        ...
+
+    @property
+    def numbers(self) -> NumberRegistry:
+        """Issued national and temporary numbers."""
+        ...
+
+    @property
+    def roster(self) -> RosterRepository:
+        """The county's roster of children at unlicensed kindergartens."""
+        ...
+
+    @property
+    def attendance(self) -> AttendanceRepository:
+        """Daily attendance."""
+        ...
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log."""
+        ...
+
+    @property
+    def claims(self) -> IdentityClaims:
+        """Identity claims (one person, one status)."""
+        ...
 
     def __enter__(self) -> Self:
         """Begin."""
@@ -996,4 +1043,7 @@ class CaseUnitOfWork(UnitOfWork, Protocol):
     existed still satisfy the base protocol; the monitoring services need this one.
     """
 
-    cases: CaseRepository
+    @property
+    def cases(self) -> CaseRepository:
+        """Dropout cases."""
+        ...

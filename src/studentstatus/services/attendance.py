@@ -58,27 +58,24 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import attrs
 
 from studentstatus.batching import chunked
 from studentstatus.domain.calendar import WorkingDayCalendar, add_working_days, school_days
 from studentstatus.domain.enums import AbsenceReason, AttendanceStatus, State
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import AttendanceEntry, StatusRecord
-from studentstatus.domain.monitoring import absence_alerts
+from studentstatus.domain.monitoring import AbsenceAlert, absence_alerts
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, Violation, mask
+from studentstatus.ports import UnitOfWork
 from studentstatus.services.attendance_reads import fetch_attendance, month_school_day_counts
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import record_in_scope, region_in_scope, require_role
+from studentstatus.services.runtime import Runtime
 from studentstatus.tabular import open_table, parse_date
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.domain.monitoring import AbsenceAlert
-    from studentstatus.ports import UnitOfWork
-    from studentstatus.services.runtime import Runtime
 
 __all__ = [
     "ATTENDANCE_ALIASES",

@@ -53,15 +53,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from studentstatus.domain.approvals import step_fits
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import ChangeRequest, Kindergarten, ProblemRecord, StatusRecord
+from studentstatus.domain.monitoring import DropoutCase
 from studentstatus.errors import NotFoundError, PermissionDenied, Violation, redact
-
-if TYPE_CHECKING:
-    from studentstatus.domain.monitoring import DropoutCase
 
 __all__ = [
     "KINDS",

@@ -67,7 +67,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -82,6 +82,7 @@ from studentstatus.domain.enums import (
     Role,
     StepDecision,
 )
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import (
     ApprovalStep,
     ChangeRequest,
@@ -98,6 +99,7 @@ from studentstatus.errors import (
     Violation,
     mask,
 )
+from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import (
     absent,
@@ -108,11 +110,7 @@ from studentstatus.services.authority import (
     require_role,
 )
 from studentstatus.services.records import find_in
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.ports import UnitOfWork
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = [
     "ChangeOutcome",

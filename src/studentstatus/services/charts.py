@@ -39,8 +39,9 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from studentstatus.services.flows import FlowMatrix
 from studentstatus.services.report_format import (
     bilingual,
     day_zh,
@@ -51,10 +52,7 @@ from studentstatus.services.report_format import (
     region_name,
     school_year_title,
 )
-
-if TYPE_CHECKING:
-    from studentstatus.services.flows import FlowMatrix
-    from studentstatus.services.reports import Report
+from studentstatus.services.reports import Report
 
 __all__ = [
     "CJK_FONTS",

@@ -46,7 +46,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, Any, cast
 
 import attrs
 
@@ -54,6 +54,7 @@ from studentstatus.batching import chunked
 from studentstatus.domain.age import age_on
 from studentstatus.domain.calendar import add_working_days
 from studentstatus.domain.enums import AttendanceStatus, ChangeKind, RequestStatus, Sex, State
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import StatusRecord
 from studentstatus.domain.monitoring import (
     AbsenceAlert,
@@ -68,6 +69,7 @@ from studentstatus.domain.monitoring import (
     close_case,
 )
 from studentstatus.errors import NotFoundError, ValidationError, Violation, mask
+from studentstatus.ports import CaseRepository, UnitOfWork
 from studentstatus.services.attendance_reads import fetch_attendance
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import (
@@ -78,11 +80,7 @@ from studentstatus.services.authority import (
     region_in_scope,
     require_role,
 )
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.ports import CaseRepository, UnitOfWork
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = [
     "POPULATION_ALIASES",

@@ -31,20 +31,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
 from studentstatus.domain.enums import ChangeKind
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.migration import MigrantStatus, is_rural_migrant, migrant_status
+from studentstatus.domain.model import Kindergarten, StatusChange
 from studentstatus.errors import ValidationError
+from studentstatus.ports import UnitOfWork
 from studentstatus.services.authority import record_in_scope, require_role
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.domain.model import Kindergarten, StatusChange
-    from studentstatus.ports import UnitOfWork
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = ["FlowMatrix", "MigrantFlags", "level_for", "migrant_flags", "transfer_flows"]
 

@@ -40,22 +40,19 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from studentstatus.domain import numbers
 from studentstatus.domain.enums import Grade, Role, Sex, State
+from studentstatus.domain.jurisdiction import Operator, ScopeFilter
 from studentstatus.domain.model import Child, Kindergarten, StatusRecord
 from studentstatus.domain.search import RecordQuery
 from studentstatus.errors import NotFoundError, PermissionDenied, ValidationError, mask, redact
-from studentstatus.ports import RecordSearch
+from studentstatus.ports import RecordSearch, UnitOfWork
 from studentstatus.services.authority import record_in_scope, require_role
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator, ScopeFilter
-    from studentstatus.ports import UnitOfWork
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = [
     "MAX_LIMIT",

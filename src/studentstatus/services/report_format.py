@@ -30,15 +30,13 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from studentstatus import regions
 from studentstatus.domain.enums import ChangeKind, Grade, ProblemKind, ProblemStatus, Sex
 from studentstatus.domain.migration import MigrantStatus
-
-if TYPE_CHECKING:
-    from studentstatus.services.flows import FlowMatrix
-    from studentstatus.services.reports import Report
+from studentstatus.services.flows import FlowMatrix
+from studentstatus.services.reports import Report
 
 __all__ = [
     "bilingual",

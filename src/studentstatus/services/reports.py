@@ -40,26 +40,23 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from studentstatus.batching import chunked
 from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
 from studentstatus.domain.enums import Grade, KindergartenType, State
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.migration import MigrantStatus, migrant_status
+from studentstatus.domain.model import Kindergarten
+from studentstatus.domain.monitoring import PopulationPerson
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, ValidationError
-from studentstatus.ports import Groups, ReportingUnitOfWork, ReportScope, ReportSource
+from studentstatus.ports import Groups, ReportingUnitOfWork, ReportScope, ReportSource, UnitOfWork
 from studentstatus.services.attendance_reads import fetch_attendance
 from studentstatus.services.authority import region_in_scope, require_role
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.domain.model import Kindergarten
-    from studentstatus.domain.monitoring import PopulationPerson
-    from studentstatus.ports import UnitOfWork
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = [
     "DIMENSIONS",

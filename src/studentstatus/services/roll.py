@@ -34,17 +34,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from studentstatus.domain.enums import ChangeKind, Grade, State
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import StatusChange
 from studentstatus.services.authority import kindergarten_in_scope, require_role
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = ["ON_ROLL", "RollEntry", "fold_as_of", "roll_as_of"]
 

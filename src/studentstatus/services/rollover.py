@@ -99,7 +99,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from operator import lt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -107,18 +107,15 @@ from studentstatus.domain import machine
 from studentstatus.domain.age import SCHOOL_YEAR_START_MONTH, school_year_of
 from studentstatus.domain.audit import events_digest
 from studentstatus.domain.enums import ChangeKind, Grade, RequestStatus, State
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import AuditEntry, ChangeRequest, StatusChange, StatusRecord
 from studentstatus.domain.rollover import NEXT_GRADE, RolloverRule
 from studentstatus.errors import RuleViolations, StorageError, Violation
-from studentstatus.ports import FieldUpdates, SetBasedRollover
+from studentstatus.ports import FieldUpdates, SetBasedRollover, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit
 from studentstatus.services.authority import is_home_request, require_role
 from studentstatus.services.records import iter_scope
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
-    from studentstatus.ports import UnitOfWork
-    from studentstatus.services.runtime import Runtime
+from studentstatus.services.runtime import Runtime
 
 __all__ = [
     "ACTIONS",

@@ -29,11 +29,10 @@ from sqlalchemy.engine import Connection
 
 from studentstatus._json import encoder
 from studentstatus.adapters.sql.errors import raise_translated
+from studentstatus.domain.audit import SealedRow
 
 if TYPE_CHECKING:
     import psycopg
-
-    from studentstatus.domain.audit import SealedRow
 
 __all__ = ["CopyEncoder", "audit_copy_text", "copy_audit", "copy_encoded", "copy_rows"]
 
