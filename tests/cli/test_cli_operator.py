@@ -247,3 +247,10 @@ def test_import_and_issue_numbers_text_show_the_numbers_masked(
     assert len(issued) == 3, out
     for r in rows:
         assert r["id_number"] not in out
+
+
+@pytest.mark.parametrize("day", ["2026-09-01", "2026/9/1", "20260901"])
+def test_check_id_takes_every_date_form(day: str) -> None:
+    code, out = run("check-id", "11010520200315002X", "--today", day, "--json")
+    assert code == 0, out
+    assert json.loads(out)[0]["valid"] is True

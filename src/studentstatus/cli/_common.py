@@ -32,6 +32,7 @@ __all__ = [
     "DateParam",
     "as_option",
     "atomic_target",
+    "busy",
     "echo_json",
     "handle_errors",
     "json_default",
@@ -208,6 +209,29 @@ def progress_printer(label: str) -> Callable[[int], None] | None:
         click.echo(f"\r{label}: {done:,}", err=True, nl=False)
 
     return show
+
+
+@contextmanager
+def busy(label: str) -> Iterator[None]:
+    """``label …`` on stderr while the block runs, then the time it took (on a terminal only).
+
+    For the steps that report no count of their own (an audit log's verification, a plan);
+    counted work uses :func:`progress_printer`.
+
+    >>> with busy("verifying"):
+    ...     pass
+    """
+    import time
+
+    if not sys.stderr.isatty():
+        yield
+        return
+    started = time.perf_counter()
+    click.echo(f"{label} …", err=True, nl=False)
+    try:
+        yield
+    finally:
+        click.echo(f" {time.perf_counter() - started:.1f} s", err=True)
 
 
 @contextmanager

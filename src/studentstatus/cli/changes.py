@@ -21,6 +21,7 @@ import click
 from studentstatus.cli._common import (
     DATE,
     as_option,
+    busy,
     echo_json,
     handle_errors,
     json_option,
@@ -384,7 +385,7 @@ def audit_verify_cmd(
     if checkpoint_file is not None:
         checkpoint = Checkpoint.from_json(Path(checkpoint_file).read_bytes())
         signed = checkpoint.signed_by(key)
-    with opened_store(store_url, key) as store:
+    with opened_store(store_url, key) as store, busy("verifying the audit log"):
         report = verify(store, key=key, checkpoint=checkpoint, replay=replay)
     expected = expect_anchor.strip().lower() if expect_anchor is not None else None
     changed = report.ok and expected is not None and report.anchor != expected
@@ -530,7 +531,8 @@ def rollover_cmd(
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
         if dry_run:
-            report = rollover.plan_rollover(rt, operator, school_year)
+            with busy("planning the rollover"):
+                report = rollover.plan_rollover(rt, operator, school_year)
         elif sys.stderr.isatty():
             from studentstatus.domain.enums import State
 

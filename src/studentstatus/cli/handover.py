@@ -16,6 +16,7 @@ import click
 from studentstatus.cli._common import (
     as_option,
     atomic_target,
+    busy,
     handle_errors,
     json_default,
     opened_runtime,
@@ -185,7 +186,8 @@ def export_cmd(
                 written.append(len(doc["records"]))
             Path(tmp).replace(out)  # in place before the audit entry is committed
 
-        export_graduates(rt, operator, school_year, reveal=reveal, deliver=deliver)
+        with busy("exporting"):
+            export_graduates(rt, operator, school_year, reveal=reveal, deliver=deliver)
     click.echo(f"wrote {written[0]} graduates to {out}", err=True)
 
 

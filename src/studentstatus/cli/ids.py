@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from studentstatus import errors
+from studentstatus.cli._common import DATE
 from studentstatus.ids import (
     DocumentType,
     detect,
@@ -136,9 +137,9 @@ def _human(number: str, result: dict[str, Any], *, reveal: bool = False) -> str:
 @click.option("--reveal", is_flag=True, help="Print the numbers in full (masked by default).")
 @click.option(
     "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DATE,
     default=None,
-    help="Reference date (default: today).",
+    help="Reference date, YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD (default: today).",
 )
 def check_id(
     numbers: tuple[str, ...],
@@ -146,10 +147,10 @@ def check_id(
     lenient: bool,
     as_json: bool,
     reveal: bool,
-    today: datetime.datetime | None,
+    today: datetime.date | None,
 ) -> None:
     """Check identity numbers (身份证件号码), USCCs and school codes (masked unless --reveal)."""
-    ref = today.date() if today is not None else datetime.date.today()
+    ref = today if today is not None else datetime.date.today()
     results = [
         check_number(n, type_, strict_region=not lenient, today=ref, reveal=reveal) for n in numbers
     ]

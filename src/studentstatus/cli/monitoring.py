@@ -19,6 +19,7 @@ import click
 from studentstatus.cli._common import (
     DATE,
     as_option,
+    busy,
     echo_json,
     handle_errors,
     json_option,
@@ -107,7 +108,7 @@ def dropout_cmd(
 
     operator = parse_operator(operator_text)
     people = _population(population)
-    with opened_runtime(store_url) as rt:
+    with opened_runtime(store_url) as rt, busy("comparing the ledgers"):
         led = county_ledgers(rt, operator, county, population=people)
     if as_json:
         echo_json(led.to_dict())
@@ -339,7 +340,8 @@ def report_cmd(
     chart_font: str | None = None
     flows = None
     with opened_runtime(store_url) as rt:
-        rep = build_report(rt, operator, region, school_year, population=people)
+        with busy("building the report"):
+            rep = build_report(rt, operator, region, school_year, population=people)
         if xlsx_file is not None:
             from studentstatus.services.report_format import report_tables
             from studentstatus.tabular.xlsx import write_workbook

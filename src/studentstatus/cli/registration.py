@@ -30,6 +30,7 @@ import click
 from studentstatus.cli._common import (
     as_option,
     atomic_target,
+    busy,
     echo_json,
     handle_errors,
     json_default,
@@ -318,14 +319,15 @@ def approve_cmd(
         def sink(record_id: str) -> None:
             spool.write(json.dumps(record_id) + "\n")
 
-        report = approve_records(
-            rt,
-            operator,
-            record_ids=list(record_ids) or None,
-            all_pending=all_pending,
-            collect=False,
-            on_approved=sink if as_json else None,
-        )
+        with busy("approving"):
+            report = approve_records(
+                rt,
+                operator,
+                record_ids=list(record_ids) or None,
+                all_pending=all_pending,
+                collect=False,
+                on_approved=sink if as_json else None,
+            )
         if as_json:  # the approved ids are streamed from the spool: flat memory
             spool.seek(0)
             _echo_streamed(report.to_dict(), "approved", (line.rstrip("\n") for line in spool))
