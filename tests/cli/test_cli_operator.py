@@ -84,6 +84,7 @@ def test_requests_mine_and_request_show(db: str) -> None:
     views = json.loads(out)
     assert [v["id"] for v in views] == [req]
     assert [s["decision"] for s in views[0]["steps"]] == ["PENDING"] * 3
+    assert views[0]["number"] == "L**************0000"  # masked in JSON too
     code, out = run("requests", "--mine", "--as", "kindergarten:1111000002")
     assert out.strip() == "no requests"
     code, out = run("request", "show", req, "--as", "county:110105")

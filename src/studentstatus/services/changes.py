@@ -97,7 +97,7 @@ from studentstatus.errors import (
     RuleViolations,
     ValidationError,
     Violation,
-    mask,
+    mask_number,
 )
 from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
@@ -955,8 +955,7 @@ def _view(
     number = ""
     if record is not None:
         number = record.national_number or record.temp_number or ""
-        if number.startswith("G"):
-            number = "G" + mask(number[1:])
+        number = mask_number(number) if number else ""  # G/J/L numbers embed ID or birth date
     return RequestView(
         id=request.id,
         change=request.kind,
