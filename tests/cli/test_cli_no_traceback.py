@@ -11,6 +11,7 @@ no ``internal_error`` and never the URL's password.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,3 +246,49 @@ def test_unexpected_errors_are_one_line_unless_debugging(
     monkeypatch.setenv("STUDENTSTATUS_DEBUG", "1")
     result = CliRunner().invoke(boom, [])
     assert isinstance(result.exception, KeyError)
+
+
+@pytest.mark.parametrize(
+    "env_name", ["STUDENTSTATUS_TEST_POSTGRES_URL", "STUDENTSTATUS_TEST_MYSQL_URL"]
+)
+def test_a_missing_database_or_table_on_a_real_server(env_name: str) -> None:
+    import os
+
+    import sqlalchemy as sa
+
+    url = os.environ.get(env_name)
+    if not url:
+        pytest.skip(f"{env_name} not set: no server to test against")
+    runner = CliRunner()
+    missing_db = sa.make_url(url).set(database="studentstatus_no_such_db").render_as_string(False)
+    result = runner.invoke(
+        main, ["records", "--as", "county:110105", "--store", missing_db, "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.output)["error"]
+    assert doc["cause"] == "missing_database", doc
+    assert "studentstatus_no_such_db" in doc["message_en"]
+    assert "CREATE DATABASE" in doc["message_zh"]
+    # a database without the tables (the server's default one, tables under another prefix)
+    code, out = _records_with_prefix(runner, url)
+    assert code == 1
+    assert "studentstatus init" in out
+
+
+def _records_with_prefix(runner: CliRunner, url: str) -> tuple[int, str]:
+    """``problems`` on a store whose tables do not exist (a random table prefix)."""
+    import uuid
+
+    from studentstatus.cli._common import _error_doc
+    from studentstatus.store import open_store
+
+    store = open_store(url, create=False, prefix=f"t{uuid.uuid4().hex[:8]}_")
+    try:
+        with store.unit_of_work() as uow:
+            uow.records.count()
+    except Exception as exc:
+        doc = _error_doc(exc, url)
+        return 1, f"{doc['message_en']} / {doc['message_zh']}"
+    finally:
+        store.close()
+    return 0, ""
