@@ -113,6 +113,10 @@ def test_out_of_turn_refusal_says_whose_step_it_is(db: str) -> None:
     assert "转入幼儿园" in out
     assert "在第 3 步审核" in out
     assert "refused: operator=" not in out  # the library's log line is not printed again
+    code, out = run("withdraw-request", req, "--as", "county:110105")
+    assert code == 1
+    assert "only the applicant (kindergarten:1111000001) may withdraw" in out
+    assert "只有申请方（kindergarten:1111000001）可以撤回申请" in out
 
 
 def test_case_list_show_close(db: str) -> None:

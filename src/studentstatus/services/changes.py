@@ -918,9 +918,14 @@ def withdraw_request(rt: Runtime, operator: Operator, request_id: str) -> Change
     with rt.store.unit_of_work() as uow:
         request, _owner = _scoped_request(uow, operator, request_id, "withdraw_request")
         if request.applicant != str(operator):
-            raise PermissionDenied(
+            err = PermissionDenied(
                 str(operator), f"request {request.id} (only its applicant)", code="not_applicant"
             )
+            err.message_en = (
+                f"only the applicant ({request.applicant}) may withdraw request {request.id}"
+            )
+            err.message_zh = f"只有申请方（{request.applicant}）可以撤回申请 {request.id}"
+            raise err
         withdrawn = chains.withdraw(request, operator, now)
         saved = uow.requests.update(withdrawn)
         audit_many(
