@@ -20,7 +20,10 @@ flags skip what an adapter does not have:
 
 ``supports_concurrent_units``
     two units may be open at once and the later commit of a conflicting write
-    raises :class:`~studentstatus.errors.ConflictError` (default True);
+    raises :class:`~studentstatus.errors.ConflictError` (default True); a store
+    without them still gets the isolation tests that need no second open unit
+    (a unit opened from another thread while one is open must not see its
+    uncommitted writes: it waits, fails, or sees the state before);
 ``supports_persistence``
     data survives :meth:`StoreContract.reopen_store` (default False);
 ``supports_cases`` / ``supports_bulk_problems`` / ``supports_bulk_numbers``
@@ -48,7 +51,15 @@ flags skip what an adapter does not have:
 
 :func:`run_differential` runs random operation sequences against an adapter and
 :class:`~studentstatus.adapters.memory.MemoryStore` side by side and compares
-every outcome and the whole visible state after each step.
+every outcome and the whole visible state after each step; a difference is
+reported entity by entity, field by field, with both values
+(:func:`differences`).
+
+Every bulk call is atomic on its own, also inside an open unit: when the host
+catches the :class:`~studentstatus.errors.ConflictError` of
+``records.add_many([r2, r1])`` (``r1`` exists) and commits, the store keeps
+what :class:`~studentstatus.adapters.memory.MemoryStore` keeps — the unit's
+other writes, none of the failed call's rows (a savepoint per call on SQL).
 
 >>> issubclass(StoreContract, RecordContract) and not StoreContract.__name__.startswith("Test")
 True
@@ -59,6 +70,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import pickle
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -157,6 +169,7 @@ __all__ = [
     "SetBasedRolloverContract",
     "StoreContract",
     "UnitOfWorkContract",
+    "differences",
     "dump",
     "run_differential",
 ]
@@ -308,6 +321,99 @@ def dump(uow: UnitOfWork, record_ids: tuple[str, ...] = ()) -> dict[str, Any]:
         "attendance": {i: uow.attendance.for_record(i) for i in ids},
         "log": {i: uow.changes.for_record(i) for i in ids},
     }
+
+
+def _key(item: object) -> object:
+    """How an entity in a list is named in a difference: its id, code, seq or number."""
+    for name in ("id", "school_code", "number", "seq"):
+        value = getattr(item, name, None)
+        if value is not None:
+            owner = getattr(item, "record_id", None)
+            if name == "seq" and owner is not None:
+                return f"{owner}#{value}"
+            return value
+    return None
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def differences(
+    expected: object,
+    actual: object,
+    path: str = "",
+    *,
+    names: tuple[str, str] = ("memory", "adapter"),
+) -> list[str]:
+    """Where ``actual`` differs from ``expected``: one line per differing field, naming the
+    entity (its id, code, number or ``record#seq``), the field and both values.
+
+    >>> a = {"records": [_record("r1"), _record("r2")]}
+    >>> b = {"records": [_record("r1", state=State.ACTIVE), _record("r2")]}
+    >>> differences(a, b)
+    ["records[r1].state: memory=<State.PENDING: 'PENDING'>, adapter=<State.ACTIVE: 'ACTIVE'>"]
+    >>> differences({"records": [_record("r1")]}, {"records": []})
+    ['records[r1]: memory=present, adapter=missing']
+    """
+    left, right = names
+    if expected == actual:
+        return []
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out: list[str] = []
+        for k in list(expected) + [k for k in actual if k not in expected]:
+            where = f"{path}.{k}" if path else str(k)
+            if k not in actual:
+                out.append(f"{where}: {left}=present, {right}=missing")
+            elif k not in expected:
+                out.append(f"{where}: {left}=missing, {right}=present")
+            else:
+                out += differences(expected[k], actual[k], where, names=names)
+        return out
+    if isinstance(expected, list | tuple) and isinstance(actual, list | tuple):
+        keys_a = [_key(x) for x in expected]
+        keys_b = [_key(x) for x in actual]
+        keyed = None not in keys_a and None not in keys_b
+        if keyed and len(set(keys_a)) == len(keys_a) and len(set(keys_b)) == len(keys_b):
+            if sorted(map(str, keys_a)) == sorted(map(str, keys_b)) and keys_a != keys_b:
+                return [f"{path}: order {left}={keys_a}, {right}={keys_b}"]
+            by_b = dict(zip(keys_b, actual, strict=True))
+            out = []
+            for k, x in zip(keys_a, expected, strict=True):
+                if k not in by_b:
+                    out.append(f"{path}[{k}]: {left}=present, {right}=missing")
+                else:
+                    out += differences(x, by_b[k], f"{path}[{k}]", names=names)
+            out += [
+                f"{path}[{k}]: {left}=missing, {right}=present" for k in keys_b if k not in keys_a
+            ]
+            return out
+        if len(expected) != len(actual):
+            return [f"{path}: {len(expected)} items in {left}, {len(actual)} in {right}: "
+                    f"{left}={_show(expected)}, {right}={_show(actual)}"]  # fmt: skip
+        out = []
+        for i, (x, y) in enumerate(zip(expected, actual, strict=True)):
+            out += differences(x, y, f"{path}[{i}]", names=names)
+        return out
+    if attrs.has(type(expected)) and type(expected) is type(actual):
+        out = []
+        for field in attrs.fields(type(expected)):  # type: ignore[arg-type]
+            x, y = getattr(expected, field.name), getattr(actual, field.name)
+            if x != y:
+                out += differences(x, y, f"{path}.{field.name}", names=names)
+        return out
+    return [f"{path}: {left}={_show(expected)}, {right}={_show(actual)}"]
+
+
+def _assert_same(expected: object, actual: object, what: str) -> None:
+    """``expected == actual``, or an AssertionError listing every difference."""
+    if expected == actual:
+        return
+    found = differences(expected, actual)
+    lines = "\n  ".join(found[:40] or [f"{_show(expected)} != {_show(actual)}"])
+    more = f"\n  … and {len(found) - 40} more" if len(found) > 40 else ""
+    raise AssertionError(f"{what} differs from MemoryStore:\n  {lines}{more}")
 
 
 class _Base:
@@ -1968,7 +2074,6 @@ class ClaimsContract(_Base):
         the commits with :class:`~studentstatus.errors.ConflictError`)."""
         if not self.supports_concurrent_units:
             pytest.skip("adapter does not support concurrent units")
-        import threading
 
         with self.fresh_store() as store:
             seen: dict[str, int] = {}
@@ -2000,6 +2105,66 @@ class ClaimsContract(_Base):
             assert failed or seen["second"] == 1
             total = _read(store, lambda u: u.claims.claim(["k"]))["k"]
             assert total == 2 - len(failed)
+
+
+def _stale(uow: UnitOfWork, record_id: str) -> StatusRecord:
+    return attrs.evolve(uow.records.get(record_id), version=99)
+
+
+#: (bulk call, committed set-up, a valid write in the unit, the bulk call that fails).
+_BULK_SCENARIOS: tuple[
+    tuple[
+        str, Callable[[UnitOfWork], Any], Callable[[UnitOfWork], Any], Callable[[UnitOfWork], Any]
+    ],
+    ...,
+] = (
+    (
+        "records.add_many",
+        lambda u: u.records.add(_record("r1")),
+        lambda u: u.records.add(_record("r9")),
+        lambda u: u.records.add_many([_record("r2"), _record("r1")]),
+    ),
+    (
+        "records.update_many",
+        lambda u: u.records.add_many([_record("r1"), _record("r2"), _record("r3")]),
+        lambda u: u.records.update(attrs.evolve(u.records.get("r3"), state=State.ACTIVE)),
+        lambda u: u.records.update_many(
+            [attrs.evolve(u.records.get("r1"), state=State.ACTIVE), _stale(u, "r2")]
+        ),
+    ),
+    (
+        "children.add_many",
+        lambda u: u.children.add(_child("c1")),
+        lambda u: u.records.add(_record("r9")),
+        lambda u: u.children.add_many([_child("c2", document=None), _child("c1")]),
+    ),
+    (
+        "kindergartens.add_many",
+        lambda u: u.kindergartens.add(_kg("1111000001")),
+        lambda u: u.records.add(_record("r9")),
+        lambda u: u.kindergartens.add_many([_kg("2222000002"), _kg("1111000001")]),
+    ),
+    (
+        "changes.append_many",
+        lambda u: u.changes.append(_change("r1", 1, date(2024, 9, 1))),
+        lambda u: u.records.add(_record("r9")),
+        lambda u: u.changes.append_many(
+            [_change("r2", 1, date(2024, 9, 2)), _change("r1", 1, date(2024, 9, 3))]
+        ),
+    ),
+    (
+        "numbers.claim_many",
+        lambda u: u.numbers.claim(_issued("L1", "r1")),
+        lambda u: u.records.add(_record("r9")),
+        lambda u: u.numbers.claim_many([_issued("L2", "r2"), _issued("L1", "r3")]),
+    ),
+    (
+        "problems.add_many",
+        lambda u: u.problems.add(_problem("p1", "r1")),
+        lambda u: u.records.add(_record("r9")),
+        lambda u: u.problems.add_many([_problem("p2", "r2"), _problem("p1", "r1")]),
+    ),
+)
 
 
 class UnitOfWorkContract(_Base):
@@ -2052,6 +2217,82 @@ class UnitOfWorkContract(_Base):
             uow.records.add(_record("r3"))
             uow.commit()
         assert _read(store, lambda u: [r.id for r in u.records.iter()]) == ["r1", "r3"]
+
+    def test_bulk_call_is_atomic_inside_an_open_unit(self) -> None:
+        """A failed bulk call writes none of its rows, even when the host catches its error
+        and commits the unit: the store keeps what MemoryStore keeps (the unit's other
+        writes, nothing of the failed call), for every bulk call of the ports."""
+        for name, setup, ok, failing in _BULK_SCENARIOS:
+            kept = []
+            for make in (MemoryStore, self.make_store):
+                store = make()
+                try:
+                    _commit(store, setup)
+                    with store.unit_of_work() as uow:
+                        ok(uow)
+                        with pytest.raises(StudentStatusError):
+                            failing(uow)
+                        uow.commit()
+                    with store.unit_of_work() as uow:
+                        kept.append(dump(uow, ("r1", "r2", "r3", "r9")))
+                finally:
+                    if make is MemoryStore:
+                        store.close()
+                    else:
+                        self.close_store(store)
+            _assert_same(kept[0], kept[1], f"after a caught failure of {name} and a commit")
+
+    def test_units_see_their_own_writes(self, store: Store) -> None:
+        """Reads inside a unit see its uncommitted writes; after rollback they are gone."""
+        _commit(store, lambda u: u.records.add(_record("r1")))
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("r2", national_number="G" + RESIDENT_IDS[0]))
+            uow.records.update(attrs.evolve(uow.records.get("r1"), state=State.ACTIVE))
+            assert uow.records.get("r2").id == "r2"
+            assert uow.records.get("r1").state is State.ACTIVE
+            assert uow.records.find_by_number("G" + RESIDENT_IDS[0]) is not None
+            assert uow.records.count() == 2
+            uow.rollback()
+            assert uow.records.get_many(["r1", "r2"]) == {"r1": _record("r1")}
+            assert uow.records.find_by_number("G" + RESIDENT_IDS[0]) is None
+
+    def test_units_are_isolated_without_concurrency(self, store: Store) -> None:
+        """A unit opened from another thread while one is open never sees that unit's
+        uncommitted writes: it waits until the first closes, fails with a library error, or
+        reads the state before.  Run for every store, those without concurrent units too."""
+        _commit(store, lambda u: u.records.add(_record("r1")))
+        seen: list[object] = []
+        started = threading.Event()
+
+        def other() -> None:
+            started.set()
+            try:
+                with store.unit_of_work() as uow:
+                    seen.append(
+                        (
+                            sorted(uow.records.get_many(["r1", "r2"])),
+                            uow.records.count(),
+                            uow.records.get_many(["r1"]).get("r1"),
+                        )
+                    )
+            except StudentStatusError as exc:
+                seen.append(type(exc).__name__)
+
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("r2"))
+            uow.records.update(attrs.evolve(uow.records.get("r1"), state=State.ACTIVE))
+            thread = threading.Thread(target=other, daemon=True)
+            thread.start()
+            started.wait(5)
+            thread.join(0.5)  # a store that serialises units makes the other wait for us
+            uow.rollback()
+        thread.join(10)
+        assert not thread.is_alive(), "the other unit never finished (deadlock?)"
+        assert len(seen) == 1
+        if not isinstance(seen[0], str):
+            before = (["r1"], 1, _record("r1"))
+            _assert_same(before, seen[0], "what a unit saw of another's uncommitted writes")
+        assert _read(store, lambda u: sorted(u.records.get_many(["r1", "r2"]))) == ["r1"]
 
     def test_uncommitted_writes_are_invisible(self, store: Store) -> None:
         """Another unit does not see writes before commit."""
@@ -2277,7 +2518,7 @@ def run_differential(
                     results.append(_outcome(store, fn))
                 else:
                     results.append(_outcome(store, lambda u: _then_rollback(u, fn)))
-            assert results[0] == results[1], results
+            _assert_same(results[0], results[1], "the outcome (error class, result)")
 
         @rule(rec=_records(st.sampled_from(ids)), commit=st.booleans())
         def add_record(self, rec: StatusRecord, commit: bool) -> None:
@@ -2377,10 +2618,16 @@ def run_differential(
         @invariant()
         def same_state(self) -> None:
             with self.ref.unit_of_work() as a, self.sut.unit_of_work() as b:
-                assert dump(a, tuple(ids)) == dump(b, tuple(ids))
-                assert a.children.get_many(children) == b.children.get_many(children)
+                _assert_same(dump(a, tuple(ids)), dump(b, tuple(ids)), "the visible state")
+                _assert_same(
+                    a.children.get_many(children), b.children.get_many(children), "children"
+                )
                 doc = RESIDENT_IDS[2]
-                assert a.children.find_by_document(doc) == b.children.find_by_document(doc)
+                _assert_same(
+                    a.children.find_by_document(doc),
+                    b.children.find_by_document(doc),
+                    "children.find_by_document",
+                )
 
         def teardown(self) -> None:
             closer(self.sut)
@@ -2515,6 +2762,7 @@ class StoreContract(
 ):
     """Every contract above: subclass this, implement ``make_store``, set the flags.
 
-    >>> sorted(n for n in dir(StoreContract) if n.startswith("test_"))[:2]
-    ['test_attendance_corrections_keep_history', 'test_audit_chains_are_independent']
+    >>> tests = [n for n in dir(StoreContract) if n.startswith("test_")]
+    >>> "test_bulk_call_is_atomic_inside_an_open_unit" in tests, len(tests) > 60
+    (True, True)
     """
