@@ -5,6 +5,7 @@ reference store passes the same tests."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import attrs
@@ -12,6 +13,7 @@ import pytest
 from hypothesis.errors import Flaky
 
 from studentstatus.adapters.memory import MemoryStore, MemoryUnitOfWork, Op, Working
+from studentstatus.domain.enums import Grade, State
 from studentstatus.domain.model import StatusRecord
 from studentstatus.ports import Store
 from studentstatus.testing.contract import StoreContract, differences, run_differential
@@ -60,8 +62,7 @@ class SharedStore(MemoryStore):
         self.shared = Working(self._snapshot()[0])
 
     def unit_of_work(self) -> MemoryUnitOfWork:
-        unit = _SharedUnit(self)
-        return unit
+        return _SharedUnit(self)
 
 
 class _LossyUnit(MemoryUnitOfWork):
@@ -129,7 +130,9 @@ def test_a_differential_failure_names_entity_field_and_both_values() -> None:
 
 def test_differences_lists_every_field() -> None:
     """Two fields of one record and a missing record, one line each."""
-    a = StatusRecord("r1", "c1", "1111000001", "110105", *_base())
+    a = StatusRecord(
+        "r1", "c1", "1111000001", "110105", State.ACTIVE, Grade.JUNIOR, date(2023, 9, 1)
+    )
     b = attrs.evolve(a, kindergarten_code="2222000002", version=2)
     found = differences({"records": [a, attrs.evolve(a, id="r2")]}, {"records": [b]})
     assert found == [
@@ -137,11 +140,3 @@ def test_differences_lists_every_field() -> None:
         "records[r1].version: memory=0, adapter=2",
         "records[r2]: memory=present, adapter=missing",
     ]
-
-
-def _base() -> tuple[Any, ...]:
-    from datetime import date
-
-    from studentstatus.domain.enums import Grade, State
-
-    return (State.ACTIVE, Grade.JUNIOR, date(2023, 9, 1))
