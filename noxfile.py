@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typing imports docs bench compiled``.
+"""Developer sessions: ``nox -s tests lint typing imports docs bench``.
 
 Dependency groups in ``pyproject.toml`` are the single source of what each
 session installs.
@@ -66,17 +66,3 @@ def bench(session: nox.Session) -> None:
         session.run("python", f"bench/{script}.py", *session.posargs)
 
 
-@nox.session(python=PYTHONS[0])
-def compiled(session: nox.Session) -> None:
-    """The test suite against the optional compiled build (a C compiler is needed)."""
-    wheels = session.create_tmp()
-    session.run(
-        "python", "-m", "pip", "wheel", ".", "--no-deps", "-w", wheels,
-        env={"HATCH_BUILD_HOOKS_ENABLE": "1"},
-    )  # fmt: skip
-    (wheel,) = (w for w in os.listdir(wheels) if w.endswith(".whl"))
-    session.install(f"{wheels}/{wheel}[postgresql,mysql,testing]")
-    # the same version as an earlier build: replace it
-    session.install("--force-reinstall", "--no-deps", f"{wheels}/{wheel}")
-    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", "tests", *session.posargs, env={"STUDENTSTATUS_EXPECT_COMPILED": "1"})

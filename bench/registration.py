@@ -49,7 +49,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from studentstatus import compiled_modules, regions
+from studentstatus import regions
 from studentstatus.ids.resident import check_digit
 
 PROVINCE = "44"
@@ -726,9 +726,6 @@ def main() -> None:
     plan = generate(workdir, args.n, args.seed)
     (workdir / "plan.json").write_text(json.dumps(plan))
     print(f"generated {args.n:,} rows in {time.perf_counter() - t:.1f} s: {plan['stats']}",
-          flush=True)  # fmt: skip
-    compiled = compiled_modules()
-    print(f"build: {f'compiled ({len(compiled)} modules)' if compiled else 'pure Python'}",
           flush=True)  # fmt: skip
     for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
         cmd = [sys.executable, __file__, "--child", kind, "--workdir", str(workdir),

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
-from studentstatus import compiled_modules
 from studentstatus.domain import machine
 from studentstatus.domain.enums import ChangeKind
 from studentstatus.domain.policy import HostGuard, Policy
@@ -47,10 +46,6 @@ def test_machine_catches_a_lossy_replay() -> None:
         run_state_machine_as_test(StatusMachine, settings=_QUICK)
 
 
-@pytest.mark.skipif(
-    "studentstatus.domain.machine" in compiled_modules(),
-    reason="patches the machine's table, which a compiled module binds at compile time",
-)
 def test_machine_catches_an_escape_from_a_terminal_state() -> None:
     """A table that let DECEASED records be restored would be caught."""
     escape = machine.Transition(

@@ -12,7 +12,7 @@ it sees the rows in file order exactly as an import in one process does.  The
 chunks hold at most ``intake.WORKER_CHUNK`` rows, the first ones fewer
 (:func:`chunk_sizes`), so the import can start writing early.  Each worker
 checks rows with :class:`~studentstatus.services.intake_rows.RowChecker`, the
-checker of every intake path, built without a store (``intake.checker``).
+checker of every intake path, built without a store (:func:`checker`).
 
 * **Kindergartens**: the workers get the kindergartens the import has already
   read (a county's, or the operator's own); a row naming any other code is
@@ -76,7 +76,9 @@ from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Kindergarten
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import Violation
-from studentstatus.services.intake_rows import Candidate, RosterItem
+from studentstatus.services.intake_numbers import Bloom, FilteredDraws
+from studentstatus.services.intake_rows import Candidate, RosterItem, RowChecker, rows_of
+from studentstatus.services.runtime import IdSource
 
 __all__ = ["Batch", "Residue", "checked_chunks", "dumps", "loads", "shutdown"]
 
@@ -312,9 +314,7 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
     reading was when the chunk ended (in bytes, a little ahead: buffered).
     """
     try:
-        from studentstatus.services import intake
-
-        rowcheck, numbers = intake.checker(spec, k, numbers)
+        rowcheck, numbers = checker(spec, k, numbers)
         check = rowcheck.check
         deal = Deal(spec.chunk_size, spec.workers, k)
         kgs = spec.kindergartens
@@ -326,7 +326,7 @@ def work(spec: Spec, k: int, conn: Any, numbers: Any = None) -> Any:
         # The other workers' rows are read (to count them) but not split into values.
         wanted = deal.owns if spec.workers > 1 else None
         with open(spec.path, "rb") as raw:
-            for row in intake.rows_of(raw, wanted):
+            for row in rows_of(raw, wanted):
                 total += 1
                 owned = deal.owns(total)
                 if deal.chunk != chunk:  # this row starts the next chunk
@@ -630,3 +630,26 @@ def spec_for(
 def worker_rng(spec: Spec, k: int) -> Residue:
     """Worker ``k``'s random source (see the module docs)."""
     return Residue(random.Random(spec.seeds[k]), k, spec.workers + 1)
+
+
+def checker(spec: Spec, k: int, numbers: Bloom | None = None) -> tuple[RowChecker, Bloom]:
+    """The row checker of checker process ``k`` (no store; see the module docs) and the
+    L-number filter it draws against and notes its numbers in: the spec's (the store's
+    numbers), else ``numbers`` (the filter of this process's previous import of a batch),
+    else an empty one."""
+    rng = worker_rng(spec, k)
+    if spec.numbers is not None:  # the store's numbers: draws are tested against them
+        numbers = spec.numbers
+    elif numbers is None:
+        numbers = Bloom()
+    rows = RowChecker(
+        spec.policy,
+        spec.today,
+        spec.now,
+        spec.operator,
+        spec.kindergartens,
+        IdSource(rng),
+        FilteredDraws(numbers, rng),
+        unlicensed_roster=spec.roster,
+    )
+    return rows, numbers

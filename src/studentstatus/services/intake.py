@@ -148,13 +148,15 @@ from studentstatus.services.intake_numbers import (
 )
 from studentstatus.services.intake_rows import (
     INVALID_ID_CODES,
+    REQUIRED_COLUMNS,
     Candidate,
     Rejection,
     RosterItem,
     RowChecker,
+    rows_of,
 )
 from studentstatus.services.intake_writes import Writer
-from studentstatus.services.runtime import IdSource, Runtime
+from studentstatus.services.runtime import Runtime
 from studentstatus.tabular import (
     CHILD_ALIASES,
     CsvRow,
@@ -163,7 +165,6 @@ from studentstatus.tabular import (
     check_file,
     is_file_source,
     open_table,
-    read_csv,
 )
 
 if TYPE_CHECKING:
@@ -187,16 +188,6 @@ __all__ = [
 
 log = logging.getLogger("studentstatus.services")
 
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "kindergarten_code",
-    "name",
-    "sex",
-    "birth_date",
-    "guardian_phone",
-    "entry_date",
-    "grade",
-)
-"""Columns a child-intake file must have (the others may be absent)."""
 
 WORKER_CHUNK = 500
 """With ``workers``, rows travel from the checker processes in chunks of at most this many
@@ -484,19 +475,6 @@ def _gc_relaxed(threshold: int = 50_000) -> Iterator[None]:
                 gc.set_threshold(*_GC_SAVED)
 
 
-def rows_of(source: Any, wanted: Callable[[int], bool] | None = None) -> Iterator[CsvRow]:
-    """The rows of an import's source: a CSV file (path or binary stream) or rows
-    (``wanted``: see :func:`~studentstatus.services.csvio.read_csv`; files only)."""
-    if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
-        yield from read_csv(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS, wanted=wanted)
-        return
-    for i, item in enumerate(source, start=1):
-        if isinstance(item, CsvRow):
-            yield item
-        else:
-            yield CsvRow(i, {k: str(v).strip() for k, v in dict(item).items() if v is not None})
-
-
 def stop_workers() -> None:
     """End the idle checker processes kept by imports with ``workers`` (they also end
     with this process).
@@ -506,31 +484,6 @@ def stop_workers() -> None:
     from studentstatus.services._parallel import shutdown
 
     shutdown()
-
-
-def checker(spec: Spec, k: int, numbers: Bloom | None = None) -> tuple[RowChecker, Bloom]:
-    """The row checker of checker process ``k`` (no store; see :mod:`._parallel`) and the
-    L-number filter it draws against and notes its numbers in: the spec's (the store's
-    numbers), else ``numbers`` (the filter of this process's previous import of a batch),
-    else an empty one."""
-    from studentstatus.services._parallel import worker_rng
-
-    rng = worker_rng(spec, k)
-    if spec.numbers is not None:  # the store's numbers: draws are tested against them
-        numbers = spec.numbers
-    elif numbers is None:
-        numbers = Bloom()
-    rows = RowChecker(
-        spec.policy,
-        spec.today,
-        spec.now,
-        spec.operator,
-        spec.kindergartens,
-        IdSource(rng),
-        FilteredDraws(numbers, rng),
-        unlicensed_roster=spec.roster,
-    )
-    return rows, numbers
 
 
 def _spec(

@@ -49,8 +49,9 @@ reports every violation.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -78,7 +79,7 @@ from studentstatus.domain.model import (
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import InvalidNumber, RuleViolations, Violation
 from studentstatus.ports import RowEncoder
-from studentstatus.services.csvio import CsvRow, parse_bool, parse_date
+from studentstatus.tabular import CHILD_ALIASES, CsvRow, parse_bool, parse_date, read_csv
 
 __all__ = [
     "ENCODED",
@@ -611,3 +612,28 @@ class RowChecker:
             operator=str(self.op),
         )
         return RosterItem(row, entry)
+
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "kindergarten_code",
+    "name",
+    "sex",
+    "birth_date",
+    "guardian_phone",
+    "entry_date",
+    "grade",
+)
+"""Columns a child-intake file must have (the others may be absent)."""
+
+
+def rows_of(source: Any, wanted: Callable[[int], bool] | None = None) -> Iterator[CsvRow]:
+    """The rows of an import's source: a CSV file (path or binary stream) or rows
+    (``wanted``: see :func:`~studentstatus.tabular.read_csv`; files only)."""
+    if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
+        yield from read_csv(source, aliases=CHILD_ALIASES, required=REQUIRED_COLUMNS, wanted=wanted)
+        return
+    for i, item in enumerate(source, start=1):
+        if isinstance(item, CsvRow):
+            yield item
+        else:
+            yield CsvRow(i, {k: str(v).strip() for k, v in dict(item).items() if v is not None})

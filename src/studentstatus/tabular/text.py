@@ -56,7 +56,7 @@ from studentstatus.tabular.rows import (
     read_rows,
 )
 
-_BAD = re.compile(r"[\udc00-\udcff]")  # escapes read by re (mypyc refuses surrogate literals)
+_BAD = re.compile(r"[\udc00-\udcff]")  # escapes read by re: no surrogate literal in the source
 
 __all__ = ["SAMPLE", "detect_encoding", "open_text", "read_csv", "write_csv"]
 
