@@ -89,7 +89,8 @@ def test_streaming_reveal_is_audited_too(tmp_path: Path) -> None:
             number = uow.children.get(records[2].child_id).document.number  # type: ignore[union-attr]
             last = uow.audit.last(str(OPS["c108"]))
         assert first["child"]["document"]["number"] == number
-        assert last is not None and last.action == "reveal_handover"
+        assert last is not None
+        assert last.action == "reveal_handover"
         assert last.subject == "school_year:2026"
 
 
