@@ -109,6 +109,27 @@ def _connection(bind: Bind) -> Iterator[Connection]:
             engine.dispose()
 
 
+@contextmanager
+def _host_alembic_kept() -> Iterator[None]:
+    """Run our Alembic commands inside a host's own Alembic run (its ``env.py``).
+
+    Alembic publishes the running environment as the module globals of ``alembic.context``
+    and ``alembic.op``; a nested command replaces them and, when it ends, deletes them, so
+    the host's run would fail as it ends (``KeyError: 'script'``).  The host's environment
+    is put back when ours ends.
+    """
+    import alembic.context
+    import alembic.op
+
+    outer = [getattr(module, "_proxy", None) for module in (alembic.context, alembic.op)]
+    try:
+        yield
+    finally:
+        for proxy in outer:
+            if proxy is not None:
+                proxy._install_proxy()
+
+
 def upgrade(
     bind: Bind,
     revision: str = "head",
@@ -146,9 +167,10 @@ def upgrade(
 
             require_postgresql(conn.dialect.name)
         cfg = alembic_config(conn, prefix=prefix, schema=schema)
-        if _created_without_migrations(conn, prefix, schema):
-            command.stamp(cfg, "head")
-        command.upgrade(cfg, revision)
+        with _host_alembic_kept():
+            if _created_without_migrations(conn, prefix, schema):
+                command.stamp(cfg, "head")
+            command.upgrade(cfg, revision)
         if partition_by_province:
             from studentstatus.adapters.sql.partition_convert import convert_to_partitioned
 

@@ -121,6 +121,38 @@ def _prepare_url(url: str | sa.URL) -> sa.URL:
     return u
 
 
+def _require_savepoints(conn: Connection) -> None:
+    """Refuse a host's SQLite connection on which savepoints would not nest.
+
+    A unit of work on a host connection is a SAVEPOINT.  pysqlite's own transaction
+    handling (its default) starts no transaction for a SAVEPOINT, so releasing it
+    commits: a host's later rollback would keep the library's writes.  The host's engine
+    needs SQLAlchemy's pysqlite recipe (``isolation_level = None`` on connect and an
+    explicit ``BEGIN``), or a store of its own (``SqlStore(url)`` applies the recipe).
+
+    >>> engine = sa.create_engine("sqlite://")
+    >>> with engine.connect() as conn:
+    ...     SqlStore(conn)
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.StorageError: sqlite_savepoints: ...
+    """
+    if conn.dialect.name != "sqlite" or conn.dialect.driver != "pysqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None or getattr(dbapi, "isolation_level", None) is None:
+        return
+    msg = (
+        "sqlite_savepoints: this SQLite connection uses pysqlite's own transaction handling, "
+        "under which the library's savepoints would commit on release (a rollback of yours "
+        "would keep our writes); apply SQLAlchemy's pysqlite recipe to your engine "
+        "(isolation_level=None on connect, emit BEGIN on begin: docs/how-to/migrations.md) "
+        "or give SqlStore a URL / 该SQLite连接使用pysqlite自身的事务处理，保存点释放即提交；"
+        "请按SQLAlchemy的pysqlite方案配置引擎，或向SqlStore传入URL"
+    )
+    raise StorageError(msg)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Pragmas (WAL, foreign keys, busy timeout) and ``BEGIN IMMEDIATE`` transactions.
 
@@ -194,6 +226,7 @@ class SqlStore:
         self._owns_engine = False
         self._connection: Connection | None = None
         if isinstance(bind, Connection):
+            _require_savepoints(bind)
             self._connection = bind
             self.engine = bind.engine
         elif isinstance(bind, Engine):
