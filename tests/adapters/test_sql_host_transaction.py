@@ -171,3 +171,42 @@ def test_host_engine_is_not_disposed(host: tuple[sa.Engine, str]) -> None:
         uow.commit()
     store.close()
     assert _visible(engine, prefix) == ([], ["r1"])  # the engine still works
+
+
+def test_a_store_bound_per_request_behaves_like_one_made_on_the_connection(
+    host: tuple[sa.Engine, str],
+) -> None:
+    """``app.bound(conn)``: the host's transaction decides, as with ``SqlStore(conn)``."""
+    engine, prefix = host
+    app = SqlStore(engine, prefix=prefix)
+    orders = _orders(engine, prefix)
+    with engine.connect() as conn:
+        conn.begin()
+        conn.execute(orders.insert().values(id=1))
+        with app.bound(conn).unit_of_work() as uow:
+            uow.records.add(_rec("r1"))
+            uow.commit()
+        conn.rollback()
+    assert _visible(engine, prefix) == ([], [])
+    with engine.connect() as conn:
+        conn.begin()
+        with app.bound(conn).unit_of_work() as uow:
+            uow.records.add(_rec("r2"))
+            uow.commit()
+        conn.commit()
+    assert _visible(engine, prefix) == ([], ["r2"])
+    app.close()  # the host's engine stays usable
+    assert _visible(engine, prefix) == ([], ["r2"])
+
+
+def test_a_sqlite_connection_without_the_recipe_is_refused(tmp_path: Path) -> None:
+    """Without the pysqlite recipe a release would commit: refused at store creation."""
+    from studentstatus.errors import StorageError
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    with engine.connect() as conn:
+        with pytest.raises(StorageError, match="sqlite_savepoints"):
+            SqlStore(conn)
+        with pytest.raises(StorageError, match="sqlite_savepoints"):
+            SqlStore(_sqlite_engine(tmp_path / "ok.db")).bound(conn)
+    engine.dispose()

@@ -30,6 +30,7 @@ usable, exactly like the in-memory reference adapter.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -304,6 +305,40 @@ class SqlStore:
     def unit_of_work(self) -> SqlUnitOfWork:
         """A new unit of work (use it as a context manager)."""
         return SqlUnitOfWork(self)
+
+    def bound(self, connection: Connection) -> SqlStore:
+        """This store on a host's ``connection``: every unit of work a SAVEPOINT in the host's
+        transaction, as ``SqlStore(connection)`` — but sharing this store's table definitions,
+        key and compiled statements, so a portal binds one per request for a few
+        microseconds instead of building the tables again (about 7 ms).
+
+        ``connection`` must be of this store's dialect; closing the bound store touches
+        neither the connection nor this store's engine.
+
+        >>> engine = sa.create_engine("sqlite://")
+        >>> @sa.event.listens_for(engine, "connect")
+        ... def _(dbapi_connection, _record):
+        ...     dbapi_connection.isolation_level = None
+        >>> @sa.event.listens_for(engine, "begin")
+        ... def _(conn):
+        ...     _ = conn.exec_driver_sql("BEGIN")
+        >>> app = SqlStore(engine, create=True)
+        >>> with engine.connect() as conn:
+        ...     request = app.bound(conn)
+        ...     with request.unit_of_work() as uow:
+        ...         uow.records.count()
+        ...     conn.rollback()
+        0
+        """
+        if connection.dialect.name != self.dialect_name:
+            msg = f"bound(): a {connection.dialect.name} connection for a {self.dialect_name} store"
+            raise StorageError(msg)
+        _require_savepoints(connection)
+        bound = copy.copy(self)
+        bound._connection = connection
+        bound.engine = connection.engine
+        bound._owns_engine = False
+        return bound
 
     def close(self) -> None:
         """Dispose the engine if this store created it (never the host's engine/connection)."""
