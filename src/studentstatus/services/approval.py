@@ -124,7 +124,8 @@ def _approve_chunk(
         if rec.kindergarten_code not in kgs:
             kgs[rec.kindergarten_code] = uow.kindergartens.find(rec.kindergarten_code)
         child = children.get(rec.child_id)
-        ctx = Context(today, rt.policy, kindergarten=kgs[rec.kindergarten_code], child=child)
+        policy = rt.policy_for(rec.region_code)
+        ctx = Context(today, policy, kindergarten=kgs[rec.kindergarten_code], child=child)
         change = Change(ChangeKind.APPROVE, today, operator=str(operator))
         try:
             new, event = apply(rec, change, context=ctx, recorded_at=now)

@@ -181,6 +181,7 @@ __all__ = [
     "import_children",
     "import_files",
     "new_problem",
+    "operator_policy",
     "register_child",
     "spooled",
     "stop_workers",
@@ -234,6 +235,23 @@ def authorize(
         kindergarten_in_scope(operator, action, subject, subject.school_code)
     elif isinstance(subject, StatusRecord):
         record_in_scope(operator, action, subject, subject.id)
+
+
+def operator_policy(rt: Runtime, uow: UnitOfWork, operator: Operator) -> Policy:
+    """The policy of the province the importing operator works in (a county's own; a
+    kindergarten's: its kindergarten's), else the national one (:meth:`Runtime.policy_for`).
+
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> from studentstatus.domain.policy import Policy
+    >>> rt = example_runtime(policies={"11": Policy(age_tolerance=1)})
+    >>> with rt.store.unit_of_work() as uow:
+    ...     operator_policy(rt, uow, Operator.parse("kindergarten:1111000001")).age_tolerance
+    1
+    """
+    if operator.role is Role.KINDERGARTEN:
+        kg = uow.kindergartens.find(operator.scope)
+        return rt.policy_for(kg.region_code if kg is not None else None)
+    return rt.policy_for(operator.region_prefix)
 
 
 def due_date(today: date, policy: Policy) -> date:
@@ -414,8 +432,9 @@ class _Import:
             numbers if numbers is not None else loaded_filter(uow, _regions(uow, operator))
         )
         self.draws = FilteredDraws(self.numbers, rt.rng)  # its rng: see _in_workers
+        self.policy = operator_policy(rt, uow, operator)
         self.checker = RowChecker(
-            rt.policy,
+            self.policy,
             self.today,
             self.now,
             operator,
@@ -429,7 +448,7 @@ class _Import:
             uow,
             str(operator),
             self.now,
-            due_date(self.today, rt.policy),
+            due_date(self.today, self.policy),
             rt.new_id,
             on_record=on_record,
             records=self.report.records if collect_records else None,
@@ -499,7 +518,7 @@ def _spec(
     return _parallel.spec_for(
         path,
         run.op,
-        run.rt.policy,
+        run.policy,
         run.today,
         run.now,
         roster=run.roster,
@@ -726,7 +745,7 @@ def import_files(
                 _parallel.spec_for(
                     path,
                     op,
-                    rt.policy,
+                    operator_policy(rt, uow, op),
                     today,
                     now,
                     roster=unlicensed_roster,
@@ -923,8 +942,9 @@ def register_child(
         try:
             with rt.store.unit_of_work() as uow:
                 today, now = rt.clock.today(), rt.clock.now()
+                policy = operator_policy(rt, uow, operator)
                 rows = RowChecker(
-                    rt.policy,
+                    policy,
                     today,
                     now,
                     operator,
@@ -939,7 +959,7 @@ def register_child(
                     )
                 records: list[dict[str, Any]] = []
                 writer = Writer(
-                    uow, str(operator), now, due_date(today, rt.policy), rt.new_id, records=records
+                    uow, str(operator), now, due_date(today, policy), rt.new_id, records=records
                 )
                 writer.flush([verdict])
                 uow.commit()

@@ -192,7 +192,7 @@ def list_problems(
 
 def _record_context(rt: Runtime, uow: UnitOfWork, rec: StatusRecord) -> Context:
     kg = uow.kindergartens.find(rec.kindergarten_code)
-    return Context(rt.clock.today(), rt.policy, kindergarten=kg)
+    return Context(rt.clock.today(), rt.policy_for(rec.region_code), kindergarten=kg)
 
 
 def _cancel(

@@ -270,7 +270,15 @@ def _run(
 ) -> RolloverReport:
     start = rollover_start(school_year)
     now = rt.clock.now()
-    context = machine.Context(today=today, policy=rt.policy)
+    contexts: dict[str, machine.Context] = {}
+
+    def context_for(region: str) -> machine.Context:
+        """The machine context of the record's province (its policy, host guards included)."""
+        key = region[:2]
+        if key not in contexts:
+            contexts[key] = machine.Context(today=today, policy=rt.policy_for(region))
+        return contexts[key]
+
     open_requests: dict[str, list[ChangeRequest]] = {}
     for q in uow.requests.iter(status=RequestStatus.OPEN):
         open_requests.setdefault(q.record_id, []).append(q)
@@ -283,7 +291,10 @@ def _run(
     scope = operator.list_filter()
     # Applying on a store with the capability: the records the rule covers are written
     # set-based in the database; the machine sees only the others.
-    bulk = _set_based(uow) if write and today >= start else None
+    # The set-based rule is the national machine's PROMOTE/GRADUATE: with province policies
+    # or host guards every record goes through the machine of its own province instead.
+    national_only = not rt.policies and not rt.policy.guards
+    bulk = _set_based(uow) if write and today >= start and national_only else None
     rule = RolloverRule(school_year, who, now)
     if bulk is not None:
         totals["covered"] = 0
@@ -330,6 +341,7 @@ def _run(
     else:
         records = iter_scope(uow, operator, states=(State.ACTIVE,), batch_size=chunk)
     for record in records:
+        context = context_for(record.region_code)
         item, result = _classify(record, school_year, start, context, open_requests, who, now)
         totals["records"] += 1
         totals[item.action] += 1
