@@ -251,3 +251,52 @@ def test_report_tables_as_xlsx(tmp_path: Path) -> None:
     assert "在园幼儿 children on roll" in text
     counties = list(wb["分县 by county"].iter_rows(min_row=2, values_only=True))
     assert sum(n for _, n in counties) == total  # type: ignore[misc]
+
+
+def _book(path: Path, sheet: str, header: list[str], rows: list[list[str]]) -> Path:
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    ws = wb.create_sheet(sheet)
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("attendance", "import", "{book}", "--as", "kindergarten:1111000001"),
+        ("dropout", "--county", "110105", "--population", "{book}", "--as", "county:110105"),
+        (
+            "resolve-problem",
+            "p-none",
+            "--action",
+            "accept",
+            "--registry",
+            "{book}",
+            "--reason",
+            "x",
+            "--as",
+            "county:110105",
+        ),
+    ],
+)
+def test_every_file_option_reads_a_named_sheet(
+    env: dict[str, str], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """--sheet on attendance import, dropout --population and resolve-problem --registry: a
+    missing sheet is one file-level refusal; the named one is read (first: not the notes)."""
+    _seed(env, tmp_path)
+    header = ["id_number", "name", "sex", "birth_date", "hukou_region", "status"]
+    if command[0] == "attendance":
+        header = ["record_id", "date", "status", "reason"]
+    book = _book(tmp_path / "data.xlsx", "数据", header, [])
+    args = [a.format(book=book) for a in command]
+    code, out, err = _run(env, *args, "--sheet", "没有这页")
+    assert code == 1
+    assert "file_sheet" in out + err
+    code, out, err = _run(env, *args, "--sheet", "数据")
+    assert "file_sheet" not in out + err
+    assert "file_no_rows" in out + err  # the named sheet was read: a header and no row

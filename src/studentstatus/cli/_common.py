@@ -499,3 +499,10 @@ def _is_sqlalchemy(exc: BaseException) -> bool:
 def env_flag(name: str) -> bool:
     """Whether environment variable ``name`` is set to a true value."""
     return os.environ.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def sheet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--sheet NAME``: the sheet of an .xlsx workbook to read (the first by default)."""
+    return click.option(
+        "--sheet", default=None, metavar="NAME", help="Sheet of an .xlsx workbook (default: first)."
+    )(f)

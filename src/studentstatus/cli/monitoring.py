@@ -19,12 +19,14 @@ import click
 from studentstatus.cli._common import (
     DATE,
     as_option,
+    atomic_target,
     busy,
     echo_json,
     handle_errors,
     json_option,
     opened_runtime,
     parse_operator,
+    sheet_option,
     store_option,
 )
 
@@ -33,13 +35,13 @@ __all__ = ["register"]
 _DATE = DATE  # YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD, as in the files
 
 
-def _population(path: str | None) -> Any:
+def _population(path: str | None, sheet: str | None = None) -> Any:
     if path is None:
         return None
     from studentstatus.errors import RuleViolations, Violation
     from studentstatus.services.dropout import read_population
 
-    people, bad = read_population(path)
+    people, bad = read_population(path, sheet=sheet)
     if bad:
         raise RuleViolations(
             Violation(v.code, v.field, f"第{row}行：{v.message_zh}", f"row {row}: {v.message_en}")
@@ -55,12 +57,15 @@ def attendance_group() -> None:
 
 @attendance_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@sheet_option
 @as_option
 @json_option
 @store_option
 @handle_errors()
-def attendance_import(file: str, operator_text: str, as_json: bool, store_url: str) -> None:
-    """Import FILE.csv (record_id or national_number, date, status, reason).
+def attendance_import(
+    file: str, sheet: str | None, operator_text: str, as_json: bool, store_url: str
+) -> None:
+    """Import FILE.csv or FILE.xlsx (record_id or national_number, date, status, reason).
 
     Every bad row is reported and nothing is written when there is one (exit 1).
     """
@@ -68,12 +73,12 @@ def attendance_import(file: str, operator_text: str, as_json: bool, store_url: s
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        if sys.stderr.isatty() and not as_json:
+        if sys.stderr.isatty() and not as_json and not file.lower().endswith(".xlsx"):
             size = sum(1 for _ in open(file, "rb")) - 1  # noqa: SIM115 - counted and closed
             with click.progressbar(length=max(size, 0), label="rows", file=sys.stderr) as bar:
-                report = import_attendance(rt, operator, file, progress=bar.update)
+                report = import_attendance(rt, operator, file, sheet=sheet, progress=bar.update)
         else:
-            report = import_attendance(rt, operator, file)
+            report = import_attendance(rt, operator, file, sheet=sheet)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -94,20 +99,26 @@ def attendance_import(file: str, operator_text: str, as_json: bool, store_url: s
 @click.option(
     "--population",
     type=click.Path(exists=True, dir_okay=False),
-    help="Population extract CSV (id_number, name, sex, birth_date, hukou_region).",
+    help="Population extract, CSV or .xlsx (id_number, name, sex, birth_date, hukou_region).",
 )
+@sheet_option
 @as_option
 @json_option
 @store_option
 @handle_errors()
 def dropout_cmd(
-    county: str, population: str | None, operator_text: str, as_json: bool, store_url: str
+    county: str,
+    population: str | None,
+    sheet: str | None,
+    operator_text: str,
+    as_json: bool,
+    store_url: str,
 ) -> None:
     """The county's three ledgers (控辍保学台账), comparisons and open cases."""
     from studentstatus.services.dropout import county_ledgers
 
     operator = parse_operator(operator_text)
-    people = _population(population)
+    people = _population(population, sheet)
     with opened_runtime(store_url) as rt, busy("comparing the ledgers"):
         led = county_ledgers(rt, operator, county, population=people)
     if as_json:
@@ -346,7 +357,8 @@ def report_cmd(
             from studentstatus.services.report_format import report_tables
             from studentstatus.tabular.xlsx import write_workbook
 
-            write_workbook(xlsx_file, report_tables(rep))
+            with atomic_target(xlsx_file) as tmp:  # moved into place once complete
+                write_workbook(tmp, report_tables(rep))
             click.echo(f"wrote {xlsx_file}", err=True)
         if out_dir is not None:
             try:

@@ -37,6 +37,7 @@ from studentstatus.cli._common import (
     json_option,
     opened_runtime,
     parse_operator,
+    sheet_option,
     store_option,
 )
 
@@ -61,13 +62,6 @@ def _end_progress(progress: Callable[[int], None] | None) -> None:
 def _print_rejections(rejected: list[Any]) -> None:
     for r in rejected:
         click.echo(f"  row {r.row} [{r.field}] {r.code}: {r.message_en} / {r.message_zh}")
-
-
-def sheet_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--sheet NAME``: the sheet of an .xlsx workbook to read (the first by default)."""
-    return click.option(
-        "--sheet", default=None, metavar="NAME", help="Sheet of an .xlsx workbook (default: first)."
-    )(f)
 
 
 def _echo_file(path: str, info: Any) -> None:
@@ -464,8 +458,9 @@ def problems_cmd(
     "--registry",
     "registry_file",
     type=click.Path(exists=True, dir_okay=False),
-    help="Registry extract CSV to re-verify a corrected resident ID.",
+    help="Registry extract (CSV or .xlsx) to re-verify a corrected resident ID.",
 )
+@sheet_option
 @json_option
 @store_option
 @handle_errors()
@@ -478,6 +473,7 @@ def resolve_problem_cmd(
     corrections: tuple[str, ...],
     winner: str | None,
     registry_file: str | None,
+    sheet: str | None,
     as_json: bool,
     store_url: str,
 ) -> None:
@@ -495,7 +491,7 @@ def resolve_problem_cmd(
     if registry_file:
         from studentstatus.adapters.population import CsvPopulationRegistry
 
-        registry = CsvPopulationRegistry(registry_file)
+        registry = CsvPopulationRegistry(registry_file, sheet=sheet)
     with opened_runtime(store_url, registry) as rt:
         out = resolve_problem(
             rt,
