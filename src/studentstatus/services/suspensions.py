@@ -36,18 +36,15 @@ still accepted and closes the question (see docs/concepts/status-machine.md,
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 import attrs
 
 from studentstatus.domain.enums import State
+from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.machine import suspension_overdue
 from studentstatus.domain.monitoring import CaseTrigger, DropoutCase
 from studentstatus.services.authority import region_in_scope, require_role
 from studentstatus.services.runtime import Runtime
-
-if TYPE_CHECKING:
-    from studentstatus.domain.jurisdiction import Operator
 
 __all__ = ["OverdueSuspension", "flag_overdue_suspensions", "overdue_suspensions"]
 

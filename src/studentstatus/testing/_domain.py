@@ -129,10 +129,22 @@ def _licence(draw: st.DrawFn, good: bool) -> Licence:
     return Licence(number, "教育局", issued, until, inspections=(Inspection(2014, False),))
 
 
-@st.composite
-def kindergartens(draw: st.DrawFn, licensed: bool | None = True) -> Kindergarten:
+def kindergartens(licensed: bool | None = True) -> st.SearchStrategy[Kindergarten]:
     """Kindergartens with valid codes; ``licensed`` on every day of :data:`WINDOW`
-    (``True``), on none (``False``), or either (``None``)."""
+    (``True``), on none (``False``), or either (``None``).
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None)
+    ... @given(kindergartens(licensed=False))
+    ... def t(kg):
+    ...     assert kg.school_code.startswith("11") and len(kg.school_code) == 10
+    >>> t()
+    """
+    return _kindergartens(licensed)
+
+
+@st.composite
+def _kindergartens(draw: st.DrawFn, licensed: bool | None) -> Kindergarten:
     if licensed is None:
         licensed = draw(st.booleans())
     region = draw(_counties())
@@ -241,18 +253,28 @@ _BREAKAGES: dict[str, Callable[[Child], Child]] = {
 }
 
 
-@st.composite
 def children(
-    draw: st.DrawFn,
     valid: bool = True,
     birth: tuple[datetime.date, datetime.date] = (D(2015, 1, 1), D(2024, 8, 31)),
-) -> Child:
+) -> st.SearchStrategy[Child]:
     """Children born within ``birth``.
 
     ``valid=True``: :func:`~studentstatus.domain.child.check_child` finds nothing
     (on any day from the birth on); ``valid=False``: one breakage from
     :data:`BREAKAGES`, which ``check_child`` reports with that code.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None)
+    ... @given(children(birth=(D(2020, 1, 1), D(2020, 12, 31))))
+    ... def t(child):
+    ...     assert child.birth_date.year == 2020
+    >>> t()
     """
+    return _children(valid, birth)
+
+
+@st.composite
+def _children(draw: st.DrawFn, valid: bool, birth: tuple[datetime.date, datetime.date]) -> Child:
     child = draw(_valid_child(birth))
     if valid:
         return child
@@ -361,13 +383,26 @@ def child_records(
     return _child_record(state, policy)
 
 
-@st.composite
 def changes(
-    draw: st.DrawFn,
     kind: ChangeKind | None = None,
     on: tuple[datetime.date, datetime.date] = WINDOW,
+) -> st.SearchStrategy[machine.Change]:
+    """Arbitrary changes (legal or not) of ``kind`` (or any), effective within ``on``.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None)
+    ... @given(changes(ChangeKind.SUSPEND, on=(D(2024, 9, 1), D(2024, 9, 30))))
+    ... def t(change):
+    ...     assert change.kind is ChangeKind.SUSPEND and change.effective_date.month == 9
+    >>> t()
+    """
+    return _changes(kind, on)
+
+
+@st.composite
+def _changes(
+    draw: st.DrawFn, kind: ChangeKind | None, on: tuple[datetime.date, datetime.date]
 ) -> machine.Change:
-    """Arbitrary changes (legal or not) of ``kind`` (or any), effective within ``on``."""
     k = kind if kind is not None else draw(st.sampled_from(ChangeKind))
     day = draw(st.dates(*on))
     return machine.Change(
@@ -485,10 +520,9 @@ def _next_grade_year(record: StatusRecord, today: datetime.date, policy: Policy)
     return max(today, D(reached + 1, 9, 1))
 
 
-@st.composite
 def change_sequences(
-    draw: st.DrawFn, max_steps: int = 15, policy: Policy | None = None
-) -> tuple[StatusRecord, list[StatusChange]]:
+    max_steps: int = 15, policy: Policy | None = None
+) -> st.SearchStrategy[tuple[StatusRecord, list[StatusChange]]]:
     """A record and the events of a legal history: REGISTER then applied changes.
 
     Each step moves the day forward and applies an allowed change with parameters from
@@ -496,7 +530,22 @@ def change_sequences(
     :data:`KIND_WEIGHTS` among those allowed, so rare changes turn up often.  At least
     one step follows REGISTER.  ``replay(events) == record`` holds by construction of
     :func:`machine.apply`; the policy's guards (``policy.guards``) apply too.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None)
+    ... @given(change_sequences(max_steps=3))
+    ... def t(history):
+    ...     record, events = history
+    ...     assert events[0].kind is ChangeKind.REGISTER and events[-1].to_state is record.state
+    >>> t()
     """
+    return _change_sequences(max_steps, policy)
+
+
+@st.composite
+def _change_sequences(
+    draw: st.DrawFn, max_steps: int, policy: Policy | None
+) -> tuple[StatusRecord, list[StatusChange]]:
     pol = policy if policy is not None else Policy()
     kg = draw(kindergartens(licensed=True))
     other = draw(kindergartens(licensed=True).filter(lambda k: k.school_code != kg.school_code))
