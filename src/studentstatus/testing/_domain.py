@@ -239,7 +239,7 @@ def _family(draw: st.DrawFn, sex: Sex) -> tuple[str, str | None, tuple[Guardian,
 
 _BREAKAGES: dict[str, Callable[[Child], Child]] = {
     "name_required": lambda c: attrs.evolve(c, name=" "),
-    "name_invalid": lambda c: attrs.evolve(c, name=c.name + "\x00"),
+    "control_character": lambda c: attrs.evolve(c, name=c.name + "\x00"),
     "guardian_phone_missing": lambda c: attrs.evolve(c, guardians=()),
     "guardian_phone_invalid": lambda c: attrs.evolve(
         c, guardians=(Guardian("王芳", "mother", "12345"),)
