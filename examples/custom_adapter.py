@@ -12,7 +12,9 @@ That coarse optimistic rule is simple and correct; a finer adapter would check
 each written row's version instead (see ``studentstatus.adapters.memory``).
 
 Nothing here uses the library's own adapters: only the entity classes, the
-errors and the port protocols.
+errors, the port protocols and the mixins of ``studentstatus.adapters.one_by_one``,
+which answer the ports' bulk methods (``children.find_by_documents`` …) with the
+single look-ups below, one item at a time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from typing import Any, Self
 import attrs
 import pytest
 
+from studentstatus.adapters.one_by_one import (
+    AttendanceOneByOne,
+    ChildrenOneByOne,
+    NumbersOneByOne,
+    ProblemsOneByOne,
+    RecordsOneByOne,
+)
 from studentstatus.domain.approvals import pending_key
 from studentstatus.domain.enums import (
     ChangeKind,
@@ -123,7 +132,7 @@ class Kindergartens:
         return iter(self.t.sorted(lambda k: k.region_code.startswith(region_prefix)))
 
 
-class Children:
+class Children(ChildrenOneByOne):
     def __init__(self, t: dict[str, Any]) -> None:
         self.t = Table(t["children"], lambda c: c.id, "child")
 
@@ -153,7 +162,7 @@ def _numbers_of(r: StatusRecord) -> set[str]:
     return {n for n in (r.temp_number, r.national_number, *r.former_numbers) if n}
 
 
-class Records:
+class Records(RecordsOneByOne):
     def __init__(self, t: dict[str, Any]) -> None:
         self.t = Table(t["records"], lambda r: r.id, "record")
         # Every number a record ever held -> that record: a number is never reused, even
@@ -340,7 +349,7 @@ class Requests:
         return iter(found if limit is None else found[: max(limit, 0)])
 
 
-class Problems:
+class Problems(ProblemsOneByOne):
     def __init__(self, t: dict[str, Any]) -> None:
         self.t = Table(t["problems"], lambda p: p.id, "problem")
 
@@ -381,7 +390,7 @@ class Problems:
         )
 
 
-class Numbers:
+class Numbers(NumbersOneByOne):
     def __init__(self, t: dict[str, Any]) -> None:
         self.t = Table(t["numbers"], lambda n: n.number, "number")
         self.sequences: dict[tuple[str, date], int] = t["sequences"]
@@ -419,7 +428,7 @@ class Roster:
         return iter(self.t.sorted(lambda e: e.county_code.startswith(county_prefix)))
 
 
-class Attendance:
+class Attendance(AttendanceOneByOne):
     def __init__(self, t: dict[str, Any]) -> None:
         self.days: dict[tuple[str, date], list[AttendanceEntry]] = t["attendance"]
 

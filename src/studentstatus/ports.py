@@ -170,23 +170,6 @@ class ChildRepository(Protocol):
         """Children with exactly this name, sex and birth date, by id."""
         ...
 
-
-@runtime_checkable
-class BulkChildRepository(ChildRepository, Protocol):
-    """A :class:`ChildRepository` that looks up many documents or identities in one call.
-
-    Optional, like :class:`BulkProblemRepository`: duplicate detection can use
-    it when ``uow.children`` has it (one query per chunk of keys instead of
-    one per key), otherwise it calls :meth:`~ChildRepository.find_by_document`
-    / :meth:`~ChildRepository.find_by_identity` per key.  The conformance kit
-    checks it (``supports_bulk_lookups``).
-
-    >>> from studentstatus.adapters.memory import MemoryStore
-    >>> with MemoryStore().unit_of_work() as uow:
-    ...     isinstance(uow.children, BulkChildRepository)
-    True
-    """
-
     def find_by_documents(self, numbers: Sequence[str]) -> dict[str, list[Child]]:
         """:meth:`~ChildRepository.find_by_document` for many numbers at once: number → its
         children by id (compared as ``find_by_document`` compares); misses are left out."""
@@ -198,6 +181,13 @@ class BulkChildRepository(ChildRepository, Protocol):
         """:meth:`~ChildRepository.find_by_identity` for many ``(name, sex, birth_date)`` at
         once: key (as given) → its children by id; misses are left out."""
         ...
+
+
+@runtime_checkable
+class BulkChildRepository(ChildRepository, Protocol):
+    """The former name of :class:`ChildRepository`, whose bulk methods are now part of it
+    (kept for adapters and hosts that import it; integrators without bulk queries mix in
+    :mod:`studentstatus.adapters.one_by_one`)."""
 
 
 class RecordRepository(Protocol):
@@ -256,26 +246,17 @@ class RecordRepository(Protocol):
         """How many records ``iter`` would yield."""
         ...
 
-
-@runtime_checkable
-class BulkRecordRepository(RecordRepository, Protocol):
-    """A :class:`RecordRepository` that reads the records of many children in one call.
-
-    Optional, like :class:`BulkProblemRepository`: duplicate detection can use
-    it when ``uow.records`` has it, otherwise it calls
-    :meth:`~RecordRepository.for_child` per child.  The conformance kit checks
-    it (``supports_bulk_lookups``).
-
-    >>> from studentstatus.adapters.memory import MemoryStore
-    >>> with MemoryStore().unit_of_work() as uow:
-    ...     isinstance(uow.records, BulkRecordRepository)
-    True
-    """
-
     def for_children(self, child_ids: Sequence[str]) -> dict[str, list[StatusRecord]]:
         """:meth:`~RecordRepository.for_child` for many ids at once: child id → its records
         by id; children without records are left out."""
         ...
+
+
+@runtime_checkable
+class BulkRecordRepository(RecordRepository, Protocol):
+    """The former name of :class:`RecordRepository`, whose bulk methods are now part of it
+    (kept for adapters and hosts that import it; integrators without bulk queries mix in
+    :mod:`studentstatus.adapters.one_by_one`)."""
 
 
 @runtime_checkable
@@ -416,24 +397,6 @@ class ProblemRepository(Protocol):
         """Problems by id, filtered (``kindergarten_code``: one kindergarten's)."""
         ...
 
-
-@runtime_checkable
-class BulkProblemRepository(ProblemRepository, Protocol):
-    """A :class:`ProblemRepository` with the bulk methods that bulk services use when offered.
-
-    Optional (kept apart so that stores written before it still satisfy
-    :class:`ProblemRepository`): the library's adapters implement it, and
-    verification and number issuing use it when ``uow.problems`` has it —
-    otherwise they fall back to :meth:`~ProblemRepository.update` and
-    :meth:`~ProblemRepository.for_record`, one call per problem / record.
-    The conformance kit checks it (``supports_bulk_problems``).
-
-    >>> from studentstatus.adapters.memory import MemoryStore
-    >>> with MemoryStore().unit_of_work() as uow:
-    ...     isinstance(uow.problems, BulkProblemRepository)
-    True
-    """
-
     def update_many(self, problems: Sequence[ProblemRecord]) -> list[ProblemRecord]:
         """Optimistic update of many = :meth:`update` in order; any stale (or twice-named)
         problem → ConflictError, a missing one → NotFoundError, and nothing written."""
@@ -449,6 +412,13 @@ class BulkProblemRepository(ProblemRepository, Protocol):
         """:meth:`for_record` for many ids at once, filtered by status and kind: record id →
         its problems by id; records without (matching) problems are left out."""
         ...
+
+
+@runtime_checkable
+class BulkProblemRepository(ProblemRepository, Protocol):
+    """The former name of :class:`ProblemRepository`, whose bulk methods are now part of it
+    (kept for adapters and hosts that import it; integrators without bulk queries mix in
+    :mod:`studentstatus.adapters.one_by_one`)."""
 
 
 class NumberRegistry(Protocol):
@@ -480,26 +450,17 @@ class NumberRegistry(Protocol):
         (``"L" + region code``) through it, an index range on SQL."""
         ...
 
-
-@runtime_checkable
-class BulkNumberRegistry(NumberRegistry, Protocol):
-    """A :class:`NumberRegistry` that allocates many J-number sequences in one call.
-
-    Optional, like :class:`BulkProblemRepository`: number issuing uses it when
-    ``uow.numbers`` has it (one statement per chunk of children instead of one
-    per child), otherwise it calls :meth:`~NumberRegistry.next_sequence` per
-    child.  The conformance kit checks it (``supports_bulk_numbers``).
-
-    >>> from studentstatus.adapters.memory import MemoryStore
-    >>> with MemoryStore().unit_of_work() as uow:
-    ...     isinstance(uow.numbers, BulkNumberRegistry)
-    True
-    """
-
     def next_sequences(self, keys: Sequence[tuple[str, date]]) -> list[int]:
         """:meth:`~NumberRegistry.next_sequence` for each ``(region_code, birth_date)`` of
         ``keys`` in order (a key may repeat): the same values, atomically."""
         ...
+
+
+@runtime_checkable
+class BulkNumberRegistry(NumberRegistry, Protocol):
+    """The former name of :class:`NumberRegistry`, whose bulk methods are now part of it
+    (kept for adapters and hosts that import it; integrators without bulk queries mix in
+    :mod:`studentstatus.adapters.one_by_one`)."""
 
 
 @runtime_checkable
@@ -557,24 +518,18 @@ class AttendanceRepository(Protocol):
         """Every entry recorded for (record, day), oldest first."""
         ...
 
-
-@runtime_checkable
-class BulkAttendanceRepository(AttendanceRepository, Protocol):
-    """An :class:`AttendanceRepository` that reads many records' attendance at once
-    (optional; the library's adapters have it, services read one record at a time
-    without it).  The conformance kit checks ``for_records`` = ``for_record`` per id.
-
-    >>> from studentstatus.adapters.memory import MemoryStore
-    >>> with MemoryStore().unit_of_work() as uow:
-    ...     isinstance(uow.attendance, BulkAttendanceRepository)
-    True
-    """
-
     def for_records(
         self, record_ids: Sequence[str], *, start: date | None = None, end: date | None = None
     ) -> dict[str, list[AttendanceEntry]]:
         """:meth:`~AttendanceRepository.for_record` of each id that has entries, by id."""
         ...
+
+
+@runtime_checkable
+class BulkAttendanceRepository(AttendanceRepository, Protocol):
+    """The former name of :class:`AttendanceRepository`, whose bulk methods are now part of it
+    (kept for adapters and hosts that import it; integrators without bulk queries mix in
+    :mod:`studentstatus.adapters.one_by_one`)."""
 
 
 class AuditLog(Protocol):

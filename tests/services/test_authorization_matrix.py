@@ -235,15 +235,9 @@ def _outcome(call: Callable[[], Any], ref: str) -> tuple[str, ...]:
     try:
         value = call()
     except StudentStatusError as exc:
-        texts = (
-            type(exc).__name__,
-            str(getattr(exc, "code", "")),
-            str(getattr(exc, "field", "")),
-            str(exc),
-            str(getattr(exc, "message_zh", "")),
-            str(getattr(exc, "message_en", "")),
-        )
-        return tuple(_blank(x, ref) for x in texts)
+        kind = (type(exc).__name__, str(getattr(exc, "code", "")), str(getattr(exc, "field", "")))
+        texts = (str(exc), str(getattr(exc, "message_zh", "")), str(getattr(exc, "message_en", "")))
+        return kind + tuple(_blank(x, ref) for x in texts)
     return ("ok", _blank(repr(value), ref))
 
 

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from studentstatus.domain.calendar import WorkingDayCalendar, school_days
 from studentstatus.domain.model import AttendanceEntry
-from studentstatus.ports import BulkAttendanceRepository, UnitOfWork
+from studentstatus.ports import UnitOfWork
 
 __all__ = ["fetch_attendance", "month_school_day_counts"]
 
@@ -21,25 +21,15 @@ __all__ = ["fetch_attendance", "month_school_day_counts"]
 def fetch_attendance(
     uow: UnitOfWork, record_ids: Sequence[str], *, start: date | None, end: date | None
 ) -> dict[str, list[AttendanceEntry]]:
-    """Current entry per day for many records, read in bulk when the adapter can.
-
-    Uses the declared capability :class:`~studentstatus.ports.BulkAttendanceRepository`
-    (memory, files and SQL adapters have it); a store without it is read one record
-    at a time.
+    """Current entry per day for many records, in one bulk read
+    (:meth:`~studentstatus.ports.AttendanceRepository.for_records`).
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> with MemoryStore().unit_of_work() as uow:
     ...     fetch_attendance(uow, ["r1"], start=None, end=None)
     {}
     """
-    if isinstance(uow.attendance, BulkAttendanceRepository):
-        return uow.attendance.for_records(record_ids, start=start, end=end)
-    out: dict[str, list[AttendanceEntry]] = {}
-    for rid in record_ids:
-        entries = uow.attendance.for_record(rid, start=start, end=end)
-        if entries:
-            out[rid] = entries
-    return out
+    return uow.attendance.for_records(record_ids, start=start, end=end)
 
 
 def month_school_day_counts(

@@ -47,9 +47,6 @@ from studentstatus.domain.enums import ProblemKind, ProblemStatus
 from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.ports import (
     AuditEventFields,
-    BulkChildRepository,
-    BulkProblemRepository,
-    BulkRecordRepository,
     UnitOfWork,
 )
 from studentstatus.services.intake_rows import Candidate, Ref
@@ -170,9 +167,8 @@ def open_problems(
 def store_matches_many(
     uow: UnitOfWork, keys: Sequence[IdentityKey]
 ) -> dict[IdentityKey, list[StatusRecord]]:
-    """The live records in the store whose child has each key: a few bulk queries when
-    the store offers :class:`~studentstatus.ports.BulkChildRepository` and
-    :class:`~studentstatus.ports.BulkRecordRepository`, else one call per key.
+    """The live records in the store whose child has each key, in a few bulk queries
+    (``children.find_by_documents`` / ``find_by_identities``, ``records.for_children``).
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> with MemoryStore().unit_of_work() as uow:
@@ -183,16 +179,10 @@ def store_matches_many(
     if not wanted:
         return {}
     repo = uow.children
-    bulk = isinstance(repo, BulkChildRepository) and isinstance(uow.records, BulkRecordRepository)
     numbers = [k[1] for k in wanted if k[0] == "d"]
     identities = [(k[1], k[2], date.fromisoformat(k[3])) for k in wanted if k[0] != "d"]
-    if bulk:
-        assert isinstance(repo, BulkChildRepository)
-        by_number = repo.find_by_documents(numbers) if numbers else {}
-        by_identity = repo.find_by_identities(identities) if identities else {}
-    else:
-        by_number = {n: repo.find_by_document(n) for n in numbers}
-        by_identity = {k: repo.find_by_identity(*k) for k in identities}
+    by_number = repo.find_by_documents(numbers) if numbers else {}
+    by_identity = repo.find_by_identities(identities) if identities else {}
     children: dict[IdentityKey, list[Child]] = {}
     for key in wanted:
         if key[0] == "d":
@@ -203,11 +193,7 @@ def store_matches_many(
                 c for c in found if c.document is None or c.document.type.value == "none"
             ]
     child_ids = list(dict.fromkeys(c.id for cs in children.values() for c in cs))
-    if bulk and child_ids:
-        assert isinstance(uow.records, BulkRecordRepository)
-        records = uow.records.for_children(child_ids)
-    else:
-        records = {i: uow.records.for_child(i) for i in child_ids}
+    records = uow.records.for_children(child_ids) if child_ids else {}
     return {
         key: [r for c in cs for r in records.get(c.id, ()) if r.state.is_live]
         for key, cs in children.items()
@@ -227,10 +213,7 @@ def unresolved_kinds(uow: UnitOfWork, record_ids: Sequence[str]) -> dict[str, se
     out: dict[str, set[ProblemKind]] = {}
     if not ids:
         return out
-    if isinstance(uow.problems, BulkProblemRepository):
-        found = uow.problems.for_records(ids, statuses=_UNRESOLVED)
-    else:
-        found = {i: uow.problems.for_record(i) for i in ids}
+    found = uow.problems.for_records(ids, statuses=_UNRESOLVED)
     for record_id, problems in found.items():
         kinds = {p.kind for p in problems if p.status is not ProblemStatus.RESOLVED}
         if kinds:

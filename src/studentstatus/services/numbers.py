@@ -87,7 +87,7 @@ from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, IssuedNumber, StatusRecord
 from studentstatus.domain.problems import next_step
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask_number, redact
-from studentstatus.ports import BulkNumberRegistry, UnitOfWork
+from studentstatus.ports import UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import record_in_scope, require_role
 from studentstatus.services.runtime import Runtime
@@ -181,12 +181,10 @@ def _number_for(
 
 
 def _sequences(uow: UnitOfWork, keys: list[tuple[str, date]]) -> list[int]:
-    """J sequences for ``keys`` in order: one bulk call when the store offers it."""
+    """J sequences for ``keys`` in order, in one bulk call (``numbers.next_sequences``)."""
     if not keys:
         return []
-    if isinstance(uow.numbers, BulkNumberRegistry):
-        return uow.numbers.next_sequences(keys)
-    return [uow.numbers.next_sequence(region, birth) for region, birth in keys]
+    return uow.numbers.next_sequences(keys)
 
 
 def _issue_chunk(

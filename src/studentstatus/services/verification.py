@@ -8,8 +8,7 @@ residence permit, same layout) and whose record is not yet ``MATCH``:
   file), then sent to the registry in batches of ``chunk_size``, one unit of
   work per batch; each batch reads its records, children and open
   verification problems in bulk and writes records, new problems, resolved
-  problems (``problems.update_many`` when the store offers it, see
-  :class:`~studentstatus.ports.BulkProblemRepository`) and audit entries in
+  problems (``problems.update_many``) and audit entries in
   bulk, so memory stays flat in the number of records and the round trips
   per batch do not grow with it;
 * the answer is stored in ``record.verification``;
@@ -65,7 +64,7 @@ from studentstatus.domain.enums import ProblemKind, ProblemStatus, State, Verifi
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.domain.problems import problem_for_verification
-from studentstatus.ports import BulkProblemRepository, PopulationRegistry, UnitOfWork
+from studentstatus.ports import PopulationRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import require_role
 from studentstatus.services.intake import new_problem
@@ -251,42 +250,25 @@ def open_problems_of(
 ) -> dict[str, list[ProblemRecord]]:
     """Unresolved problems (optionally of ``kinds``) of the given records: id → problems by id.
 
-    One call to ``problems.for_records`` when the store offers it
-    (:class:`~studentstatus.ports.BulkProblemRepository`), else one
-    ``for_record`` per record.
+    One call to ``problems.for_records``.
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> with MemoryStore().unit_of_work() as uow:
     ...     open_problems_of(uow, ["r1", "r2"])
     {}
     """
-    if isinstance(uow.problems, BulkProblemRepository):
-        return uow.problems.for_records(record_ids, statuses=_OPEN, kinds=kinds)
-    ks = None if kinds is None else frozenset(kinds)
-    out: dict[str, list[ProblemRecord]] = {}
-    for rid in dict.fromkeys(record_ids):
-        found = [
-            p
-            for p in uow.problems.for_record(rid)
-            if p.status in _OPEN and (ks is None or p.kind in ks)
-        ]
-        if found:
-            out[rid] = found
-    return out
+    return uow.problems.for_records(record_ids, statuses=_OPEN, kinds=kinds)
 
 
 def update_problems(uow: UnitOfWork, problems: Sequence[ProblemRecord]) -> list[ProblemRecord]:
-    """Optimistic update of many problems: ``problems.update_many`` when the store offers it,
-    else ``update`` one by one (same result, same errors).
+    """Optimistic update of many problems (``problems.update_many``).
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> with MemoryStore().unit_of_work() as uow:
     ...     update_problems(uow, [])
     []
     """
-    if isinstance(uow.problems, BulkProblemRepository):
-        return uow.problems.update_many(problems)
-    return [uow.problems.update(p) for p in problems]
+    return uow.problems.update_many(problems)
 
 
 def _ask(

@@ -26,13 +26,16 @@ flags skip what an adapter does not have:
     uncommitted writes: it waits, fails, or sees the state before);
 ``supports_persistence``
     data survives :meth:`StoreContract.reopen_store` (default False);
-``supports_cases`` / ``supports_bulk_problems`` / ``supports_bulk_numbers``
-    optional parts (dropout cases; ``problems.update_many``/``for_records``;
-    ``numbers.next_sequences``):
-    ``None`` (default) tests them when the store has them, ``True`` requires them;
-``supports_bulk_lookups``
-    optional too, same defaults: ``children.find_by_documents``/``find_by_identities``
-    and ``records.for_children`` (bulk duplicate look-ups);
+``supports_cases``
+    an optional part (dropout cases): ``None`` (default) tests it when the store has
+    it, ``True`` requires it;
+``supports_bulk_problems`` / ``supports_bulk_numbers`` / ``supports_bulk_lookups`` /
+``supports_bulk_attendance``
+    the bulk methods of the base ports (``problems.update_many``/``for_records``,
+    ``numbers.next_sequences``, ``children.find_by_documents``/``find_by_identities``,
+    ``records.for_children``, ``attendance.for_records``): required (``True``, the
+    default); an adapter without bulk queries mixes in
+    :mod:`studentstatus.adapters.one_by_one`, which the same tests check;
 ``supports_prepared_writes``
     optional too, same defaults: the unit of work's ``row_encoder`` /
     ``write_prepared`` (:class:`~studentstatus.ports.PreparedWrites`, rows
@@ -964,7 +967,7 @@ class BulkProblemContract(_Base):
     ``True`` requires them; ``False`` skips.
     """
 
-    supports_bulk_problems: ClassVar[bool | None] = None
+    supports_bulk_problems: ClassVar[bool | None] = True  # part of the base ports
 
     def _require_bulk_problems(self, store: Store) -> None:
         with store.unit_of_work() as uow:
@@ -1125,7 +1128,7 @@ class BulkNumberContract(_Base):
     ``False`` skips.
     """
 
-    supports_bulk_numbers: ClassVar[bool | None] = None
+    supports_bulk_numbers: ClassVar[bool | None] = True  # part of the base ports
 
     def _require_bulk_numbers(self, store: Store) -> None:
         with store.unit_of_work() as uow:
@@ -1314,7 +1317,7 @@ class BulkLookupContract(_Base):
     compared exactly as the store compares them there.
     """
 
-    supports_bulk_lookups: ClassVar[bool | None] = None
+    supports_bulk_lookups: ClassVar[bool | None] = True  # part of the base ports
 
     def _require_bulk_lookups(self, store: Store) -> None:
         with store.unit_of_work() as uow:
@@ -1731,7 +1734,7 @@ class BulkAttendanceContract(_Base):
     read one record at a time); ``True`` requires it; ``False`` skips.
     """
 
-    supports_bulk_attendance: ClassVar[bool | None] = None
+    supports_bulk_attendance: ClassVar[bool | None] = True  # part of the base ports
 
     def test_attendance_for_records_equals_for_record(self, store: Store) -> None:
         """for_records = for_record per id (ids without entries left out), date-filtered."""
