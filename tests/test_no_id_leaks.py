@@ -139,7 +139,7 @@ def test_a_whole_flow_never_shows_a_full_id_number(
     verified = verify_records(rt, OPS["p11"], registry)
     assert verified.problems
     for item in list_problems(rt, OPS["c105"]):
-        seen.append(repr(item))
+        seen += [repr(item), repr(item.to_dict())]
 
     numbers = issue_numbers(rt, OPS["p11"])
     g_numbers = [n["national_number"] for n in numbers.issued if n["kind"] == "G"]
@@ -155,7 +155,10 @@ def test_a_whole_flow_never_shows_a_full_id_number(
     expect(NotFoundError, lambda: show(rt, OPS["p11"], "G" + generated[0][:-1] + "9"))
     expect(NotFoundError, lambda: show(rt, OPS["p11"], real[2]))
     shown = show(rt, OPS["p11"], g)
-    seen.append(repr(shown))
+    seen += [repr(shown), repr(shown.to_dict())]
+    revealed = show(rt, OPS["p11"], g, reveal=True)
+    assert revealed.national_number == g
+    seen.append(repr(revealed))  # revealed on purpose, yet never in a repr
 
     # conflicts raised by the store itself
     with store.unit_of_work() as uow:

@@ -74,7 +74,7 @@ from studentstatus.services.changes import (
 )
 from studentstatus.services.intake import register_child
 from studentstatus.services.kindergartens import import_kindergartens
-from studentstatus.services.problems import list_problems, resolve_problem
+from studentstatus.services.problems import ProblemItem, list_problems, resolve_problem
 from studentstatus.services.records import find_record, list_records
 from studentstatus.services.runtime import Runtime, SystemClock
 from studentstatus.store import open_store
@@ -267,10 +267,10 @@ def _children(rt: Runtime, records: Iterable[StatusRecord]) -> dict[str, Child]:
         return dict(uow.children.get_many(ids))
 
 
-def _record_problems(rt: Runtime, op: Operator) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+def _record_problems(rt: Runtime, op: Operator) -> dict[str, list[ProblemItem]]:
+    out: dict[str, list[ProblemItem]] = {}
     for p in list_problems(rt, op):
-        out.setdefault(p["record_id"], []).append(p)
+        out.setdefault(p.record_id, []).append(p)
     return out
 
 
@@ -372,10 +372,10 @@ def _routes(app: Flask, rt: Runtime) -> None:
             out = register_child(rt, op, values)
         except RuleViolations as exc:
             return home(values, list(exc.violations)), 422
-        problems = ", ".join(out.get("problems") or ()) or "—"
-        shown = display_number(out["temp_number"])
-        flash(f"已登记 / registered: {shown} ({out['state']}); problems: {problems}")
-        return redirect(url_for("record", record_id=out["record_id"]))
+        problems = ", ".join(k.value for k in out.problems) or "—"
+        shown = display_number(out.temp_number)
+        flash(f"已登记 / registered: {shown} ({out.state.value}); problems: {problems}")
+        return redirect(url_for("record", record_id=out.record_id))
 
     @app.post("/records/<record_id>/approve")
     def approve(record_id: str) -> Response:
@@ -394,7 +394,7 @@ def _routes(app: Flask, rt: Runtime) -> None:
         child = _children(rt, [rec]).get(rec.child_id)
         allowed = _allowed(rt, rec)
         others = [k for k in ChangeKind if k not in allowed and k is not ChangeKind.REGISTER]
-        problems = [p for p in list_problems(rt, op) if p["record_id"] == rec.id]
+        problems = [p for p in list_problems(rt, op) if p.record_id == rec.id]
         return render_template(
             "record.html",
             op=op,
@@ -461,8 +461,7 @@ def _routes(app: Flask, rt: Runtime) -> None:
             reason=f.get("reason", "").strip(),
             evidence=evidence,
         )
-        status = out["problem"]["status"] if out.get("problem") else ""
-        flash(f"问题已处理 / problem {f.get('action')}: {status}")
+        flash(f"问题已处理 / problem {f.get('action')}: {out.problem.status.value}")
         return redirect(url_for("index"))
 
     @app.post("/requests/<request_id>/<decision>")

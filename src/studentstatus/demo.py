@@ -55,6 +55,7 @@ from studentstatus.domain.enums import (
     Role,
     State,
     StepDecision,
+    VerificationResult,
 )
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import ApprovalStep, ChangeRequest
@@ -735,18 +736,18 @@ class _Demo:
         for county in COUNTIES:
             cop = Operator.parse(f"county:{county}")
             items = list(list_problems(self.rt, cop))
-            before.update(p["kind"] for p in items)
+            before.update(p.kind.value for p in items)
             for p in items:
                 self.clock.advance(minutes=10)
-                kind = ProblemKind(p["kind"])
-                kop = Operator.parse(f"kindergarten:{p['kindergarten_code']}")
-                kid = self.kid_of.get(p["record_id"])
+                kind = p.kind
+                kop = Operator.parse(f"kindergarten:{p.kindergarten_code}")
+                kid = self.kid_of.get(p.record_id)
                 try:
                     if kind is ProblemKind.INVALID_ID and kid is not None:
                         resolve_problem(
                             self.rt,
                             kop,
-                            p["id"],
+                            p.id,
                             "correct",
                             reason="按户口簿更正",
                             corrections={"id_number": kid.true_number},
@@ -756,7 +757,7 @@ class _Demo:
                         resolve_problem(
                             self.rt,
                             kop,
-                            p["id"],
+                            p.id,
                             "correct",
                             reason="按户口簿更正姓名",
                             corrections={"name": kid.registry_name},
@@ -770,31 +771,31 @@ class _Demo:
                         resolve_problem(
                             self.rt,
                             kop,
-                            p["id"],
+                            p.id,
                             "evidence",
                             reason="户口簿复印件",
-                            evidence=[f"scan:{p['record_id']}"],
+                            evidence=[f"scan:{p.record_id}"],
                         )
-                        out = resolve_problem(self.rt, cop, p["id"], "accept", reason="核实无误")
+                        out = resolve_problem(self.rt, cop, p.id, "accept", reason="核实无误")
                         actions["evidence + accept"] += 1
-                        if out["verification"] == "CONFIRMED":
-                            self.confirmed.setdefault(p["record_id"], p["kind"])
+                        if out.verification is VerificationResult.CONFIRMED:
+                            self.confirmed.setdefault(p.record_id, p.kind.value)
                     elif kind is ProblemKind.REGISTRY_DECEASED:
-                        resolve_problem(self.rt, cop, p["id"], "delete", reason="公安登记已死亡")
+                        resolve_problem(self.rt, cop, p.id, "delete", reason="公安登记已死亡")
                         actions["delete"] += 1
                     elif kind is ProblemKind.DUPLICATE_ID:
-                        winner = min([p["record_id"], *p["related_record_ids"]])
+                        winner = min([p.record_id, *p.related_record_ids])
                         resolve_problem(
                             self.rt,
                             cop,
-                            p["id"],
+                            p.id,
                             "arbitrate",
                             reason="入园材料核实",
                             winner_record_id=winner,
                         )
                         actions["arbitrate"] += 1
                     elif kind is ProblemKind.SUSPECTED_DUPLICATE:
-                        resolve_problem(self.rt, kop, p["id"], "delete", reason="重复录入")
+                        resolve_problem(self.rt, kop, p.id, "delete", reason="重复录入")
                         actions["delete"] += 1
                 except RuleViolations as exc:
                     if exc.violations[0].code != "problem_closed":

@@ -433,7 +433,7 @@ def test_problems_of_a_kindergarten(world: World) -> None:
     def first_page() -> None:
         found = list(list_problems(world.rt(), op))
         assert found
-        assert {p["kindergarten_code"] for p in found} == {rec.kindergarten_code}
+        assert {p.kindergarten_code for p in found} == {rec.kindergarten_code}
 
     assert_index_driven(world, first_page, "problems")
     # by the kindergarten's index, not by the county's (six kindergartens' problems) alone

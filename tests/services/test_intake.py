@@ -11,7 +11,7 @@ import pytest
 
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.domain import numbers as national
-from studentstatus.domain.enums import ChangeKind, ProblemKind, State
+from studentstatus.domain.enums import ChangeKind, Grade, ProblemKind, State
 from studentstatus.errors import PermissionDenied, RuleViolations, StorageError
 from studentstatus.services.intake import import_children, register_child
 
@@ -237,7 +237,24 @@ def test_storage_failure_mid_batch_leaves_the_store_as_before(rt) -> None:  # ty
 
 def test_register_child_single_form(rt) -> None:  # type: ignore[no-untyped-def]
     out = register_child(rt, OPS["kgA"], row(1))
-    assert out["state"] == "PENDING"
+    assert out.state is State.PENDING
+    assert out.grade is Grade.MIDDLE
+    assert out.problems == ()
+    assert out.temp_number is not None
+    assert out.temp_number not in repr(out)  # the L number holds the birth date
+    assert out.to_dict() == {
+        "row": 1,
+        "record_id": out.record_id,
+        "child_id": out.child_id,
+        "kindergarten_code": "1111000001",
+        "temp_number": out.temp_number,
+        "state": "PENDING",
+        "grade": "MIDDLE",
+        "problems": [],
+    }
+    again = register_child(rt, OPS["kgA"], row(1))  # the same child: a duplicate ID
+    assert again.problems == (ProblemKind.DUPLICATE_ID,)
+    assert again.to_dict()["problems"] == ["DUPLICATE_ID"]
     with pytest.raises(RuleViolations) as err:
         register_child(rt, OPS["kgA"], row(2, sex="?", name=""))
     assert {v.code for v in err.value.violations} == {"sex_invalid", "name_required"}

@@ -11,6 +11,7 @@ import pytest
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.adapters.population import MemoryPopulationRegistry
 from studentstatus.domain import numbers as national
+from studentstatus.domain.enums import ChangeKind
 from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.ports import Store
 from studentstatus.services.approval import approve_records
@@ -76,31 +77,31 @@ def _flow(store: Store) -> None:
 
     # the former L number still resolves, the G number is masked unless revealed
     shown = show(rt, OPS["c105"], temp[1])
-    assert shown["record_id"] == rid[1]
-    assert shown["former_numbers"] == ["L**************" + temp[1][-4:]]
-    assert shown["temp_number"] is None
-    assert shown["national_number"] == "G11****************"
-    assert shown["child"]["document_number"] == "11****************"
-    assert [h["kind"] for h in shown["history"]] == ["REGISTER", "APPROVE"]
+    assert shown.record_id == rid[1]
+    assert shown.former_numbers == ("L**************" + temp[1][-4:],)
+    assert shown.temp_number is None
+    assert shown.national_number == "G11****************"
+    assert shown.child.document_number == "11****************"
+    assert [h.kind for h in shown.history] == [ChangeKind.REGISTER, ChangeKind.APPROVE]
     revealed = show(rt, OPS["kgA"], g[rid[1]], reveal=True)
-    assert revealed["national_number"] == g[rid[1]]
-    assert revealed["child"]["document_number"] == with_id[0]["id_number"]
-    assert show(rt, OPS["c105"], rid[4])["national_number"] == "J*****************" + g[rid[4]][-1]
-    assert show(rt, OPS["c105"], rid[4], reveal=True)["former_numbers"] == [temp[4]]
+    assert revealed.national_number == g[rid[1]]
+    assert revealed.child.document_number == with_id[0]["id_number"]
+    assert show(rt, OPS["c105"], rid[4]).national_number == "J*****************" + g[rid[4]][-1]
+    assert show(rt, OPS["c105"], rid[4], reveal=True).former_numbers == (temp[4],)
     with pytest.raises(NotFoundError):
         show(rt, OPS["c108"], temp[1])
     with pytest.raises(NotFoundError):
         show(rt, OPS["c105"], "L999999202001010000")
 
     # a cancelled record keeps its number; the same child registered again cannot get it
-    pid = next(p["id"] for p in list_problems(rt, OPS["c105"]))
+    pid = next(p.id for p in list_problems(rt, OPS["c105"]))
     resolve_problem(rt, OPS["c105"], pid, "delete", reason="虚假信息")
     again = import_children(rt, OPS["c105"], [dict(with_id[0], kindergarten_code=KG_B.school_code)])
     new_id = again.records[0]["record_id"]
     assert again.problems == {"DUPLICATE_ID": 2}
     # the old record is live and holds the G number: arbitration keeps it (the number cannot
     # move), so the new record is the one cancelled
-    dup = next(p["id"] for p in list_problems(rt, OPS["c105"]) if p["record_id"] == new_id)
+    dup = next(p.id for p in list_problems(rt, OPS["c105"]) if p.record_id == new_id)
     with pytest.raises(RuleViolations) as err:
         resolve_problem(
             rt, OPS["c105"], dup, "arbitrate", reason="转园重录", winner_record_id=new_id
@@ -109,7 +110,7 @@ def _flow(store: Store) -> None:
     out = resolve_problem(
         rt, OPS["c105"], dup, "arbitrate", reason="转园重录", winner_record_id=rid[1]
     )
-    assert out["cancelled"] == [new_id]
+    assert out.cancelled == (new_id,)
     verify_records(rt, OPS["p11"], _registry(with_id))
     third = issue_numbers(rt, OPS["p11"])
     assert third.issued == []

@@ -116,21 +116,21 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry())  # the registry does not know the number
     (p,) = list(list_problems(rt, OPS["c105"]))
-    assert p["kind"] == "NOT_FOUND"
+    assert p.kind is ProblemKind.NOT_FOUND
     first = issue_numbers(rt, OPS["p11"])
     assert first.skipped == {"open_problem": 1}
     assert first.to_dict()["next_steps"]["open_problem"]["who"] == "kindergarten"
     assert stuck_records(rt, OPS["c105"]).counts == {"open_problem": 1}
 
-    resolve_problem(rt, OPS["kgA"], p["id"], "evidence", reason="户口簿", evidence=["scan:1"])
+    resolve_problem(rt, OPS["kgA"], p.id, "evidence", reason="户口簿", evidence=["scan:1"])
     assert stuck_records(rt, OPS["c105"]).counts == {"evidence_submitted": 1}
-    out = resolve_problem(rt, OPS["c105"], p["id"], "accept", reason="户口簿核实无误")
-    assert out["verification"] == "CONFIRMED"
+    out = resolve_problem(rt, OPS["c105"], p.id, "accept", reason="户口簿核实无误")
+    assert out.verification is VerificationResult.CONFIRMED
     with store.unit_of_work() as uow:
         assert uow.records.get(rid).verification is VerificationResult.CONFIRMED
         confirm = [e for e in uow.audit.iter() if e.action == "confirm_identity"]
     assert [(e.subject, e.before, e.after) for e in confirm] == [
-        (rid, {"verification": "NOT_FOUND"}, {"verification": "CONFIRMED", "problem": p["id"]})
+        (rid, {"verification": "NOT_FOUND"}, {"verification": "CONFIRMED", "problem": p.id})
     ]
     # the registry is not asked again (its answer would reopen the problem)
     again = verify_records(rt, OPS["p11"], _registry())
@@ -165,13 +165,13 @@ def test_mismatch_evidence_confirms_and_closes_the_other_identity_problems(statu
     verify_records(rt, OPS["p11"], _registry())  # NOT_FOUND first
     wrong = dict(child, name="别名") if status == "name" else dict(child, sex="F")
     verify_records(rt, OPS["p11"], _registry(wrong))  # then a mismatch: two open problems
-    kinds = sorted(p["kind"] for p in list_problems(rt, OPS["c105"]))
+    kinds = sorted(p.kind for p in list_problems(rt, OPS["c105"]))
     expected = "NAME_MISMATCH" if status == "name" else "INFO_MISMATCH"
     assert kinds == sorted(["NOT_FOUND", expected])
-    pid = next(p["id"] for p in list_problems(rt, OPS["c105"]) if p["kind"] == expected)
+    pid = next(p.id for p in list_problems(rt, OPS["c105"]) if p.kind == expected)
     resolve_problem(rt, OPS["kgA"], pid, "evidence", reason="户口簿", evidence=["scan:2"])
     out = resolve_problem(rt, OPS["c105"], pid, "accept", reason="核实无误")
-    assert len(out["resolved"]) == 1  # the NOT_FOUND went with it
+    assert len(out.resolved) == 1  # the NOT_FOUND went with it
     assert list(list_problems(rt, OPS["c105"])) == []
     assert [i["record_id"] for i in issue_numbers(rt, OPS["p11"]).issued] == [rid]
 
@@ -186,9 +186,9 @@ def test_correction_without_a_registry_clears_the_answer_and_verify_settles_it()
     verify_records(rt, OPS["p11"], _registry(dict(child, name="别名")))
     (p,) = list(list_problems(rt, OPS["c105"]))
     out = resolve_problem(
-        rt, OPS["kgA"], p["id"], "correct", reason="按户口簿", corrections={"name": "别名"}
+        rt, OPS["kgA"], p.id, "correct", reason="按户口簿", corrections={"name": "别名"}
     )
-    assert out["verification"] is None
+    assert out.verification is None
     with store.unit_of_work() as uow:
         assert uow.records.get(rid).verification is None
     assert stuck_records(rt, OPS["c105"]).counts == {"not_verified": 1}
@@ -215,14 +215,14 @@ def test_correction_with_a_registry_closes_stale_answers() -> None:
     rt = attrs.evolve(rt, registry=_registry(a, real_b))
     dup = next(
         p for p in list_problems(rt, OPS["c105"])
-        if p["record_id"] == ids[1] and p["kind"] == "DUPLICATE_ID"
+        if p.record_id == ids[1] and p.kind is ProblemKind.DUPLICATE_ID
     )  # fmt: skip
     out = resolve_problem(
-        rt, OPS["kgB"], dup["id"], "correct", reason="号码录错",
+        rt, OPS["kgB"], dup.id, "correct", reason="号码录错",
         corrections={"id_number": real_b["id_number"]},
     )  # fmt: skip
-    assert out["verification"] == "MATCH"
-    assert len(out["resolved"]) == 2  # the stale NAME_MISMATCH, and the twin's DUPLICATE_ID
+    assert out.verification is VerificationResult.MATCH
+    assert len(out.resolved) == 2  # the stale NAME_MISMATCH, and the twin's DUPLICATE_ID
     assert list(list_problems(rt, OPS["c105"])) == []
     assert sorted(i["record_id"] for i in issue_numbers(rt, OPS["p11"]).issued) == sorted(ids)
 
@@ -237,10 +237,10 @@ def test_removing_the_id_of_an_approved_record_is_the_countys_and_leads_to_a_j_n
     (p,) = list(list_problems(rt, OPS["c105"]))
     no_id = {"id_type": "none", "id_number": ""}
     with pytest.raises(RuleViolations) as err:
-        resolve_problem(rt, OPS["kgA"], p["id"], "correct", reason="无证", corrections=no_id)
+        resolve_problem(rt, OPS["kgA"], p.id, "correct", reason="无证", corrections=no_id)
     assert [v.code for v in err.value.violations] == ["county_must_confirm"]
-    out = resolve_problem(rt, OPS["c105"], p["id"], "correct", reason="无证", corrections=no_id)
-    assert out["verification"] == "CONFIRMED"
+    out = resolve_problem(rt, OPS["c105"], p.id, "correct", reason="无证", corrections=no_id)
+    assert out.verification is VerificationResult.CONFIRMED
     (item,) = issue_numbers(rt, OPS["p11"]).issued
     assert (item["record_id"], item["kind"]) == (rid, "J")
 
@@ -256,7 +256,7 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
     assert len(issue_numbers(rt, OPS["p11"]).issued) == 1
     second = import_children(rt, OPS["c105"], [dict(a, kindergarten_code=KG_B.school_code)])
     new = second.records[0]["record_id"]
-    problems = {p["record_id"]: p["id"] for p in list_problems(rt, OPS["c105"])}
+    problems = {p.record_id: p.id for p in list_problems(rt, OPS["c105"])}
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], problems[first], "delete", reason="重复")
     assert [v.code for v in err.value.violations] == ["delete_numbered_duplicate"]
@@ -266,7 +266,7 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
         )
     assert [v.code for v in err.value.violations] == ["winner_not_numbered"]
     out = resolve_problem(rt, OPS["c105"], problems[new], "delete", reason="重复录入")
-    assert out["cancelled"] == [new]
+    assert out.cancelled == (new,)
     assert list(list_problems(rt, OPS["c105"])) == []
 
 

@@ -10,7 +10,13 @@ import pytest
 
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.adapters.population import MemoryPopulationRegistry
-from studentstatus.domain.enums import ChangeKind, ProblemStatus, State, VerificationResult
+from studentstatus.domain.enums import (
+    ChangeKind,
+    ProblemKind,
+    ProblemStatus,
+    State,
+    VerificationResult,
+)
 from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.services.intake import import_children
 from studentstatus.services.problems import list_problems, resolve_problem
@@ -30,7 +36,7 @@ def _dup_pair(rt):  # type: ignore[no-untyped-def]
     a = row(1)
     report = import_children(rt, OPS["c105"], [a, dict(a, kindergarten_code=KG_B.school_code)])
     ids = [r["record_id"] for r in report.records]
-    problems = {p["record_id"]: p for p in list_problems(rt, OPS["c105"])}
+    problems = {p.record_id: p for p in list_problems(rt, OPS["c105"])}
     return ids, problems
 
 
@@ -38,14 +44,14 @@ def test_county_list_carries_kind_record_kindergarten_due_status(rt) -> None:  #
     ids, problems = _dup_pair(rt)
     assert set(problems) == set(ids)
     for p in problems.values():
-        assert p["kind"] == "DUPLICATE_ID"
-        assert p["kindergarten_code"] in ("1111000001", "1111000002")
-        assert p["due_date"] == "2026-07-31"
-        assert p["status"] == "OPEN"
-        assert p["overdue"] is False
+        assert p.kind is ProblemKind.DUPLICATE_ID
+        assert p.kindergarten_code in ("1111000001", "1111000002")
+        assert p.due_date == date(2026, 7, 31)
+        assert p.status is ProblemStatus.OPEN
+        assert p.overdue is False
     # other counties and kindergartens see only theirs
     assert list(list_problems(rt, OPS["c108"])) == []
-    assert [p["kindergarten_code"] for p in list_problems(rt, OPS["kgB"])] == ["1111000002"]
+    assert [p.kindergarten_code for p in list_problems(rt, OPS["kgB"])] == ["1111000002"]
     assert len(list(list_problems(rt, OPS["p11"]))) == 2
 
 
@@ -55,24 +61,24 @@ def test_overdue_list(rt) -> None:  # type: ignore[no-untyped-def]
     late = attrs.evolve(rt, clock=attrs.evolve(rt.clock, at=rt.clock.at + timedelta(days=400)))
     overdue = list(list_problems(late, OPS["c105"], overdue=True))
     assert len(overdue) == 2
-    assert all(p["overdue"] for p in overdue)
+    assert all(p.overdue for p in overdue)
 
 
 def test_evidence_then_county_returns_a_duplicate(rt) -> None:  # type: ignore[no-untyped-def]
     """Evidence on a duplicated ID waits for the county, which cannot accept it (two records
     cannot both keep one ID: arbitrate, correct or delete) but can return it."""
     _, problems = _dup_pair(rt)
-    pid = next(p["id"] for p in problems.values() if p["kindergarten_code"] == "1111000001")
+    pid = next(p.id for p in problems.values() if p.kindergarten_code == "1111000001")
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["kgA"], pid, "evidence", reason="户口簿")
     assert [v.code for v in err.value.violations] == ["evidence_required"]
     out = resolve_problem(rt, OPS["kgA"], pid, "evidence", reason="户口簿", evidence=["file:1"])
-    assert out["problem"]["status"] == "EVIDENCE_SUBMITTED"
+    assert out.problem.status is ProblemStatus.EVIDENCE_SUBMITTED
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], pid, "accept", reason="核实")
     assert [v.code for v in err.value.violations] == ["accept_not_applicable"]
     out = resolve_problem(rt, OPS["c105"], pid, "reopen", reason="须仲裁")
-    assert out["problem"]["status"] == "OPEN"
+    assert out.problem.status is ProblemStatus.OPEN
     with rt.store.unit_of_work() as uow:  # each operator's entries on its own chain, in order
         entries = [(e.chain, e.action, e.operator, e.reason) for e in uow.audit.iter()
                    if e.subject == pid]  # fmt: skip
@@ -85,7 +91,7 @@ def test_evidence_then_county_returns_a_duplicate(rt) -> None:  # type: ignore[n
 
 def test_reason_is_required_and_other_kindergartens_are_refused(rt, caplog) -> None:  # type: ignore[no-untyped-def]
     _, problems = _dup_pair(rt)
-    pid = next(iter(problems.values()))["id"]
+    pid = next(iter(problems.values())).id
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], pid, "delete", reason=" ")
     assert [v.code for v in err.value.violations] == ["reason_required"]
@@ -102,9 +108,9 @@ def test_reason_is_required_and_other_kindergartens_are_refused(rt, caplog) -> N
 def test_delete_cancels_the_record_and_clears_the_twin(rt) -> None:  # type: ignore[no-untyped-def]
     ids, problems = _dup_pair(rt)
     loser, keeper = ids[1], ids[0]
-    out = resolve_problem(rt, OPS["c105"], problems[loser]["id"], "delete", reason="重复录入")
-    assert out["cancelled"] == [loser]
-    assert out["resolved"] == [problems[keeper]["id"]]
+    out = resolve_problem(rt, OPS["c105"], problems[loser].id, "delete", reason="重复录入")
+    assert out.cancelled == (loser,)
+    assert out.resolved == (problems[keeper].id,)
     with rt.store.unit_of_work() as uow:
         assert uow.records.get(loser).state is State.CANCELLED
         assert uow.changes.for_record(loser)[-1].kind is ChangeKind.CANCEL
@@ -120,12 +126,12 @@ def test_arbitration_keeps_the_winner_and_cancels_the_others(rt) -> None:  # typ
         [a, dict(a, kindergarten_code=KG_B.school_code), dict(a, name="三号")],
     )
     ids = [r["record_id"] for r in report.records]
-    pid = next(p["id"] for p in list_problems(rt, OPS["c105"]) if p["record_id"] == ids[2])
+    pid = next(p.id for p in list_problems(rt, OPS["c105"]) if p.record_id == ids[2])
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], pid, "arbitrate", reason="x", winner_record_id="nobody")
     assert [v.code for v in err.value.violations] == ["winner_not_involved"]
     out = resolve_problem(rt, OPS["c105"], pid, "arbitrate", reason="仲裁", winner_record_id=ids[1])
-    assert sorted(out["cancelled"]) == sorted([ids[0], ids[2]])
+    assert sorted(out.cancelled) == sorted([ids[0], ids[2]])
     with rt.store.unit_of_work() as uow:
         states = {rid: uow.records.get(rid).state for rid in ids}
     assert states == {ids[0]: State.CANCELLED, ids[1]: State.PENDING, ids[2]: State.CANCELLED}
@@ -139,10 +145,10 @@ def test_correct_rechecks_and_reverifies(rt) -> None:  # type: ignore[no-untyped
     )
     rid = report.records[0]["record_id"]
     (problem,) = list(list_problems(rt, OPS["c105"]))
-    assert problem["kind"] == "INVALID_ID"
+    assert problem.kind is ProblemKind.INVALID_ID
     with pytest.raises(RuleViolations) as err:
         resolve_problem(
-            rt, OPS["kgA"], problem["id"], "correct", reason="改号", corrections={"id_number": "1"}
+            rt, OPS["kgA"], problem.id, "correct", reason="改号", corrections={"id_number": "1"}
         )
     assert "length" in {v.code for v in err.value.violations}
     registry = MemoryPopulationRegistry(
@@ -152,14 +158,14 @@ def test_correct_rechecks_and_reverifies(rt) -> None:  # type: ignore[no-untyped
     out = resolve_problem(
         with_registry,
         OPS["kgA"],
-        problem["id"],
+        problem.id,
         "correct",
         reason="户口簿核对",
         corrections={"id_number": good["id_number"]},
     )
-    assert out["problem"]["status"] == "RESOLVED"
-    assert out["verification"] == "NAME_MISMATCH"
-    assert len(out["opened"]) == 1
+    assert out.problem.status is ProblemStatus.RESOLVED
+    assert out.verification is VerificationResult.NAME_MISMATCH
+    assert len(out.opened) == 1
     with rt.store.unit_of_work() as uow:
         rec = uow.records.get(rid)
         child = uow.children.get(rec.child_id)
@@ -180,7 +186,7 @@ def test_corrected_identity_is_claimed(rt) -> None:  # type: ignore[no-untyped-d
     rid = report.records[0]["record_id"]
     (problem,) = list(list_problems(rt, OPS["c105"]))
     resolve_problem(
-        rt, OPS["kgA"], problem["id"], "correct", reason="户口簿核对",
+        rt, OPS["kgA"], problem.id, "correct", reason="户口簿核对",
         corrections={"id_number": good["id_number"]},
     )  # fmt: skip
     again = import_children(rt, OPS["kgA"], [good])
@@ -192,7 +198,7 @@ def test_corrected_identity_is_claimed(rt) -> None:  # type: ignore[no-untyped-d
 
 def test_correct_that_still_duplicates_is_refused(rt) -> None:  # type: ignore[no-untyped-def]
     ids, problems = _dup_pair(rt)
-    pid = problems[ids[1]]["id"]
+    pid = problems[ids[1]].id
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], pid, "correct", reason="x", corrections={"name": "新名"})
     assert [v.code for v in err.value.violations] == ["still_duplicate"]
@@ -200,14 +206,14 @@ def test_correct_that_still_duplicates_is_refused(rt) -> None:  # type: ignore[n
     out = resolve_problem(
         rt, OPS["c105"], pid, "correct", reason="号码录错", corrections={"id_number": fixed}
     )
-    assert out["problem"]["status"] == "RESOLVED"
+    assert out.problem.status is ProblemStatus.RESOLVED
 
 
 def test_verification_problem_flow_to_delete(rt) -> None:  # type: ignore[no-untyped-def]
     import_children(rt, OPS["kgC"], [row(1, kindergarten_code=KG_C.school_code)])
     verify_records(rt, OPS["p11"], MemoryPopulationRegistry([]))
     (p,) = list(list_problems(rt, OPS["c108"]))
-    assert p["kind"] == "NOT_FOUND"
-    out = resolve_problem(rt, OPS["kgC"], p["id"], "delete", reason="虚假信息")
-    assert out["problem"]["status"] == "RESOLVED"
-    assert out["cancelled"] == [p["record_id"]]
+    assert p.kind is ProblemKind.NOT_FOUND
+    out = resolve_problem(rt, OPS["kgC"], p.id, "delete", reason="虚假信息")
+    assert out.problem.status is ProblemStatus.RESOLVED
+    assert out.cancelled == (p.record_id,)

@@ -39,7 +39,7 @@ def test_registration_uses_the_province_policy() -> None:
         register_child(national, OPS["kgA"], _too_young())
     assert "grade_age_mismatch" in {v.code for v in err.value.violations}
     beijing = example_runtime(policies={"11": Policy(age_tolerance=1)})
-    assert register_child(beijing, OPS["kgA"], _too_young())["state"] == "PENDING"
+    assert register_child(beijing, OPS["kgA"], _too_young()).state is State.PENDING
     report = import_children(beijing, OPS["kgA"], [_too_young()])
     assert (report.accepted, report.rejected) == (1, [])
 

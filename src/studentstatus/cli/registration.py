@@ -408,9 +408,9 @@ def problems_cmd(
         if csv_file:
             rows = (
                 {
-                    **p,
-                    "overdue": "是" if p["overdue"] else "否",  # a reader's cell, not `False`
-                    "related_record_ids": " ".join(p["related_record_ids"]),
+                    **p.to_dict(),
+                    "overdue": "是" if p.overdue else "否",  # a reader's cell, not `False`
+                    "related_record_ids": " ".join(p.related_record_ids),
                 }
                 for p in items
             )
@@ -420,16 +420,17 @@ def problems_cmd(
             return
         if as_json:
             click.echo("[", nl=False)
-            _echo_items((json.dumps(p, ensure_ascii=False) for p in items), indent="  ")
+            _echo_items((json.dumps(p.to_dict(), ensure_ascii=False) for p in items), indent="  ")
             click.echo("]")
             return
         n = 0
         for p in items:
             n += 1
-            late = " OVERDUE" if p["overdue"] else ""
+            late = " OVERDUE" if p.overdue else ""
             click.echo(
-                f"{p['id']}  {p['kind']:<20} record {p['record_id']}  "
-                f"kindergarten {p['kindergarten_code']}  due {p['due_date']}  {p['status']}{late}"
+                f"{p.id}  {p.kind.value:<20} record {p.record_id}  "
+                f"kindergarten {p.kindergarten_code}  due {p.due_date.isoformat()}  "
+                f"{p.status.value}{late}"
             )
         click.echo(f"{n} problems", err=True)
 
@@ -504,14 +505,14 @@ def resolve_problem_cmd(
             winner_record_id=winner,
         )
     if as_json:
-        echo_json(out)
+        echo_json(out.to_dict())
     else:
-        p = out["problem"]
-        click.echo(f"{p['id']} {p['kind']}: {p['status']}")
-        if out["cancelled"]:
-            click.echo("cancelled: " + ", ".join(out["cancelled"]))
-        if out["opened"]:
-            click.echo("opened: " + ", ".join(out["opened"]))
+        p = out.problem
+        click.echo(f"{p.id} {p.kind.value}: {p.status.value}")
+        if out.cancelled:
+            click.echo("cancelled: " + ", ".join(out.cancelled))
+        if out.opened:
+            click.echo("opened: " + ", ".join(out.opened))
 
 
 @click.command("issue-numbers")
@@ -594,24 +595,27 @@ def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_ur
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        doc = show(rt, operator, key, reveal=reveal)
+        rec = show(rt, operator, key, reveal=reveal)
     if as_json:
-        echo_json(doc)
+        echo_json(rec.to_dict())
         return
-    child = doc["child"]
-    click.echo(f"record {doc['record_id']}  {doc['state']}  {doc['grade'] or '-'}")
-    click.echo(f"kindergarten {doc['kindergarten_code']} ({doc['region_code']})")
-    click.echo(f"national number {doc['national_number'] or '-'}")
-    click.echo(f"temporary number {doc['temp_number'] or '-'}")
-    click.echo("former numbers " + (", ".join(doc["former_numbers"]) or "-"))
+    child = rec.child
+    grade = rec.grade.value if rec.grade else "-"
+    click.echo(f"record {rec.record_id}  {rec.state.value}  {grade}")
+    click.echo(f"kindergarten {rec.kindergarten_code} ({rec.region_code})")
+    click.echo(f"national number {rec.national_number or '-'}")
+    click.echo(f"temporary number {rec.temp_number or '-'}")
+    click.echo("former numbers " + (", ".join(rec.former_numbers) or "-"))
+    doc_type = child.document_type.value if child.document_type else "none"
     click.echo(
-        f"child {child['name']} {child['sex']} {child['birth_date']} "
-        f"{child['document_type']} {child['document_number'] or ''}"
+        f"child {child.name} {child.sex.value} {child.birth_date.isoformat()} "
+        f"{doc_type} {child.document_number or ''}"
     )
-    for e in doc["history"]:
+    for e in rec.history:
         click.echo(
-            f"  {e['seq']:>3} {e['effective_date']} {e['kind']:<10} "
-            f"{e['from'] or '-'} → {e['to']}  {e['operator']} {e['reason']}"
+            f"  {e.seq:>3} {e.effective_date.isoformat()} {e.kind.value:<10} "
+            f"{e.from_state.value if e.from_state else '-'} → {e.to_state.value}  "
+            f"{e.operator} {e.reason}"
         )
 
 

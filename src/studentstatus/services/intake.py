@@ -122,9 +122,9 @@ import attrs
 from studentstatus.batching import chunked, spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import school_year_of
-from studentstatus.domain.enums import ProblemKind, Role
+from studentstatus.domain.enums import Grade, ProblemKind, Role, State
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.domain.model import Kindergarten, ProblemRecord, StatusRecord
+from studentstatus.domain.model import Kindergarten, ProblemRecord, StatusRecord, _mask_g
 from studentstatus.domain.numbers import RandomSource
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import (
@@ -174,6 +174,7 @@ __all__ = [
     "INVALID_ID_CODES",
     "REQUIRED_COLUMNS",
     "IntakeReport",
+    "RegisteredChild",
     "Rejection",
     "authorize",
     "chunked",
@@ -298,6 +299,61 @@ def new_problem(
 
 
 # --------------------------------------------------------------------------- report
+
+
+@attrs.frozen
+class RegisteredChild:
+    """The record :func:`register_child` wrote: ids, state, grade, L number, problems opened.
+
+    ``row`` is the form's row number (1); ``problems`` are the kinds of problem the
+    registration opened for the record (a duplicate, an invalid ID).  The repr masks
+    the L number (it holds the birth date); :meth:`to_dict` is the JSON form, with
+    the L number as the kindergarten is given it.
+
+    >>> rec = RegisteredChild(1, "r1", "c1", "1111000001", "L110105202003150042",
+    ...                       State.PENDING, Grade.MIDDLE, (ProblemKind.DUPLICATE_ID,))
+    >>> rec.state, "202003150042" in repr(rec)
+    (<State.PENDING: 'PENDING'>, False)
+    >>> rec.to_dict()["problems"], rec.to_dict()["grade"]
+    (['DUPLICATE_ID'], 'MIDDLE')
+    """
+
+    row: int
+    record_id: str
+    child_id: str
+    kindergarten_code: str
+    temp_number: str | None = attrs.field(repr=_mask_g)
+    state: State
+    grade: Grade | None
+    problems: tuple[ProblemKind, ...] = ()
+
+    @classmethod
+    def of(cls, written: Candidate) -> RegisteredChild:
+        """The registered record of a written candidate row."""
+        ref = written.ref
+        return cls(
+            written.row,
+            ref.id,
+            ref.child_id,
+            ref.kindergarten_code,
+            ref.temp_number,
+            State(ref.state),
+            Grade(ref.grade) if ref.grade else None,
+            tuple(ProblemKind(k) for k in sorted(set(written.problems))),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready record (one of :attr:`IntakeReport.records`' form)."""
+        return {
+            "row": self.row,
+            "record_id": self.record_id,
+            "child_id": self.child_id,
+            "kindergarten_code": self.kindergarten_code,
+            "temp_number": self.temp_number,
+            "state": self.state.value,
+            "grade": self.grade.value if self.grade else None,
+            "problems": [k.value for k in self.problems],
+        }
 
 
 @attrs.define
@@ -913,8 +969,8 @@ def _import_rows(
 
 def register_child(
     rt: Runtime, operator: Operator, values: Mapping[str, str], *, attempts: int = 3
-) -> dict[str, Any]:
-    """Register one child from form values (the CSV columns); return its record outcome.
+) -> RegisteredChild:
+    """Register one child from form values (the CSV columns); return the record written.
 
     Raises :class:`~studentstatus.errors.RuleViolations` with every violation
     (fields are the CSV column names) when the child is refused.
@@ -957,13 +1013,12 @@ def register_child(
                     raise RuleViolations(
                         Violation(r.code, r.field, r.message_zh, r.message_en) for r in verdict
                     )
-                records: list[dict[str, Any]] = []
-                writer = Writer(
-                    uow, str(operator), now, due_date(today, policy), rt.new_id, records=records
-                )
+                if not isinstance(verdict, Candidate):  # pragma: no cover - no roster here
+                    raise AssertionError("register_child never rosters a child")
+                writer = Writer(uow, str(operator), now, due_date(today, policy), rt.new_id)
                 writer.flush([verdict])
                 uow.commit()
-                return records[0]
+                return RegisteredChild.of(verdict)
         except ConflictError:
             if attempt == attempts:
                 raise

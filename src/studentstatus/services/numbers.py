@@ -40,7 +40,8 @@ contains the ID).
 committed (the CLI spools them to a temporary file).
 
 :func:`show` finds a record by national number, temporary or former number,
-or record id, and returns it with its history; the document number and every
+or record id, and returns it with its history (a :class:`RecordView`;
+``to_dict()`` is its JSON form); the document number and every
 G, J and L number are masked (:func:`~studentstatus.errors.mask_number`, the
 rule of ``docs/concepts/privacy.md``) unless ``reveal=True``, which is written
 to the audit trail (action ``reveal``, subject the record id) in the same unit
@@ -59,13 +60,15 @@ of work.
 >>> issue_numbers(rt, Operator.parse("province:11")).issued
 []
 >>> shown = show(rt, Operator.parse("county:110105"), out["temp_number"])
->>> shown["national_number"], shown["former_numbers"][0][:5]
-('J*****************1', 'L****')
+>>> shown.national_number, shown.former_numbers[0][:5], shown.state
+('J*****************1', 'L****', <State.ACTIVE: 'ACTIVE'>)
 >>> full = show(rt, Operator.parse("county:110105"), out["temp_number"], reveal=True)
->>> full["national_number"], full["former_numbers"] == [out["temp_number"]]
+>>> full.national_number, full.former_numbers == (out["temp_number"],)
 ('J110105202003150011', True)
+>>> "J110105202003150011" in repr(full)
+False
 >>> with rt.store.unit_of_work() as uow:
-...     [(e.operator, e.subject == full["record_id"]) for e in uow.audit.iter()
+...     [(e.operator, e.subject == full.record_id) for e in uow.audit.iter()
 ...      if e.action == "reveal"]
 [('county:110105', True)]
 """
@@ -74,7 +77,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import attrs
@@ -82,9 +85,25 @@ import attrs
 from studentstatus.batching import spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.child import RESIDENT_LIKE
-from studentstatus.domain.enums import NumberKind, State, VerificationResult
+from studentstatus.domain.enums import (
+    ChangeKind,
+    Grade,
+    NumberKind,
+    ProblemKind,
+    ProblemStatus,
+    Sex,
+    State,
+    VerificationResult,
+)
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.domain.model import Child, IssuedNumber, StatusRecord
+from studentstatus.domain.model import (
+    Child,
+    DocumentKind,
+    IssuedNumber,
+    StatusRecord,
+    _mask_g,
+    _mask_g_all,
+)
 from studentstatus.domain.problems import next_step
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask_number, redact
 from studentstatus.ports import UnitOfWork
@@ -93,7 +112,17 @@ from studentstatus.services.authority import record_in_scope, require_role
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import open_problems_of
 
-__all__ = ["NumberReport", "find_record", "issue_numbers", "show"]
+__all__ = [
+    "ChildView",
+    "HistoryEntry",
+    "NumberReport",
+    "NumberView",
+    "ProblemView",
+    "RecordView",
+    "find_record",
+    "issue_numbers",
+    "show",
+]
 
 
 @attrs.define
@@ -352,7 +381,183 @@ def _masked_number(number: str | None, reveal: bool) -> str | None:
     return mask_number(number)
 
 
-def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> dict[str, Any]:
+@attrs.frozen
+class ChildView:
+    """The child of a :class:`RecordView`: name, sex, birth date, document type and number.
+
+    ``document_type`` is ``None`` for a child without a document (``"none"`` in
+    :meth:`to_dict`); ``document_number`` is masked unless the record was revealed,
+    and masked in the repr always.
+
+    >>> from studentstatus.domain.model import DocumentKind
+    >>> child = ChildView("王小明", Sex.M, date(2020, 3, 15), DocumentKind.RESIDENT,
+    ...                   "110105202003150038")
+    >>> "202003150038" in repr(child), child.to_dict()["document_type"]
+    (False, 'resident')
+    """
+
+    name: str
+    sex: Sex
+    birth_date: date
+    document_type: DocumentKind | None
+    document_number: str | None = attrs.field(repr=_mask_g)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready child."""
+        return {
+            "name": self.name,
+            "sex": self.sex.value,
+            "birth_date": self.birth_date.isoformat(),
+            "document_type": self.document_type.value if self.document_type else "none",
+            "document_number": self.document_number,
+        }
+
+
+@attrs.frozen
+class NumberView:
+    """A number the record was given: the number (masked unless revealed), kind, when.
+
+    >>> from datetime import datetime, timezone
+    >>> n = NumberView("L**************0042", NumberKind.L,
+    ...                datetime(2024, 9, 2, tzinfo=timezone.utc))
+    >>> n.to_dict()
+    {'number': 'L**************0042', 'kind': 'L', 'issued_at': '2024-09-02T00:00:00+00:00'}
+    """
+
+    number: str = attrs.field(repr=_mask_g)
+    kind: NumberKind
+    issued_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready number."""
+        return {
+            "number": self.number,
+            "kind": self.kind.value,
+            "issued_at": self.issued_at.isoformat(),
+        }
+
+
+@attrs.frozen
+class ProblemView:
+    """A problem of the record: id, kind, status, due date and resolution.
+
+    >>> p = ProblemView("p1", ProblemKind.NOT_FOUND, ProblemStatus.OPEN, date(2024, 10, 31))
+    >>> p.kind.label_zh, p.to_dict()["due_date"], p.to_dict()["resolution"]
+    ('公安部校验不通过：身份证号不存在', '2024-10-31', None)
+    """
+
+    id: str
+    kind: ProblemKind
+    status: ProblemStatus
+    due_date: date
+    resolution: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready problem."""
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "status": self.status.value,
+            "due_date": self.due_date.isoformat(),
+            "resolution": self.resolution,
+        }
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One event of the record's history (``from``/``to`` in :meth:`to_dict`).
+
+    >>> from datetime import datetime, timezone
+    >>> e = HistoryEntry(1, ChangeKind.REGISTER, None, State.PENDING, date(2024, 9, 1),
+    ...                  datetime(2024, 9, 2, tzinfo=timezone.utc), "kindergarten:1111000001")
+    >>> e.to_state, e.to_dict()["from"], e.to_dict()["to"]
+    (<State.PENDING: 'PENDING'>, None, 'PENDING')
+    """
+
+    seq: int
+    kind: ChangeKind
+    from_state: State | None
+    to_state: State
+    effective_date: date
+    recorded_at: datetime
+    operator: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready event."""
+        return {
+            "seq": self.seq,
+            "kind": self.kind.value,
+            "from": self.from_state.value if self.from_state else None,
+            "to": self.to_state.value,
+            "effective_date": self.effective_date.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "operator": self.operator,
+            "reason": self.reason,
+        }
+
+
+@attrs.frozen
+class RecordView:
+    """What :func:`show` gives: the record with its child, numbers, problems and history.
+
+    The G, J and L numbers (``national_number``, ``temp_number``,
+    ``former_numbers``, ``numbers``) and the child's document number are masked
+    unless :func:`show` was asked to reveal them; the repr masks them always.
+    :meth:`to_dict` is the JSON document of ``studentstatus show --json``.
+
+    >>> rec = RecordView("r1", "c1", State.ACTIVE, Grade.MIDDLE, "1111000001", "110105",
+    ...                  date(2024, 9, 1), "G110105202003150038", None,
+    ...                  ("L110105202003150042",), VerificationResult.MATCH, False, 3,
+    ...                  ChildView("王小明", Sex.M, date(2020, 3, 15), None, None))
+    >>> rec.state, "202003150038" in repr(rec), "202003150042" in repr(rec)
+    (<State.ACTIVE: 'ACTIVE'>, False, False)
+    >>> rec.to_dict()["child"]["document_type"], rec.to_dict()["former_numbers"]
+    ('none', ['L110105202003150042'])
+    """
+
+    record_id: str
+    child_id: str
+    state: State
+    grade: Grade | None
+    kindergarten_code: str
+    region_code: str
+    entry_date: date
+    national_number: str | None = attrs.field(repr=_mask_g)
+    temp_number: str | None = attrs.field(repr=_mask_g)
+    former_numbers: tuple[str, ...] = attrs.field(repr=_mask_g_all)
+    verification: VerificationResult | None
+    county_confirmed: bool
+    version: int
+    child: ChildView
+    numbers: tuple[NumberView, ...] = ()
+    problems: tuple[ProblemView, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready record."""
+        return {
+            "record_id": self.record_id,
+            "child_id": self.child_id,
+            "state": self.state.value,
+            "grade": self.grade.value if self.grade else None,
+            "kindergarten_code": self.kindergarten_code,
+            "region_code": self.region_code,
+            "entry_date": self.entry_date.isoformat(),
+            "national_number": self.national_number,
+            "temp_number": self.temp_number,
+            "former_numbers": list(self.former_numbers),
+            "verification": self.verification.value if self.verification else None,
+            "county_confirmed": self.county_confirmed,
+            "version": self.version,
+            "child": self.child.to_dict(),
+            "numbers": [n.to_dict() for n in self.numbers],
+            "problems": [p.to_dict() for p in self.problems],
+            "history": [e.to_dict() for e in self.history],
+        }
+
+
+def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> RecordView:
     """The record found by number or id, with child, numbers, problems and change history.
 
     A record outside the operator's scope is answered like one that does not exist
@@ -381,56 +586,43 @@ def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> 
     doc_number = None
     if doc is not None and doc.number:
         doc_number = doc.number if reveal else mask_number(doc.number)
-    return {
-        "record_id": rec.id,
-        "child_id": rec.child_id,
-        "state": rec.state.value,
-        "grade": rec.grade.value if rec.grade else None,
-        "kindergarten_code": rec.kindergarten_code,
-        "region_code": rec.region_code,
-        "entry_date": rec.entry_date.isoformat(),
-        "national_number": _masked_number(rec.national_number, reveal),
-        "temp_number": _masked_number(rec.temp_number, reveal),
-        "former_numbers": [_masked_number(n, reveal) for n in rec.former_numbers],
-        "verification": rec.verification.value if rec.verification else None,
-        "county_confirmed": rec.county_confirmed,
-        "version": rec.version,
-        "child": {
-            "name": child.name,
-            "sex": child.sex.value,
-            "birth_date": child.birth_date.isoformat(),
-            "document_type": doc.type.value if doc is not None else "none",
-            "document_number": doc_number,
-        },
-        "numbers": [
-            {
-                "number": _masked_number(n.number, reveal),
-                "kind": n.kind.value,
-                "issued_at": n.issued_at.isoformat(),
-            }
+    return RecordView(
+        rec.id,
+        rec.child_id,
+        rec.state,
+        rec.grade,
+        rec.kindergarten_code,
+        rec.region_code,
+        rec.entry_date,
+        _masked_number(rec.national_number, reveal),
+        _masked_number(rec.temp_number, reveal),
+        tuple(mask_number(n) if not reveal else n for n in rec.former_numbers),
+        rec.verification,
+        rec.county_confirmed,
+        rec.version,
+        ChildView(
+            child.name,
+            child.sex,
+            child.birth_date,
+            doc.type if doc is not None else None,
+            doc_number,
+        ),
+        tuple(
+            NumberView(n.number if reveal else mask_number(n.number), n.kind, n.issued_at)
             for n in issued
-        ],
-        "problems": [
-            {
-                "id": p.id,
-                "kind": p.kind.value,
-                "status": p.status.value,
-                "due_date": p.due_date.isoformat(),
-                "resolution": p.resolution,
-            }
-            for p in problems
-        ],
-        "history": [
-            {
-                "seq": e.seq,
-                "kind": e.kind.value,
-                "from": e.from_state.value if e.from_state else None,
-                "to": e.to_state.value,
-                "effective_date": e.effective_date.isoformat(),
-                "recorded_at": e.recorded_at.isoformat(),
-                "operator": e.operator,
-                "reason": e.reason,
-            }
+        ),
+        tuple(ProblemView(p.id, p.kind, p.status, p.due_date, p.resolution) for p in problems),
+        tuple(
+            HistoryEntry(
+                e.seq,
+                e.kind,
+                e.from_state,
+                e.to_state,
+                e.effective_date,
+                e.recorded_at,
+                e.operator,
+                e.reason,
+            )
             for e in history
-        ],
-    }
+        ),
+    )

@@ -68,18 +68,19 @@ The whole table (problem kind × action → what happens to the record) is
 >>> county = Operator.parse("county:110105")
 >>> rows = [row, dict(row, kindergarten_code="1111000002")]
 >>> recs = import_children(rt, county, rows).records
->>> [p["kind"] for p in list_problems(rt, county)]
+>>> [p.kind.value for p in list_problems(rt, county)]
 ['DUPLICATE_ID', 'DUPLICATE_ID']
->>> pid = next(p["id"] for p in list_problems(rt, county) if p["record_id"] == recs[0]["record_id"])
+>>> pid = next(p.id for p in list_problems(rt, county) if p.record_id == recs[0]["record_id"])
 >>> out = resolve_problem(rt, county, pid, "arbitrate", reason="入园材料核实",
 ...                       winner_record_id=recs[0]["record_id"])
->>> out["cancelled"] == [recs[1]["record_id"]], list(list_problems(rt, county))
+>>> out.cancelled == (recs[1]["record_id"],), list(list_problems(rt, county))
 (True, [])
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import attrs
@@ -114,7 +115,14 @@ from studentstatus.services.intake import log, new_problem
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import VERIFICATION_KINDS, query_for
 
-__all__ = ["PROBLEM_COLUMNS", "list_problems", "problem_row", "resolve_problem"]
+__all__ = [
+    "PROBLEM_COLUMNS",
+    "ProblemItem",
+    "Resolution",
+    "list_problems",
+    "problem_row",
+    "resolve_problem",
+]
 
 PROBLEM_COLUMNS: tuple[str, ...] = (
     "id",
@@ -134,20 +142,100 @@ _OPEN = (ProblemStatus.OPEN, ProblemStatus.EVIDENCE_SUBMITTED)
 _DUPLICATES = (ProblemKind.DUPLICATE_ID, ProblemKind.SUSPECTED_DUPLICATE)
 
 
-def problem_row(problem: ProblemRecord, today: Any) -> dict[str, Any]:
-    """The JSON-ready list item for ``problem`` (see :data:`PROBLEM_COLUMNS`)."""
-    return {
-        "id": problem.id,
-        "kind": problem.kind.value,
-        "record_id": problem.record_id,
-        "kindergarten_code": problem.kindergarten_code,
-        "county_code": problem.county_code,
-        "due_date": problem.due_date.isoformat(),
-        "status": problem.status.value,
-        "overdue": is_overdue(problem, today),
-        "related_record_ids": list(problem.related_record_ids),
-        "detail": problem.detail,
-    }
+@attrs.frozen
+class ProblemItem:
+    """One listed problem (see :data:`PROBLEM_COLUMNS`); :meth:`to_dict` is its JSON form.
+
+    >>> from datetime import date
+    >>> item = ProblemItem("p1", ProblemKind.NOT_FOUND, "r1", "1111000001", "110105",
+    ...                    date(2024, 10, 31), ProblemStatus.OPEN, False)
+    >>> item.kind, item.overdue
+    (<ProblemKind.NOT_FOUND: 'NOT_FOUND'>, False)
+    >>> item.to_dict()["due_date"], item.to_dict()["related_record_ids"]
+    ('2024-10-31', [])
+    """
+
+    id: str
+    kind: ProblemKind
+    record_id: str
+    kindergarten_code: str
+    county_code: str
+    due_date: date
+    status: ProblemStatus
+    overdue: bool
+    related_record_ids: tuple[str, ...] = ()
+    detail: str = ""
+
+    @classmethod
+    def of(cls, problem: ProblemRecord, today: date) -> ProblemItem:
+        """The list item of ``problem`` on ``today`` (whether it is overdue)."""
+        return cls(
+            problem.id,
+            problem.kind,
+            problem.record_id,
+            problem.kindergarten_code,
+            problem.county_code,
+            problem.due_date,
+            problem.status,
+            is_overdue(problem, today),
+            tuple(problem.related_record_ids),
+            problem.detail,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready item: enums as their values, the due date in ISO form."""
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "record_id": self.record_id,
+            "kindergarten_code": self.kindergarten_code,
+            "county_code": self.county_code,
+            "due_date": self.due_date.isoformat(),
+            "status": self.status.value,
+            "overdue": self.overdue,
+            "related_record_ids": list(self.related_record_ids),
+            "detail": self.detail,
+        }
+
+
+def problem_row(problem: ProblemRecord, today: date) -> ProblemItem:
+    """The list item for ``problem`` (see :data:`PROBLEM_COLUMNS`); ``ProblemItem.of``."""
+    return ProblemItem.of(problem, today)
+
+
+@attrs.frozen
+class Resolution:
+    """What a :func:`resolve_problem` action did; :meth:`to_dict` is its JSON form.
+
+    ``problem``: the updated list item; ``cancelled``: record ids; ``resolved``:
+    problem ids closed along with it; ``opened``: problem ids opened by a
+    re-verification; ``verification``: the record's new verification answer, if any.
+
+    >>> from datetime import date
+    >>> item = ProblemItem("p1", ProblemKind.DUPLICATE_ID, "r2", "1111000001", "110105",
+    ...                    date(2024, 10, 31), ProblemStatus.RESOLVED, False, ("r1",))
+    >>> done = Resolution(item, cancelled=("r2",))
+    >>> done.cancelled, done.problem.status
+    (('r2',), <ProblemStatus.RESOLVED: 'RESOLVED'>)
+    >>> list(done.to_dict())
+    ['cancelled', 'resolved', 'opened', 'verification', 'problem']
+    """
+
+    problem: ProblemItem
+    cancelled: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+    opened: tuple[str, ...] = ()
+    verification: VerificationResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready result (the problem last)."""
+        return {
+            "cancelled": list(self.cancelled),
+            "resolved": list(self.resolved),
+            "opened": list(self.opened),
+            "verification": self.verification.value if self.verification else None,
+            "problem": self.problem.to_dict(),
+        }
 
 
 def list_problems(
@@ -157,7 +245,7 @@ def list_problems(
     overdue: bool = False,
     include_resolved: bool = False,
     kinds: Sequence[ProblemKind] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ProblemItem]:
     """Stream the problems in the operator's scope (unresolved by default), by id.
 
     The store filters by the scope: a county's problems by county code, a
@@ -184,7 +272,7 @@ def list_problems(
                 continue
             if overdue and not is_overdue(p, today):
                 continue
-            yield problem_row(p, today)
+            yield ProblemItem.of(p, today)
 
 
 # --------------------------------------------------------------------------- resolution
@@ -327,12 +415,12 @@ def resolve_problem(
     evidence: Sequence[str] = (),
     corrections: Mapping[str, str] | None = None,
     winner_record_id: str | None = None,
-) -> dict[str, Any]:
+) -> Resolution:
     """Apply a resolution action to a problem (see the module docs); returns what happened.
 
-    The result has ``problem`` (the updated list item), ``cancelled`` (record
-    ids), ``resolved`` (problem ids closed along with it), ``opened`` (new
-    problem ids, after a re-verification) and ``verification``.
+    The :class:`Resolution` has ``problem`` (the updated list item),
+    ``cancelled`` (record ids), ``resolved`` (problem ids closed along with it),
+    ``opened`` (new problem ids, after a re-verification) and ``verification``.
 
     A problem outside the operator's kindergarten/county is answered like one that
     does not exist (:class:`~studentstatus.errors.NotFoundError`, the same text);
@@ -534,8 +622,14 @@ def resolve_problem(
         )
         audit_many(uow, audits, at=now)
         uow.commit()
-    out["problem"] = problem_row(stored, rt.clock.today())
-    return out
+    verification = out["verification"]
+    return Resolution(
+        ProblemItem.of(stored, rt.clock.today()),
+        cancelled=tuple(out["cancelled"]),
+        resolved=tuple(out["resolved"]),
+        opened=tuple(out["opened"]),
+        verification=VerificationResult(verification) if verification is not None else None,
+    )
 
 
 def _release_twins(
