@@ -21,6 +21,7 @@ from studentstatus.services.problems import list_problems, resolve_problem
 from studentstatus.services.verification import verify_records
 
 from ._registration_world import (
+    ENTRY,
     KG_B,
     OPS,
     cn,
@@ -83,7 +84,18 @@ def _flow(store: Store) -> None:
     assert shown.national_number == "G11****************"
     assert shown.child.document_number == "11****************"
     assert [h.kind for h in shown.history] == [ChangeKind.REGISTER, ChangeKind.APPROVE]
+    doc = shown.to_dict()  # the JSON form: strings, ISO dates, lists
+    assert list(doc) == [
+        "record_id", "child_id", "state", "grade", "kindergarten_code", "region_code",
+        "entry_date", "national_number", "temp_number", "former_numbers", "verification",
+        "county_confirmed", "version", "child", "numbers", "problems", "history",
+    ]  # fmt: skip
+    assert (doc["state"], doc["entry_date"], doc["temp_number"]) == ("ACTIVE", ENTRY, None)
+    assert doc["former_numbers"] == list(shown.former_numbers)
+    assert [e["to"] for e in doc["history"]] == ["PENDING", "ACTIVE"]
+    assert {n["kind"] for n in doc["numbers"]} == {"G", "L"}
     revealed = show(rt, OPS["kgA"], g[rid[1]], reveal=True)
+    assert g[rid[1]] not in repr(revealed)
     assert revealed.national_number == g[rid[1]]
     assert revealed.child.document_number == with_id[0]["id_number"]
     assert show(rt, OPS["c105"], rid[4]).national_number == "J*****************" + g[rid[4]][-1]

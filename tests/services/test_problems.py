@@ -19,7 +19,7 @@ from studentstatus.domain.enums import (
 )
 from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.services.intake import import_children
-from studentstatus.services.problems import list_problems, resolve_problem
+from studentstatus.services.problems import PROBLEM_COLUMNS, list_problems, resolve_problem
 from studentstatus.services.verification import verify_records
 
 from ._registration_world import KG_B, KG_C, OPS, bad_checksum, row, runtime, seed_kindergartens
@@ -38,6 +38,24 @@ def _dup_pair(rt):  # type: ignore[no-untyped-def]
     ids = [r["record_id"] for r in report.records]
     problems = {p.record_id: p for p in list_problems(rt, OPS["c105"])}
     return ids, problems
+
+
+def test_items_and_resolutions_give_their_json_form(rt) -> None:  # type: ignore[no-untyped-def]
+    ids, problems = _dup_pair(rt)
+    item = problems[ids[1]]
+    doc = item.to_dict()
+    assert tuple(doc) == PROBLEM_COLUMNS  # the CSV export's columns, in order
+    assert doc["due_date"] == "2026-07-31"
+    assert doc["related_record_ids"] == [ids[0]]
+    assert (doc["kind"], doc["status"], doc["overdue"]) == ("DUPLICATE_ID", "OPEN", False)
+    out = resolve_problem(rt, OPS["c105"], item.id, "delete", reason="重复录入")
+    assert out.to_dict() == {
+        "cancelled": [ids[1]],
+        "resolved": [problems[ids[0]].id],
+        "opened": [],
+        "verification": None,
+        "problem": dict(doc, status="RESOLVED"),
+    }
 
 
 def test_county_list_carries_kind_record_kindergarten_due_status(rt) -> None:  # type: ignore[no-untyped-def]
