@@ -194,3 +194,32 @@ def test_a_foreign_request_does_not_block_the_rollover(store: Store) -> None:
         assert uow.records.get("r0001").state is State.ACTIVE
         assert uow.records.get("r0001").grade is Grade.JUNIOR
     assert verify(store).ok
+
+
+def test_a_move_keeps_the_change_log_true(store: Store) -> None:
+    """Each live record gets a RELOCATE event (audited), so the audit replay still gives every
+    record as stored; a RELOCATE cannot be requested by anyone."""
+    from studentstatus.services.approval import approve_records
+    from studentstatus.services.intake import import_children
+    from studentstatus.testing.examples import KINDERGARTEN, child_row
+
+    rt = runtime(store)
+    with store.unit_of_work() as uow:
+        uow.kindergartens.add(KINDERGARTEN)
+        uow.commit()
+    rt.clock.at = datetime(2024, 9, 2, 9, tzinfo=UTC)  # type: ignore[attr-defined]
+    rows = [child_row(), child_row(name="李四", birth_date="2020-05-01")]
+    assert import_children(rt, OPS["kgA"], rows).accepted == 2
+    approve_records(rt, OPS["c105"], all_pending=True)
+    assert verify(store, replay=True).ok
+    move_kindergarten(rt, OPS["c105"], KINDERGARTEN.school_code, "110108")
+    done = move_kindergarten(rt, OPS["c108"], KINDERGARTEN.school_code, "110108")
+    assert done.records == 2
+    with store.unit_of_work() as uow:
+        kinds = {e.kind for r in uow.records.iter() for e in uow.changes.for_record(r.id)}
+    assert ChangeKind.RELOCATE in kinds
+    report = verify(store, replay=True)
+    assert report.ok, report
+    with pytest.raises(RuleViolations) as err:
+        changes.request_change(rt, OPS["kgA"], "anything", "RELOCATE")
+    assert err.value.violations[0].code == "change_kind_system"

@@ -161,6 +161,7 @@ class ChangeKind(_Labelled):
     DEATH = "DEATH", "死亡"
     CANCEL = "CANCEL", "删除"
     RESTORE = "RESTORE", "信息恢复"
+    RELOCATE = "RELOCATE", "所属县区调整"
 
 
 class KindergartenType(_Labelled):

@@ -86,6 +86,7 @@ from studentstatus.errors import RuleViolations, ValidationError, Violation
 __all__ = [
     "COMMON_GUARDS",
     "GUARDS",
+    "SYSTEM_CHANGES",
     "TABLE",
     "TERMINAL",
     "Change",
@@ -253,7 +254,21 @@ TABLE: Final[tuple[Transition, ...]] = (
     _t(_K.DEATH, _LIVE_FROM, _S.DECEASED, ("evidence_required",), "死亡"),
     _t(_K.CANCEL, [_S.PENDING, _S.ACTIVE], _S.CANCELLED, ("reason_required",), "删除"),
     _t(_K.RESTORE, [_S.CANCELLED], Target.BEFORE_CANCEL, ("restore_window_passed",), "信息恢复"),
+    # Not requested by anyone: the record follows its kindergarten when the kindergarten moves
+    # to another county (services.moves, approved by both counties); live records only (a
+    # graduated, deceased or cancelled record keeps the county it ended in), state unchanged.
+    _t(
+        _K.RELOCATE,
+        _LIVE_FROM,
+        Target.SAME,
+        ("relocation_kindergarten",),
+        "所属县区调整",
+    ),
 )
+
+#: Changes no one asks for: the library applies them itself (RELOCATE, when a kindergarten
+#: moves to another county).  Refused as requests; left out of what a state "allows".
+SYSTEM_CHANGES: Final[frozenset[ChangeKind]] = frozenset({ChangeKind.RELOCATE})
 
 #: States no change leaves.
 TERMINAL: Final[frozenset[State]] = frozenset({State.GRADUATED, State.DECEASED})
@@ -402,6 +417,10 @@ _MESSAGES: Mapping[str, tuple[str, str]] = {
         "this province does not allow this change",
     ),
     "restore_window_passed": ("已超过信息恢复期限", "the restore window has passed"),
+    "relocation_kindergarten": (
+        "所属县区调整须随本园迁往另一县区",
+        "a relocation follows the record's own kindergarten to another county",
+    ),
 }
 
 
@@ -575,6 +594,17 @@ def _g_same_kg(record: StatusRecord | None, change: Change, ctx: Context) -> lis
     return []
 
 
+def _g_relocation(record: StatusRecord | None, change: Change, ctx: Context) -> list[Violation]:
+    dest = ctx.destination  # the record's own kindergarten, in its new county
+    if dest is None:
+        return [_v("relocation_kindergarten", "kindergarten", "the moved kindergarten")]
+    if record is not None and (
+        dest.school_code != record.kindergarten_code or dest.region_code == record.region_code
+    ):
+        return [_v("relocation_kindergarten", "kindergarten", dest.school_code)]
+    return []
+
+
 def _g_open_request(record: StatusRecord | None, change: Change, ctx: Context) -> list[Violation]:
     return [_v("open_request_exists", "record")] if ctx.open_request else []
 
@@ -740,6 +770,7 @@ GUARDS: Final[Mapping[str, Guard]] = {
         _guard("suspension_episode_too_long", True, _g_episode),
         _guard("suspension_cap_exceeded", True, _g_cap),
         _guard("restore_window_passed", False, _g_restore),
+        _guard("relocation_kindergarten", False, _g_relocation),
     )
 }  # fmt: skip
 
@@ -773,7 +804,9 @@ def _not_allowed(record: StatusRecord | None, kind: ChangeKind, ctx: Context) ->
     possible = [
         t.kind.value
         for t in TABLE
-        if _state_fits(t, record) and not (record is None and t.kind is not ChangeKind.REGISTER)
+        if _state_fits(t, record)
+        and not (record is None and t.kind is not ChangeKind.REGISTER)
+        and t.kind not in SYSTEM_CHANGES
     ]
     hint = "allowed: " + (", ".join(possible) if possible else "none (terminal state)")
     zh, en = _MESSAGES["transition_not_allowed"]
@@ -863,7 +896,7 @@ def allowed_changes(record: StatusRecord | None, context: Context) -> list[Chang
     """
     out: list[ChangeKind] = []
     for transition in TABLE:
-        if not _state_fits(transition, record):
+        if not _state_fits(transition, record) or transition.kind in SYSTEM_CHANGES:
             continue
         probe = Change(transition.kind, context.today)
         if not _evaluate(transition, record, probe, context, only_context=True):
@@ -904,6 +937,8 @@ def _effects(record: StatusRecord, change: Change, ctx: Context, target: State) 
         new.update(repeated_grades=(*record.repeated_grades, grade), last_promoted_year=year)
     elif kind is ChangeKind.SKIP and grade is not None:
         new.update(grade=grade.next(2), skipped=True, last_promoted_year=year)
+    elif kind is ChangeKind.RELOCATE and ctx.destination is not None:
+        new["region_code"] = ctx.destination.region_code
     elif kind is ChangeKind.TRANSFER and ctx.destination is not None:
         new.update(
             kindergarten_code=ctx.destination.school_code,
@@ -1136,6 +1171,8 @@ def _cancellable() -> list[State]:
 def _edges() -> list[tuple[str, str, Transition]]:
     edges: list[tuple[str, str, Transition]] = []
     for t in TABLE:
+        if t.kind in SYSTEM_CHANGES:  # self-loops on every live state: in the table only
+            continue
         for source in sorted(t.sources, key=lambda s: -1 if s is None else list(State).index(s)):
             src = "[*]" if source is None else source.value
             if t.target is Target.SAME:
@@ -1203,7 +1240,7 @@ def _assert_table() -> None:
     assert sorted(kinds) == sorted(ChangeKind), "one row per change kind"
     for t in TABLE:
         assert all(g in GUARDS for g in t.guards), t.kind
-        assert (t.target is Target.SAME) <= (len(t.sources) == 1 and None not in t.sources)
+        assert (t.target is Target.SAME) <= (None not in t.sources)
     # every state reachable from REGISTER
     seen: set[State] = set()
     todo = list(_successors(None))

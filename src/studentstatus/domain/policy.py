@@ -64,6 +64,8 @@ DEFAULT_APPROVALS: Mapping[ChangeKind, tuple[Role, ...]] = MappingProxyType(
         ChangeKind.DEATH: _C,
         ChangeKind.CANCEL: _C,
         ChangeKind.RESTORE: _C,
+        # Applied with a kindergarten's move, which both counties approved (services.moves).
+        ChangeKind.RELOCATE: (),
     }
 )
 """Which roles must approve each change by default (the national status table)."""

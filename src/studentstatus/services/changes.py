@@ -264,11 +264,16 @@ def _ensure_can(operator: Operator, action: str, subject: str) -> None:
 
 
 def _kind(kind: ChangeKind | str) -> ChangeKind:
+    requestable = ", ".join(k.value for k in ChangeKind if k not in machine.SYSTEM_CHANGES)
     if isinstance(kind, ChangeKind):
-        return kind
-    try:
-        parsed = ChangeKind.parse(kind)
-    except ValueError:
+        parsed: ChangeKind | None = kind
+    else:
+        try:
+            found = ChangeKind.parse(kind)
+        except ValueError:
+            found = None
+        parsed = found if isinstance(found, ChangeKind) else None
+    if parsed is None:
         raise RuleViolations(
             [
                 Violation(
@@ -276,11 +281,23 @@ def _kind(kind: ChangeKind | str) -> ChangeKind:
                     "change",
                     f"未知的变动类型：{str(kind)[:40]}",
                     f"unknown change kind: {str(kind)[:40]!r}",
-                    hint=", ".join(k.value for k in ChangeKind),
+                    hint=requestable,
                 )
             ]
-        ) from None
-    assert isinstance(parsed, ChangeKind)
+        )
+    if parsed in machine.SYSTEM_CHANGES:
+        raise RuleViolations(
+            [
+                Violation(
+                    "change_kind_system",
+                    "change",
+                    f"{parsed.label_zh}由系统随幼儿园迁移办理，不能申请",
+                    f"{parsed.value} is applied by the library when a kindergarten moves; "
+                    "it cannot be requested",
+                    hint=requestable,
+                )
+            ]
+        )
     return parsed
 
 

@@ -55,12 +55,13 @@ from __future__ import annotations
 
 import attrs
 
-from studentstatus.domain.enums import ProblemStatus
+from studentstatus.domain import machine
+from studentstatus.domain.enums import ChangeKind, ProblemStatus, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Kindergarten
 from studentstatus.errors import RuleViolations, Violation
 from studentstatus.ports import UnitOfWork
-from studentstatus.services.audit import AuditEvent, audit
+from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import absent, require_role
 from studentstatus.services.runtime import Runtime
 
@@ -112,21 +113,54 @@ def _load(uow: UnitOfWork, operator: Operator, school_code: str, to_region: str)
     return kg
 
 
-def _apply_move(uow: UnitOfWork, kg: Kindergarten, to_region: str) -> tuple[int, int]:
+def _apply_move(
+    rt: Runtime, uow: UnitOfWork, operator: Operator, kg: Kindergarten, to_region: str, reason: str
+) -> tuple[int, int]:
+    """Move ``kg`` and its live records to ``to_region``: one ``RELOCATE`` event per record
+    (through the status machine, audited like every change), so that the change log still
+    gives each record as stored; open problems go with their records."""
+    moved_kg = attrs.evolve(kg, region_code=to_region, moving_to=None, move_proposed_by=None)
+    today, now = rt.clock.today(), rt.clock.now()
     # A kindergarten holds hundreds of records, not millions: read them, then write.
-    records = list(uow.records.iter(kindergarten_code=kg.school_code, batch_size=_CHUNK))
+    live = [s for s in State if s in machine.row(ChangeKind.RELOCATE).sources]
+    records = list(uow.records.iter(kindergarten_code=kg.school_code, states=live))
     moved = 0
     for start in range(0, len(records), _CHUNK):
-        batch = [attrs.evolve(r, region_code=to_region) for r in records[start : start + _CHUNK]]
-        moved += len(uow.records.update_many(batch))
+        updates, events = [], []
+        for record in records[start : start + _CHUNK]:
+            context = machine.Context(
+                today, rt.policy_for(record.region_code), kindergarten=kg, destination=moved_kg
+            )
+            change = machine.Change(
+                ChangeKind.RELOCATE, today, reason=reason or "kindergarten moved",
+                operator=str(operator),
+            )  # fmt: skip
+            new, event = machine.apply(record, change, context=context, recorded_at=now)
+            updates.append(attrs.evolve(new, version=record.version))
+            events.append(event)
+        moved += len(uow.records.update_many(updates))
+        uow.changes.append_many(events)
+        audit_many(
+            uow,
+            [
+                AuditEvent(
+                    operator=str(operator),
+                    action="change.relocate",
+                    subject=e.record_id,
+                    reason=e.reason,
+                    before=dict(e.before),
+                    after=dict(e.after),
+                )
+                for e in events
+            ],
+            at=now,
+        )
     problems = 0
     for problem in list(uow.problems.iter(kindergarten_code=kg.school_code)):
         if problem.status is not ProblemStatus.RESOLVED and problem.county_code != to_region:
             uow.problems.update(attrs.evolve(problem, county_code=to_region))
             problems += 1
-    uow.kindergartens.update(
-        attrs.evolve(kg, region_code=to_region, moving_to=None, move_proposed_by=None)
-    )
+    uow.kindergartens.update(moved_kg)
     return moved, problems
 
 
@@ -192,7 +226,7 @@ def move_kindergarten(
             audit(uow, event, at=now)
             uow.commit()
             return KindergartenMove(kg.school_code, origin, target, "proposed")
-        records, problems = _apply_move(uow, kg, target)
+        records, problems = _apply_move(rt, uow, operator, kg, target, reason)
         event = AuditEvent(
             str(operator),
             "kindergarten.moved",
