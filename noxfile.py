@@ -6,8 +6,6 @@ session installs.
 
 from __future__ import annotations
 
-import os
-
 import nox
 
 nox.options.sessions = ["tests", "lint", "typing", "imports"]
@@ -64,5 +62,3 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[postgresql,mysql,testing]")
     for script in ("ids",):
         session.run("python", f"bench/{script}.py", *session.posargs)
-
-

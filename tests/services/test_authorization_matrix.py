@@ -22,6 +22,7 @@ what not would be caught.  ``MATRIX_SIZE`` is the figure ``docs/reliability.md``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -247,7 +248,9 @@ def _blank(text: str, ref: str) -> str:
     forms = {ref, redact(ref), ref[:64], redact(ref)[:64], repr(ref)[1:-1]}
     for form in sorted(forms, key=len, reverse=True):
         if form:
-            text = text.replace(form, "<ref>")
+            # the reference as a whole word only (it may be "0", inside an operator's code)
+            pattern = r"(?<![^\s'\"(])" + re.escape(form) + r"(?![^\s'\",)/])"
+            text = re.sub(pattern, "<ref>", text)
     return text
 
 

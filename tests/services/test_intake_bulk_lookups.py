@@ -10,28 +10,45 @@ from typing import Any
 
 import pytest
 
+from studentstatus.adapters.one_by_one import (
+    ChildrenOneByOne,
+    ProblemsOneByOne,
+    RecordsOneByOne,
+)
 from studentstatus.ports import BulkChildRepository, BulkProblemRepository, BulkRecordRepository
 from studentstatus.services.intake import import_children
 
 from ._registration_world import KG_B, OPS, cn, make_store, row, runtime, seed_kindergartens
 
-_BULK = frozenset({"find_by_documents", "find_by_identities", "for_children", "for_records"})
-
 
 class _Plain:
-    """A repository proxy without the optional bulk methods, counting the one-key calls."""
+    """A repository proxy whose bulk methods are the one-by-one mixins' (an adapter without
+    bulk queries), counting the one-key calls."""
 
     def __init__(self, inner: Any, calls: Counter[str]) -> None:
         self._inner = inner
         self._calls = calls
 
     def __getattr__(self, name: str) -> Any:
-        if name in _BULK:
-            raise AttributeError(name)
         attr = getattr(self._inner, name)
         if name in ("find_by_document", "find_by_identity", "for_child", "for_record"):
             self._calls[name] += 1
         return attr
+
+
+class _PlainChildren(ChildrenOneByOne, _Plain):
+    pass
+
+
+class _PlainRecords(RecordsOneByOne, _Plain):
+    pass
+
+
+class _PlainProblems(ProblemsOneByOne, _Plain):
+    pass
+
+
+_PLAIN = {"children": _PlainChildren, "records": _PlainRecords, "problems": _PlainProblems}
 
 
 class _PlainUnit:
@@ -41,8 +58,8 @@ class _PlainUnit:
 
     def __enter__(self) -> Any:
         self._uow = self._inner.__enter__()
-        for repo in ("children", "records", "problems"):
-            setattr(self, repo, _Plain(getattr(self._uow, repo), self._calls))
+        for repo, proxy in _PLAIN.items():
+            setattr(self, repo, proxy(getattr(self._uow, repo), self._calls))
         return self
 
     def __exit__(self, *exc: Any) -> None:

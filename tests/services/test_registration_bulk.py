@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from studentstatus.adapters.memory import MemoryStore
+from studentstatus.adapters.one_by_one import NumbersOneByOne, ProblemsOneByOne
 from studentstatus.adapters.population import MemoryPopulationRegistry
 from studentstatus.domain.enums import ProblemKind, ProblemStatus
 from studentstatus.domain.model import ProblemRecord
@@ -34,8 +35,8 @@ from ._registration_world import (
 # --------------------------------------------------------------------------- bulk problem methods
 
 
-class _PlainProblems:
-    """A problem repository with only the base port methods, counting calls."""
+class _PlainProblems(ProblemsOneByOne):
+    """A problem repository without bulk queries (the one-by-one mixin's), counting calls."""
 
     def __init__(self, inner: Any, calls: Counter[str]) -> None:
         self._inner = inner
@@ -72,8 +73,8 @@ class _BulkProblems(_PlainProblems):
         return self._call("for_records", record_ids, **kw)  # type: ignore[no-any-return]
 
 
-class _PlainNumbers:
-    """A number registry with only the base port methods, counting calls."""
+class _PlainNumbers(NumbersOneByOne):
+    """A number registry without bulk queries (the one-by-one mixin's), counting calls."""
 
     def __init__(self, inner: Any, calls: Counter[str]) -> None:
         self._inner = inner

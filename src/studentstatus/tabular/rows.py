@@ -157,7 +157,8 @@ _TRUE = frozenset({"1", "true", "t", "yes", "y", "是", "农业", "农村", "rur
 _FALSE = frozenset({"0", "false", "f", "no", "n", "否", "非农业", "城镇", "urban"})
 
 # Undecodable bytes become U+DC00 + byte (see _escape_bad_bytes); every decoder uses it.
-_BAD_BYTES = re.compile(r"[\udc00-\udcff]")  # escapes read by re: no surrogate literal in the source
+# escapes read by re: no surrogate literal in the source
+_BAD_BYTES = re.compile(r"[\udc00-\udcff]")
 # Unicode category Cc: C0 controls (NUL included), DEL and the C1 controls.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SKIPPED: Mapping[str, str] = MappingProxyType({})
