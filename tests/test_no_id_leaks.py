@@ -48,7 +48,7 @@ from studentstatus.ports import Store
 from studentstatus.services.approval import approve_records
 from studentstatus.services.changes import request_change
 from studentstatus.services.intake import import_children, register_child
-from studentstatus.services.numbers import issue_numbers, show
+from studentstatus.services.numbers import get_record, issue_numbers
 from studentstatus.services.problems import list_problems
 from studentstatus.services.verification import verify_records
 
@@ -148,15 +148,15 @@ def test_a_whole_flow_never_shows_a_full_id_number(
     g = g_numbers[0]
 
     # refusals on records held under a G number, by number
-    expect(NotFoundError, lambda: show(rt, OPS["c108"], g))  # out of scope: as if absent
+    expect(NotFoundError, lambda: get_record(rt, OPS["c108"], g))  # out of scope: as if absent
     expect(NotFoundError, lambda: request_change(rt, OPS["kgC"], g, "WITHDRAW", reason="x"))
     expect(PermissionDenied, lambda: request_change(rt, OPS["c108"], g, "WITHDRAW", reason="x"))
     expect(RuleViolations, lambda: request_change(rt, OPS["kgA"], g, "SUSPEND", reason=""))
-    expect(NotFoundError, lambda: show(rt, OPS["p11"], "G" + generated[0][:-1] + "9"))
-    expect(NotFoundError, lambda: show(rt, OPS["p11"], real[2]))
-    shown = show(rt, OPS["p11"], g)
+    expect(NotFoundError, lambda: get_record(rt, OPS["p11"], "G" + generated[0][:-1] + "9"))
+    expect(NotFoundError, lambda: get_record(rt, OPS["p11"], real[2]))
+    shown = get_record(rt, OPS["p11"], g)
     seen += [repr(shown), repr(shown.to_dict())]
-    revealed = show(rt, OPS["p11"], g, reveal=True)
+    revealed = get_record(rt, OPS["p11"], g, reveal=True)
     assert revealed.national_number == g
     seen.append(repr(revealed))  # revealed on purpose, yet never in a repr
 

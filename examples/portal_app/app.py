@@ -68,9 +68,9 @@ from studentstatus.services.approval import approve_records
 from studentstatus.services.changes import (
     approve_step,
     dry_run,
+    list_pending_requests,
     reject_step,
     request_change,
-    requests_for,
 )
 from studentstatus.services.intake import register_child
 from studentstatus.services.kindergartens import import_kindergartens
@@ -349,7 +349,7 @@ def _routes(app: Flask, rt: Runtime) -> None:
             children=_children(rt, records),
             problems=list(list_problems(rt, op)),
             record_problems=_record_problems(rt, op),
-            requests=requests_for(rt, op),
+            requests=list_pending_requests(rt, op),
             form=form or {"entry_date": rt.clock.today().isoformat(), "id_type": "resident"},
             errors=errors or [],
             id_types=_ID_TYPES,

@@ -851,7 +851,7 @@ class _Demo:
     def school_year(self) -> None:
         from studentstatus.services.changes import (
             approve_step,
-            lost_children,
+            list_lost_children,
             reject_step,
             request_change,
         )
@@ -980,7 +980,7 @@ class _Demo:
             f"study abroad: {len(abroad)} (Jan), returned {returned} (May); "
             f"withdrawals {withdrawn}; deaths {int(died)}"
         )
-        lost = lost_children(self.rt, Operator.parse("county:440304"))
+        lost = list_lost_children(self.rt, Operator.parse("county:440304"))
         self.line(
             f"lost-child queue of county:440304 on {self.clock.today()}: {len(lost)} "
             "(released by the source kindergarten, not completed in 10 working days)"
@@ -1040,7 +1040,7 @@ class _Demo:
         from studentstatus.services.changes import approve_step
         from studentstatus.services.dropout import (
             cases_of,
-            county_ledgers,
+            get_county_ledgers,
             read_population,
             record_contact,
             request_withdrawal,
@@ -1095,7 +1095,7 @@ class _Demo:
         totals: Counter[str] = Counter()
         for county in COUNTIES:
             mine = [p for p in people if p.hukou_region == county]
-            led = county_ledgers(
+            led = get_county_ledgers(
                 self.rt, Operator.parse(f"county:{county}"), county, population=mine
             )
             totals.update(led.counts())
@@ -1116,12 +1116,12 @@ class _Demo:
             for c in COUNTIES
         )
         self.line(f"{overdue} overdue problem(s) on the counties' lists")
-        from studentstatus.services.stuck import stuck_records
+        from studentstatus.services.stuck import list_stuck_records
 
         stuck: Counter[str] = Counter()
         late = 0
         for c in COUNTIES:
-            report = stuck_records(self.rt, Operator.parse(f"county:{c}"), collect=False)
+            report = list_stuck_records(self.rt, Operator.parse(f"county:{c}"), collect=False)
             stuck.update(report.counts)
             late += sum(g.overdue for g in report.groups.values())
         self.line(f"without a national number (stuck): {_counts(stuck)}; {late} past the deadline")
@@ -1202,11 +1202,11 @@ class _Demo:
 
     def flows(self) -> Any:
         try:
-            from studentstatus.services.flows import transfer_flows
+            from studentstatus.services.flows import get_transfer_flows
         except ImportError as exc:
             self.skip(f"flows: studentstatus.services.flows not available ({exc.name})")
             return None
-        matrix = transfer_flows(
+        matrix = get_transfer_flows(
             self.rt, Operator.parse("ministry"), date(2025, 9, 1), date(2026, 8, 31), level="county"
         )
         pairs = {

@@ -375,7 +375,7 @@ def _counting_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _queue(world: World, role: Role, scope: str, **kw: Any) -> Callable[[], Any]:
-    """The store's read of an approval queue, as ``requests_for`` makes it."""
+    """The store's read of an approval queue, as ``list_pending_requests`` makes it."""
 
     def run() -> None:
         with world.store.unit_of_work() as uow:
@@ -387,16 +387,16 @@ def _queue(world: World, role: Role, scope: str, **kw: Any) -> Callable[[], Any]
 def test_approval_queue_of_a_county_reads_only_its_requests(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from studentstatus.services.changes import requests_for
+    from studentstatus.services.changes import list_pending_requests
 
     op = Operator.parse(f"county:{COUNTIES[1]}")
     read = _counting_requests(monkeypatch)
-    queue = requests_for(world.rt(), op)
+    queue = list_pending_requests(world.rt(), op)
     assert queue
     assert {v.step for v in queue} == {str(op)}
     assert read == [v.id for v in queue], f"read {len(read)} requests for {len(queue)}"
     read.clear()
-    late = requests_for(world.rt(), op, overdue=True)
+    late = list_pending_requests(world.rt(), op, overdue=True)
     assert late
     assert {v.overdue for v in late} == {True}
     assert read == [v.id for v in late]
@@ -410,12 +410,12 @@ def test_approval_queue_of_a_county_reads_only_its_requests(
 def test_approval_queue_of_a_kindergarten_reads_only_its_requests(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from studentstatus.services.changes import requests_for
+    from studentstatus.services.changes import list_pending_requests
 
     rec = world.records[0]
     op = Operator.parse(f"kindergarten:{rec.kindergarten_code}")
     read = _counting_requests(monkeypatch)
-    queue = requests_for(world.rt(), op)
+    queue = list_pending_requests(world.rt(), op)
     assert queue
     assert {v.step for v in queue} == {str(op)}
     assert read == [v.id for v in queue], f"read {len(read)} requests for {len(queue)}"

@@ -24,10 +24,10 @@ from studentstatus.domain.monitoring import (
 )
 from studentstatus.errors import PermissionDenied
 from studentstatus.services.attendance import (
-    attendance_for,
-    attendance_history,
     detect_absences,
     import_attendance,
+    list_attendance,
+    list_attendance_history,
 )
 from studentstatus.services.audit import verify
 
@@ -120,10 +120,10 @@ def test_national_numbers_resolve_and_corrections_keep_history() -> None:
     fix = import_attendance(rt, KG, _csv("r1,2026-10-29,present,"))
     assert fix.ok
     assert fix.corrections == 1
-    hist = attendance_history(rt, KG, "r1", date(2026, 10, 29))
+    hist = list_attendance_history(rt, KG, "r1", date(2026, 10, 29))
     assert [e.status for e in hist] == [AttendanceStatus.ABSENT, AttendanceStatus.PRESENT]
     assert hist[0].reason is AbsenceReason.UNKNOWN
-    assert [e.status for e in attendance_for(rt, KG, "r1")] == [AttendanceStatus.PRESENT]
+    assert [e.status for e in list_attendance(rt, KG, "r1")] == [AttendanceStatus.PRESENT]
     assert all(e.operator == str(KG) and e.recorded_at == NOW for e in hist)
     assert verify(store).ok
 

@@ -150,7 +150,7 @@ def test_a_foreign_request_does_not_block_the_home_kindergarten(store: Store) ->
         rt, OPS["kgA"], "r0000", ChangeKind.SUSPEND, until=date(2026, 3, 1), reason="生病"
     )
     assert own.request is not None
-    shown = changes.show_request(rt, OPS["kgA"], foreign.id)
+    shown = changes.get_request(rt, OPS["kgA"], foreign.id)
     assert shown.status is RequestStatus.REJECTED
     # ... while a foreign request cannot push aside a home one.
     with pytest.raises(RuleViolations) as err:
@@ -164,7 +164,7 @@ def test_the_home_side_refuses_a_foreign_request_at_once(store: Store) -> None:
     seed(rt, [(KG_A, Grade.MIDDLE)])
     foreign = _transfer(rt).request
     assert foreign is not None
-    pending = changes.show_request(rt, OPS["c105"], foreign.id).step
+    pending = changes.get_request(rt, OPS["c105"], foreign.id).step
     assert pending != str(OPS["c105"])
     # The home county refuses it whoever's step is pending; a reason is required.
     with pytest.raises(RuleViolations):

@@ -146,10 +146,10 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         "number",
         lambda rt, op, t: records.search_records(rt, op, number=t.number).to_dict(),
     ),
-    "numbers.show": ("number", lambda rt, op, t: numbers.show(rt, op, t.number)),
-    "numbers.show(reveal)": (
+    "numbers.get_record": ("number", lambda rt, op, t: numbers.get_record(rt, op, t.number)),
+    "numbers.get_record(reveal)": (
         "number",
-        lambda rt, op, t: numbers.show(rt, op, t.number, reveal=True),
+        lambda rt, op, t: numbers.get_record(rt, op, t.number, reveal=True),
     ),
     "changes.dry_run": (
         "record",
@@ -168,7 +168,7 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         "request",
         lambda rt, op, t: changes.withdraw_request(rt, op, t.request),
     ),
-    "changes.show_request": ("request", lambda rt, op, t: changes.show_request(rt, op, t.request)),
+    "changes.get_request": ("request", lambda rt, op, t: changes.get_request(rt, op, t.request)),
     "problems.resolve_problem": (
         "problem",
         lambda rt, op, t: problems.resolve_problem(rt, op, t.problem, "delete", reason="x"),
@@ -190,18 +190,21 @@ OPERATIONS: dict[str, tuple[str, Op]] = {
         "record",
         lambda rt, op, t: dropout.open_case(rt, op, t.record, detail="x"),
     ),
-    "attendance.attendance_for": (
+    "attendance.list_attendance": (
         "record",
-        lambda rt, op, t: attendance.attendance_for(rt, op, t.record),
+        lambda rt, op, t: attendance.list_attendance(rt, op, t.record),
     ),
-    "attendance.attendance_history": (
+    "attendance.list_attendance_history": (
         "record",
-        lambda rt, op, t: attendance.attendance_history(rt, op, t.record, DAY),
+        lambda rt, op, t: attendance.list_attendance_history(rt, op, t.record, DAY),
     ),
-    "flows.migrant_flags": ("record", lambda rt, op, t: flows.migrant_flags(rt, op, t.record)),
-    "roll.roll_as_of": (
+    "flows.get_migrant_flags": (
+        "record",
+        lambda rt, op, t: flows.get_migrant_flags(rt, op, t.record),
+    ),
+    "roll.list_roll": (
         "kindergarten",
-        lambda rt, op, t: roll.roll_as_of(rt, op, t.kindergarten, DAY),
+        lambda rt, op, t: roll.list_roll(rt, op, t.kindergarten, DAY),
     ),
     "moves.move_kindergarten": (
         "kindergarten",

@@ -172,12 +172,12 @@ def test_transfer_chains(adapter: str, dest: object, chain: list[str], tmp_path:
         assert out.record is None
         assert [f"{s.role.value}:{s.scope}" for s in out.request.steps] == chain
         # ...but sees the incoming child through the request.
-        view = svc.show_request(rt, dest_op, out.request.id)
+        view = svc.get_request(rt, dest_op, out.request.id)
         assert view.child_name == "孩子〇"
         assert view.grade is Grade.MIDDLE
         for i, who in enumerate(chain[1:], start=2):
             op = next(o for o in OPS.values() if str(o) == who)
-            waiting = svc.requests_for(rt, op)
+            waiting = svc.list_pending_requests(rt, op)
             assert [(v.id, v.step_index) for v in waiting] == [(out.request.id, i)]
             assert _record(rt, "r0000").kindergarten_code == KG_A.school_code  # not yet moved
             done = svc.approve_step(rt, op, out.request.id)
@@ -240,7 +240,7 @@ def test_one_open_request_per_record_and_withdrawal() -> None:
             svc.withdraw_request(rt, OPS["c105"], first.request.id)
         gone = svc.withdraw_request(rt, OPS["kgA"], first.request.id)
         assert gone.status is RequestStatus.WITHDRAWN
-        assert svc.requests_for(rt, OPS["c105"]) == []
+        assert svc.list_pending_requests(rt, OPS["c105"]) == []
         # Now another change may go ahead.
         out = svc.request_change(rt, OPS["kgA"], "r0000", ChangeKind.WITHDRAW, reason="x")
         assert out.request is not None
@@ -290,7 +290,7 @@ def test_final_apply_failure_writes_nothing() -> None:
             svc.approve_step(rt, OPS["c105"], out.request.id)
         assert "destination_unlicensed" in {v.code for v in err.value.violations}
         assert _record(rt, "r0000") == before
-        assert svc.requests_for(rt, OPS["c105"])[0].id == out.request.id
+        assert svc.list_pending_requests(rt, OPS["c105"])[0].id == out.request.id
 
 
 def test_scope_refusals_are_logged_without_id(caplog: pytest.LogCaptureFixture) -> None:
@@ -313,7 +313,7 @@ def test_scope_refusals_are_logged_without_id(caplog: pytest.LogCaptureFixture) 
             find_record(rt, OPS["kgB"], str(temp))
         assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 5
         assert all(number not in r.getMessage() for r in caplog.records)
-        assert svc.requests_for(rt, OPS["c105"]) == []
+        assert svc.list_pending_requests(rt, OPS["c105"]) == []
 
 
 def test_overdue_and_lost_child_queue_follow_working_days() -> None:
@@ -334,35 +334,37 @@ def test_overdue_and_lost_child_queue_follow_working_days() -> None:
         svc.approve_step(rt, OPS["kgA"], tr.request.id)  # the source releases the child
         last_due = max(s.due for s in tr.request.steps if s.due)  # type: ignore[type-var]
         rt.clock.at = rt.clock.at.replace(month=10, day=20)  # type: ignore[attr-defined]
-        assert svc.overdue_requests(rt, OPS["c105"]) == []
+        assert svc.list_overdue_requests(rt, OPS["c105"]) == []
         _tick(rt)  # 21 Oct: the abroad request's county step is late, the transfer's is not
-        late = svc.overdue_requests(rt, OPS["c105"])
+        late = svc.list_overdue_requests(rt, OPS["c105"])
         assert [v.id for v in late] == [ab.request.id]
         assert late[0].overdue
-        assert [v.id for v in svc.requests_for(rt, OPS["c105"], overdue=True)] == [ab.request.id]
-        assert len(svc.requests_for(rt, OPS["c105"])) == 2
+        assert [v.id for v in svc.list_pending_requests(rt, OPS["c105"], overdue=True)] == [
+            ab.request.id
+        ]
+        assert len(svc.list_pending_requests(rt, OPS["c105"])) == 2
         county_due = tr.request.steps[2].due
         assert county_due == date(2025, 11, 3)
         rt.clock.at = rt.clock.at.replace(month=11, day=4)  # type: ignore[attr-defined]
-        assert {v.id for v in svc.overdue_requests(rt, OPS["c105"])} == {
+        assert {v.id for v in svc.list_overdue_requests(rt, OPS["c105"])} == {
             tr.request.id,
             ab.request.id,
         }
         # The destination county sees the overdue transfer of its incoming child too.
-        assert [v.id for v in svc.overdue_requests(rt, OPS["c108"])] == [tr.request.id]
-        assert svc.overdue_requests(rt, OPS["c305"]) == []
-        assert svc.lost_children(rt, OPS["c105"]) == []  # not past the last due date yet
+        assert [v.id for v in svc.list_overdue_requests(rt, OPS["c108"])] == [tr.request.id]
+        assert svc.list_overdue_requests(rt, OPS["c305"]) == []
+        assert svc.list_lost_children(rt, OPS["c105"]) == []  # not past the last due date yet
         rt.clock.at = rt.clock.at.replace(  # type: ignore[attr-defined]
             year=last_due.year, month=last_due.month, day=last_due.day
         )
         _tick(rt)
-        lost = svc.lost_children(rt, OPS["c105"])
+        lost = svc.list_lost_children(rt, OPS["c105"])
         assert [v.id for v in lost] == [tr.request.id]
         assert lost[0].lost
-        assert [v.id for v in svc.lost_children(rt, OPS["c108"])] == [tr.request.id]
-        assert svc.lost_children(rt, OPS["c305"]) == []
+        assert [v.id for v in svc.list_lost_children(rt, OPS["c108"])] == [tr.request.id]
+        assert svc.list_lost_children(rt, OPS["c305"]) == []
         with pytest.raises(PermissionDenied):
-            svc.lost_children(rt, OPS["kgA"])
+            svc.list_lost_children(rt, OPS["kgA"])
         # The child is still on the source roll.
         assert _record(rt, "r0000").kindergarten_code == KG_A.school_code
         assert _record(rt, "r0000").state is State.ACTIVE

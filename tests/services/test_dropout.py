@@ -16,7 +16,7 @@ from studentstatus.errors import NotFoundError, PermissionDenied
 from studentstatus.services import changes as svc
 from studentstatus.services.audit import verify
 from studentstatus.services.dropout import (
-    county_ledgers,
+    get_county_ledgers,
     open_case,
     read_population,
     record_contact,
@@ -74,7 +74,7 @@ def test_ledgers_comparisons_and_a_case_closed_by_an_approved_withdrawal(
 
         opened, _ = detect_absences(rt, C105)
         assert len(opened) == 1
-        led = county_ledgers(rt, C105, "110105", population=people)
+        led = get_county_ledgers(rt, C105, "110105", population=people)
         assert led.counts() == {
             "eligible": 2,
             "unenrolled": 1,
@@ -103,7 +103,7 @@ def test_ledgers_comparisons_and_a_case_closed_by_an_approved_withdrawal(
         rt.clock.advance(days=1)  # type: ignore[attr-defined]
         done = svc.approve_step(rt, C105, case.withdraw_request_id)
         assert done.applied
-        led = county_ledgers(rt, C105, "110105")
+        led = get_county_ledgers(rt, C105, "110105")
         assert led.counts()["suspected"] == 0
         assert [c.id for c in led.confirmed] == [case.id]
         assert led.confirmed[0].status is CaseStatus.WITHDRAWN
@@ -119,16 +119,16 @@ def test_scope_and_roles(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> No
         with pytest.raises(ValueError, match="open case"):
             open_case(rt, C105, "r0000", detail="again")
         with pytest.raises(PermissionDenied):
-            county_ledgers(rt, OPS["c305"], "110105")
+            get_county_ledgers(rt, OPS["c305"], "110105")
         with pytest.raises(PermissionDenied):
-            county_ledgers(rt, OPS["kgA"], "110105")
+            get_county_ledgers(rt, OPS["kgA"], "110105")
         with pytest.raises(NotFoundError):
             record_contact(rt, OPS["c108"], case.id, "not mine")
         assert any("refused" in r.getMessage() for r in caplog.records)
-        assert county_ledgers(rt, OPS["p11"], "110105").counts()["suspected"] == 1
-        assert county_ledgers(rt, OPS["city1101"], "110105").counts()["suspected"] == 1
+        assert get_county_ledgers(rt, OPS["p11"], "110105").counts()["suspected"] == 1
+        assert get_county_ledgers(rt, OPS["city1101"], "110105").counts()["suspected"] == 1
         with pytest.raises(ValueError):
-            county_ledgers(rt, OPS["p11"], "11")
+            get_county_ledgers(rt, OPS["p11"], "11")
 
 
 def test_lost_transfer_opens_a_case(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_lost_transfer_opens_a_case(tmp_path: Path) -> None:
         rt.clock.advance(days=120)  # type: ignore[attr-defined]
         changed = refresh_cases(rt, C105, "110105")
         assert len(changed) == 1
-        led = county_ledgers(rt, C105, "110105")
+        led = get_county_ledgers(rt, C105, "110105")
         assert led.lost_children == ("r0000",)
         assert led.suspected[0].trigger is CaseTrigger.LOST_TRANSFER
         assert refresh_cases(rt, C105, "110105") == []  # not opened twice

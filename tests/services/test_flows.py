@@ -12,7 +12,7 @@ from studentstatus.domain.enums import ChangeKind, Grade
 from studentstatus.domain.migration import MigrantStatus
 from studentstatus.errors import NotFoundError
 from studentstatus.services import changes as svc
-from studentstatus.services.flows import migrant_flags, transfer_flows
+from studentstatus.services.flows import get_migrant_flags, get_transfer_flows
 
 from ._changes_world import KG_A, KG_B, KG_C, KG_D, OPS, make_store, runtime, seed
 
@@ -43,22 +43,24 @@ def test_flow_matrix_at_province_and_county_level(adapter: str, tmp_path: Path) 
         _transfer(rt, "r0001", KG_B)  # 110105 -> 110105: same county (no region in the event)
         _transfer(rt, "r0002", KG_A)  # 110108 -> 110105: other county, same province
         start, end = date(2025, 9, 1), date(2025, 9, 30)
-        prov = transfer_flows(rt, OPS["ministry"], start, end)
+        prov = get_transfer_flows(rt, OPS["ministry"], start, end)
         assert prov.flows == {"11": {"11": 2, "44": 1}}
-        county = transfer_flows(rt, OPS["ministry"], start, end, level="county")
+        county = get_transfer_flows(rt, OPS["ministry"], start, end, level="county")
         assert county.flows == {"110105": {"110105": 1, "440305": 1}, "110108": {"110105": 1}}
         assert county.total == 3
         # Scope: a Guangdong county sees only the flow into it; kindergarten B its own.
-        assert transfer_flows(rt, OPS["c305"], start, end, level="county").rows() == [
+        assert get_transfer_flows(rt, OPS["c305"], start, end, level="county").rows() == [
             ("110105", "440305", 1)
         ]
-        assert transfer_flows(rt, OPS["kgB"], start, end).total == 1
-        assert transfer_flows(rt, OPS["ministry"], start, end, region="44").rows() == [
+        assert get_transfer_flows(rt, OPS["kgB"], start, end).total == 1
+        assert get_transfer_flows(rt, OPS["ministry"], start, end, region="44").rows() == [
             ("11", "44", 1)
         ]
-        assert transfer_flows(rt, OPS["ministry"], date(2025, 10, 1), date(2025, 12, 1)).total == 0
+        assert (
+            get_transfer_flows(rt, OPS["ministry"], date(2025, 10, 1), date(2025, 12, 1)).total == 0
+        )
         with pytest.raises(ValueError):
-            transfer_flows(rt, OPS["ministry"], end, start)
+            get_transfer_flows(rt, OPS["ministry"], end, start)
 
 
 def test_migrant_flags(tmp_path: Path) -> None:
@@ -71,17 +73,17 @@ def test_migrant_flags(tmp_path: Path) -> None:
                     attrs.evolve(uow.children.get(cid), hukou_region=hukou, hukou_rural=rural)
                 )
             uow.commit()
-        f0 = migrant_flags(rt, OPS["c105"], "r0000")
+        f0 = get_migrant_flags(rt, OPS["c105"], "r0000")
         assert (f0.status, f0.rural_hukou, f0.rural_migrant) == (
             MigrantStatus.OTHER_PROVINCE,
             True,
             True,
         )
         assert (
-            migrant_flags(rt, OPS["c105"], "r0001").status
+            get_migrant_flags(rt, OPS["c105"], "r0001").status
             is MigrantStatus.OTHER_COUNTY_SAME_PROVINCE
         )
-        assert migrant_flags(rt, OPS["c105"], "r0002").status is MigrantStatus.UNKNOWN
+        assert get_migrant_flags(rt, OPS["c105"], "r0002").status is MigrantStatus.UNKNOWN
         assert f0.to_dict()["status_zh"] == "外省"
         with pytest.raises(NotFoundError):
-            migrant_flags(rt, OPS["c305"], "r0000")
+            get_migrant_flags(rt, OPS["c305"], "r0000")

@@ -18,7 +18,7 @@ from studentstatus.domain.jurisdiction import Operator
 from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.services import changes as svc
 from studentstatus.services.records import find_record, list_records
-from studentstatus.services.roll import roll_as_of
+from studentstatus.services.roll import list_roll
 from studentstatus.services.rollover import plan_rollover
 
 from ._changes_world import KG_A, KG_B, KG_C, KG_D, KINDERGARTENS, runtime, seed
@@ -127,10 +127,12 @@ def test_no_operator_reaches_outside_its_scope() -> None:
                     for item in plan_rollover(rt, op, 2026).items:
                         assert op.covers_record(records[item.record_id])
                 elif name == "roll":
-                    for e in roll_as_of(rt, op, kg, date(2026, 3, 1)):
+                    for e in list_roll(rt, op, kg, date(2026, 3, 1)):
                         assert op.covers_record(records[e.record_id])
                 elif name == "queue":
-                    for view in svc.requests_for(rt, op) + svc.overdue_requests(rt, op):
+                    for view in svc.list_pending_requests(rt, op) + svc.list_overdue_requests(
+                        rt, op
+                    ):
                         rec = records[view.record]
                         dest = next(
                             (k for k in KINDERGARTENS if k.school_code == view.to_kindergarten),

@@ -57,7 +57,7 @@ from studentstatus.services.audit import verify
 from studentstatus.services.intake import import_children
 from studentstatus.services.numbers import issue_numbers
 from studentstatus.services.problems import resolve_problem
-from studentstatus.services.stuck import classify, stuck_records
+from studentstatus.services.stuck import classify, list_stuck_records
 from studentstatus.services.verification import verify_records
 
 from ._registration_world import KG_A, KG_B, OPS, bad_checksum, resident_id, row, runtime
@@ -376,7 +376,7 @@ class Workflow(RuleBasedStateMachine):
                     raise
         assert self._open_problems() == [], "problems left after draining"
         self._issue_and_check()
-        stuck = stuck_records(self.rt, county)
+        stuck = list_stuck_records(self.rt, county)
         assert set(stuck.counts) <= {"number_taken"}, stuck.counts
         chain = verify(self.store, replay=True, unkeyed_ok=True)  # the audit trail agrees
         assert chain.ok, chain

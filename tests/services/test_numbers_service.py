@@ -16,7 +16,7 @@ from studentstatus.errors import NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.ports import Store
 from studentstatus.services.approval import approve_records
 from studentstatus.services.intake import import_children
-from studentstatus.services.numbers import issue_numbers, show
+from studentstatus.services.numbers import get_record, issue_numbers
 from studentstatus.services.problems import list_problems, resolve_problem
 from studentstatus.services.verification import verify_records
 
@@ -77,7 +77,7 @@ def _flow(store: Store) -> None:
     assert second.skipped == {"already_issued": 5, "open_problem": 1}
 
     # the former L number still resolves, the G number is masked unless revealed
-    shown = show(rt, OPS["c105"], temp[1])
+    shown = get_record(rt, OPS["c105"], temp[1])
     assert shown.record_id == rid[1]
     assert shown.former_numbers == ("L**************" + temp[1][-4:],)
     assert shown.temp_number is None
@@ -94,16 +94,18 @@ def _flow(store: Store) -> None:
     assert doc["former_numbers"] == list(shown.former_numbers)
     assert [e["to"] for e in doc["history"]] == ["PENDING", "ACTIVE"]
     assert {n["kind"] for n in doc["numbers"]} == {"G", "L"}
-    revealed = show(rt, OPS["kgA"], g[rid[1]], reveal=True)
+    revealed = get_record(rt, OPS["kgA"], g[rid[1]], reveal=True)
     assert g[rid[1]] not in repr(revealed)
     assert revealed.national_number == g[rid[1]]
     assert revealed.child.document_number == with_id[0]["id_number"]
-    assert show(rt, OPS["c105"], rid[4]).national_number == "J*****************" + g[rid[4]][-1]
-    assert show(rt, OPS["c105"], rid[4], reveal=True).former_numbers == (temp[4],)
+    assert (
+        get_record(rt, OPS["c105"], rid[4]).national_number == "J*****************" + g[rid[4]][-1]
+    )
+    assert get_record(rt, OPS["c105"], rid[4], reveal=True).former_numbers == (temp[4],)
     with pytest.raises(NotFoundError):
-        show(rt, OPS["c108"], temp[1])
+        get_record(rt, OPS["c108"], temp[1])
     with pytest.raises(NotFoundError):
-        show(rt, OPS["c105"], "L999999202001010000")
+        get_record(rt, OPS["c105"], "L999999202001010000")
 
     # a cancelled record keeps its number; the same child registered again cannot get it
     pid = next(p.id for p in list_problems(rt, OPS["c105"]))

@@ -26,7 +26,7 @@ from studentstatus.services.audit import verify
 from studentstatus.services.intake import import_children
 from studentstatus.services.numbers import issue_numbers
 from studentstatus.services.problems import list_problems, resolve_problem
-from studentstatus.services.stuck import stuck_records
+from studentstatus.services.stuck import list_stuck_records
 from studentstatus.services.verification import verify_records
 
 from ._registration_world import KG_B, OPS, make_store, row, runtime, seed_kindergartens
@@ -120,10 +120,10 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     first = issue_numbers(rt, OPS["p11"])
     assert first.skipped == {"open_problem": 1}
     assert first.to_dict()["next_steps"]["open_problem"]["who"] == "kindergarten"
-    assert stuck_records(rt, OPS["c105"]).counts == {"open_problem": 1}
+    assert list_stuck_records(rt, OPS["c105"]).counts == {"open_problem": 1}
 
     resolve_problem(rt, OPS["kgA"], p.id, "evidence", reason="户口簿", evidence=["scan:1"])
-    assert stuck_records(rt, OPS["c105"]).counts == {"evidence_submitted": 1}
+    assert list_stuck_records(rt, OPS["c105"]).counts == {"evidence_submitted": 1}
     out = resolve_problem(rt, OPS["c105"], p.id, "accept", reason="户口簿核实无误")
     assert out.verification is VerificationResult.CONFIRMED
     with store.unit_of_work() as uow:
@@ -136,7 +136,7 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     again = verify_records(rt, OPS["p11"], _registry())
     assert again.checked == 0
     assert list(list_problems(rt, OPS["c105"])) == []
-    assert stuck_records(rt, OPS["c105"]).counts == {"ready": 1}
+    assert list_stuck_records(rt, OPS["c105"]).counts == {"ready": 1}
 
     issued = issue_numbers(rt, OPS["p11"])
     assert [(i["record_id"], i["national_number"]) for i in issued.issued] == [
@@ -147,7 +147,7 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     assert entry.after["basis"] == "CONFIRMED"
     assert child["id_number"] not in str(entry.after)
     assert issue_numbers(rt, OPS["p11"]).issued == []
-    assert stuck_records(rt, OPS["c105"]).counts == {}
+    assert list_stuck_records(rt, OPS["c105"]).counts == {}
     # the audit trail and its replay accept the county's confirmation
     report = verify(store, replay=True, unkeyed_ok=True)
     assert report.ok, report
@@ -191,7 +191,7 @@ def test_correction_without_a_registry_clears_the_answer_and_verify_settles_it()
     assert out.verification is None
     with store.unit_of_work() as uow:
         assert uow.records.get(rid).verification is None
-    assert stuck_records(rt, OPS["c105"]).counts == {"not_verified": 1}
+    assert list_stuck_records(rt, OPS["c105"]).counts == {"not_verified": 1}
     assert issue_numbers(rt, OPS["p11"]).to_dict()["next_steps"]["not_verified"]["who"] == (
         "province"
     )
@@ -295,7 +295,7 @@ def test_number_taken_is_listed_as_terminal_with_its_next_step() -> None:
     assert step["who"] == "county"
     assert "RESTORE" in step["step_en"]
     assert any("number_taken 1" in line and "信息恢复" in line for line in report.skip_lines())
-    stuck = stuck_records(rt, OPS["c105"])
+    stuck = list_stuck_records(rt, OPS["c105"])
     assert stuck.counts == {"number_taken": 1}
     assert stuck.groups["number_taken"].records[0]["record_id"] == new
 
@@ -311,7 +311,7 @@ def test_the_monitoring_report_counts_who_is_stuck(store: Store) -> None:
     verify_records(rt, OPS["p11"], _registry(people[0]))  # the second: NOT_FOUND
     rep = build_report(rt, OPS["c105"], "110105", 2025)
     assert rep.stuck == {"open_problem": 1, "ready": 2}
-    assert rep.stuck == stuck_records(rt, OPS["c105"]).counts
+    assert rep.stuck == list_stuck_records(rt, OPS["c105"]).counts
     assert rep.to_dict()["stuck"] == rep.stuck
     assert "未发学籍号 records without a national number" in format_report(rep)
     issue_numbers(rt, OPS["p11"])

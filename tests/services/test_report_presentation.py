@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.services.flows import FlowMatrix, level_for, transfer_flows
+from studentstatus.services.flows import FlowMatrix, get_transfer_flows, level_for
 from studentstatus.services.report_format import (
     format_report,
     grade_order,
@@ -130,9 +130,9 @@ def test_text_table_columns_line_up_with_chinese_text(rows: list[tuple[str, int]
 def test_a_province_sees_its_flows_by_city_not_one_bar(rt: Runtime) -> None:
     op = Operator.parse("province:44")
     start, end = date(2026, 9, 1), NOW.date()
-    by_province = transfer_flows(rt, op, start, end, region="44")
+    by_province = get_transfer_flows(rt, op, start, end, region="44")
     assert by_province.rows()[0][:2] == ("44", "44")  # the old view: one bar
-    flows = transfer_flows(rt, op, start, end, level=level_for("44"), region="44")
+    flows = get_transfer_flows(rt, op, start, end, level=level_for("44"), region="44")
     assert flows.level == "city"
     assert flows.rows() == [
         ("4419", "4403", 7),
@@ -140,7 +140,7 @@ def test_a_province_sees_its_flows_by_city_not_one_bar(rt: Runtime) -> None:
         ("4403", "4403", 2),
         ("1101", "4403", 1),
     ]
-    beijing = transfer_flows(
+    beijing = get_transfer_flows(
         rt, Operator.parse("province:11"), start, end, level=level_for("11"), region="11"
     )
     assert beijing.level == "county"  # a municipality: by district
@@ -264,7 +264,7 @@ def test_the_page_names_the_cjk_font_it_used(
 
 
 def test_html_page_has_names_labels_and_grade_order(guangdong: Report, rt: Runtime) -> None:
-    flows = transfer_flows(
+    flows = get_transfer_flows(
         rt, Operator.parse("province:44"), date(2026, 9, 1), NOW.date(), level="city", region="44"
     )
     page = charts.render_html(guangdong, images={}, flows=flows)

@@ -10,7 +10,7 @@ import pytest
 from studentstatus.domain.enums import ChangeKind, Grade, State, StepDecision
 from studentstatus.errors import NotFoundError
 from studentstatus.services import changes as svc
-from studentstatus.services.roll import roll_as_of
+from studentstatus.services.roll import list_roll
 
 from ._changes_world import KG_A, KG_B, OPS, make_store, runtime, seed
 
@@ -25,7 +25,7 @@ def _approve_all(rt, request) -> None:  # type: ignore[no-untyped-def]
 
 
 def _ids(rt, kg: str, day: date) -> list[str]:  # type: ignore[no-untyped-def]
-    return [e.record_id for e in roll_as_of(rt, OPS["c105"], kg, day)]
+    return [e.record_id for e in list_roll(rt, OPS["c105"], kg, day)]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
@@ -60,7 +60,7 @@ def test_roll_as_of_with_late_transfer(adapter: str, tmp_path: Path) -> None:
         assert _ids(rt, a, date(2026, 3, 1)) == ["r0001", "r0002"]
         assert _ids(rt, b, date(2026, 3, 1)) == ["r0000"]
         assert _ids(rt, a, date(2026, 3, 10)) == ["r0002"]
-        entry = roll_as_of(rt, OPS["kgB"], b, date(2026, 3, 5))[0]
+        entry = list_roll(rt, OPS["kgB"], b, date(2026, 3, 5))[0]
         assert (entry.state, entry.grade, entry.child_id) == (State.ACTIVE, Grade.JUNIOR, "c0000")
 
 
@@ -69,9 +69,9 @@ def test_roll_scope() -> None:
         rt = runtime(store)
         seed(rt, [(KG_A, Grade.JUNIOR)])
         with pytest.raises(NotFoundError):
-            roll_as_of(rt, OPS["kgB"], KG_A.school_code, date(2025, 9, 1))
+            list_roll(rt, OPS["kgB"], KG_A.school_code, date(2025, 9, 1))
         with pytest.raises(NotFoundError):
-            roll_as_of(rt, OPS["c305"], KG_A.school_code, date(2025, 9, 1))
+            list_roll(rt, OPS["c305"], KG_A.school_code, date(2025, 9, 1))
         with pytest.raises(NotFoundError):
-            roll_as_of(rt, OPS["ministry"], "0000000000", date(2025, 9, 1))
-        assert len(roll_as_of(rt, OPS["kgA"], KG_A.school_code, date(2025, 9, 1))) == 1
+            list_roll(rt, OPS["ministry"], "0000000000", date(2025, 9, 1))
+        assert len(list_roll(rt, OPS["kgA"], KG_A.school_code, date(2025, 9, 1))) == 1

@@ -173,11 +173,11 @@ def requests_cmd(
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
         if mine:
-            views = changes.requests_by(rt, operator, include_closed=include_closed)
+            views = changes.list_requests_by(rt, operator, include_closed=include_closed)
         elif overdue:
-            views = changes.overdue_requests(rt, operator)
+            views = changes.list_overdue_requests(rt, operator)
         else:
-            views = changes.requests_for(rt, operator)
+            views = changes.list_pending_requests(rt, operator)
     if mine and not as_json:
         from studentstatus.cli.lookup import request_lines
 
@@ -275,7 +275,7 @@ def lost_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        views = changes.lost_children(rt, operator)
+        views = changes.list_lost_children(rt, operator)
     _echo_views(views, as_json)
 
 
@@ -578,12 +578,12 @@ def roll_cmd(
     kindergarten_code: str, as_of: date, operator_text: str, as_json: bool, store_url: str
 ) -> None:
     """Who was on roll at a kindergarten on a day (from the change log)."""
-    from studentstatus.services.roll import roll_as_of
+    from studentstatus.services.roll import list_roll
 
     operator = parse_operator(operator_text)
     day = as_of
     with opened_runtime(store_url) as rt:
-        entries = roll_as_of(rt, operator, kindergarten_code, day)
+        entries = list_roll(rt, operator, kindergarten_code, day)
     if as_json:
         echo_json(
             {

@@ -1,7 +1,7 @@
 """Look-up commands an operator lives in: ``kindergartens list|show`` and ``request show``.
 
 Thin wrappers over :func:`studentstatus.services.kindergartens.list_kindergartens`
-and :func:`studentstatus.services.changes.show_request`; each reads only what the
+and :func:`studentstatus.services.changes.get_request`; each reads only what the
 operator's scope covers (another scope's request or kindergarten answers as
 absent).  ``requests --mine`` (the operator's own applications) lives with the
 other queues in :mod:`studentstatus.cli.changes`, ``case list|show|close`` with
@@ -206,11 +206,11 @@ def request_show(request_id: str, operator_text: str, as_json: bool, store_url: 
 
     A request outside the operator's jurisdiction answers as absent (not_found).
     """
-    from studentstatus.services.changes import show_request
+    from studentstatus.services.changes import get_request
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        view = show_request(rt, operator, request_id)
+        view = get_request(rt, operator, request_id)
     if as_json:
         echo_json(view.to_dict())
         return

@@ -115,12 +115,12 @@ def dropout_cmd(
     store_url: str,
 ) -> None:
     """The county's three ledgers (控辍保学台账), comparisons and open cases."""
-    from studentstatus.services.dropout import county_ledgers
+    from studentstatus.services.dropout import get_county_ledgers
 
     operator = parse_operator(operator_text)
     people = _population(population, sheet)
     with opened_runtime(store_url) as rt, busy("comparing the ledgers"):
-        led = county_ledgers(rt, operator, county, population=people)
+        led = get_county_ledgers(rt, operator, county, population=people)
     if as_json:
         echo_json(led.to_dict())
         return
@@ -284,13 +284,13 @@ def flows_cmd(
     store_url: str,
 ) -> None:
     """Origin → destination matrix of transfers effective in the period (with region names)."""
-    from studentstatus.services.flows import level_for, transfer_flows
+    from studentstatus.services.flows import get_transfer_flows, level_for
 
     operator = parse_operator(operator_text)
     own = operator.region_prefix if operator.kindergarten_code is None else "000000"
     chosen = level or level_for(own or "")
     with opened_runtime(store_url) as rt:
-        m = transfer_flows(rt, operator, start, end, level=chosen)  # type: ignore[arg-type]
+        m = get_transfer_flows(rt, operator, start, end, level=chosen)  # type: ignore[arg-type]
     if as_json:
         echo_json(m.to_dict())
         return
@@ -341,7 +341,7 @@ def report_cmd(
     next to their codes; --out also writes the charts and an HTML page
     (and warns when no CJK font is installed: the charts then use English).
     """
-    from studentstatus.services.flows import level_for, transfer_flows
+    from studentstatus.services.flows import get_transfer_flows, level_for
     from studentstatus.services.report_format import format_report
     from studentstatus.services.reports import build_report, school_year_range
 
@@ -373,7 +373,7 @@ def report_cmd(
                 raise click.ClickException(msg) from exc
             start, end = school_year_range(school_year)
             last = max(start, min(end, rt.clock.today()))
-            flows = transfer_flows(
+            flows = get_transfer_flows(
                 rt, operator, start, last, level=level_for(region), region=region
             )
             font_note = font_warning()

@@ -563,11 +563,11 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
 def stuck_cmd(operator_text: str, as_json: bool, store_url: str) -> None:
     """Records in scope without a national number, by reason, with the next step and who takes
     it, the deadline and whether it has passed (e.g. ``--as county:CODE``)."""
-    from studentstatus.services.stuck import stuck_records
+    from studentstatus.services.stuck import list_stuck_records
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        report = stuck_records(rt, operator)
+        report = list_stuck_records(rt, operator)
     if as_json:
         echo_json(report.to_dict())
         return
@@ -591,11 +591,11 @@ def show_cmd(key: str, operator_text: str, reveal: bool, as_json: bool, store_ur
 
     Every number is masked unless --reveal, which is written to the audit trail.
     """
-    from studentstatus.services.numbers import show
+    from studentstatus.services.numbers import get_record
 
     operator = parse_operator(operator_text)
     with opened_runtime(store_url) as rt:
-        rec = show(rt, operator, key, reveal=reveal)
+        rec = get_record(rt, operator, key, reveal=reveal)
     if as_json:
         echo_json(rec.to_dict())
         return

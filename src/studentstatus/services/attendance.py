@@ -71,6 +71,7 @@ from studentstatus.domain.monitoring import AbsenceAlert, absence_alerts
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import PermissionDenied, Violation, mask
 from studentstatus.ports import UnitOfWork
+from studentstatus.services._renamed import renamed
 from studentstatus.services.attendance_reads import fetch_attendance, month_school_day_counts
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import record_in_scope, region_in_scope, require_role
@@ -83,12 +84,12 @@ __all__ = [
     "CHUNK",
     "AttendanceImportReport",
     "RowError",
-    "attendance_for",
-    "attendance_history",
     "detect_absences",
     "ensure_role",
     "fetch_attendance",
     "import_attendance",
+    "list_attendance",
+    "list_attendance_history",
     "month_school_day_counts",
 ]
 
@@ -505,7 +506,7 @@ def _parse_row(
     return AttendanceEntry(record.id, day, status, reason)
 
 
-def attendance_for(
+def list_attendance(
     rt: Runtime,
     operator: Operator,
     record_id: str,
@@ -521,7 +522,7 @@ def attendance_for(
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 9, 1, tzinfo=timezone.utc)))
-    >>> attendance_for(rt, Operator.parse("ministry"), "nope")
+    >>> list_attendance(rt, Operator.parse("ministry"), "nope")
     Traceback (most recent call last):
     ...
     studentstatus.errors.NotFoundError: no record nope / 未找到学籍 nope
@@ -531,7 +532,7 @@ def attendance_for(
         return uow.attendance.for_record(record.id, start=start, end=end)
 
 
-def attendance_history(
+def list_attendance_history(
     rt: Runtime, operator: Operator, record_id: str, day: date
 ) -> list[AttendanceEntry]:
     """Every entry recorded for (record, day), oldest first: corrections keep history.
@@ -541,7 +542,7 @@ def attendance_history(
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 9, 1, tzinfo=timezone.utc)))
-    >>> attendance_history(rt, Operator.parse("ministry"), "nope", date(2025, 9, 1))
+    >>> list_attendance_history(rt, Operator.parse("ministry"), "nope", date(2025, 9, 1))
     Traceback (most recent call last):
     ...
     studentstatus.errors.NotFoundError: no record nope / 未找到学籍 nope
@@ -610,3 +611,8 @@ def _region_scope(operator: Operator, region: str | None) -> str:
     wanted = own if region is None else region
     region_in_scope(operator, "monitor", wanted)
     return wanted
+
+
+# Former names (deprecated; not in __all__).
+attendance_for = renamed(list_attendance, "attendance_for")
+attendance_history = renamed(list_attendance_history, "attendance_history")

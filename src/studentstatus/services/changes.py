@@ -19,10 +19,10 @@ Rules kept here:
 * **scope**: an operator acts only on records it covers; a transfer is applied
   for by the **destination** (it must cover the destination kindergarten) and the
   destination sees the incoming child only through the request
-  (:func:`requests_for`, :func:`show_request`), never through record look-ups;
-* **queues**: :func:`requests_for` lists what waits for an operator (the pending
-  step is its own), :func:`overdue_requests` the requests of its jurisdiction whose
-  pending step is past its due date, :func:`lost_children` the transfers that the
+  (:func:`list_pending_requests`, :func:`get_request`), never through record look-ups;
+* **queues**: :func:`list_pending_requests` lists what waits for an operator (the pending
+  step is its own), :func:`list_overdue_requests` the requests of its jurisdiction whose
+  pending step is past its due date, :func:`list_lost_children` the transfers that the
   source kindergarten released but nobody completed in time (the county's lost-child
   queue; the child stays on the source roll until the transfer is applied).
 
@@ -54,7 +54,7 @@ audit log; refusals are logged (operator, action, masked subject).
 (True, ('county',))
 >>> out = request_change(rt, kgop, "r1", ChangeKind.SUSPEND, until=date(2026, 9, 1),
 ...                      reason="illness")
->>> out.applied, [v.step for v in requests_for(rt, county)]
+>>> out.applied, [v.step for v in list_pending_requests(rt, county)]
 (False, ['county:110105'])
 >>> done = approve_step(rt, county, out.request.id)
 >>> done.applied, done.record.state
@@ -100,6 +100,7 @@ from studentstatus.errors import (
     mask_number,
 )
 from studentstatus.ports import UnitOfWork
+from studentstatus.services._renamed import renamed
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import (
     absent,
@@ -119,14 +120,14 @@ __all__ = [
     "approve_step",
     "commit_request",
     "dry_run",
-    "lost_children",
-    "overdue_requests",
+    "get_request",
+    "list_lost_children",
+    "list_overdue_requests",
+    "list_pending_requests",
+    "list_requests_by",
     "reject_step",
     "request_change",
     "request_change_in",
-    "requests_by",
-    "requests_for",
-    "show_request",
     "withdraw_request",
 ]
 
@@ -1041,7 +1042,9 @@ def _in_jurisdiction(
     return covers_request(operator, request, record, destination)
 
 
-def requests_for(rt: Runtime, operator: Operator, *, overdue: bool = False) -> list[RequestView]:
+def list_pending_requests(
+    rt: Runtime, operator: Operator, *, overdue: bool = False
+) -> list[RequestView]:
     """Open requests whose pending step is the operator's (role and scope), by id.
 
     With ``overdue=True``, only those whose pending step is past its due date.
@@ -1063,7 +1066,7 @@ def requests_for(rt: Runtime, operator: Operator, *, overdue: bool = False) -> l
         return _views(rt, uow, queue, keep, destinations=False)
 
 
-def requests_by(
+def list_requests_by(
     rt: Runtime, operator: Operator, *, include_closed: bool = False
 ) -> list[RequestView]:
     """The requests the operator applied for (``applicant`` is ``str(operator)``), by id.
@@ -1076,7 +1079,7 @@ def requests_by(
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
-    >>> requests_by(rt, Operator.parse("kindergarten:1111000001"))
+    >>> list_requests_by(rt, Operator.parse("kindergarten:1111000001"))
     []
     """
     me = str(operator)
@@ -1089,7 +1092,7 @@ def requests_by(
         return _views(rt, uow, uow.requests.iter(status=status), keep, destinations=False)
 
 
-def overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:
+def list_overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:
     """Open requests of the operator's jurisdiction whose pending step is overdue.
 
     The jurisdiction of a request: its record, its destination kindergarten, its
@@ -1101,7 +1104,7 @@ def overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
-    >>> overdue_requests(rt, Operator.parse("county:110105"))
+    >>> list_overdue_requests(rt, Operator.parse("county:110105"))
     []
     """
     today = rt.clock.today()
@@ -1116,7 +1119,7 @@ def overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:
         return _views(rt, uow, uow.requests.iter(status=RequestStatus.OPEN), keep)
 
 
-def lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
+def list_lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
     """The lost-child queue: transfers the source released but nobody completed in time.
 
     Counties and above only; a transfer is in a county's queue when the record
@@ -1129,7 +1132,7 @@ def lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
-    >>> lost_children(rt, Operator.parse("county:110105"))
+    >>> list_lost_children(rt, Operator.parse("county:110105"))
     []
     """
     _ensure_can(operator, "monitor", "lost-children")
@@ -1146,8 +1149,8 @@ def lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
         return _views(rt, uow, uow.requests.iter(status=RequestStatus.OPEN), keep)
 
 
-def show_request(rt: Runtime, operator: Operator, request_id: str) -> RequestView:
-    """One request, if it lies in the operator's jurisdiction (see :func:`overdue_requests`).
+def get_request(rt: Runtime, operator: Operator, request_id: str) -> RequestView:
+    """One request, if it lies in the operator's jurisdiction (see :func:`list_overdue_requests`).
 
     >>> import random
     >>> from datetime import datetime, timezone
@@ -1155,7 +1158,7 @@ def show_request(rt: Runtime, operator: Operator, request_id: str) -> RequestVie
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
-    >>> show_request(rt, Operator.parse("ministry"), "q0")
+    >>> get_request(rt, Operator.parse("ministry"), "q0")
     Traceback (most recent call last):
     ...
     studentstatus.errors.NotFoundError: ...
@@ -1163,3 +1166,11 @@ def show_request(rt: Runtime, operator: Operator, request_id: str) -> RequestVie
     with rt.store.unit_of_work() as uow:
         request, _owner = _scoped_request(uow, operator, request_id, "show_request")
         return _views(rt, uow, [request], lambda req, rec, dest: True)[0]
+
+
+# Former names (deprecated; not in __all__).
+show_request = renamed(get_request, "show_request")
+requests_for = renamed(list_pending_requests, "requests_for")
+overdue_requests = renamed(list_overdue_requests, "overdue_requests")
+lost_children = renamed(list_lost_children, "lost_children")
+requests_by = renamed(list_requests_by, "requests_by")

@@ -24,7 +24,7 @@ and closes when attendance resumes (a PRESENT day after the last absence:
 RETURNED) or when the child's record is WITHDRAWN — through a WITHDRAW change
 that goes through the normal approvals (:func:`request_withdrawal` calls
 :func:`studentstatus.services.changes.request_change`; the case closes on the
-next :func:`refresh_cases`/:func:`county_ledgers` once the county approved it).
+next :func:`refresh_cases`/:func:`get_county_ledgers` once the county approved it).
 
 Every case action is appended to the audit log in the same unit of work.
 
@@ -35,7 +35,7 @@ Every case action is appended to the audit log in the same unit of work.
 >>> from studentstatus.services.runtime import FixedClock, Runtime
 >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 10, 8, tzinfo=timezone.utc)),
 ...              random.Random(3))
->>> led = county_ledgers(rt, Operator.parse("county:110105"), "110105")
+>>> led = get_county_ledgers(rt, Operator.parse("county:110105"), "110105")
 >>> led.counts()["suspected"], led.eligible_known
 (0, False)
 """
@@ -70,6 +70,7 @@ from studentstatus.domain.monitoring import (
 )
 from studentstatus.errors import NotFoundError, ValidationError, Violation, mask
 from studentstatus.ports import CaseRepository, UnitOfWork
+from studentstatus.services._renamed import renamed
 from studentstatus.services.attendance_reads import fetch_attendance
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import (
@@ -90,8 +91,8 @@ __all__ = [
     "case_dict",
     "cases_of",
     "close_returned",
-    "county_ledgers",
     "get_case",
+    "get_county_ledgers",
     "list_cases",
     "open_case",
     "read_population",
@@ -726,7 +727,7 @@ class CountyLedgers:
         }
 
 
-def county_ledgers(
+def get_county_ledgers(
     rt: Runtime,
     operator: Operator,
     county: str,
@@ -805,3 +806,7 @@ def _enrolled_elsewhere(uow: UnitOfWork, number: str) -> bool:
         if any(r.state.is_live for r in uow.records.for_child(child.id)):
             return True
     return False
+
+
+# Former names (deprecated; not in __all__).
+county_ledgers = renamed(get_county_ledgers, "county_ledgers")

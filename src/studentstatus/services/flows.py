@@ -22,7 +22,7 @@ kindergarten: when it is the source or the destination).
 >>> from studentstatus.domain.jurisdiction import Operator
 >>> from studentstatus.services.runtime import FixedClock, Runtime
 >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 10, 8, tzinfo=timezone.utc)))
->>> m = transfer_flows(rt, Operator.parse("province:11"), date(2026, 9, 1), date(2026, 10, 8))
+>>> m = get_transfer_flows(rt, Operator.parse("province:11"), date(2026, 9, 1), date(2026, 10, 8))
 >>> m.total, m.flows
 (0, {})
 """
@@ -41,10 +41,11 @@ from studentstatus.domain.migration import MigrantStatus, is_rural_migrant, migr
 from studentstatus.domain.model import Kindergarten, StatusChange
 from studentstatus.errors import ValidationError
 from studentstatus.ports import UnitOfWork
+from studentstatus.services._renamed import renamed
 from studentstatus.services.authority import record_in_scope, require_role
 from studentstatus.services.runtime import Runtime
 
-__all__ = ["FlowMatrix", "MigrantFlags", "level_for", "migrant_flags", "transfer_flows"]
+__all__ = ["FlowMatrix", "MigrantFlags", "get_migrant_flags", "get_transfer_flows", "level_for"]
 
 FlowLevel = Literal["province", "city", "county"]
 _WIDTH = {"province": 2, "city": 4, "county": 6}
@@ -94,7 +95,7 @@ class MigrantFlags:
         }
 
 
-def migrant_flags(rt: Runtime, operator: Operator, record_id: str) -> MigrantFlags:
+def get_migrant_flags(rt: Runtime, operator: Operator, record_id: str) -> MigrantFlags:
     """The migrant flags of one record's child (scope-checked).
 
     >>> import random
@@ -103,7 +104,7 @@ def migrant_flags(rt: Runtime, operator: Operator, record_id: str) -> MigrantFla
     >>> from studentstatus.domain.jurisdiction import Operator
     >>> from studentstatus.services.runtime import FixedClock, Runtime
     >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 10, 8, tzinfo=timezone.utc)))
-    >>> migrant_flags(rt, Operator.parse("ministry"), "nope")
+    >>> get_migrant_flags(rt, Operator.parse("ministry"), "nope")
     Traceback (most recent call last):
     ...
     studentstatus.errors.NotFoundError: ...
@@ -185,7 +186,7 @@ def _visible(operator: Operator, sides: list[tuple[str | None, str | None]]) -> 
     return False
 
 
-def transfer_flows(
+def get_transfer_flows(
     rt: Runtime,
     operator: Operator,
     start: date,
@@ -239,3 +240,8 @@ def _ends(
     origin = _side(uow, dict(ev.before), kgs)
     dest = _side(uow, dict(ev.after), kgs)
     return origin, dest
+
+
+# Former names (deprecated; not in __all__).
+migrant_flags = renamed(get_migrant_flags, "migrant_flags")
+transfer_flows = renamed(get_transfer_flows, "transfer_flows")

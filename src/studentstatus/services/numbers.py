@@ -59,10 +59,10 @@ of work.
 [('J', 'J110105202003150011')]
 >>> issue_numbers(rt, Operator.parse("province:11")).issued
 []
->>> shown = show(rt, Operator.parse("county:110105"), out["temp_number"])
+>>> shown = get_record(rt, Operator.parse("county:110105"), out["temp_number"])
 >>> shown.national_number, shown.former_numbers[0][:5], shown.state
 ('J*****************1', 'L****', <State.ACTIVE: 'ACTIVE'>)
->>> full = show(rt, Operator.parse("county:110105"), out["temp_number"], reveal=True)
+>>> full = get_record(rt, Operator.parse("county:110105"), out["temp_number"], reveal=True)
 >>> full.national_number, full.former_numbers == (out["temp_number"],)
 ('J110105202003150011', True)
 >>> "J110105202003150011" in repr(full)
@@ -107,6 +107,7 @@ from studentstatus.domain.model import (
 from studentstatus.domain.problems import next_step
 from studentstatus.errors import ConflictError, InvalidNumber, NotFoundError, mask_number, redact
 from studentstatus.ports import UnitOfWork
+from studentstatus.services._renamed import renamed
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import record_in_scope, require_role
 from studentstatus.services.runtime import Runtime
@@ -120,8 +121,8 @@ __all__ = [
     "ProblemView",
     "RecordView",
     "find_record",
+    "get_record",
     "issue_numbers",
-    "show",
 ]
 
 
@@ -557,7 +558,7 @@ class RecordView:
         }
 
 
-def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> RecordView:
+def get_record(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> RecordView:
     """The record found by number or id, with child, numbers, problems and change history.
 
     A record outside the operator's scope is answered like one that does not exist
@@ -626,3 +627,7 @@ def show(rt: Runtime, operator: Operator, key: str, *, reveal: bool = False) -> 
             for e in history
         ),
     )
+
+
+# Former names (deprecated; not in __all__).
+show = renamed(get_record, "show")

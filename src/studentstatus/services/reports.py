@@ -359,9 +359,9 @@ def assemble(
 
 
 def _stuck(rt: Runtime, scope: ReportScope) -> dict[str, int]:
-    from studentstatus.services.stuck import stuck_counts
+    from studentstatus.services.stuck import count_stuck_records
 
-    return stuck_counts(rt, scope.region_prefix, scope.kindergarten_code)
+    return count_stuck_records(rt, scope.region_prefix, scope.kindergarten_code)
 
 
 def source_for(uow: UnitOfWork, store: Any = None) -> ReportSource:

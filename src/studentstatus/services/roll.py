@@ -25,7 +25,7 @@ TRANSFER or REENROLL, are read: the log is never scanned whole.
 ...                                        KindergartenType.PUBLIC))
 ...     uow.commit()
 >>> rt = Runtime(store, FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)), random.Random(1))
->>> roll_as_of(rt, Operator.parse("county:110105"), "1111000001", date(2026, 3, 1))
+>>> list_roll(rt, Operator.parse("county:110105"), "1111000001", date(2026, 3, 1))
 []
 """
 
@@ -41,10 +41,11 @@ import attrs
 from studentstatus.domain.enums import ChangeKind, Grade, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import StatusChange
+from studentstatus.services._renamed import renamed
 from studentstatus.services.authority import kindergarten_in_scope, require_role
 from studentstatus.services.runtime import Runtime
 
-__all__ = ["ON_ROLL", "RollEntry", "fold_as_of", "roll_as_of"]
+__all__ = ["ON_ROLL", "RollEntry", "fold_as_of", "list_roll"]
 
 ON_ROLL: frozenset[State] = frozenset({State.ACTIVE, State.SUSPENDED})
 """States in which a record holds its place at its kindergarten."""
@@ -129,7 +130,7 @@ def _entries(events: Iterator[StatusChange], code: str, day: date) -> Iterator[R
         yield RollEntry(record_id, str(values.get("child_id", "")), state, grade)
 
 
-def roll_as_of(
+def list_roll(
     rt: Runtime, operator: Operator, kindergarten_code: str, day: date
 ) -> list[RollEntry]:
     """The children on roll at ``kindergarten_code`` on ``day``, by record id.
@@ -150,3 +151,7 @@ def roll_as_of(
             events = uow.changes.iter(record_ids=chunk, effective_to=day)
             out.extend(_entries(iter(events), kindergarten_code, day))
     return out
+
+
+# Former names (deprecated; not in __all__).
+roll_as_of = renamed(list_roll, "roll_as_of")

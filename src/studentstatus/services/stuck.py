@@ -1,6 +1,6 @@
 """Who is stuck: the records of a scope without a national number, by reason and next step.
 
-:func:`stuck_records` lists every live record (PENDING, ACTIVE, SUSPENDED,
+:func:`list_stuck_records` lists every live record (PENDING, ACTIVE, SUSPENDED,
 ABROAD) in the operator's scope that has no national number yet, grouped by
 the reason it has none — the reasons of ``issue-numbers``
 (:data:`studentstatus.domain.problems.NEXT_STEPS`) plus the steps before it:
@@ -26,7 +26,7 @@ never an ID number.
 The records are selected in one read pass (ids spooled to a temporary file)
 and classified chunk by chunk (records, children and open problems read in
 bulk), so memory stays flat in the number of records when ``collect=False``
-(the report then keeps only the counts).  :func:`stuck_counts` gives the
+(the report then keeps only the counts).  :func:`count_stuck_records` gives the
 counts alone (the monitoring report's ``stuck``).
 
 >>> from studentstatus.domain.jurisdiction import Operator
@@ -35,7 +35,7 @@ counts alone (the monitoring report's ``stuck``).
 >>> rt = example_runtime()  # a memory store, kindergarten 1111000001 licensed, 2 Sep 2024
 >>> row = child_row(id_type="resident", id_number="110105202003150038")
 >>> _ = import_children(rt, Operator.parse("kindergarten:1111000001"), [row])
->>> report = stuck_records(rt, Operator.parse("county:110105"))
+>>> report = list_stuck_records(rt, Operator.parse("county:110105"))
 >>> report.counts, report.deadline
 ({'pending_approval': 1}, datetime.date(2025, 7, 31))
 >>> group = report.groups["pending_approval"]
@@ -63,6 +63,7 @@ from studentstatus.domain.policy import Policy
 from studentstatus.domain.problems import NextStep, due_date, next_step
 from studentstatus.errors import InvalidNumber
 from studentstatus.ports import UnitOfWork
+from studentstatus.services._renamed import renamed
 from studentstatus.services.authority import require_role
 from studentstatus.services.runtime import Runtime
 from studentstatus.services.verification import open_problems_of
@@ -73,8 +74,8 @@ __all__ = [
     "StuckGroup",
     "StuckReport",
     "classify",
-    "stuck_counts",
-    "stuck_records",
+    "count_stuck_records",
+    "list_stuck_records",
 ]
 
 LIVE_STATES: tuple[State, ...] = (State.PENDING, State.ACTIVE, State.SUSPENDED, State.ABROAD)
@@ -283,7 +284,7 @@ def _classify_chunk(
         yield rec, reason, deadline, mine
 
 
-def stuck_records(
+def list_stuck_records(
     rt: Runtime,
     operator: Operator,
     *,
@@ -330,7 +331,7 @@ def stuck_records(
     return report
 
 
-def stuck_counts(
+def count_stuck_records(
     rt: Runtime,
     region_prefix: str,
     kindergarten_code: str | None = None,
@@ -345,8 +346,8 @@ def stuck_counts(
     >>> from datetime import datetime, timezone
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> stuck_counts(Runtime(MemoryStore(), FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc))),
-    ...              "11")
+    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    >>> count_stuck_records(rt, "11")
     {}
     """
     filters: dict[str, Any] = (
@@ -358,3 +359,8 @@ def stuck_counts(
     for _rec, reason, _deadline, _mine in _scan(rt, filters, chunk_size=chunk_size):
         counts[reason] += 1
     return {r: counts[r] for r in REASONS if counts[r]}
+
+
+# Former names (deprecated; not in __all__).
+stuck_records = renamed(list_stuck_records, "stuck_records")
+stuck_counts = renamed(count_stuck_records, "stuck_counts")
