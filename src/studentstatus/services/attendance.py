@@ -516,12 +516,10 @@ def list_attendance(
 ) -> list[AttendanceEntry]:
     """A record's current attendance (latest entry per day), scope-checked.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 9, 1, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2025, 9, 1, tzinfo=timezone.utc))
     >>> list_attendance(rt, Operator.parse("ministry"), "nope")
     Traceback (most recent call last):
     ...
@@ -571,12 +569,10 @@ def detect_absences(
     length before ``as_of`` (default today).  Records are streamed and their
     attendance read in bulk, chunk by chunk.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 9, 30, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2025, 9, 30, tzinfo=timezone.utc))
     >>> detect_absences(rt, Operator.parse("county:110105"))
     ([], [])
     """

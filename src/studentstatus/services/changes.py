@@ -711,12 +711,10 @@ def request_change_in(
     together or not at all).  A store that meets its one-open-request rule only at
     commit raises :class:`~studentstatus.errors.ConflictError` from the caller's commit.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> with rt.store.unit_of_work() as uow:
     ...     request_change_in(rt, uow, Operator.parse("kindergarten:1111000001"), "r9",
     ...                       "SUSPEND")
@@ -904,12 +902,10 @@ def approve_step(
 def reject_step(rt: Runtime, operator: Operator, request_id: str, *, reason: str) -> ChangeOutcome:
     """Reject the pending step (a reason is required); the request ends REJECTED.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> reject_step(rt, Operator.parse("county:110105"), "nope", reason="x")
     Traceback (most recent call last):
     ...
@@ -921,12 +917,10 @@ def reject_step(rt: Runtime, operator: Operator, request_id: str, *, reason: str
 def withdraw_request(rt: Runtime, operator: Operator, request_id: str) -> ChangeRequest:
     """Withdraw an open request (only its applicant, only before the last approval).
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> withdraw_request(rt, Operator.parse("kindergarten:1111000001"), "nope")
     Traceback (most recent call last):
     ...
@@ -1098,12 +1092,10 @@ def list_overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:
     The jurisdiction of a request: its record, its destination kindergarten, its
     applicant, or any of its steps lies in the operator's scope.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> list_overdue_requests(rt, Operator.parse("county:110105"))
     []
     """
@@ -1126,12 +1118,10 @@ def list_lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
     (source) or the destination kindergarten lies in its scope.  The child stays
     on the source kindergarten's roll meanwhile.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> list_lost_children(rt, Operator.parse("county:110105"))
     []
     """
@@ -1152,12 +1142,10 @@ def list_lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
 def get_request(rt: Runtime, operator: Operator, request_id: str) -> RequestView:
     """One request, if it lies in the operator's jurisdiction (see :func:`list_overdue_requests`).
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> get_request(rt, Operator.parse("ministry"), "q0")
     Traceback (most recent call last):
     ...

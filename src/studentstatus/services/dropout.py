@@ -253,12 +253,10 @@ def apply_alerts(
 def get_case(rt: Runtime, operator: Operator, case_id: str) -> DropoutCase:
     """A case, scope-checked (county and above; the case's county must be covered).
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 10, 8, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2025, 10, 8, tzinfo=timezone.utc))
     >>> get_case(rt, Operator.parse("county:110105"), "nope")
     Traceback (most recent call last):
     ...
@@ -305,12 +303,10 @@ def close_returned(rt: Runtime, operator: Operator, case_id: str, *, reason: str
     and above, in scope; the closing is audited.  A closed case refuses
     (``case_closed``); an empty reason too (``reason_required``).
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 10, 8, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2025, 10, 8, tzinfo=timezone.utc))
     >>> close_returned(rt, Operator.parse("county:110105"), "k9", reason="back")
     Traceback (most recent call last):
     ...
@@ -490,12 +486,10 @@ def refresh_cases(
     """Close open cases of a county whose record became WITHDRAWN (→ WITHDRAWN), and open
     cases for children in the lost-child queue; returns the ids of cases changed.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2025, 10, 8, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2025, 10, 8, tzinfo=timezone.utc))
     >>> refresh_cases(rt, Operator.parse("county:110105"), "110105")
     []
     """

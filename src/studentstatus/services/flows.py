@@ -98,12 +98,10 @@ class MigrantFlags:
 def get_migrant_flags(rt: Runtime, operator: Operator, record_id: str) -> MigrantFlags:
     """The migrant flags of one record's child (scope-checked).
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 10, 8, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 10, 8, tzinfo=timezone.utc))
     >>> get_migrant_flags(rt, Operator.parse("ministry"), "nope")
     Traceback (most recent call last):
     ...

@@ -245,12 +245,10 @@ def cancel_kindergarten_move(
 ) -> KindergartenMove:
     """Withdraw a pending move (either side may); ``move_not_pending`` when there is none.
 
-    >>> import random
     >>> from datetime import datetime, timezone
-    >>> from studentstatus.adapters.memory import MemoryStore
     >>> from studentstatus.domain.jurisdiction import Operator
-    >>> from studentstatus.services.runtime import FixedClock, Runtime
-    >>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 3, 2, tzinfo=timezone.utc)))
+    >>> from studentstatus.testing.examples import example_runtime
+    >>> rt = example_runtime(datetime(2026, 3, 2, tzinfo=timezone.utc))
     >>> cancel_kindergarten_move(rt, Operator.parse("county:440303"), "4403000001")
     Traceback (most recent call last):
     ...

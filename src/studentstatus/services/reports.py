@@ -24,12 +24,10 @@ picks it when the unit of work offers one (the declared capability
 grouped counts into the :class:`Report` the same way for both, so the two
 can be compared exactly.
 
->>> import random
 >>> from datetime import datetime, timezone
->>> from studentstatus.adapters.memory import MemoryStore
 >>> from studentstatus.domain.jurisdiction import Operator
->>> from studentstatus.services.runtime import FixedClock, Runtime
->>> rt = Runtime(MemoryStore(), FixedClock(datetime(2026, 10, 8, tzinfo=timezone.utc)))
+>>> from studentstatus.testing.examples import example_runtime
+>>> rt = example_runtime(datetime(2026, 10, 8, tzinfo=timezone.utc))
 >>> rep = build_report(rt, Operator.parse("county:110105"), "110105", 2026)
 >>> rep.total, rep.gross_enrolment_rate
 (0, None)
