@@ -97,6 +97,7 @@ __all__ = [
     "allowed_changes",
     "apply",
     "check",
+    "json_value",
     "replay",
     "row",
     "suspension_overdue",
@@ -964,7 +965,14 @@ _FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(StatusRecord) if a
 _PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
-def _json(value: object) -> object:
+def json_value(value: object) -> object:
+    """A record field's value as a change event's ``before``/``after`` holds it (JSON-ready):
+    enums by value, dates in ISO form, tuples as lists.
+
+    >>> from studentstatus.domain.enums import Grade
+    >>> json_value((Grade.JUNIOR, date(2024, 9, 1)))
+    ['JUNIOR', '2024-09-01']
+    """
     if type(value) in _PLAIN:
         return value
     if isinstance(value, enum.Enum):
@@ -972,8 +980,11 @@ def _json(value: object) -> object:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, tuple):
-        return [_json(v) for v in value]
+        return [json_value(v) for v in value]
     return value
+
+
+_json = json_value
 
 
 def _register_after() -> dict[str, Any]:

@@ -81,14 +81,14 @@ a finding (run it again to tell).
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, NoReturn
 
 import attrs
 
+from studentstatus.domain import machine
 from studentstatus.domain import numbers as national
 from studentstatus.domain.audit import AuditFinding, AuditKey, identity_digest
 from studentstatus.domain.enums import ChangeKind
@@ -449,17 +449,7 @@ class _Store:
 _NOTHING = object()
 
 
-def _plain(value: object) -> object:
-    """A record field's value as a change event's ``after`` holds it (JSON-ready)."""
-    if value is None or type(value) in (str, int, bool):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+_plain = machine.json_value  # a record field as an event's ``after`` holds it
 
 
 def _fold(events: Sequence[StatusChange]) -> dict[str, Any]:
@@ -473,7 +463,7 @@ def _fold(events: Sequence[StatusChange]) -> dict[str, Any]:
     must be the same record's; else :class:`~studentstatus.errors.ValidationError`
     (code ``event_sequence``).
 
-    >>> from datetime import UTC, datetime
+    >>> from datetime import UTC, date, datetime
     >>> from studentstatus.domain.enums import State
     >>> t = datetime(2025, 9, 1, tzinfo=UTC)
     >>> e1 = StatusChange("r1", 1, ChangeKind.REGISTER, None, State.PENDING, date(2025, 9, 1),
