@@ -63,6 +63,7 @@ __all__ = [
     "AttendanceRepository",
     "AuditEventFields",
     "AuditLog",
+    "BatchingEncoder",
     "BulkAttendanceRepository",
     "BulkChildRepository",
     "BulkNumberRegistry",
@@ -77,6 +78,7 @@ __all__ = [
     "Groups",
     "IdentityClaims",
     "KeyedAuditLog",
+    "KeyedStore",
     "KindergartenRepository",
     "NumberRegistry",
     "PopulationRegistry",
@@ -93,6 +95,7 @@ __all__ = [
     "RowEncoder",
     "SealingAuditLog",
     "SetBasedRollover",
+    "SkippingRegistry",
     "Store",
     "UnitOfWork",
     "VerificationQuery",
@@ -619,6 +622,34 @@ class KeyedAuditLog(AuditLog, Protocol):
 
 
 @runtime_checkable
+class KeyedStore(Protocol):
+    """A store built with the host's audit key (optional): ``audit verify`` and the
+    checkpoints use it (``services.audit.store_key``).
+
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> isinstance(MemoryStore(), KeyedStore)
+    True
+    """
+
+    @property
+    def audit_key(self) -> AuditKey | None:
+        """The host's key, or ``None`` for an unkeyed store."""
+        ...
+
+
+@runtime_checkable
+class BatchingEncoder(Protocol):
+    """A :class:`RowEncoder` that says how many encoded entities an import gathers before
+    writing them (``0``: every chunk as it comes; optional, default
+    ``services.intake.WRITE_BATCH``)."""
+
+    @property
+    def write_batch(self) -> int:
+        """Entities gathered per write."""
+        ...
+
+
+@runtime_checkable
 class UnitOfWork(Protocol):
     """One atomic unit: repositories plus commit/rollback.
 
@@ -945,6 +976,22 @@ class PopulationRegistry(Protocol):
 
     def verify(self, batch: Sequence[VerificationQuery]) -> Mapping[str, VerificationResult]:
         """One result per queried number (keyed by number)."""
+        ...
+
+
+@runtime_checkable
+class SkippingRegistry(PopulationRegistry, Protocol):
+    """A registry extract that skipped rows it could not use (optional): ``verify`` reports
+    them by reason (``registry_skipped``), e.g. a CSV extract's malformed rows.
+
+    >>> from studentstatus.adapters.population import MemoryPopulationRegistry
+    >>> isinstance(MemoryPopulationRegistry([]), SkippingRegistry)
+    True
+    """
+
+    @property
+    def skipped_by(self) -> Mapping[str, int]:
+        """Skipped rows, by reason code."""
         ...
 
 

@@ -61,7 +61,14 @@ from studentstatus.domain.audit import (
 )
 from studentstatus.domain.model import Child
 from studentstatus.errors import ValidationError
-from studentstatus.ports import AuditEventFields, SealingAuditLog, Store, UnitOfWork
+from studentstatus.ports import (
+    AuditEventFields,
+    KeyedAuditLog,
+    KeyedStore,
+    SealingAuditLog,
+    Store,
+    UnitOfWork,
+)
 from studentstatus.services import audit_replay
 
 __all__ = [
@@ -113,7 +120,7 @@ def log_key(uow: UnitOfWork) -> AuditKey | None:
     ...     log_key(uow) is None
     True
     """
-    key = getattr(uow.audit, "key", None)
+    key = uow.audit.key if isinstance(uow.audit, KeyedAuditLog) else None
     return key if isinstance(key, AuditKey) else None
 
 
@@ -124,7 +131,7 @@ def store_key(store: Store) -> AuditKey | None:
     >>> store_key(MemoryStore(audit_key=b"0123456789abcdef-demo"))
     AuditKey(id='ab927661')
     """
-    key = getattr(store, "audit_key", None)
+    key = store.audit_key if isinstance(store, KeyedStore) else None
     return key if isinstance(key, AuditKey) else None
 
 

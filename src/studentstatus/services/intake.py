@@ -133,7 +133,7 @@ from studentstatus.errors import (
     ValidationError,
     Violation,
 )
-from studentstatus.ports import NumberRegistry, PreparedWrites, UnitOfWork
+from studentstatus.ports import BatchingEncoder, NumberRegistry, PreparedWrites, UnitOfWork
 from studentstatus.services.authority import (
     kindergarten_in_scope,
     record_in_scope,
@@ -606,7 +606,10 @@ def _in_workers(
     writer = run.writer
     uow = writer.uow
     writer.encoder = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
-    writer.write_batch = int(getattr(writer.encoder, "write_batch", WRITE_BATCH))
+    encoder = writer.encoder
+    writer.write_batch = (
+        encoder.write_batch if isinstance(encoder, BatchingEncoder) else WRITE_BATCH
+    )
     if batch is None:
         spec = _spec(run, path, workers, chunk_size, run.numbers)
         source = _parallel.checked_chunks(spec)

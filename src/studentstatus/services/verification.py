@@ -64,7 +64,7 @@ from studentstatus.domain.enums import ProblemKind, ProblemStatus, State, Verifi
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.domain.problems import problem_for_verification
-from studentstatus.ports import PopulationRegistry, UnitOfWork
+from studentstatus.ports import PopulationRegistry, SkippingRegistry, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import require_role
 from studentstatus.services.intake import new_problem
@@ -313,7 +313,9 @@ def verify_records(
         msg = "no population registry: pass one or set Runtime.registry"
         raise ValueError(msg)
     report = VerificationReport(
-        registry_skipped=dict(sorted(dict(getattr(reg, "skipped_by", None) or {}).items()))
+        registry_skipped=dict(sorted(reg.skipped_by.items()))
+        if isinstance(reg, SkippingRegistry)
+        else {}
     )
     with spooled(_candidate_ids(rt, operator), chunk_size) as chunks:
         done = 0
