@@ -69,7 +69,7 @@ from studentstatus.domain.monitoring import (
     close_case,
 )
 from studentstatus.errors import NotFoundError, ValidationError, Violation, mask
-from studentstatus.ports import CaseRepository, UnitOfWork
+from studentstatus.ports import CaseRepository, CaseUnitOfWork, UnitOfWork
 from studentstatus.services._renamed import renamed
 from studentstatus.services.attendance_reads import fetch_attendance
 from studentstatus.services.audit import AuditEvent, audit, audit_many
@@ -130,12 +130,10 @@ def cases_of(uow: UnitOfWork) -> CaseRepository:
     ...     list(cases_of(uow).iter())
     []
     """
-    repo = getattr(uow, "cases", None)
-    if repo is None:
+    if not isinstance(uow, CaseUnitOfWork):
         msg = f"{type(uow).__name__} stores no dropout cases (needs a CaseUnitOfWork with .cases)"
         raise TypeError(msg)
-    found: CaseRepository = repo
-    return found
+    return uow.cases
 
 
 def case_dict(case: DropoutCase) -> dict[str, Any]:
