@@ -130,12 +130,15 @@ from studentstatus.domain.monitoring import (
 )
 from studentstatus.errors import ConflictError, NotFoundError, StudentStatusError
 from studentstatus.ports import (
+    BatchingEncoder,
     BulkAttendanceRepository,
     BulkChildRepository,
     BulkNumberRegistry,
     BulkProblemRepository,
     BulkRecordRepository,
     FieldUpdates,
+    KeyedAuditLog,
+    KeyedStore,
     PreparedWrites,
     RecordQuery,
     RecordSearch,
@@ -2172,6 +2175,21 @@ _BULK_SCENARIOS: tuple[
 
 class UnitOfWorkContract(_Base):
     """Atomicity and isolation of units of work."""
+
+    def test_declared_optional_members_have_their_types(self, store: Store) -> None:
+        """What a store declares of the optional protocols holds what the services read:
+        the host's key (``KeyedStore``, ``KeyedAuditLog``: an ``AuditKey`` or ``None``), a
+        row encoder's batch size (``BatchingEncoder``: an int, 0 or more)."""
+        if isinstance(store, KeyedStore):
+            assert store.audit_key is None or isinstance(store.audit_key, AuditKey)
+        with store.unit_of_work() as uow:
+            if isinstance(uow.audit, KeyedAuditLog):
+                assert uow.audit.key is None or isinstance(uow.audit.key, AuditKey)
+            encoder: object = uow.row_encoder() if isinstance(uow, PreparedWrites) else None
+            if isinstance(encoder, BatchingEncoder):
+                batch: object = encoder.write_batch
+                assert isinstance(batch, int)
+                assert batch >= 0
 
     def test_commit_persists_rollback_discards(self, store: Store) -> None:
         """Committed writes are visible to later units; rolled back ones are not."""
