@@ -322,8 +322,17 @@ class Requests:
         found = self.t.sorted(lambda r: r.record_id == record_id and r.status is RequestStatus.OPEN)
         return found[0] if found else None
 
-    def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
-        return iter(self.t.sorted(lambda r: status is None or r.status is status))
+    def iter(
+        self, *, status: RequestStatus | None = None, applicant: str | None = None
+    ) -> Iterator[ChangeRequest]:
+        return iter(
+            self.t.sorted(
+                lambda r: (
+                    (status is None or r.status is status)
+                    and (applicant is None or r.applicant == applicant)
+                )
+            )
+        )
 
     def pending_for(
         self,

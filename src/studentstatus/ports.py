@@ -341,8 +341,11 @@ class RequestRepository(Protocol):
         """The record's open request, if any."""
         ...
 
-    def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
-        """Requests by id, optionally by status."""
+    def iter(
+        self, *, status: RequestStatus | None = None, applicant: str | None = None
+    ) -> Iterator[ChangeRequest]:
+        """Requests by id, optionally by status and by applicant (``str(operator)``: what an
+        operator applied for, read by index on SQL)."""
         ...
 
     def pending_for(

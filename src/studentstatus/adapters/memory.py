@@ -646,11 +646,16 @@ class _Requests(_Repo):
                 return found
         return None
 
-    def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
+    def iter(
+        self, *, status: RequestStatus | None = None, applicant: str | None = None
+    ) -> Iterator[ChangeRequest]:
         table = self._t("requests")
         for rid in sorted(table):
-            if status is None or table[rid].status is status:
-                yield table[rid]
+            r = table[rid]
+            if (status is None or r.status is status) and (
+                applicant is None or r.applicant == applicant
+            ):
+                yield r
 
     def pending_for(
         self,

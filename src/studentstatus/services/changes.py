@@ -1079,11 +1079,12 @@ def list_requests_by(
     me = str(operator)
 
     def keep(req: ChangeRequest, rec: StatusRecord | None, dest: Kindergarten | None) -> bool:
-        return req.applicant == me
+        return req.applicant == me  # a guard: the store reads only the operator's requests
 
     status = None if include_closed else RequestStatus.OPEN
     with rt.store.unit_of_work() as uow:
-        return _views(rt, uow, uow.requests.iter(status=status), keep, destinations=False)
+        mine = uow.requests.iter(status=status, applicant=me)
+        return _views(rt, uow, mine, keep, destinations=False)
 
 
 def list_overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:

@@ -814,6 +814,22 @@ class RequestContract(_Base):
         with store.unit_of_work() as uow, pytest.raises(NotFoundError):
             uow.requests.get("q-missing")
 
+    def test_requests_by_applicant(self, store: Store) -> None:
+        """``iter(applicant=…)``: an operator's own requests by id, with or without a status."""
+        mine = [_request("q1", "r1"), _request("q3", "r3", RequestStatus.APPROVED)]
+        theirs = attrs.evolve(_request("q2", "r2"), applicant="kindergarten:2222000002")
+        with store.unit_of_work() as uow:
+            for req in (*mine, theirs):
+                uow.requests.add(req)
+            uow.commit()
+        me = "kindergarten:1111000001"
+        with store.unit_of_work() as uow:
+            assert [r.id for r in uow.requests.iter(applicant=me)] == ["q1", "q3"]
+            assert [r.id for r in uow.requests.iter(status=RequestStatus.OPEN, applicant=me)] == [
+                "q1"
+            ]
+            assert list(uow.requests.iter(applicant="kindergarten:9999999999")) == []
+
     def test_second_open_request_conflicts(self, store: Store) -> None:
         """A record has at most one open request; once closed, a new one is accepted."""
         _commit(store, lambda u: u.requests.add(_request("q1", "r1")))

@@ -1520,10 +1520,14 @@ class SqlRequests(_Repo):
             row = self._get_one(self._t.change_requests, "open_record_id", record_id)
         return _rows.request_from_row(row) if row is not None else None
 
-    def iter(self, *, status: RequestStatus | None = None) -> Iterator[ChangeRequest]:
-        """Requests by id, optionally by status."""
+    def iter(
+        self, *, status: RequestStatus | None = None, applicant: str | None = None
+    ) -> Iterator[ChangeRequest]:
+        """Requests by id, optionally by status and applicant (index ``(applicant, id)``)."""
         t = self._t.change_requests
         where = [t.c.status == RequestStatus(status).value] if status is not None else []
+        if applicant is not None:
+            where.append(t.c.applicant == applicant)
         return self._keyset(t, ["id"], where, _rows.request_from_row)
 
     def pending_for(

@@ -331,6 +331,7 @@ def build_tables(
         ix("change_requests_record_id", "record_id"),
         ix("change_requests_status", "status"),
         ix("change_requests_pending", "pending_role", "pending_scope", "id"),
+        ix("change_requests_applicant", "applicant", "id"),
     )
     problems = big(
         "problems",
