@@ -85,7 +85,10 @@ SPEC = {
     K.DEATH: ({S.PENDING, S.ACTIVE, S.SUSPENDED, S.ABROAD, S.WITHDRAWN}, S.DECEASED),
     K.CANCEL: ({S.PENDING, S.ACTIVE}, S.CANCELLED),
     K.RESTORE: ({S.CANCELLED}, m.Target.BEFORE_CANCEL),
-    K.RELOCATE: ({S.PENDING, S.ACTIVE, S.SUSPENDED, S.ABROAD, S.WITHDRAWN}, m.Target.SAME),
+    K.RELOCATE: (
+        {S.PENDING, S.ACTIVE, S.SUSPENDED, S.ABROAD, S.WITHDRAWN, S.CANCELLED},
+        m.Target.SAME,
+    ),
 }
 
 
@@ -97,10 +100,12 @@ class TestTable:
         assert {t.kind: (set(t.sources), t.target) for t in m.TABLE} == SPEC
 
     def test_terminal_and_cancelled(self) -> None:
-        """Nothing leaves GRADUATED/DECEASED; only RESTORE leaves CANCELLED."""
+        """Nothing leaves GRADUATED/DECEASED; only RESTORE leaves CANCELLED (a RELOCATE keeps
+        the state: a cancelled record follows its kindergarten and stays cancelled)."""
         for t in m.TABLE:
             assert not (t.sources & m.TERMINAL)
-            assert (S.CANCELLED in t.sources) == (t.kind is K.RESTORE)
+            leaves = S.CANCELLED in t.sources and t.target is not m.Target.SAME
+            assert leaves == (t.kind is K.RESTORE)
 
     def test_every_guard_known(self) -> None:
         """Each row's guards are in GUARDS; each has a bilingual label."""

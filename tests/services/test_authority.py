@@ -223,3 +223,67 @@ def test_a_move_keeps_the_change_log_true(store: Store) -> None:
     with pytest.raises(RuleViolations) as err:
         changes.request_change(rt, OPS["kgA"], "anything", "RELOCATE")
     assert err.value.violations[0].code == "change_kind_system"
+
+
+def test_a_move_carries_open_requests_cases_and_cancelled_records(store: Store) -> None:
+    """After a move the new county decides the pending steps, holds the open cases and, on a
+    restore, gets the cancelled record back; the old county sees none of it any more."""
+    from studentstatus.ports import CaseUnitOfWork
+    from studentstatus.services.dropout import list_cases, open_case
+
+    rt = runtime(store)
+    rt.clock.at = datetime(2025, 10, 8, 9, tzinfo=UTC)  # type: ignore[attr-defined]
+    recs = seed(rt, [(KG_A, Grade.JUNIOR), (KG_A, Grade.MIDDLE)])
+    old, new = OPS["c105"], OPS["c108"]
+    suspend = changes.request_change(
+        rt, OPS["kgA"], recs[0].id, ChangeKind.SUSPEND, until=date(2026, 3, 1), reason="生病"
+    ).request
+    assert suspend is not None
+    cancel = changes.request_change(rt, OPS["kgA"], recs[1].id, ChangeKind.CANCEL, reason="重复")
+    assert cancel.request is not None
+    changes.approve_step(rt, old, cancel.request.id)
+    with store.unit_of_work() as uow:
+        has_cases = isinstance(uow, CaseUnitOfWork)
+    if has_cases:
+        open_case(rt, old, recs[0].id, detail="缺勤")
+    move_kindergarten(rt, old, KG_A.school_code, "110108")
+    move_kindergarten(rt, new, KG_A.school_code, "110108")
+    with store.unit_of_work() as uow:
+        assert uow.records.get(recs[1].id).region_code == "110108"  # cancelled, moved too
+    with pytest.raises(NotFoundError):
+        changes.get_request(rt, old, suspend.id)
+    assert changes.approve_step(rt, new, suspend.id).applied
+    if has_cases:
+        assert list_cases(rt, old) == []
+        assert len(list_cases(rt, new)) == 1
+    restore = changes.request_change(
+        rt, OPS["kgA"], recs[1].id, ChangeKind.RESTORE, reason="误删"
+    ).request
+    assert restore is not None
+    assert [s.scope for s in restore.steps] == ["110108"]
+    changes.approve_step(rt, new, restore.id)
+    with store.unit_of_work() as uow:
+        restored = uow.records.get(recs[1].id)
+    assert restored.region_code == "110108"
+    assert restored.state is State.ACTIVE
+
+
+def test_a_graduation_closes_a_transfer_it_makes_impossible(store: Store) -> None:
+    """The home side graduates the child (directly, or in the rollover on every store's path):
+    another kindergarten's open transfer request is closed, not left open forever."""
+    rt = runtime(store)
+    seed(rt, [(KG_A, Grade.SENIOR), (KG_A, Grade.SENIOR)])
+    first = _transfer(rt).request
+    second = changes.request_change(
+        rt, OPS["kgC"], "r0001", ChangeKind.TRANSFER, to_kindergarten=KG_C.school_code, reason="x"
+    ).request
+    assert first is not None
+    assert second is not None
+    rt.clock.at = datetime(2026, 9, 1, 8, tzinfo=UTC)  # type: ignore[attr-defined]
+    done = changes.request_change(rt, OPS["kgA"], "r0000", ChangeKind.GRADUATE)
+    assert done.applied
+    assert changes.get_request(rt, OPS["c105"], first.id).status is RequestStatus.REJECTED
+    report = apply_rollover(rt, OPS["c105"], 2026)
+    assert report.totals["graduate"] == 1
+    assert changes.get_request(rt, OPS["c105"], second.id).status is RequestStatus.REJECTED
+    assert verify(store).ok

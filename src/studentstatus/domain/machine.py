@@ -256,11 +256,12 @@ TABLE: Final[tuple[Transition, ...]] = (
     _t(_K.CANCEL, [_S.PENDING, _S.ACTIVE], _S.CANCELLED, ("reason_required",), "删除"),
     _t(_K.RESTORE, [_S.CANCELLED], Target.BEFORE_CANCEL, ("restore_window_passed",), "信息恢复"),
     # Not requested by anyone: the record follows its kindergarten when the kindergarten moves
-    # to another county (services.moves, approved by both counties); live records only (a
-    # graduated, deceased or cancelled record keeps the county it ended in), state unchanged.
+    # to another county (services.moves, approved by both counties); live and cancelled
+    # records (a cancelled one may be restored), state unchanged; a graduated or deceased
+    # record keeps the county it ended in.
     _t(
         _K.RELOCATE,
-        _LIVE_FROM,
+        [*_LIVE_FROM, _S.CANCELLED],
         Target.SAME,
         ("relocation_kindergarten",),
         "所属县区调整",
@@ -1263,7 +1264,8 @@ def _assert_table() -> None:
     assert seen == set(State), f"unreachable: {set(State) - seen}"
     for s in TERMINAL:
         assert not any(s in t.sources for t in TABLE), f"{s} must be absorbing"
-    assert [t.kind for t in TABLE if State.CANCELLED in t.sources] == [ChangeKind.RESTORE]
+    leaving = [t.kind for t in TABLE if State.CANCELLED in t.sources and t.target is not Target.SAME]
+    assert leaving == [ChangeKind.RESTORE]
     for s in set(State) - TERMINAL:
         assert _successors(s) - {s}, f"{s} is a dead end"
     foreign = {"kindergarten_unlicensed", "child_invalid", "grade_age_mismatch"}

@@ -64,8 +64,7 @@ audit log; refusals are logged (operator, action, masked subject).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -95,6 +94,7 @@ from studentstatus.errors import (
     NotFoundError,
     PermissionDenied,
     RuleViolations,
+    TryAgain,
     ValidationError,
     Violation,
     mask_number,
@@ -118,6 +118,7 @@ __all__ = [
     "DryRun",
     "RequestView",
     "approve_step",
+    "close_stale_requests",
     "commit_request",
     "dry_run",
     "get_request",
@@ -662,32 +663,37 @@ def request_change(
 
 def commit_request(uow: UnitOfWork) -> None:
     """Commit ``uow``; the store's one-open-request rule, met at commit, raised as the rule
-    violation ``open_request_exists`` (for callers of :func:`request_change_in`).
+    violation ``open_request_exists`` (for callers of :func:`request_change_in`).  Any other
+    conflict — a stale record, a collision to retry (:class:`~studentstatus.errors.TryAgain`)
+    — is raised as it is.
 
     >>> from studentstatus.adapters.memory import MemoryStore
     >>> with MemoryStore().unit_of_work() as uow:
     ...     commit_request(uow)
     """
-    with _slot_taken():
-        uow.commit()
-
-
-@contextmanager
-def _slot_taken() -> Iterator[None]:
-    """A store's one-open-request rule, met inside a write or a commit, as a rule violation."""
     try:
-        yield
-    except ConflictError:
-        raise RuleViolations(
-            [
-                _v(
-                    "open_request_exists",
-                    "record",
-                    "该学籍有未办结的变动申请，其他变动须等待",
-                    "the record has an open change request; other changes must wait",
-                )
-            ]
-        ) from None
+        uow.commit()
+    except TryAgain:
+        raise
+    except ConflictError as exc:
+        # The stores that check the rule at commit (memory, files) say so in the message;
+        # SQL stores check it when the request is added (see request_change_in).
+        if "open request" in str(exc):
+            raise _slot_violation() from None
+        raise
+
+
+def _slot_violation() -> RuleViolations:
+    return RuleViolations(
+        [
+            _v(
+                "open_request_exists",
+                "record",
+                "该学籍有未办结的变动申请，其他变动须等待",
+                "the record has an open change request; other changes must wait",
+            )
+        ]
+    )
 
 
 def request_change_in(
@@ -742,6 +748,7 @@ def request_change_in(
     if not p.steps:
         stored, event = _apply(rt, uow, p.record, p.change, p.context, now)
         audit_many(uow, [_audit_change(str(operator), event)], at=now)
+        close_stale_requests(uow, operator, [stored], now)
         return ChangeOutcome(True, None, event, stored)
     request = ChangeRequest(
         id=rt.new_id("q"),
@@ -756,10 +763,19 @@ def request_change_in(
         reason=reason,
         evidence=tuple(evidence),
     )
-    with _slot_taken():
-        if p.superseded is not None:
-            _supersede(uow, operator, p.superseded, request.id, now)
+    if p.superseded is not None:
+        _supersede(uow, operator, p.superseded, f"request {request.id}", now)
+    try:
         uow.requests.add(request)
+    except TryAgain:
+        raise
+    except ConflictError:
+        # Another unit opened a request for the record meanwhile: the rule, as a violation;
+        # anything else (a taken request id) as it is.
+        taken = uow.requests.open_for_record(p.record.id)
+        if taken is not None and taken.id != request.id:
+            raise _slot_violation() from None
+        raise
     audit_many(
         uow,
         [
@@ -784,10 +800,35 @@ def request_change_in(
     return ChangeOutcome(False, request, None, None)
 
 
+def close_stale_requests(
+    uow: UnitOfWork, operator: Operator, records: Iterable[StatusRecord], now: datetime
+) -> int:
+    """Close the open requests of ``records`` whose change their new state no longer allows
+    (a transfer of a child the home side has just graduated): REJECTED as superseded, audited.
+    Returns how many were closed.
+
+    >>> from datetime import datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.jurisdiction import Operator
+    >>> with MemoryStore().unit_of_work() as uow:
+    ...     close_stale_requests(uow, Operator.parse("county:110105"), [],
+    ...                          datetime(2026, 9, 1, tzinfo=timezone.utc))
+    0
+    """
+    closed = 0
+    for record in records:
+        request = uow.requests.open_for_record(record.id)
+        if request is None or record.state in machine.row(request.kind).sources:
+            continue
+        _supersede(uow, operator, request, f"the record is now {record.state.value}", now)
+        closed += 1
+    return closed
+
+
 def _supersede(
     uow: UnitOfWork, operator: Operator, foreign: ChangeRequest, by: str, now: datetime
 ) -> None:
-    closed = _home_refusal(foreign, operator, f"superseded by request {by}", now)
+    closed = _home_refusal(foreign, operator, f"superseded: {by}", now)
     uow.requests.update(closed)
     audit_many(
         uow,
@@ -796,7 +837,7 @@ def _supersede(
                 operator=str(operator),
                 action="request.superseded",
                 subject=foreign.id,
-                reason=f"superseded by request {by}",
+                reason=f"superseded: {by}",
                 before={"status": foreign.status.value},
                 after={"status": closed.status.value},
             )

@@ -53,14 +53,17 @@ studentstatus.errors.RuleViolations: move_awaits_other_side [region_code]: ...
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from studentstatus.domain import machine
-from studentstatus.domain.enums import ChangeKind, ProblemStatus, State
+from studentstatus.domain.approvals import scope_for
+from studentstatus.domain.enums import ChangeKind, ProblemStatus, Role, State, StepDecision
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.domain.model import Kindergarten
+from studentstatus.domain.model import Kindergarten, StatusRecord
 from studentstatus.errors import RuleViolations, Violation
-from studentstatus.ports import UnitOfWork
+from studentstatus.ports import CaseUnitOfWork, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit, audit_many
 from studentstatus.services.authority import absent, require_role
 from studentstatus.services.runtime import Runtime
@@ -155,6 +158,8 @@ def _apply_move(
             ],
             at=now,
         )
+    _rescope_requests(uow, kg, records, to_region)
+    _move_open_cases(uow, records, to_region)
     problems = 0
     for problem in list(uow.problems.iter(kindergarten_code=kg.school_code)):
         if problem.status is not ProblemStatus.RESOLVED and problem.county_code != to_region:
@@ -162,6 +167,40 @@ def _apply_move(
             problems += 1
     uow.kindergartens.update(moved_kg)
     return moved, problems
+
+
+def _rescope_requests(
+    uow: UnitOfWork, kg: Kindergarten, records: Sequence[StatusRecord], to_region: str
+) -> None:
+    """The undecided steps of the records' open requests that the old county (or its city or
+    province) was to decide go to the new one's: the new county decides from now on."""
+    for record in records:
+        request = uow.requests.open_for_record(record.id)
+        if request is None:
+            continue
+        steps = []
+        for step in request.steps:
+            old_scope = scope_for(step.role, kg.region_code, kg.school_code)
+            if (
+                step.decision is StepDecision.PENDING
+                and step.role in (Role.COUNTY, Role.CITY, Role.PROVINCE)
+                and step.scope == old_scope
+            ):
+                step = attrs.evolve(step, scope=scope_for(step.role, to_region, kg.school_code))
+            steps.append(step)
+        if tuple(steps) != request.steps:
+            uow.requests.update(attrs.evolve(request, steps=tuple(steps)))
+
+
+def _move_open_cases(uow: UnitOfWork, records: Sequence[StatusRecord], to_region: str) -> None:
+    """The records' open dropout cases go to the new county's ledger (closed ones stay with
+    the county that closed them)."""
+    if not isinstance(uow, CaseUnitOfWork):
+        return
+    for record in records:
+        for case in uow.cases.for_record(record.id):
+            if case.status.is_open and case.county_code != to_region:
+                uow.cases.update(attrs.evolve(case, county_code=to_region))
 
 
 def move_kindergarten(

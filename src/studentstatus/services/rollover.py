@@ -114,6 +114,7 @@ from studentstatus.errors import RuleViolations, StorageError, Violation
 from studentstatus.ports import FieldUpdates, SetBasedRollover, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit
 from studentstatus.services.authority import is_home_request, require_role
+from studentstatus.services.changes import close_stale_requests
 from studentstatus.services.records import iter_scope
 from studentstatus.services.runtime import Runtime
 
@@ -368,6 +369,13 @@ def _run(
         if bulk is not None and totals["covered"]:
             bulk.rollover_write(rule, expected=totals["covered"], **scope)
         totals.pop("covered", None)
+        if open_requests and totals["changed"]:
+            # A transfer applied for by another kindergarten did not hold the record back;
+            # one the new state no longer allows (a graduate's) is closed, audited.
+            touched = uow.records.get_many(list(open_requests)).values()
+            close_stale_requests(
+                uow, operator, [r for r in touched if operator.covers_record(r)], now
+            )
         if totals["changed"]:
             audit(
                 uow,
