@@ -1264,7 +1264,9 @@ def _assert_table() -> None:
     assert seen == set(State), f"unreachable: {set(State) - seen}"
     for s in TERMINAL:
         assert not any(s in t.sources for t in TABLE), f"{s} must be absorbing"
-    leaving = [t.kind for t in TABLE if State.CANCELLED in t.sources and t.target is not Target.SAME]
+    leaving = [
+        t.kind for t in TABLE if State.CANCELLED in t.sources and t.target is not Target.SAME
+    ]
     assert leaving == [ChangeKind.RESTORE]
     for s in set(State) - TERMINAL:
         assert _successors(s) - {s}, f"{s} is a dead end"
