@@ -39,6 +39,7 @@ from studentstatus.adapters.one_by_one import (
     NumbersOneByOne,
     ProblemsOneByOne,
     RecordsOneByOne,
+    RequestsOneByOne,
 )
 from studentstatus.domain.approvals import pending_key
 from studentstatus.domain.enums import (
@@ -298,7 +299,7 @@ class Changes:
         )
 
 
-class Requests:
+class Requests(RequestsOneByOne):
     def __init__(self, t: dict[str, Any]) -> None:
         self.t = Table(t["requests"], lambda r: r.id, "request")
 

@@ -368,6 +368,11 @@ class RequestRepository(Protocol):
         """
         ...
 
+    def overdue(self, before: date) -> Iterator[ChangeRequest]:
+        """The OPEN requests whose pending step was due before ``before``, by id (the
+        overdue and lost-child queues; on SQL by the index of the pending step's due date)."""
+        ...
+
 
 class ProblemRepository(Protocol):
     """Problem records (问题学籍)."""

@@ -657,6 +657,14 @@ class _Requests(_Repo):
             ):
                 yield r
 
+    def overdue(self, before: date) -> Iterator[ChangeRequest]:
+        """Open requests whose pending step was due before ``before``, by id."""
+        table = self._t("requests")
+        for rid in sorted(table):
+            key = pending_key(table[rid])
+            if key is not None and key[2] is not None and key[2] < before:
+                yield table[rid]
+
     def pending_for(
         self,
         role: Role | str,

@@ -19,6 +19,7 @@ mixin                       bulk methods, from
 :class:`ProblemsOneByOne`    ``for_records``, ``update_many``
                              (from ``for_record``, ``update``)
 :class:`NumbersOneByOne`     ``next_sequences`` (from ``next_sequence``)
+:class:`RequestsOneByOne`    ``overdue`` (from ``iter``)
 :class:`AttendanceOneByOne`  ``for_records`` (from ``for_record``)
 ==========================  =========================================================
 
@@ -42,12 +43,19 @@ mixin                       bulk methods, from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, Protocol
 
-from studentstatus.domain.enums import ProblemKind, ProblemStatus
-from studentstatus.domain.model import AttendanceEntry, Child, ProblemRecord, StatusRecord
+from studentstatus.domain.approvals import pending_key
+from studentstatus.domain.enums import ProblemKind, ProblemStatus, RequestStatus
+from studentstatus.domain.model import (
+    AttendanceEntry,
+    ChangeRequest,
+    Child,
+    ProblemRecord,
+    StatusRecord,
+)
 
 __all__ = [
     "AttendanceOneByOne",
@@ -55,6 +63,7 @@ __all__ = [
     "NumbersOneByOne",
     "ProblemsOneByOne",
     "RecordsOneByOne",
+    "RequestsOneByOne",
 ]
 
 
@@ -70,6 +79,12 @@ class _SingleRecords(Protocol):
 class _SingleProblems(Protocol):
     def for_record(self, record_id: str) -> list[ProblemRecord]: ...
     def update(self, problem: ProblemRecord) -> ProblemRecord: ...
+
+
+class _AllRequests(Protocol):
+    def iter(
+        self, *, status: RequestStatus | None = None, applicant: str | None = None
+    ) -> Iterator[ChangeRequest]: ...
 
 
 class _SingleNumbers(Protocol):
@@ -184,3 +199,15 @@ class AttendanceOneByOne:
             if found:
                 out[record_id] = found
         return out
+
+
+class RequestsOneByOne:
+    """``overdue`` from ``iter(status=OPEN)``: every open request is read and the overdue
+    ones kept (an index on the pending step's due date does it in one query)."""
+
+    def overdue(self: _AllRequests, before: date) -> Iterator[ChangeRequest]:
+        """Open requests whose pending step was due before ``before``, by id."""
+        for request in self.iter(status=RequestStatus.OPEN):
+            key = pending_key(request)
+            if key is not None and key[2] is not None and key[2] < before:
+                yield request

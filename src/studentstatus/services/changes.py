@@ -1150,7 +1150,7 @@ def list_overdue_requests(rt: Runtime, operator: Operator) -> list[RequestView]:
         return _in_jurisdiction(operator, req, rec, dest)
 
     with rt.store.unit_of_work() as uow:
-        return _views(rt, uow, uow.requests.iter(status=RequestStatus.OPEN), keep)
+        return _views(rt, uow, uow.requests.overdue(today), keep)
 
 
 def list_lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
@@ -1178,7 +1178,8 @@ def list_lost_children(rt: Runtime, operator: Operator) -> list[RequestView]:
         )
 
     with rt.store.unit_of_work() as uow:
-        return _views(rt, uow, uow.requests.iter(status=RequestStatus.OPEN), keep)
+        # a lost transfer is open past its last step's due date: its pending step is overdue
+        return _views(rt, uow, uow.requests.overdue(today), keep)
 
 
 def get_request(rt: Runtime, operator: Operator, request_id: str) -> RequestView:

@@ -53,7 +53,7 @@ import attrs
 from studentstatus.batching import chunked
 from studentstatus.domain.age import age_on
 from studentstatus.domain.calendar import add_working_days
-from studentstatus.domain.enums import AttendanceStatus, ChangeKind, RequestStatus, Sex, State
+from studentstatus.domain.enums import AttendanceStatus, ChangeKind, Sex, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import StatusRecord
 from studentstatus.domain.monitoring import (
@@ -547,9 +547,9 @@ def _lost_records(uow: UnitOfWork, county: str, today: date) -> list[tuple[Statu
     """Records of ``county`` with a lost transfer (source released, never completed)."""
     from studentstatus.domain.approvals import is_lost_transfer
 
-    lost = [
+    lost = [  # open past the last step's due date: the pending step is overdue too
         r
-        for r in uow.requests.iter(status=RequestStatus.OPEN)
+        for r in uow.requests.overdue(today)
         if r.kind is ChangeKind.TRANSFER and is_lost_transfer(r, today)
     ]
     records = uow.records.get_many([r.record_id for r in lost])

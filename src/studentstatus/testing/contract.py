@@ -830,6 +830,19 @@ class RequestContract(_Base):
             ]
             assert list(uow.requests.iter(applicant="kindergarten:9999999999")) == []
 
+    def test_overdue_requests(self, store: Store) -> None:
+        """``overdue(before)``: the open requests whose pending step was due before it, by id;
+        closed ones never (their steps wait for no one)."""
+        late = _request("q1", "r1")  # the county's step is due 2024-09-28
+        closed = _request("q2", "r2", RequestStatus.REJECTED)
+        with store.unit_of_work() as uow:
+            uow.requests.add(late)
+            uow.requests.add(closed)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert list(uow.requests.overdue(date(2024, 9, 28))) == []
+            assert [r.id for r in uow.requests.overdue(date(2024, 9, 29))] == ["q1"]
+
     def test_second_open_request_conflicts(self, store: Store) -> None:
         """A record has at most one open request; once closed, a new one is accepted."""
         _commit(store, lambda u: u.requests.add(_request("q1", "r1")))

@@ -1530,6 +1530,12 @@ class SqlRequests(_Repo):
             where.append(t.c.applicant == applicant)
         return self._keyset(t, ["id"], where, _rows.request_from_row)
 
+    def overdue(self, before: date) -> Iterator[ChangeRequest]:
+        """Open requests whose pending step was due before ``before``, by id: ``… WHERE
+        pending_due < ?`` on the index ``(pending_due, id)`` (only open requests have one)."""
+        t = self._t.change_requests
+        return self._keyset(t, ["id"], [t.c.pending_due < before], _rows.request_from_row)
+
     def pending_for(
         self,
         role: Role | str,

@@ -332,6 +332,7 @@ def build_tables(
         ix("change_requests_status", "status"),
         ix("change_requests_pending", "pending_role", "pending_scope", "id"),
         ix("change_requests_applicant", "applicant", "id"),
+        ix("change_requests_pending_due", "pending_due", "id"),
     )
     problems = big(
         "problems",
