@@ -33,6 +33,7 @@ import attrs
 
 __all__ = [
     "ConflictError",
+    "FederationError",
     "InvalidChecksum",
     "InvalidComponent",
     "InvalidDate",
@@ -422,6 +423,31 @@ class StorageError(StudentStatusError):
     """
 
     code: ClassVar[str] = "storage"
+
+
+class FederationError(StorageError):
+    """The two-level federation (provincial stores and a national hub) cannot do what was
+    asked: a store that is not PostgreSQL, ``wal_level`` not ``logical``, a replication
+    slot or publication missing, a province not set up.  ``code`` is stable; ``hint`` says
+    what to do.
+
+    >>> err = FederationError("wal_level_not_logical", "wal_level is replica, not logical",
+    ...                       "wal_level 为 replica，不是 logical",
+    ...                       hint="ALTER SYSTEM SET wal_level = logical; then restart")
+    >>> err.code, isinstance(err, StorageError)
+    ('wal_level_not_logical', True)
+    >>> str(err)
+    'wal_level_not_logical: wal_level is replica, not logical / wal_level 为 replica，不是 logical'
+    """
+
+    code: ClassVar[str] = "federation"
+
+    def __init__(self, code: str, message_en: str, message_zh: str, *, hint: str = "") -> None:
+        self.code = code  # type: ignore[misc]
+        self.message_en = redact(message_en)
+        self.message_zh = redact(message_zh)
+        self.hint = redact(hint)
+        super().__init__(f"{code}: {self.message_en} / {self.message_zh}")
 
 
 class ConflictError(StorageError):

@@ -43,6 +43,7 @@ from studentstatus.domain.enums import (
     State,
     VerificationResult,
 )
+from studentstatus.domain.federation import Message, Transfer, TransferStatus
 from studentstatus.domain.model import (
     AttendanceEntry,
     AuditEntry,
@@ -74,12 +75,14 @@ __all__ = [
     "ChangeLog",
     "ChildRepository",
     "Clock",
+    "FederationLink",
     "FieldUpdates",
     "Groups",
     "IdentityClaims",
     "KeyedAuditLog",
     "KeyedStore",
     "KindergartenRepository",
+    "NationalHub",
     "NumberRegistry",
     "PopulationRegistry",
     "PreparedWrites",
@@ -1056,4 +1059,83 @@ class CaseUnitOfWork(UnitOfWork, Protocol):
     @property
     def cases(self) -> CaseRepository:
         """Dropout cases."""
+        ...
+
+
+@runtime_checkable
+class FederationLink(Protocol):
+    """A provincial store's side of the two-level federation (PostgreSQL only; shipped:
+    :class:`studentstatus.adapters.sql.federation.ProvinceLink`).
+
+    Every method that takes ``uow`` works inside that open unit of work, so a message
+    is marked applied, its effect written and its answer sent in one transaction:
+    applied exactly once, or not at all.
+    """
+
+    province: str
+    """The two-digit code of this store's province."""
+
+    def ident(self, identity_key: tuple[str, ...]) -> str:
+        """The national identity hash of a key under this province's national key."""
+        ...
+
+    def send(self, uow: UnitOfWork, message: Message) -> None:
+        """Put ``message`` into this province's outbox (replicated to the hub)."""
+        ...
+
+    def next_messages(self, uow: UnitOfWork, limit: int) -> list[Message]:
+        """Up to ``limit`` unapplied messages to this province, oldest first, locked for
+        this unit (skipping those another unit holds)."""
+        ...
+
+    def mark_applied(self, uow: UnitOfWork, message_id: str) -> bool:
+        """Mark a message applied; ``False`` if it was already (then apply nothing)."""
+        ...
+
+    def live_records(self, uow: UnitOfWork, ident: str) -> list[str]:
+        """Ids of this province's live records whose child has national hash ``ident``."""
+        ...
+
+    def add_transfer(self, uow: UnitOfWork, transfer: Transfer) -> None:
+        """Store a new transfer row (ConflictError if its id exists)."""
+        ...
+
+    def get_transfer(self, uow: UnitOfWork, transfer_id: str) -> Transfer | None:
+        """A transfer row by id, locked for this unit; ``None`` if there is none."""
+        ...
+
+    def save_transfer(self, uow: UnitOfWork, transfer: Transfer) -> None:
+        """Update a transfer row's status and decision fields."""
+        ...
+
+    def list_transfers(
+        self,
+        uow: UnitOfWork,
+        *,
+        region_prefix: str = "",
+        kindergarten_code: str | None = None,
+        status: TransferStatus | None = None,
+        limit: int = 100,
+    ) -> list[Transfer]:
+        """Transfer rows by id whose county starts with ``region_prefix`` (and of one
+        kindergarten, one status)."""
+        ...
+
+
+@runtime_checkable
+class NationalHub(Protocol):
+    """The national hub (shipped: :class:`studentstatus.adapters.sql.federation.Hub`)."""
+
+    def provinces(self) -> list[str]:
+        """The provinces the hub subscribes to."""
+        ...
+
+    def dedupe(self) -> tuple[int, int]:
+        """Find identity hashes live in two or more provinces and send each province a
+        notice (idempotent); returns (findings, new notices)."""
+        ...
+
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per province: ACTIVE records by county, grade and sex, and problems by
+        ``KIND/STATUS``, as the hub holds them (``{"44": {"by_county": {...}, ...}}``)."""
         ...

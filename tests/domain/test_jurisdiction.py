@@ -173,6 +173,9 @@ class TestRoles:
             ("attendance", {Role.KINDERGARTEN}),
             ("import_kindergartens", {Role.COUNTY, Role.CITY, Role.PROVINCE, Role.MINISTRY}),
             ("roster", {Role.COUNTY}),
+            ("request_transfer", {Role.KINDERGARTEN, Role.COUNTY}),
+            ("decide_transfer", {Role.COUNTY}),
+            ("national", {Role.MINISTRY}),
         ],
     )
     def test_table(self, action: str, allowed: set[Role]) -> None:

@@ -103,6 +103,12 @@ ROLE_RULES: Mapping[str, frozenset[Role]] = MappingProxyType(
         "export": _COUNTY_UP,
         # The audit chain is one national log: only the province and the ministry check it.
         "audit_verify": frozenset({_P, _M}),
+        # Between two provincial deployments: the destination's kindergarten or county asks
+        # for a child of another province; the source's county decides.
+        "request_transfer": frozenset({_K, _CO}),
+        "decide_transfer": frozenset({_CO}),
+        # The national hub's own work (dedupe across provinces, national counts): the ministry.
+        "national": frozenset({_M}),
     }
 )
 """Which roles may perform each action (scope is checked separately, per object)."""

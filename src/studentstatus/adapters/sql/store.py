@@ -469,6 +469,22 @@ class SqlUnitOfWork:
                 self._tx.rollback()
             self._begin()
 
+    def connection(self) -> Connection:
+        """The unit's connection, inside its transaction: for an extension of this adapter
+        that must write in the same unit (the federation link,
+        :mod:`studentstatus.adapters.sql.federation`).
+
+        >>> store = SqlStore("sqlite://", create=True)
+        >>> with store.unit_of_work() as uow:
+        ...     uow.connection().exec_driver_sql("SELECT 1").scalar_one()
+        1
+        >>> store.close()
+        """
+        if self._conn is None:
+            msg = "the unit of work is not active (use it in a with block)"
+            raise StorageError(msg)
+        return self._conn
+
     # report counts (ports.ReportingUnitOfWork) -------------------------------------------
 
     def report_source(self) -> SqlReportSource:

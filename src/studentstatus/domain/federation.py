@@ -1,0 +1,246 @@
+"""The two-level federation's vocabulary: national identity hashes, messages, transfers.
+
+Each province runs its own store; the national hub sees every province through
+PostgreSQL logical replication (the adapter is
+:mod:`studentstatus.adapters.sql.federation`, the services
+:mod:`studentstatus.services.federation`).  This module holds what both sides
+must agree on and what can be decided without a database:
+
+* the **national identity hash** of a child (:func:`national_ident`): an
+  HMAC-SHA256 of the child's identity key (:mod:`studentstatus.domain.claims`)
+  under a national key that provinces hold and the hub does not.  Two provinces
+  compute the same hash for the same child, so the hub can find a child live in
+  two provinces by comparing hashes; without the key nobody can test a guessed
+  ID number against a hash.  The database computes the same function
+  (``pgcrypto``'s ``hmac``) in the province's feed triggers;
+* the **messages** between provinces and the hub (:class:`Message`,
+  :class:`MessageKind`), applied exactly once by id;
+* the **transfer between provinces** (:class:`TransferStatus`,
+  :func:`next_transfer_status`): the destination asks, the source's county
+  decides, the child leaves the source (WITHDRAWN) in the same transaction that
+  sends the approval, and becomes ACTIVE at the destination only when the
+  approval arrives — so a child is never ACTIVE in two provinces.
+
+>>> key = bytes(32)
+>>> national_ident(key, ("d", "11010520200315003X"))
+'753951003203bbdd5c3c9d2c16f4351a'
+>>> national_ident(key, ("d", "11010520200315003X")) == national_ident(b"x" * 32,
+...                                                                   ("d", "11010520200315003X"))
+False
+>>> notice_id("44", "753951003203bbdd5c3c9d2c16f4351a", ("11", "44"))
+'dup-44-d88d0c14f84896007e2f7857'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from studentstatus.domain.claims import IdentityKey
+from studentstatus.domain.enums import Grade, _Labelled
+from studentstatus.domain.model import Child
+from studentstatus.errors import ValidationError
+
+__all__ = [
+    "HUB",
+    "IDENT_HEX",
+    "KEY_MIN_BYTES",
+    "Message",
+    "MessageKind",
+    "Transfer",
+    "TransferStatus",
+    "check_key",
+    "check_province",
+    "national_ident",
+    "next_transfer_status",
+    "notice_id",
+]
+
+HUB = "hub"
+"""The ``source`` of messages the national hub writes itself (duplicate notices)."""
+
+IDENT_HEX = 32
+"""Hex digits kept of the HMAC (128 bits), as for the local claim keys."""
+
+KEY_MIN_BYTES = 16
+"""The shortest national key accepted (128 bits)."""
+
+_PROVINCE = re.compile(r"[1-9][0-9]")
+
+
+def check_province(code: str) -> str:
+    """A two-digit province code (``11`` … ``82``), or :class:`ValidationError`.
+
+    >>> check_province("44")
+    '44'
+    >>> check_province("440000")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: invalid_province [province]: ...
+    """
+    if not isinstance(code, str) or not _PROVINCE.fullmatch(code):
+        raise ValidationError(
+            f"a province is two digits such as 44, not {str(code)[:12]!r}",
+            field="province",
+            code="invalid_province",
+            message_zh=f"省级代码应为两位数字（如 44），而不是 {str(code)[:12]!r}",
+        )
+    return code
+
+
+def check_key(key: bytes) -> bytes:
+    """The national key, refused when shorter than :data:`KEY_MIN_BYTES`.
+
+    >>> len(check_key(bytes(32)))
+    32
+    >>> check_key(b"short")
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: weak_national_key [national_key]: ...
+    """
+    if len(key) < KEY_MIN_BYTES:
+        raise ValidationError(
+            f"the national key must be at least {KEY_MIN_BYTES} bytes",
+            field="national_key",
+            code="weak_national_key",
+            message_zh=f"全国密钥至少应为 {KEY_MIN_BYTES} 字节",
+        )
+    return key
+
+
+def national_ident(key: bytes, identity_key: IdentityKey) -> str:
+    """The national identity hash of an identity key: HMAC-SHA256 under ``key`` of the
+    key's parts joined by U+001F, first :data:`IDENT_HEX` hex digits.
+
+    The feed triggers compute the same value in SQL (the adapter's tests compare both).
+
+    >>> national_ident(bytes(32), ("i", "李小红", "F", "2021-05-01"))
+    'e5cf7e2608dd9e9af5f12f1571a5ae52'
+    """
+    text = "\x1f".join(identity_key).encode("utf-8")
+    return hmac.new(key, text, hashlib.sha256).hexdigest()[:IDENT_HEX]
+
+
+def notice_id(province: str, ident: str, provinces: Sequence[str]) -> str:
+    """The id of the duplicate notice to ``province`` about ``ident`` live in ``provinces``:
+    the same finding gives the same id, so a dedupe run twice sends nothing new.
+
+    The hub's SQL builds the same id (``'dup-' || province || '-' || left(md5(…), 24)``).
+    """
+    digest = hashlib.md5(  # noqa: S324 - an id, not a secret
+        (ident + ":" + ",".join(sorted(provinces))).encode("ascii")
+    ).hexdigest()
+    return f"dup-{province}-{digest[:24]}"
+
+
+class MessageKind(_Labelled):
+    """What a message between provinces (through the hub) asks or tells."""
+
+    TRANSFER_REQUEST = "transfer_request", "跨省转园申请"
+    TRANSFER_APPROVED = "transfer_approved", "跨省转园已同意"
+    TRANSFER_REFUSED = "transfer_refused", "跨省转园不同意"
+    DUPLICATE_NOTICE = "duplicate_notice", "跨省重复学籍通知"
+
+
+@attrs.frozen
+class Message:
+    """One message: ``source`` and ``destination`` are province codes (``source`` is
+    :data:`HUB` for the hub's notices); ``body`` holds no name or document number.
+
+    >>> m = Message("t1-req", "44", "11", MessageKind.TRANSFER_REQUEST, {"transfer": "t1"})
+    >>> m.kind.label_zh, m.destination
+    ('跨省转园申请', '11')
+    """
+
+    id: str
+    source: str
+    destination: str
+    kind: MessageKind
+    body: Mapping[str, Any]
+    created_at: datetime | None = None
+
+
+class TransferStatus(_Labelled):
+    """A transfer between provinces, as each side records it.
+
+    The destination's row goes REQUESTED → DONE or REFUSED; the source's row
+    PENDING → APPROVED or REFUSED.
+    """
+
+    REQUESTED = "REQUESTED", "已申请（等待转出省）"
+    PENDING = "PENDING", "待转出县审核"
+    APPROVED = "APPROVED", "已同意转出"
+    REFUSED = "REFUSED", "不同意"
+    DONE = "DONE", "已转入"
+
+
+_NEXT: dict[tuple[TransferStatus, MessageKind | str], TransferStatus] = {
+    (TransferStatus.REQUESTED, MessageKind.TRANSFER_APPROVED): TransferStatus.DONE,
+    (TransferStatus.REQUESTED, MessageKind.TRANSFER_REFUSED): TransferStatus.REFUSED,
+    (TransferStatus.PENDING, "approve"): TransferStatus.APPROVED,
+    (TransferStatus.PENDING, "refuse"): TransferStatus.REFUSED,
+}
+
+
+def next_transfer_status(status: TransferStatus, event: MessageKind | str) -> TransferStatus | None:
+    """The status a transfer moves to on ``event`` (a message that arrived, or the source
+    county's ``"approve"`` / ``"refuse"``), or ``None`` when the event does not apply
+    (an answer to a transfer already answered: applied once, ignored after).
+
+    >>> next_transfer_status(TransferStatus.REQUESTED, MessageKind.TRANSFER_APPROVED)
+    <TransferStatus.DONE: 'DONE'>
+    >>> next_transfer_status(TransferStatus.DONE, MessageKind.TRANSFER_APPROVED) is None
+    True
+    >>> next_transfer_status(TransferStatus.PENDING, "approve")
+    <TransferStatus.APPROVED: 'APPROVED'>
+    """
+    return _NEXT.get((status, event))
+
+
+def _masked_child(child: Child | None) -> str:
+    return "None" if child is None else f"Child({child.id!r}, …)"
+
+
+@attrs.frozen
+class Transfer:
+    """A transfer between provinces as one side keeps it.
+
+    ``direction`` is ``"in"`` on the destination (which holds ``child``: what its
+    kindergarten entered, never sent anywhere) and ``"out"`` on the source (which
+    holds ``record_id``, the record that leaves).  ``other_province`` is the other
+    side; ``county_code`` the county that decides (source) or receives
+    (destination); ``national_number`` the number the child keeps, set on the
+    destination when the approval arrives.  ``repr`` shows no child data and no
+    number.
+
+    >>> from datetime import date
+    >>> t = Transfer("t1", "in", TransferStatus.REQUESTED, "11", "ab" * 16,
+    ...              effective_date=date(2026, 3, 2), kindergarten_code="4403000001",
+    ...              county_code="440303", national_number="G11010520200315003X")
+    >>> "G11010520200315003X" in repr(t), t.status.label_zh
+    (False, '已申请（等待转出省）')
+    """
+
+    id: str
+    direction: str
+    status: TransferStatus
+    other_province: str
+    ident: str = attrs.field(repr=False)
+    effective_date: date
+    kindergarten_code: str | None = None
+    county_code: str | None = None
+    record_id: str | None = None
+    grade: Grade | None = None
+    child: Child | None = attrs.field(default=None, repr=_masked_child)
+    national_number: str | None = attrs.field(default=None, repr=False)
+    requested_by: str = ""
+    decided_by: str | None = None
+    reason: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None

@@ -1,0 +1,530 @@
+"""The federation on three real PostgreSQL clusters: two provinces (11, 44) and the hub.
+
+One scenario, in steps that build on each other (the clusters are made once): publish
+and subscribe (idempotent), national dedupe and its notices, transfers between the
+provinces with a province, the hub and a subscription stopped mid-flow, and the
+convergence checks — no message lost, none applied twice, no child ACTIVE in two
+provinces, the national report equal to the provinces' sum, every audit chain verifying.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from tests.federation.conftest import Nodes
+
+from studentstatus.adapters.sql import SqlStore
+from studentstatus.adapters.sql.federation import (
+    NATIONAL_SCHEMA,
+    Hub,
+    ProvinceLink,
+    feed_schema,
+    publish,
+    records_feed_equal,
+)
+from studentstatus.domain.claims import identity_key
+from studentstatus.domain.enums import Grade, ProblemKind, Sex, State
+from studentstatus.domain.federation import TransferStatus, national_ident
+from studentstatus.domain.jurisdiction import Operator
+from studentstatus.domain.model import Child, DocumentKind, IdentityDocument
+from studentstatus.errors import FederationError, NotFoundError, PermissionDenied, RuleViolations
+from studentstatus.services import federation as fed
+from studentstatus.services.audit import verify
+from studentstatus.services.reports import build_report
+from studentstatus.services.runtime import FixedClock, Runtime
+from studentstatus.testing.seeding import kindergarten_code, resident_number, seed_province
+
+KEY = bytes(range(32))
+MINISTRY = Operator.parse("ministry")
+NOW = datetime(2025, 3, 3, 9, tzinfo=UTC)
+N11, N44, SHARED = 120, 90, 15  # 44's first SHARED children hold 11's first ID numbers
+TIMEOUT = 90.0
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    """Poll ``check`` until it holds (replication is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def scalar(engine: sa.Engine, sql: str) -> Any:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(sql).scalar_one()
+
+
+class World:
+    """The three nodes with their stores, links and runtimes."""
+
+    def __init__(self, nodes: Nodes) -> None:
+        self.nodes = nodes
+        self.stores = {p: SqlStore(nodes.url(p), create=True) for p in ("11", "44")}
+        self.hub = Hub(nodes.url("hub"))
+        self.links: dict[str, ProvinceLink] = {}
+        self.rts = {
+            p: Runtime(s, FixedClock(NOW), random.Random(int(p))) for p, s in self.stores.items()
+        }
+
+    def close(self) -> None:
+        for s in self.stores.values():
+            s.close()
+        self.hub.close()
+
+    def hub_engine(self) -> sa.Engine:
+        return self.hub.engine
+
+    def dispose(self) -> None:
+        """Drop pooled connections (after a node restarted)."""
+        for s in self.stores.values():
+            s.engine.dispose()
+        self.hub.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def world(nodes: Nodes) -> Iterator[World]:
+    w = World(nodes)
+    seed_province(w.stores["11"], "11", N11)
+    # 44's children 0 … SHARED-1 hold the ID numbers of 11's first children (registered in
+    # both provinces); the rest are 44's own.
+    seed_province(w.stores["44"], "44", SHARED, id_region="110105")
+    seed_province(w.stores["44"], "44", N44 - SHARED, first=SHARED)
+    yield w
+    w.close()
+
+
+def _active(store: SqlStore) -> int:
+    with store.unit_of_work() as uow:
+        return sum(1 for _ in uow.records.iter(states=[State.ACTIVE]))
+
+
+def _hub_records(w: World, p: str, where: str = "TRUE") -> int:
+    return int(
+        scalar(w.hub_engine(), f"SELECT count(*) FROM {feed_schema(p)}.records WHERE {where}")
+    )
+
+
+# ------------------------------------------------------------------------ refusals
+
+
+def test_other_stores_are_refused() -> None:
+    store = SqlStore("sqlite://", create=True)
+    with pytest.raises(FederationError) as info:
+        publish(store, "11", KEY)
+    assert info.value.code == "postgresql_only"
+    assert "PostgreSQL" in info.value.message_en
+    assert "PostgreSQL" in info.value.message_zh
+    with pytest.raises(FederationError):
+        ProvinceLink(store)
+    store.close()
+
+
+def test_wal_level_must_be_logical(nodes: Nodes) -> None:
+    store = SqlStore(nodes.url("replica"), create=True)
+    try:
+        with pytest.raises(FederationError) as info:
+            publish(store, "11", KEY)
+        assert info.value.code == "wal_level_not_logical"
+        assert "wal_level = logical" in info.value.hint
+        assert "replica" in info.value.message_en
+        assert "replica" in info.value.message_zh
+        with store.engine.connect() as conn:  # nothing was created
+            assert (
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'province_%%'"
+                ).scalar_one()
+                == 0
+            )
+        hub = Hub(nodes.url("replica"))
+        with pytest.raises(FederationError) as info:
+            hub.attach("11", nodes.url("replica"))
+        assert info.value.code == "wal_level_not_logical"
+        hub.close()
+    finally:
+        store.close()
+
+
+def test_weak_key_and_bad_province_refused(world: World) -> None:
+    with pytest.raises(ValueError, match="weak_national_key"):
+        publish(world.stores["11"], "11", b"short")
+    with pytest.raises(ValueError, match="invalid_province"):
+        publish(world.stores["11"], "110000", KEY)
+
+
+def test_link_needs_publish(world: World) -> None:
+    with pytest.raises(FederationError) as info:
+        ProvinceLink(world.stores["11"])
+    assert info.value.code == "not_published"
+
+
+def test_hub_refuses_an_unpublished_province(world: World) -> None:
+    with pytest.raises(FederationError) as info:
+        world.hub.attach("11", world.nodes.url("11"))
+    assert info.value.code == "not_published"
+
+
+# ------------------------------------------------------------------------ set-up
+
+
+def test_publish_is_idempotent_and_backfills(world: World) -> None:
+    first = publish(world.stores["11"], "11", KEY)
+    again = publish(world.stores["11"], "11", KEY)
+    assert (first.created, again.created) == (True, False)
+    assert first.records == again.records == N11
+    assert publish(world.stores["44"], "44", KEY).records == N44
+    for p in ("11", "44"):
+        assert records_feed_equal(world.stores[p])
+        world.links[p] = ProvinceLink(world.stores[p])
+    with pytest.raises(FederationError) as info:
+        publish(world.stores["11"], "44", KEY)
+    assert info.value.code == "province_mismatch"
+    with pytest.raises(FederationError) as info:
+        publish(world.stores["11"], "11", bytes(32))
+    assert info.value.code == "national_key_mismatch"
+
+
+def test_feed_ident_is_the_python_hmac(world: World) -> None:
+    """The trigger's SQL hash equals domain.federation.national_ident, for every record."""
+    store = world.stores["44"]
+    with store.unit_of_work() as uow:
+        records = list(uow.records.iter())
+        children = uow.children.get_many([r.child_id for r in records])
+    want = {r.id: national_ident(KEY, identity_key(children[r.child_id])) for r in records}
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT record_id, ident FROM {feed_schema('44')}.records")
+        got = {r[0]: r[1] for r in rows}
+    assert got == want
+    # A child without a document (name + sex + birth date) and a lower-case x.
+    link = world.links["44"]
+    kid = Child("cx", "李小红", Sex.F, date(2021, 5, 1))
+    with store.engine.connect() as conn:
+        sql = conn.execute(
+            sa.text(
+                "SELECT studentstatus_federation.ident(:k, 'none', NULL, :n, 'F', :b), "
+                "studentstatus_federation.ident(:k, 'resident', :d, 'x', 'M', :b)"
+            ),
+            {"k": KEY, "n": "李小红", "b": date(2021, 5, 1), "d": "11010520200315003x"},
+        ).one()
+    doc = Child(
+        "cy",
+        "x",
+        Sex.M,
+        date(2021, 5, 1),
+        IdentityDocument(DocumentKind.RESIDENT, "11010520200315003x"),
+    )
+    assert sql[0] == link.ident(identity_key(kid))
+    assert sql[1] == link.ident(identity_key(doc))
+
+
+def test_subscribe_is_idempotent_and_catches_up(world: World) -> None:
+    made = world.hub.attach("11", world.nodes.url("11"))
+    assert made == dict.fromkeys(
+        ("hub_publication", "hub_subscription", "province_subscription"), True
+    )
+    world.hub.attach("44", world.nodes.url("44"))
+    assert set(world.hub.attach("44", world.nodes.url("44")).values()) == {False}
+    assert world.hub.provinces() == ["11", "44"]
+    wait_for(
+        "the hub to copy both provinces",
+        lambda: _hub_records(world, "11") == N11 and _hub_records(world, "44") == N44,
+    )
+    # What the hub holds: no names, no document numbers, no national numbers.
+    with world.hub_engine().connect() as conn:
+        columns = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema LIKE "
+                "'province_%%'"
+            )
+        }
+        text = conn.exec_driver_sql(
+            f"SELECT string_agg(t::text, '|') FROM {feed_schema('11')}.records t"
+        ).scalar_one()
+    assert not columns & {"name", "document_number", "national_number", "guardians"}
+    assert resident_number("110105", 3) not in text
+
+
+# ------------------------------------------------------------------------ dedupe
+
+
+def test_dedupe_sends_each_province_a_notice_once(world: World) -> None:
+    with pytest.raises(PermissionDenied):
+        fed.dedupe(world.hub, Operator.parse("province:44"))
+    first = fed.dedupe(world.hub, MINISTRY)
+    assert (first.findings, first.notices) == (SHARED, 2 * SHARED)
+    again = fed.dedupe(world.hub, MINISTRY)
+    assert (again.findings, again.notices) == (SHARED, 0)
+    for p in ("11", "44"):
+        wait_for(
+            f"notices to reach {p}",
+            lambda p=p: (
+                scalar(world.stores[p].engine, f"SELECT count(*) FROM {NATIONAL_SCHEMA}.mail")
+                == SHARED
+            ),
+        )
+        report = fed.apply_inbox(world.rts[p], world.links[p])
+        assert report.applied == SHARED
+        assert report.outcomes == {"duplicate_problems": SHARED}
+        assert fed.apply_inbox(world.rts[p], world.links[p]).applied == 0
+        with world.stores[p].unit_of_work() as uow:
+            problems = [x for x in uow.problems.iter() if x.kind is ProblemKind.DUPLICATE_ID]
+        other = "44" if p == "11" else "11"
+        assert len(problems) == SHARED
+        assert all(f"province {other}" in x.detail for x in problems)
+        assert all(resident_number("110105", 1) not in x.detail for x in problems)
+
+
+# ------------------------------------------------------------------------ transfers
+
+
+def _child_of_11(i: int) -> Child:
+    """What 44's kindergarten enters for 11's child ``i`` (from the family's documents)."""
+    number = resident_number("110105", i)
+    return Child(
+        f"c44-in-{i}",
+        f"幼儿{i}",
+        Sex.M if int(number[16]) % 2 else Sex.F,
+        date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
+        IdentityDocument(DocumentKind.RESIDENT, number),
+    )
+
+
+MOVERS = list(range(SHARED + 10, SHARED + 22))  # 12 children of 11, not in 44
+KG44 = Operator.parse(f"kindergarten:{kindergarten_code('44', 0)}")
+COUNTY11 = Operator.parse("county:110105")
+
+
+def _deliver(world: World, p: str, count: int) -> fed.ApplyReport:
+    """Wait until ``count`` unapplied messages reached province ``p``; apply them."""
+    wait_for(
+        f"{count} messages to reach {p}",
+        lambda: (
+            scalar(
+                world.stores[p].engine,
+                f"SELECT count(*) FROM {NATIONAL_SCHEMA}.mail WHERE applied_at IS NULL",
+            )
+            >= count
+        ),
+    )
+    return fed.apply_inbox(world.rts[p], world.links[p])
+
+
+def test_transfer_request_refusals(world: World) -> None:
+    link, rt = world.links["44"], world.rts["44"]
+    with pytest.raises(PermissionDenied):
+        fed.request_transfer_in(
+            rt,
+            link,
+            Operator.parse("province:44"),
+            _child_of_11(0),
+            from_province="11",
+            to_kindergarten=kindergarten_code("44", 0),
+        )
+    with pytest.raises(RuleViolations) as info:
+        # 11's child 0 is live in 44 already (the shared children).
+        fed.request_transfer_in(
+            rt,
+            link,
+            KG44,
+            _child_of_11(0),
+            from_province="44",
+            to_kindergarten=kindergarten_code("44", 0),
+        )
+    assert {v.code for v in info.value.violations} == {"same_province", "already_live_here"}
+    with pytest.raises(NotFoundError):
+        fed.request_transfer_in(
+            rt,
+            link,
+            KG44,
+            _child_of_11(40),
+            from_province="11",
+            to_kindergarten=kindergarten_code("11", 0),
+        )
+
+
+def test_transfers_with_nodes_down(world: World) -> None:
+    rt44, rt11 = world.rts["44"], world.rts["11"]
+    link44, link11 = world.links["44"], world.links["11"]
+    # The hub's subscription to 44 is disabled while the requests are made: they wait in
+    # 44's replication slot.
+    with world.hub_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ALTER SUBSCRIPTION studentstatus_hub_from_44 DISABLE")
+    requests = [
+        fed.request_transfer_in(
+            rt44,
+            link44,
+            KG44,
+            _child_of_11(i),
+            from_province="11",
+            to_kindergarten=kindergarten_code("44", 0),
+            grade=Grade.MIDDLE,
+        )
+        for i in MOVERS
+    ]
+    unknown = fed.request_transfer_in(
+        rt44,
+        link44,
+        KG44,
+        _child_of_11(N11 + 50),
+        from_province="11",
+        to_kindergarten=kindergarten_code("44", 0),
+    )
+    assert {t.status for t in requests} == {TransferStatus.REQUESTED}
+    time.sleep(1.0)
+    assert (
+        scalar(
+            world.stores["11"].engine,
+            f"SELECT count(*) FROM {NATIONAL_SCHEMA}.mail WHERE applied_at IS NULL",
+        )
+        == 0
+    )
+    with world.hub_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ALTER SUBSCRIPTION studentstatus_hub_from_44 ENABLE")
+    report = _deliver(world, "11", len(MOVERS) + 1)
+    assert report.outcomes == {"pending": len(MOVERS), "refused": 1}
+    pending = fed.list_transfers(rt11, link11, COUNTY11, status=TransferStatus.PENDING)
+    assert sorted(t.id for t in pending) == sorted(t.id for t in requests)
+    # Another county sees none of them, and cannot decide one.
+    assert fed.list_transfers(rt11, link11, Operator.parse("county:110106")) == []
+    with pytest.raises(NotFoundError):
+        fed.decide_transfer(
+            rt11, link11, Operator.parse("county:110106"), requests[0].id, approve=True
+        )
+
+    # Half approved, then 44 goes down (a crash) while the rest are decided.
+    approve, refuse = requests[:9], requests[9:]
+    for t in approve[:5]:
+        fed.decide_transfer(rt11, link11, COUNTY11, t.id, approve=True)
+    world.nodes.clusters["44"].stop("immediate")
+    for t in approve[5:]:
+        fed.decide_transfer(rt11, link11, COUNTY11, t.id, approve=True)
+    for t in refuse:
+        fed.decide_transfer(rt11, link11, COUNTY11, t.id, approve=False, reason="家长撤回")
+    with pytest.raises(RuleViolations):
+        fed.decide_transfer(rt11, link11, COUNTY11, approve[0].id, approve=True)
+    # The source let go at once: none of the approved children is live in 11 any more.
+    with world.stores["11"].unit_of_work() as uow:
+        states = {uow.records.get(f"s11-{i:09d}").state for i in MOVERS[:9]}
+    assert states == {State.WITHDRAWN}
+
+    # Then the hub goes down too; 44 comes back first, the hub after it.
+    world.nodes.clusters["hub"].stop("fast")
+    world.nodes.clusters["44"].start()
+    time.sleep(1.0)
+    world.nodes.clusters["hub"].start()
+    world.dispose()
+    report = _deliver(world, "44", len(requests) + 1)
+    while report.applied < len(requests) + 1:  # a straggler or two
+        more = _deliver(world, "44", 1)
+        report = fed.ApplyReport(
+            report.applied + more.applied,
+            {
+                k: report.outcomes.get(k, 0) + more.outcomes.get(k, 0)
+                for k in set(report.outcomes) | set(more.outcomes)
+            },
+        )
+    assert report.applied == len(requests) + 1
+    assert dict(report.outcomes) == {"arrived": 9, "refused": 4}
+    mine = {t.id: t for t in fed.list_transfers(rt44, link44, Operator.parse("county:440303"))}
+    assert {mine[t.id].status for t in approve} == {TransferStatus.DONE}
+    assert {mine[t.id].status for t in refuse} | {mine[unknown.id].status} == {
+        TransferStatus.REFUSED
+    }
+    with world.stores["44"].unit_of_work() as uow:
+        arrived = [uow.records.get(mine[t.id].record_id or "") for t in approve]
+    assert {r.state for r in arrived} == {State.ACTIVE}
+    assert {r.national_number for r in arrived} == {
+        "G" + resident_number("110105", i) for i in MOVERS[:9]
+    }
+    assert fed.apply_inbox(rt44, link44).applied == 0
+
+
+# ------------------------------------------------------------------------ convergence
+
+
+def test_convergence(world: World) -> None:
+    hub = world.hub_engine()
+    # 0 lost: every message each province sent is in its destination's mail, and applied.
+    for p, other in (("11", "44"), ("44", "11")):
+        with world.stores[p].engine.connect() as conn:
+            sent = {r[0] for r in conn.exec_driver_sql(f"SELECT id FROM {feed_schema(p)}.outbox")}
+        wait_for(
+            f"{p}'s messages to reach {other}",
+            lambda sent=sent, other=other: (
+                sent
+                <= {
+                    r[0]
+                    for r in world.stores[other]
+                    .engine.connect()
+                    .exec_driver_sql(f"SELECT id FROM {NATIONAL_SCHEMA}.mail")
+                }
+            ),
+        )
+        assert (
+            scalar(
+                world.stores[other].engine,
+                f"SELECT count(*) FROM {NATIONAL_SCHEMA}.mail WHERE applied_at IS NULL",
+            )
+            == 0
+        )
+    # 0 applied twice: one record per arrived transfer, one problem per notice.
+    with world.stores["44"].engine.connect() as conn:
+        doubles = conn.exec_driver_sql(
+            "SELECT national_number FROM records WHERE state = 'ACTIVE' "
+            "GROUP BY national_number HAVING count(*) > 1"
+        ).all()
+    assert doubles == []
+    # 0 children active twice: after the hub caught up, only the SHARED children are found.
+    wait_for(
+        "the hub to see 11's withdrawals",
+        lambda: _hub_records(world, "11", "state = 'WITHDRAWN'") == 9,
+    )
+    wait_for("the hub to see 44's arrivals", lambda: _hub_records(world, "44") == N44 + 9)
+    with hub.connect() as conn:
+        twice = conn.exec_driver_sql(
+            f"SELECT count(*) FROM {feed_schema('11')}.records a "
+            f"JOIN {feed_schema('44')}.records b USING (ident) "
+            "WHERE a.state = 'ACTIVE' AND b.state = 'ACTIVE'"
+        ).scalar_one()
+    assert twice == SHARED  # the migrant children registered twice, now noticed; no mover
+    assert fed.dedupe(world.hub, MINISTRY).notices == 0
+    # The national report is the sum of the provincial ones.
+    wait_for(
+        "the hub's problems to match",
+        lambda: (
+            _hub_records(world, "44") == N44 + 9
+            and scalar(hub, f"SELECT count(*) FROM {feed_schema('44')}.problems") == SHARED
+        ),
+    )
+    national = fed.national_report(world.hub, MINISTRY)
+    sums: dict[str, dict[str, int]] = {"by_county": {}, "by_grade": {}, "by_sex": {}}
+    problems: dict[str, dict[str, int]] = {}
+    total = 0
+    for p in ("11", "44"):
+        r = build_report(world.rts[p], Operator.parse(f"province:{p}"), p, 2024)
+        total += r.total
+        for key in sums:
+            for k, n in getattr(r, key).items():
+                sums[key][k] = sums[key].get(k, 0) + n
+        for kind, by_status in r.problems.items():
+            for status, n in by_status.items():
+                problems.setdefault(kind, {})[status] = (
+                    problems.setdefault(kind, {}).get(status, 0) + n
+                )
+        assert national.by_province[p] == r.total
+    assert national.total == total == _active(world.stores["11"]) + _active(world.stores["44"])
+    assert national.by_county == sums["by_county"]
+    assert national.by_grade == sums["by_grade"]
+    assert national.by_sex == sums["by_sex"]
+    assert national.problems == problems
+    # Every audit chain verifies on both provinces.
+    for p in ("11", "44"):
+        assert verify(world.stores[p]).ok
+    assert {s.inbound for s in world.hub.status()} == {"streaming"}
