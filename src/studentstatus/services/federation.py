@@ -62,7 +62,7 @@ from studentstatus.domain.federation import (
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.kindergarten import licence_violations
 from studentstatus.domain.model import Child, IssuedNumber, StatusChange, StatusRecord
-from studentstatus.errors import NotFoundError, RuleViolations, Violation
+from studentstatus.errors import NotFoundError, RuleViolations, Violation, mask_number
 from studentstatus.ports import FederationLink, NationalHub, UnitOfWork
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import absent, kindergarten_in_scope, require_role
@@ -273,7 +273,18 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
                     "child_id": child.id,
                     "transfer": t.id,
                 },
-            )
+            ),
+            AuditEvent(
+                operator=t.requested_by,
+                action="issue_number",
+                subject=record.id,
+                reason=f"kept from province {t.other_province}",
+                after={
+                    "kind": kind.value,
+                    "national_number": mask_number(number) if kind is NumberKind.G else number,
+                    "basis": "transfer",
+                },
+            ),
         ],
         at=now,
     )

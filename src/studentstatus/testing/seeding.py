@@ -50,9 +50,11 @@ from studentstatus.domain.model import (
     StatusChange,
     StatusRecord,
 )
+from studentstatus.errors import mask_number
 from studentstatus.ids import DocumentType
 from studentstatus.ids.resident import check_digit
 from studentstatus.ports import Store
+from studentstatus.services.audit import AuditEvent, audit_many
 
 __all__ = ["COUNTIES", "kindergarten_code", "resident_number", "seed_province"]
 
@@ -90,6 +92,29 @@ def kindergarten_code(province: str, k: int) -> str:
     return f"{province}{k:08d}"
 
 
+def _audit_events(record: StatusRecord) -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            "seed",
+            "register",
+            record.id,
+            after={
+                "state": record.state.value,
+                "kindergarten_code": record.kindergarten_code,
+                "grade": record.grade.value if record.grade else None,
+                "temp_number": None,
+                "child_id": record.child_id,
+            },
+        ),
+        AuditEvent(
+            "seed",
+            "issue_number",
+            record.id,
+            after={"kind": "G", "national_number": mask_number(record.national_number or "")},
+        ),
+    ]
+
+
 def _grade(birth: date) -> Grade:
     return (Grade.SENIOR, Grade.MIDDLE, Grade.JUNIOR)[min(2, birth.year - 2020)]
 
@@ -102,10 +127,13 @@ def seed_province(
     first: int = 0,
     id_region: str | None = None,
     chunk: int = 20_000,
+    audited: bool = True,
 ) -> list[str]:
     """Write children ``first`` … ``first + count - 1`` of ``province`` (see the module
     docs); ``id_region`` is the region of their ID numbers (default: the province's
-    county).  Returns the record ids (``s44-000000012``…)."""
+    county).  With ``audited`` each record gets the ``register`` and ``issue_number``
+    audit entries the services would write, so that ``audit verify --replay`` holds.
+    Returns the record ids (``s44-000000012``…)."""
     county = COUNTIES[province]
     region = id_region or county
     ids: list[str] = []
@@ -129,7 +157,7 @@ def seed_province(
         uow.commit()
         for start in range(first, first + count, chunk):
             stop = min(first + count, start + chunk)
-            kids, recs, events, numbers = [], [], [], []
+            kids, recs, events, numbers, audits = [], [], [], [], []
             for i in range(start, stop):
                 number = resident_number(region, i)
                 birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
@@ -168,10 +196,14 @@ def seed_province(
                 )  # fmt: skip
                 numbers.append(IssuedNumber("G" + number, NumberKind.G, record.id, _AT))
                 ids.append(record.id)
+                if audited:
+                    audits += _audit_events(record)
             uow.claims.claim([claim_key(identity_key(c)) for c in kids])
             uow.children.add_many(kids)
             uow.records.add_many(recs)
             uow.changes.append_many(events)
             uow.numbers.claim_many(numbers)
+            if audits:
+                audit_many(uow, audits, at=_AT)
             uow.commit()
     return ids
