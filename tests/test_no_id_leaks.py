@@ -142,7 +142,7 @@ def test_a_whole_flow_never_shows_a_full_id_number(
         seen += [repr(item), repr(item.to_dict())]
 
     numbers = issue_numbers(rt, OPS["p11"])
-    g_numbers = [n["national_number"] for n in numbers.issued if n["kind"] == "G"]
+    g_numbers = [n.national_number for n in numbers.issued if n.kind == "G"]
     assert g_numbers, "the flow must issue G numbers (they embed the ID)"
     used.update(g_numbers)
     g = g_numbers[0]
@@ -340,7 +340,7 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     )
     verify_records(rt, OPS["p11"], registry)
     issued = issue_numbers(rt, OPS["p11"])
-    g_numbers = sorted(i["national_number"] for i in issued.issued if i["kind"] == "G")
+    g_numbers = sorted(i.national_number for i in issued.issued if i.kind == "G")
     sql.close()
     monkeypatch.setenv("STUDENTSTATUS_STORE", url)
     monkeypatch.setenv("STUDENTSTATUS_NOW", "2025-09-03T09:00:00+08:00")

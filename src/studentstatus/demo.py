@@ -51,6 +51,7 @@ from studentstatus.domain.enums import (
     ChangeKind,
     Grade,
     KindergartenType,
+    NumberKind,
     ProblemKind,
     Role,
     State,
@@ -651,7 +652,7 @@ class _Demo:
             )
 
     def intake(self) -> None:
-        from studentstatus.services.intake import import_children
+        from studentstatus.services.intake import RegisteredChild, import_children
 
         assert self.province is not None
         self.when(date(2025, 9, 2))
@@ -675,8 +676,8 @@ class _Demo:
                     self.rt, Operator.parse(f"county:{county}"), path, progress=bar
                 )
             for rec in report.records:
-                if rec.get("record_id"):
-                    self.kid_of[rec["record_id"]] = kids[rec["row"] - 1]
+                if isinstance(rec, RegisteredChild):
+                    self.kid_of[rec.record_id] = kids[rec.row - 1]
             accepted += report.accepted
             rejected += report.rejected_rows
             codes.update({(county, str(r.row), r.code) for r in report.rejected})
@@ -816,7 +817,7 @@ class _Demo:
         self.stage("national numbers (全国学籍号)")
         with self.progress("issue numbers", len(self.kid_of)) as bar:
             report = issue_numbers(self.rt, Operator.parse(f"province:{PROVINCE}"), progress=bar)
-        kinds = Counter(i["kind"] for i in report.issued)
+        kinds = Counter(i.kind.value for i in report.issued)
         self.result.numbers = {"G": kinds.get("G", 0), "J": kinds.get("J", 0)}
         self.line(
             f"issued {kinds.get('G', 0)} G and {kinds.get('J', 0)} J numbers; "
@@ -825,16 +826,16 @@ class _Demo:
         for text in report.skip_lines():
             if not text.startswith("already_issued"):
                 self.line("  " + text)
-        by_record = {i["record_id"]: i for i in report.issued}
+        by_record = {i.record_id: i for i in report.issued}
         got = sorted(
-            (r for r in self.confirmed if by_record.get(r, {}).get("kind") == "G"),
+            (r for r in self.confirmed if r in by_record and by_record[r].kind is NumberKind.G),
             key=lambda r: (self.confirmed[r] != "NOT_FOUND", r),
         )
         self.result.confirmed = len(got)
         for rid in got[:1]:
             self.line(
                 f"e.g. {rid}: {self.confirmed[rid]} → evidence (户口簿) accepted by the county "
-                f"→ CONFIRMED → {mask_number(by_record[rid]['national_number'])}"
+                f"→ CONFIRMED → {mask_number(by_record[rid].national_number)}"
             )
         self.line(f"G numbers after a county confirmation on evidence: {len(got)}")
         again = issue_numbers(self.rt, Operator.parse(f"province:{PROVINCE}"))

@@ -13,7 +13,12 @@ from studentstatus.adapters.memory import MemoryStore
 from studentstatus.domain import numbers as national
 from studentstatus.domain.enums import ChangeKind, Grade, ProblemKind, State
 from studentstatus.errors import PermissionDenied, RuleViolations, StorageError
-from studentstatus.services.intake import import_children, register_child
+from studentstatus.services.intake import (
+    RegisteredChild,
+    RosteredChild,
+    import_children,
+    register_child,
+)
 
 from ._registration_world import (
     KG_C,
@@ -44,14 +49,14 @@ def test_accepted_row_becomes_pending_record_with_claimed_l_number(rt) -> None: 
     assert report.accepted == 1
     assert report.rejected == []
     out = report.records[0]
-    assert out["row"] == 1
-    assert out["state"] == "PENDING"
-    temp = out["temp_number"]
+    assert out.row == 1
+    assert out.state == "PENDING"
+    temp = out.temp_number
     assert len(temp) == 19
     assert temp.startswith("L110105" + "20201003")
     assert national.kind_of(temp).value == "L"
     with rt.store.unit_of_work() as uow:
-        rec = uow.records.get(out["record_id"])
+        rec = uow.records.get(out.record_id)
         assert rec.state is State.PENDING
         assert rec.temp_number == temp
         assert uow.numbers.resolve(temp).record_id == rec.id
@@ -184,7 +189,7 @@ def test_checksum_invalid_id_is_a_problem_by_default_and_a_rejection_by_policy(r
     report = import_children(rt, OPS["kgA"], [bad])
     assert report.accepted == 1
     assert report.problems == {"INVALID_ID": 1}
-    assert report.records[0]["problems"] == ["INVALID_ID"]
+    assert report.records[0].problems == (ProblemKind.INVALID_ID,)
     strict = attrs.evolve(rt, policy=attrs.evolve(rt.policy, invalid_id="reject"))
     report = import_children(strict, OPS["kgA"], [dict(bad, name="另一个")])
     assert [(r.field, r.code) for r in report.rejected] == [("id_number", "checksum")]
@@ -199,8 +204,8 @@ def test_duplicates_inside_the_file_across_chunks_and_against_the_store(rt) -> N
     assert report.accepted == 5
     assert report.problems == {"DUPLICATE_ID": 2}
     # row 1 was written (and reported) with the first chunk; its twin came later
-    assert [r["row"] for r in report.records if "DUPLICATE_ID" in r["problems"]] == [3]
-    ids = {r["row"]: r["record_id"] for r in report.records}
+    assert [r.row for r in report.records if "DUPLICATE_ID" in r.problems] == [3]
+    ids = {r.row: r.record_id for r in report.records}
     with rt.store.unit_of_work() as uow:
         first = uow.problems.for_record(ids[1])
     assert [(p.kind, p.related_record_ids) for p in first] == [
@@ -265,7 +270,7 @@ def test_temporary_numbers_never_collide_with_the_store(rt) -> None:  # type: ig
     rows = [row(i, id_type="none", id_number="", name="同日" + cn(i)) for i in range(300)]
     report = import_children(rt, OPS["kgA"], rows, chunk_size=50)
     more = import_children(rt, OPS["kgA"], rows[:100], chunk_size=50)
-    numbers = [r["temp_number"] for r in report.records + more.records]
+    numbers = [r.temp_number for r in report.records + more.records]
     assert len(numbers) == len(set(numbers)) == 400
 
 
@@ -355,7 +360,7 @@ def test_reader_reports_bad_bytes_short_long_and_huge_cells() -> None:
 
 def test_progress_and_record_callbacks(rt) -> None:  # type: ignore[no-untyped-def]
     seen: list[int] = []
-    records: list[dict[str, object]] = []
+    records: list[RegisteredChild | RosteredChild] = []
     report = import_children(
         rt,
         OPS["kgA"],
@@ -366,7 +371,7 @@ def test_progress_and_record_callbacks(rt) -> None:  # type: ignore[no-untyped-d
         progress=seen.append,
     )
     assert report.records == []
-    assert [r["row"] for r in records] == [1, 2, 3, 4, 5]
+    assert [r.row for r in records] == [1, 2, 3, 4, 5]
     assert seen[-1] == 5
     assert seen == sorted(seen)
 

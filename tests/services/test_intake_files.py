@@ -71,13 +71,13 @@ def _merged(reports: list[Any]) -> Any:
         rejected=[attrs.evolve(x, row=x.row + 10_000 * i)
                   for i, r in enumerate(reports) for x in r.rejected],
         problems=sum((Counter(r.problems) for r in reports), Counter()),
-        records=[dict(x, row=x["row"] + 10_000 * i)
+        records=[attrs.evolve(x, row=x.row + 10_000 * i)
                  for i, r in enumerate(reports) for x in r.records],
     )  # fmt: skip
 
 
 def _temp_numbers(reports: list[Any]) -> list[str]:
-    return [x["temp_number"] for r in reports for x in r.records if x.get("temp_number")]
+    return [x.temp_number for r in reports for x in r.records if getattr(x, "temp_number", None)]
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

@@ -123,7 +123,7 @@ def test_every_row_is_accepted_or_rejected_with_a_code(case: tuple[bytes, int]) 
     report = import_children(rt, OPS["c105"], io.BytesIO(data), chunk_size=37)
     TOTAL_ROWS["n"] += report.rows
     assert report.rows == n
-    accepted_rows = {r["row"] for r in report.records}
+    accepted_rows = {r.row for r in report.records}
     rejected_rows = {r.row for r in report.rejected}
     assert accepted_rows.isdisjoint(rejected_rows)
     assert accepted_rows | rejected_rows == set(range(1, n + 1))

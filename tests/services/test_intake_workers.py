@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from studentstatus.adapters.memory import MemoryStore
 from studentstatus.errors import StorageError, ValidationError
 from studentstatus.services import _parallel, intake, intake_writes
-from studentstatus.services.intake import import_children
+from studentstatus.services.intake import RegisteredChild, import_children
 from studentstatus.tabular import FileRejected
 from studentstatus.testing.strategies import children, kindergartens, records
 
@@ -72,7 +72,9 @@ def _mixed_rows() -> list[dict[str, str]]:
 
 def _view(store: Any, report: Any) -> dict[str, Any]:
     """The report and the store's contents with ids replaced by row numbers."""
-    rows = {r["record_id"]: f"row {r['row']:04d}" for r in report.records if r.get("record_id")}
+    rows = {
+        r.record_id: f"row {r.row:04d}" for r in report.records if isinstance(r, RegisteredChild)
+    }
 
     def row_of(record_id: str) -> str:  # records stored before the file: same ids in both
         return rows.get(record_id, f"before: {record_id}")
@@ -101,8 +103,8 @@ def _view(store: Any, report: Any) -> dict[str, Any]:
         for r in recs.values()
     )
     outcomes = [
-        {**r, "record_id": None, "child_id": None, "roster_id": None,
-         "temp_number": (r.get("temp_number") or "")[:15]}
+        {**r.to_dict(), "record_id": None, "child_id": None, "roster_id": None,
+         "temp_number": (r.to_dict().get("temp_number") or "")[:15]}
         for r in report.records
     ]  # fmt: skip
     return {
@@ -300,10 +302,10 @@ def test_temporary_numbers_of_workers_never_collide(tmp_path: Path) -> None:
     rt = runtime(store)
     report = import_children(rt, OPS["kgA"], path, chunk_size=50, workers=2)
     # into an empty store: the workers' own draws, 0 and 1 modulo 3 (this process's are 2)
-    assert {int(r["temp_number"][-4:]) % 3 for r in report.records} == {0, 1}
+    assert {int(r.temp_number[-4:]) % 3 for r in report.records} == {0, 1}
     # again, against 600 stored numbers: hits are redrawn here
     more = import_children(rt, OPS["kgA"], path, chunk_size=50, workers=2)
-    numbers = [r["temp_number"] for r in report.records + more.records]
+    numbers = [r.temp_number for r in report.records + more.records]
     assert len(numbers) == len(set(numbers)) == 1200
 
 
@@ -372,7 +374,7 @@ def test_progress_and_callbacks_with_workers(tmp_path: Path) -> None:
                              progress=seen.append, on_record=docs.append)  # fmt: skip
     assert seen == sorted(seen)
     assert seen[-1] == 25
-    assert [d["row"] for d in docs] == list(range(1, 26)) == [d["row"] for d in report.records]
+    assert [d.row for d in docs] == list(range(1, 26)) == [d.row for d in report.records]
 
 
 def test_other_sources_and_bad_worker_counts(tmp_path: Path) -> None:

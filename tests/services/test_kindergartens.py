@@ -12,7 +12,11 @@ from studentstatus.domain.enums import KindergartenType, LicenceState
 from studentstatus.domain.kindergarten import licensed_on
 from studentstatus.errors import PermissionDenied
 from studentstatus.services.csvio import KINDERGARTEN_COLUMNS
-from studentstatus.services.kindergartens import import_kindergartens, list_kindergartens
+from studentstatus.services.kindergartens import (
+    ImportedKindergarten,
+    import_kindergartens,
+    list_kindergartens,
+)
 from studentstatus.tabular import FileRejected
 
 from ._registration_world import OPS, csv_bytes, runtime
@@ -76,7 +80,7 @@ def test_several_licences_merge_and_reimport_updates() -> None:
     assert sorted(lic.number for lic in kg.licences) == ["OLD", "教1101051号"]
     revoked = dict(GOOD, licence_state="吊销", name="阳光幼儿园（新址）")
     report = import_kindergartens(rt, OPS["p11"], _csv(revoked))
-    assert report.records == [{"row": 1, "school_code": "1111000001", "action": "updated"}]
+    assert report.records == [ImportedKindergarten(1, "1111000001", "updated")]
     (kg,) = list_kindergartens(rt, OPS["ministry"])
     assert kg.name == "阳光幼儿园（新址）"
     states = {lic.number: lic.state for lic in kg.licences}

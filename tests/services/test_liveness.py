@@ -269,11 +269,11 @@ class Workflow(RuleBasedStateMachine):
         report = issue_numbers(self.rt, OPS["p11"])
         after = self._records()
         for item in report.issued:
-            number, rid = item["national_number"], item["record_id"]
+            number, rid = item.national_number, item.record_id
             assert number not in self.issued, f"{number[:3]}… issued twice"
             assert before[rid].national_number is None
             self.issued[number] = rid
-            REACHED[f"issued {item['kind']} ({before[rid].verification or 'county'})"] += 1
+            REACHED[f"issued {item.kind.value} ({before[rid].verification or 'county'})"] += 1
         for number, rid in self.issued.items():
             assert after[rid].national_number == number, "a number moved"
         for rid, rec in after.items():

@@ -49,8 +49,8 @@ def _flow(store: Store) -> None:
     unverified = row(5)
     report = import_children(rt, OPS["kgA"], [*with_id, *no_id, unverified])
     assert report.accepted == 6, report.rejected
-    temp = {r["row"]: r["temp_number"] for r in report.records}
-    rid = {r["row"]: r["record_id"] for r in report.records}
+    temp = {r.row: r.temp_number for r in report.records}
+    rid = {r.row: r.record_id for r in report.records}
 
     # nothing is ACTIVE yet
     assert issue_numbers(rt, OPS["p11"]).issued == []
@@ -59,14 +59,14 @@ def _flow(store: Store) -> None:
     verify_records(rt, OPS["p11"], _registry(with_id))
 
     first = issue_numbers(rt, OPS["p11"], chunk_size=2)
-    kinds = {i["record_id"]: i["kind"] for i in first.issued}
+    kinds = {i.record_id: i.kind for i in first.issued}
     assert kinds == {rid[1]: "G", rid[2]: "G", rid[3]: "G", rid[4]: "J", rid[5]: "J"}
     assert first.skipped == {"open_problem": 1}  # row 6: NOT_FOUND
     for item in first.issued:
-        n = item["national_number"]
+        n = item.national_number
         assert len(n) == 19
         assert national.validate(n) == n
-    g = {i["record_id"]: i["national_number"] for i in first.issued}
+    g = {i.record_id: i.national_number for i in first.issued}
     assert g[rid[3]] == "G11010520200315002X"
     assert g[rid[4]][:15] == "J11010520201003"
     assert len(set(g.values())) == 5
@@ -111,7 +111,7 @@ def _flow(store: Store) -> None:
     pid = next(p.id for p in list_problems(rt, OPS["c105"]))
     resolve_problem(rt, OPS["c105"], pid, "delete", reason="虚假信息")
     again = import_children(rt, OPS["c105"], [dict(with_id[0], kindergarten_code=KG_B.school_code)])
-    new_id = again.records[0]["record_id"]
+    new_id = again.records[0].record_id
     assert again.problems == {"DUPLICATE_ID": 2}
     # the old record is live and holds the G number: arbitration keeps it (the number cannot
     # move), so the new record is the one cancelled
@@ -169,7 +169,7 @@ def test_only_province_or_ministry_issue_and_scope_limits() -> None:
         issue_numbers(rt, OPS["c105"])
     assert issue_numbers(rt, OPS["p44"]).issued == []
     issued = issue_numbers(rt, OPS["ministry"]).issued
-    assert [i["kind"] for i in issued] == ["J"]
+    assert [i.kind for i in issued] == ["J"]
 
 
 def test_j_sequences_per_region_and_birth_date() -> None:
@@ -180,5 +180,5 @@ def test_j_sequences_per_region_and_birth_date() -> None:
     import_children(rt, OPS["kgA"], rows)
     approve_records(rt, OPS["c105"], all_pending=True)
     # SUSPECTED_DUPLICATE needs same name; names differ, so all are problem-free
-    numbers = sorted(i["national_number"] for i in issue_numbers(rt, OPS["p11"]).issued)
+    numbers = sorted(i.national_number for i in issue_numbers(rt, OPS["p11"]).issued)
     assert [n[15:18] for n in numbers] == [f"{i:03d}" for i in range(1, 13)]

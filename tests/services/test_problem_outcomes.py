@@ -112,7 +112,7 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     """The issue's dead end: NOT_FOUND, evidence accepted by the county, then a G number."""
     rt = runtime(store)
     child = _person(1)
-    rid = import_children(rt, OPS["kgA"], [child]).records[0]["record_id"]
+    rid = import_children(rt, OPS["kgA"], [child]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry())  # the registry does not know the number
     (p,) = list(list_problems(rt, OPS["c105"]))
@@ -139,7 +139,7 @@ def test_not_found_child_goes_through_evidence_to_a_g_number(store: Store) -> No
     assert list_stuck_records(rt, OPS["c105"]).counts == {"ready": 1}
 
     issued = issue_numbers(rt, OPS["p11"])
-    assert [(i["record_id"], i["national_number"]) for i in issued.issued] == [
+    assert [(i.record_id, i.national_number) for i in issued.issued] == [
         (rid, "G" + child["id_number"])
     ]
     with store.unit_of_work() as uow:
@@ -160,7 +160,7 @@ def test_mismatch_evidence_confirms_and_closes_the_other_identity_problems(statu
     seed_kindergartens(store)
     rt = runtime(store)
     child = _person(1)
-    rid = import_children(rt, OPS["kgA"], [child]).records[0]["record_id"]
+    rid = import_children(rt, OPS["kgA"], [child]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry())  # NOT_FOUND first
     wrong = dict(child, name="别名") if status == "name" else dict(child, sex="F")
@@ -173,7 +173,7 @@ def test_mismatch_evidence_confirms_and_closes_the_other_identity_problems(statu
     out = resolve_problem(rt, OPS["c105"], pid, "accept", reason="核实无误")
     assert len(out.resolved) == 1  # the NOT_FOUND went with it
     assert list(list_problems(rt, OPS["c105"])) == []
-    assert [i["record_id"] for i in issue_numbers(rt, OPS["p11"]).issued] == [rid]
+    assert [i.record_id for i in issue_numbers(rt, OPS["p11"]).issued] == [rid]
 
 
 def test_correction_without_a_registry_clears_the_answer_and_verify_settles_it() -> None:
@@ -181,7 +181,7 @@ def test_correction_without_a_registry_clears_the_answer_and_verify_settles_it()
     seed_kindergartens(store)
     rt = runtime(store)
     child = _person(1)
-    rid = import_children(rt, OPS["kgA"], [child]).records[0]["record_id"]
+    rid = import_children(rt, OPS["kgA"], [child]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry(dict(child, name="别名")))
     (p,) = list(list_problems(rt, OPS["c105"]))
@@ -196,7 +196,7 @@ def test_correction_without_a_registry_clears_the_answer_and_verify_settles_it()
         "province"
     )
     verify_records(rt, OPS["p11"], _registry(dict(child, name="别名")))
-    assert [i["kind"] for i in issue_numbers(rt, OPS["p11"]).issued] == ["G"]
+    assert [i.kind for i in issue_numbers(rt, OPS["p11"]).issued] == ["G"]
 
 
 def test_correction_with_a_registry_closes_stale_answers() -> None:
@@ -208,7 +208,7 @@ def test_correction_with_a_registry_closes_stale_answers() -> None:
     rt = runtime(store)
     a = _person(1)
     b = _person(3, id_number=a["id_number"], kindergarten_code=KG_B.school_code)
-    ids = [r["record_id"] for r in import_children(rt, OPS["c105"], [a, b]).records]
+    ids = [r.record_id for r in import_children(rt, OPS["c105"], [a, b]).records]
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry(a))  # b: NAME_MISMATCH on a's number
     real_b = _person(3)
@@ -224,14 +224,14 @@ def test_correction_with_a_registry_closes_stale_answers() -> None:
     assert out.verification is VerificationResult.MATCH
     assert len(out.resolved) == 2  # the stale NAME_MISMATCH, and the twin's DUPLICATE_ID
     assert list(list_problems(rt, OPS["c105"])) == []
-    assert sorted(i["record_id"] for i in issue_numbers(rt, OPS["p11"]).issued) == sorted(ids)
+    assert sorted(i.record_id for i in issue_numbers(rt, OPS["p11"]).issued) == sorted(ids)
 
 
 def test_removing_the_id_of_an_approved_record_is_the_countys_and_leads_to_a_j_number() -> None:
     store = MemoryStore()
     seed_kindergartens(store)
     rt = runtime(store)
-    rid = import_children(rt, OPS["kgA"], [_person(1)]).records[0]["record_id"]
+    rid = import_children(rt, OPS["kgA"], [_person(1)]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry())
     (p,) = list(list_problems(rt, OPS["c105"]))
@@ -242,7 +242,7 @@ def test_removing_the_id_of_an_approved_record_is_the_countys_and_leads_to_a_j_n
     out = resolve_problem(rt, OPS["c105"], p.id, "correct", reason="无证", corrections=no_id)
     assert out.verification is VerificationResult.CONFIRMED
     (item,) = issue_numbers(rt, OPS["p11"]).issued
-    assert (item["record_id"], item["kind"]) == (rid, "J")
+    assert (item.record_id, item.kind) == (rid, "J")
 
 
 def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
@@ -250,12 +250,12 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
     seed_kindergartens(store)
     rt = runtime(store)
     a = _person(1)
-    first = import_children(rt, OPS["kgA"], [a]).records[0]["record_id"]
+    first = import_children(rt, OPS["kgA"], [a]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry(a))
     assert len(issue_numbers(rt, OPS["p11"]).issued) == 1
     second = import_children(rt, OPS["c105"], [dict(a, kindergarten_code=KG_B.school_code)])
-    new = second.records[0]["record_id"]
+    new = second.records[0].record_id
     problems = {p.record_id: p.id for p in list_problems(rt, OPS["c105"])}
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], problems[first], "delete", reason="重复")
@@ -277,7 +277,7 @@ def test_number_taken_is_listed_as_terminal_with_its_next_step() -> None:
     seed_kindergartens(store)
     rt = runtime(store)
     a = _person(1)
-    old = import_children(rt, OPS["kgA"], [a]).records[0]["record_id"]
+    old = import_children(rt, OPS["kgA"], [a]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry(a))
     issue_numbers(rt, OPS["p11"])
@@ -285,7 +285,7 @@ def test_number_taken_is_listed_as_terminal_with_its_next_step() -> None:
         rec = uow.records.get(old)
         uow.records.update(attrs.evolve(rec, state=State.WITHDRAWN))
         uow.commit()
-    new = import_children(rt, OPS["kgA"], [a]).records[0]["record_id"]
+    new = import_children(rt, OPS["kgA"], [a]).records[0].record_id
     approve_records(rt, OPS["c105"], all_pending=True)
     verify_records(rt, OPS["p11"], _registry(a))
     report = issue_numbers(rt, OPS["p11"])

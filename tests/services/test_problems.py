@@ -35,7 +35,7 @@ def rt():  # type: ignore[no-untyped-def]
 def _dup_pair(rt):  # type: ignore[no-untyped-def]
     a = row(1)
     report = import_children(rt, OPS["c105"], [a, dict(a, kindergarten_code=KG_B.school_code)])
-    ids = [r["record_id"] for r in report.records]
+    ids = [r.record_id for r in report.records]
     problems = {p.record_id: p for p in list_problems(rt, OPS["c105"])}
     return ids, problems
 
@@ -143,7 +143,7 @@ def test_arbitration_keeps_the_winner_and_cancels_the_others(rt) -> None:  # typ
         OPS["c105"],
         [a, dict(a, kindergarten_code=KG_B.school_code), dict(a, name="三号")],
     )
-    ids = [r["record_id"] for r in report.records]
+    ids = [r.record_id for r in report.records]
     pid = next(p.id for p in list_problems(rt, OPS["c105"]) if p.record_id == ids[2])
     with pytest.raises(RuleViolations) as err:
         resolve_problem(rt, OPS["c105"], pid, "arbitrate", reason="x", winner_record_id="nobody")
@@ -161,7 +161,7 @@ def test_correct_rechecks_and_reverifies(rt) -> None:  # type: ignore[no-untyped
     report = import_children(
         rt, OPS["kgA"], [dict(good, id_number=bad_checksum(good["id_number"]))]
     )
-    rid = report.records[0]["record_id"]
+    rid = report.records[0].record_id
     (problem,) = list(list_problems(rt, OPS["c105"]))
     assert problem.kind is ProblemKind.INVALID_ID
     with pytest.raises(RuleViolations) as err:
@@ -201,14 +201,14 @@ def test_corrected_identity_is_claimed(rt) -> None:  # type: ignore[no-untyped-d
     report = import_children(
         rt, OPS["kgA"], [dict(good, id_number=bad_checksum(good["id_number"]))]
     )
-    rid = report.records[0]["record_id"]
+    rid = report.records[0].record_id
     (problem,) = list(list_problems(rt, OPS["c105"]))
     resolve_problem(
         rt, OPS["kgA"], problem.id, "correct", reason="户口簿核对",
         corrections={"id_number": good["id_number"]},
     )  # fmt: skip
     again = import_children(rt, OPS["kgA"], [good])
-    assert again.records[0]["problems"] == ["DUPLICATE_ID"]
+    assert again.records[0].problems == (ProblemKind.DUPLICATE_ID,)
     with rt.store.unit_of_work() as uow:
         kinds = {p.kind.value for p in uow.problems.for_record(rid)}
     assert "DUPLICATE_ID" in kinds

@@ -20,7 +20,7 @@ from studentstatus.domain.model import ProblemRecord
 from studentstatus.ports import BulkProblemRepository, Store
 from studentstatus.services.approval import approve_records
 from studentstatus.services.intake import import_children
-from studentstatus.services.numbers import issue_numbers
+from studentstatus.services.numbers import IssuedItem, issue_numbers
 from studentstatus.services.verification import verify_records
 
 from ._registration_world import (
@@ -208,7 +208,7 @@ def _run_world(store: Any, *, collect: bool) -> tuple[list[Any], list[Any]]:
         store.calls.clear()  # count verification and issuing only
     first = verify_records(rt, OPS["p11"], _registry(rows, wrong=range(0, 40, 5)), chunk_size=6)
     second = verify_records(rt, OPS["p11"], _registry(rows, wrong=[10]), chunk_size=6)
-    issued_items: list[dict[str, str]] = []
+    issued_items: list[IssuedItem] = []
     numbers = issue_numbers(
         rt, OPS["p11"], chunk_size=50, collect=collect, on_issued=issued_items.append
     )
@@ -227,7 +227,7 @@ def _run_world(store: Any, *, collect: bool) -> tuple[list[Any], list[Any]]:
         assert approved.approved == []
         assert numbers.issued == []
     assert approved.approved_count == len(approved_ids)
-    assert numbers.counts == dict(Counter(i["kind"] for i in issued_items))
+    assert numbers.counts == dict(Counter(i.kind.value for i in issued_items))
     return reports, [approved_ids, issued_items]
 
 

@@ -107,7 +107,7 @@ def test_results_become_problems_of_the_matching_kind(rt) -> None:  # type: igno
         "REGISTRY_DECEASED": 2,
         "NOT_FOUND": 1,
     }
-    by_row = {r["row"]: r["record_id"] for r in imported.records}
+    by_row = {r.row: r.record_id for r in imported.records}
     with rt.store.unit_of_work() as uow:
         assert uow.records.get(by_row[1]).verification is VerificationResult.MATCH
         assert uow.records.get(by_row[6]).verification is VerificationResult.NOT_FOUND
@@ -164,8 +164,8 @@ def test_two_records_with_the_same_number_get_their_own_answers(rt) -> None:  # 
     verify_records(rt, OPS["p11"], MemoryPopulationRegistry(_registry_rows([a])))
     with rt.store.unit_of_work() as uow:
         got = {
-            uow.children.get(uow.records.get(r["record_id"]).child_id).name: uow.records.get(
-                r["record_id"]
+            uow.children.get(uow.records.get(r.record_id).child_id).name: uow.records.get(
+                r.record_id
             ).verification
             for r in report.records
         }

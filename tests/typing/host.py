@@ -17,6 +17,9 @@ from studentstatus.adapters.memory import MemoryStore
 from studentstatus.adapters.sql import SqlStore
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.ports import CaseUnitOfWork, Store, UnitOfWork
+from studentstatus.services.intake import RegisteredChild, import_children
+from studentstatus.services.kindergartens import import_kindergartens
+from studentstatus.services.numbers import issue_numbers
 from studentstatus.services.records import search_records
 from studentstatus.services.runtime import FixedClock, Runtime
 
@@ -34,6 +37,16 @@ def count(uow: UnitOfWork) -> int:
 
 def cases(uow: CaseUnitOfWork) -> int:
     return sum(1 for _ in uow.cases.iter())
+
+
+def typed_results(rt: Runtime, rows: list[dict[str, str]]) -> list[str]:
+    """Reports list typed items: a host reads their fields, checked by mypy."""
+    report = import_children(rt, Operator.parse("county:110105"), rows)
+    temp = [r.temp_number or "" for r in report.records if isinstance(r, RegisteredChild)]
+    rows_seen = [r.row for r in report.records]  # every item has its row
+    numbers = [i.national_number for i in issue_numbers(rt, Operator.parse("province:11")).issued]
+    kgs = import_kindergartens(rt, Operator.parse("county:110105"), rows).records
+    return temp + [str(n) for n in rows_seen] + numbers + [k.action for k in kgs]
 
 
 def main(tmp: Path) -> None:

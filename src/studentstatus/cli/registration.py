@@ -23,7 +23,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,6 +40,10 @@ from studentstatus.cli._common import (
     sheet_option,
     store_option,
 )
+
+if TYPE_CHECKING:
+    from studentstatus.services.intake import RegisteredChild, RosteredChild
+    from studentstatus.services.numbers import IssuedItem
 
 __all__ = ["register"]
 
@@ -205,7 +209,8 @@ def import_cmd(
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
         shown = _Shown()
 
-        def sink(doc: dict[str, Any]) -> None:
+        def sink(item: RegisteredChild | RosteredChild) -> None:
+            doc = item.to_dict()
             if doc.get("temp_number"):  # an L number holds the region and birth date
                 doc = {**doc, "temp_number": mask_number(doc["temp_number"])}
             if not as_json:
@@ -534,9 +539,9 @@ def issue_numbers_cmd(operator_text: str, as_json: bool, store_url: str) -> None
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool, opened_runtime(store_url) as rt:
         listed = _Shown()
 
-        def sink(item: dict[str, str]) -> None:
+        def sink(item: IssuedItem) -> None:
             # G numbers embed the ID, J numbers the birth date: masked (see `show --reveal`)
-            shown = {**item, "national_number": mask_number(item["national_number"])}
+            shown = {**item.to_dict(), "national_number": mask_number(item.national_number)}
             if not as_json:
                 listed.add(f"  {shown.get('record_id', '?')} {shown['national_number']}")
                 return

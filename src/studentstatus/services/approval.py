@@ -25,7 +25,7 @@ its violations and left PENDING; the others are approved.
 >>> from studentstatus.testing.examples import child_row, example_runtime
 >>> rt = example_runtime()  # a memory store, kindergarten 1111000001 licensed, 2 Sep 2024
 >>> rid = import_children(rt, Operator.parse("kindergarten:1111000001"), [child_row()]).records[
-...     0]["record_id"]
+...     0].record_id
 >>> report = approve_records(rt, Operator.parse("county:110105"), all_pending=True)
 >>> report.approved == [rid], report.refused
 (True, [])

@@ -97,8 +97,8 @@ are batched: :mod:`studentstatus.services._parallel` and
 >>> report = import_children(rt, Operator.parse("kindergarten:1111000001"), [row, dict(row)])
 >>> report.accepted, [r.code for r in report.rejected], report.problems
 (2, [], {'DUPLICATE_ID': 2})
->>> report.records[0]["state"], report.records[0]["temp_number"][:15]
-('PENDING', 'L11010520200315')
+>>> report.records[0].state, report.records[0].temp_number[:15]
+(<State.PENDING: 'PENDING'>, 'L11010520200315')
 >>> bad = dict(row, sex="X", grade="博士班")
 >>> [(r.row, r.field, r.code) for r in import_children(
 ...     rt, Operator.parse("kindergarten:1111000001"), [bad]).rejected]
@@ -115,16 +115,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
 from studentstatus.batching import chunked, spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.age import school_year_of
-from studentstatus.domain.enums import Grade, ProblemKind, Role, State
+from studentstatus.domain.enums import ProblemKind, Role
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.domain.model import Kindergarten, ProblemRecord, StatusRecord, _mask_g
+from studentstatus.domain.model import Kindergarten, ProblemRecord, StatusRecord
 from studentstatus.domain.numbers import RandomSource
 from studentstatus.domain.policy import Policy
 from studentstatus.errors import (
@@ -155,7 +155,7 @@ from studentstatus.services.intake_rows import (
     RowChecker,
     rows_of,
 )
-from studentstatus.services.intake_writes import Writer
+from studentstatus.services.intake_writes import RegisteredChild, RosteredChild, Writer
 from studentstatus.services.runtime import Runtime
 from studentstatus.tabular import (
     CHILD_ALIASES,
@@ -176,6 +176,8 @@ __all__ = [
     "IntakeReport",
     "RegisteredChild",
     "Rejection",
+    "ReportItem",
+    "RosteredChild",
     "authorize",
     "chunked",
     "due_date",
@@ -301,81 +303,55 @@ def new_problem(
 # --------------------------------------------------------------------------- report
 
 
-@attrs.frozen
-class RegisteredChild:
-    """The record :func:`register_child` wrote: ids, state, grade, L number, problems opened.
+@runtime_checkable
+class ReportItem(Protocol):
+    """What an :class:`IntakeReport` lists in ``records``: a row's outcome with its JSON form.
 
-    ``row`` is the form's row number (1); ``problems`` are the kinds of problem the
-    registration opened for the record (a duplicate, an invalid ID).  The repr masks
-    the L number (it holds the birth date); :meth:`to_dict` is the JSON form, with
-    the L number as the kindergarten is given it.
+    The library's items: :class:`RegisteredChild` and :class:`RosteredChild` (children),
+    :class:`~studentstatus.services.kindergartens.ImportedKindergarten` (kindergartens).
 
-    >>> rec = RegisteredChild(1, "r1", "c1", "1111000001", "L110105202003150042",
-    ...                       State.PENDING, Grade.MIDDLE, (ProblemKind.DUPLICATE_ID,))
-    >>> rec.state, "202003150042" in repr(rec)
-    (<State.PENDING: 'PENDING'>, False)
-    >>> rec.to_dict()["problems"], rec.to_dict()["grade"]
-    (['DUPLICATE_ID'], 'MIDDLE')
+    >>> isinstance(RosteredChild(1, "u1"), ReportItem)
+    True
     """
 
-    row: int
-    record_id: str
-    child_id: str
-    kindergarten_code: str
-    temp_number: str | None = attrs.field(repr=_mask_g)
-    state: State
-    grade: Grade | None
-    problems: tuple[ProblemKind, ...] = ()
-
-    @classmethod
-    def of(cls, written: Candidate) -> RegisteredChild:
-        """The registered record of a written candidate row."""
-        ref = written.ref
-        return cls(
-            written.row,
-            ref.id,
-            ref.child_id,
-            ref.kindergarten_code,
-            ref.temp_number,
-            State(ref.state),
-            Grade(ref.grade) if ref.grade else None,
-            tuple(ProblemKind(k) for k in sorted(set(written.problems))),
-        )
+    @property
+    def row(self) -> int:
+        """The row of the file (or of the rows given) it came from."""
+        ...
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready record (one of :attr:`IntakeReport.records`' form)."""
-        return {
-            "row": self.row,
-            "record_id": self.record_id,
-            "child_id": self.child_id,
-            "kindergarten_code": self.kindergarten_code,
-            "temp_number": self.temp_number,
-            "state": self.state.value,
-            "grade": self.grade.value if self.grade else None,
-            "problems": [k.value for k in self.problems],
-        }
+        """The JSON form (one of ``IntakeReport.to_dict()["records"]``)."""
+        ...
+
+
+Item = TypeVar("Item", bound=ReportItem)
 
 
 @attrs.define
-class IntakeReport:
+class IntakeReport(Generic[Item]):
     """What an import did: accepted count, every rejection, problems opened by kind, records.
 
-    ``records`` holds one JSON-ready dict per accepted row (``row``,
-    ``record_id``, ``child_id``, ``kindergarten_code``, ``temp_number``,
-    ``state``, ``grade``, ``problems``) or rostered row (``roster_id``,
-    ``state: null``), unless the import was run with ``collect_records=False``.
-    A record's ``problems`` are those known when it was written: a twin met
-    in a later chunk adds a problem to the earlier record in the store, which
-    the problem list shows.
+    ``records`` holds one item per accepted row, unless the import was run with
+    ``collect_records=False``: for a child import a :class:`RegisteredChild` (or, for a
+    child put on a county's roster, a :class:`RosteredChild`); for a kindergarten import
+    an :class:`~studentstatus.services.kindergartens.ImportedKindergarten`.  Each item's
+    ``to_dict()`` is its JSON form.  A registered child's ``problems`` are those known
+    when it was written: a twin met in a later chunk adds a problem to the earlier
+    record in the store, which the problem list shows.
 
-    >>> IntakeReport().to_dict()
-    {'accepted': 0, 'rejected': [], 'problems': {}, 'records': [], 'rostered': 0, 'rows': 0}
+    >>> report = IntakeReport(accepted=1, records=[RosteredChild(1, "u1")], rostered=1)
+    >>> report.records[0].roster_id
+    'u1'
+    >>> report.to_dict()
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'accepted': 1, 'rejected': [], 'problems': {},
+     'records': [{'row': 1, 'roster_id': 'u1', 'state': None}], 'rostered': 1, 'rows': 0}
     """
 
     accepted: int = 0
     rejected: list[Rejection] = attrs.field(factory=list)
     problems: dict[str, int] = attrs.field(factory=dict)
-    records: list[dict[str, Any]] = attrs.field(factory=list)
+    records: list[Item] = attrs.field(factory=list)
     rostered: int = 0
     rows: int = 0
     file: FileInfo | None = None
@@ -392,7 +368,7 @@ class IntakeReport:
             "accepted": self.accepted,
             "rejected": [r.to_dict() for r in self.rejected],
             "problems": dict(sorted(self.problems.items())),
-            "records": list(self.records),
+            "records": [r.to_dict() for r in self.records],
             "rostered": self.rostered,
             "rows": self.rows,
             **({"file": self.file.to_dict()} if self.file is not None else {}),
@@ -466,7 +442,7 @@ class _Import:
         uow: UnitOfWork,
         *,
         unlicensed_roster: bool,
-        on_record: Callable[[dict[str, Any]], None] | None,
+        on_record: Callable[[RegisteredChild | RosteredChild], None] | None,
         collect_records: bool,
         today: date | None = None,
         now: datetime | None = None,
@@ -499,7 +475,7 @@ class _Import:
             self.draws,
             unlicensed_roster=unlicensed_roster,
         )
-        self.report = IntakeReport()
+        self.report: IntakeReport[RegisteredChild | RosteredChild] = IntakeReport()
         self.writer = Writer(
             uow,
             str(operator),
@@ -511,7 +487,7 @@ class _Import:
             write_batch=WRITE_BATCH,
         )
 
-    def finish(self) -> IntakeReport:
+    def finish(self) -> IntakeReport[RegisteredChild | RosteredChild]:
         """The report, with the writer's counts."""
         report, writer = self.report, self.writer
         report.accepted = writer.accepted
@@ -670,12 +646,12 @@ def import_children(
     *,
     unlicensed_roster: bool = False,
     chunk_size: int = 2000,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[RegisteredChild | RosteredChild], None] | None = None,
     collect_records: bool = True,
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
     sheet: str | None = None,
-) -> IntakeReport:
+) -> IntakeReport[RegisteredChild | RosteredChild]:
     """Import children from a CSV file or ``.xlsx`` workbook (a path or a binary stream)
     or rows; see the module docs.
 
@@ -718,7 +694,7 @@ def import_files(
     unlicensed_roster: bool = False,
     chunk_size: int = 2000,
     collect_records: bool = True,
-) -> list[IntakeReport]:
+) -> list[IntakeReport[RegisteredChild | RosteredChild]]:
     r"""Import several CSV files, each as :func:`import_children` would with its operator
     (e.g. every county's file of a province); return their reports in order.
 
@@ -837,7 +813,7 @@ def import_files(
 
 def _import_noted(
     rt: Runtime, operator: Operator, path: str | os.PathLike[str], **kwargs: Any
-) -> IntakeReport:
+) -> IntakeReport[RegisteredChild | RosteredChild]:
     """:func:`_import` of one file of :func:`import_files`; an exception notes the file."""
     try:
         return _import(rt, operator, path, **kwargs)
@@ -883,7 +859,7 @@ def _import(
     batch: tuple[Batch, int] | None = None,
     sheet: str | None = None,
     **kwargs: Any,
-) -> IntakeReport:
+) -> IntakeReport[RegisteredChild | RosteredChild]:
     """:func:`import_children` once authorised (``batch``, ``today``, ``now``, ``numbers``:
     one file of :func:`import_files`): a file is checked as a file before the unit of
     work opens; the rows of a file that is not read by checker processes (a stream, a
@@ -916,7 +892,7 @@ def _import_rows(
     *,
     unlicensed_roster: bool = False,
     chunk_size: int = 2000,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[RegisteredChild | RosteredChild], None] | None = None,
     collect_records: bool = True,
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
@@ -924,7 +900,7 @@ def _import_rows(
     today: date | None = None,
     now: datetime | None = None,
     numbers: Bloom | None = None,
-) -> IntakeReport:
+) -> IntakeReport[RegisteredChild | RosteredChild]:
     """The import of checked rows (or of a checked CSV file, by checker processes)."""
     with _gc_relaxed(), rt.store.unit_of_work() as uow:
         run = _Import(

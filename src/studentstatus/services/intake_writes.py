@@ -35,13 +35,13 @@ chunk by chunk as always.
 >>> store = MemoryStore()
 >>> now = datetime(2024, 9, 2, tzinfo=timezone.utc)
 >>> entry = RosterEntry("u1", "110105", "无证园", "李小红", Sex.F, date(2021, 5, 1))
->>> records: list[dict[str, object]] = []
+>>> records: list[RegisteredChild | RosteredChild] = []
 >>> with store.unit_of_work() as uow:
 ...     writer = Writer(uow, "county:110105", now, date(2025, 7, 31), str, records=records)
 ...     writer.flush([RosterItem(1, entry)])
 ...     uow.commit()
 >>> writer.rostered, records
-(1, [{'row': 1, 'roster_id': 'u1', 'state': None}])
+(1, [RosteredChild(row=1, roster_id='u1')])
 """
 
 from __future__ import annotations
@@ -51,39 +51,116 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import attrs
+
 from studentstatus.domain.claims import IdentityKey
-from studentstatus.domain.enums import NumberKind
-from studentstatus.domain.model import IssuedNumber
+from studentstatus.domain.enums import Grade, NumberKind, ProblemKind, State
+from studentstatus.domain.model import IssuedNumber, _mask_g
 from studentstatus.ports import PreparedWrites, RowEncoder, UnitOfWork
 from studentstatus.services.audit import audit_fields
 from studentstatus.services.duplicates import ProblemLog, open_problems
 from studentstatus.services.intake_rows import ENCODED, Candidate, Ref, RosterItem
 
-__all__ = ["Writer", "outcome"]
+__all__ = ["RegisteredChild", "RosteredChild", "Writer", "outcome"]
 
 
-def outcome(item: Candidate | RosterItem) -> dict[str, Any]:
-    """The JSON-ready outcome of a written row (one of
+@attrs.frozen
+class RegisteredChild:
+    """A record a registration wrote: ids, state, grade, L number, problems opened.
+
+    What :func:`~studentstatus.services.intake.register_child` returns, and one of
+    :attr:`IntakeReport.records <studentstatus.services.intake.IntakeReport>` per
+    accepted row of an import.  ``row`` is the row number (a form: 1);
+    ``problems`` are the kinds of problem the registration opened for the record
+    (a duplicate, an invalid ID).  The repr masks the L number (it holds the birth
+    date); :meth:`to_dict` is the JSON form, with the L number as the kindergarten
+    is given it.
+
+    >>> rec = RegisteredChild(1, "r1", "c1", "1111000001", "L110105202003150042",
+    ...                       State.PENDING, Grade.MIDDLE, (ProblemKind.DUPLICATE_ID,))
+    >>> rec.state, "202003150042" in repr(rec)
+    (<State.PENDING: 'PENDING'>, False)
+    >>> rec.to_dict()["problems"], rec.to_dict()["grade"]
+    (['DUPLICATE_ID'], 'MIDDLE')
+    """
+
+    row: int
+    record_id: str
+    child_id: str
+    kindergarten_code: str
+    temp_number: str | None = attrs.field(repr=_mask_g)
+    state: State
+    grade: Grade | None
+    problems: tuple[ProblemKind, ...] = ()
+
+    @classmethod
+    def of(cls, written: Candidate) -> RegisteredChild:
+        """The registered record of a written candidate row."""
+        ref = written.ref
+        return cls(
+            written.row,
+            ref.id,
+            ref.child_id,
+            ref.kindergarten_code,
+            ref.temp_number,
+            State(ref.state),
+            Grade(ref.grade) if ref.grade else None,
+            tuple(ProblemKind(k) for k in sorted(set(written.problems))),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``row``, ``record_id``, ``child_id``, ``kindergarten_code``,
+        ``temp_number``, ``state``, ``grade``, ``problems`` (enums as their values)."""
+        return {
+            "row": self.row,
+            "record_id": self.record_id,
+            "child_id": self.child_id,
+            "kindergarten_code": self.kindergarten_code,
+            "temp_number": self.temp_number,
+            "state": self.state.value,
+            "grade": self.grade.value if self.grade else None,
+            "problems": [k.value for k in self.problems],
+        }
+
+
+@attrs.frozen
+class RosteredChild:
+    """A row an import put on a county's unlicensed roster: no status record, no number.
+
+    One of :attr:`IntakeReport.records <studentstatus.services.intake.IntakeReport>`
+    (``unlicensed_roster=True``).  ``state`` is always ``None`` (it has no status), as
+    in the JSON form.
+
+    >>> item = RosteredChild(4, "u1")
+    >>> item.state, item.to_dict()
+    (None, {'row': 4, 'roster_id': 'u1', 'state': None})
+    """
+
+    row: int
+    roster_id: str
+
+    @property
+    def state(self) -> None:
+        """``None``: a rostered child has no status (a :class:`RegisteredChild` has one)."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``row``, ``roster_id`` and ``state: null``."""
+        return {"row": self.row, "roster_id": self.roster_id, "state": None}
+
+
+def outcome(item: Candidate | RosterItem) -> RegisteredChild | RosteredChild:
+    """What a written row became (one of
     :attr:`IntakeReport.records <studentstatus.services.intake.IntakeReport>`).
 
     >>> from studentstatus.services.intake_rows import Ref
     >>> ref = Ref("r1", "c1", "1111000001", "110105", "PENDING", "MIDDLE", "L1")
-    >>> outcome(Candidate(3, ref, ("d", "X"), 0, problems=["INVALID_ID"]))["problems"]
-    ['INVALID_ID']
+    >>> outcome(Candidate(3, ref, ("d", "X"), 0, problems=["INVALID_ID"])).problems
+    (<ProblemKind.INVALID_ID: 'INVALID_ID'>,)
     """
     if isinstance(item, RosterItem):
-        return {"row": item.row, "roster_id": item.entry.id, "state": None}
-    rec = item.ref
-    return {
-        "row": item.row,
-        "record_id": rec.id,
-        "child_id": rec.child_id,
-        "kindergarten_code": rec.kindergarten_code,
-        "temp_number": rec.temp_number,
-        "state": rec.state,
-        "grade": rec.grade,
-        "problems": sorted(set(item.problems)),
-    }
+        return RosteredChild(item.row, item.entry.id)
+    return RegisteredChild.of(item)
 
 
 class Writer:
@@ -107,8 +184,8 @@ class Writer:
         due: date,
         new_id: Callable[[str], str],
         *,
-        on_record: Callable[[dict[str, Any]], None] | None = None,
-        records: list[dict[str, Any]] | None = None,
+        on_record: Callable[[RegisteredChild | RosteredChild], None] | None = None,
+        records: list[RegisteredChild | RosteredChild] | None = None,
         encoder: RowEncoder | None = None,
         write_batch: int = 0,
     ) -> None:
@@ -189,11 +266,11 @@ class Writer:
         if on_record is None and records is None:
             return
         for item in chunk:
-            doc = outcome(item)
+            done = outcome(item)
             if on_record is not None:
-                on_record(doc)
+                on_record(done)
             if records is not None:
-                records.append(doc)
+                records.append(done)
 
     def send(self) -> None:
         """Write the prepared rows gathered over the chunks (one ``COPY`` per table).

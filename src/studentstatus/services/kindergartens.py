@@ -55,10 +55,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import attrs
 
+from studentstatus import serialization
 from studentstatus.domain.enums import KindergartenType, LicenceState
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.kindergarten import check_kindergarten
@@ -80,6 +81,7 @@ from studentstatus.tabular import (
 
 __all__ = [
     "KINDERGARTEN_REQUIRED",
+    "ImportedKindergarten",
     "import_kindergartens",
     "kindergarten_from_row",
     "list_kindergartens",
@@ -96,6 +98,25 @@ KINDERGARTEN_REQUIRED: tuple[str, ...] = (
     "licence_valid_until",
 )
 """Columns a kindergarten file must have."""
+
+
+@attrs.frozen
+class ImportedKindergarten:
+    """A kindergarten :func:`import_kindergartens` wrote: its first row, its school code, and
+    whether it was ``"added"`` or ``"updated"`` (one of the report's ``records``).
+
+    >>> item = ImportedKindergarten(2, "1111000001", "added")
+    >>> item.action, item.to_dict()
+    ('added', {'row': 2, 'school_code': '1111000001', 'action': 'added'})
+    """
+
+    row: int
+    school_code: str
+    action: Literal["added", "updated"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``row``, ``school_code``, ``action``."""
+        return serialization.to_dict(self)
 
 
 def _v(code: str, field: str, zh: str, en: str) -> Violation:
@@ -215,7 +236,7 @@ def import_kindergartens(
     source: str | os.PathLike[str] | IO[bytes] | Iterable[CsvRow | Mapping[str, str]],
     *,
     sheet: str | None = None,
-) -> IntakeReport:
+) -> IntakeReport[ImportedKindergarten]:
     """Import kindergartens from a CSV file or ``.xlsx`` workbook (a path or a binary
     stream) or rows; see the module docs.
 
@@ -224,11 +245,11 @@ def import_kindergartens(
     fails raises :class:`~studentstatus.tabular.FileRejected` and nothing is written.
     ``sheet``: a workbook's sheet (the first by default).
 
-    ``accepted`` counts the good rows; the report's ``records`` list
-    ``{"row", "school_code", "action": "added"|"updated"}`` per kindergarten.
+    ``accepted`` counts the good rows; the report's ``records`` hold an
+    :class:`ImportedKindergarten` per kindergarten written.
     """
     require_role(operator, "import_kindergartens")
-    report = IntakeReport()
+    report: IntakeReport[ImportedKindergarten] = IntakeReport()
     built: dict[str, Kindergarten] = {}
     rows_of: dict[str, int] = {}
     rows_per_code: dict[str, int] = {}
@@ -279,6 +300,7 @@ def import_kindergartens(
                         Rejection(rows_of[code], v.field, v.code, v.message_zh, v.message_en)
                     )
                 continue
+            action: Literal["added", "updated"]
             if existing is None:
                 new.append(kg)
                 action = "added"
@@ -293,7 +315,7 @@ def import_kindergartens(
                     after={"region_code": kg.region_code, "licences": len(kg.licences)},
                 )
             )
-            report.records.append({"row": rows_of[code], "school_code": code, "action": action})
+            report.records.append(ImportedKindergarten(rows_of[code], code, action))
         if new:
             uow.kindergartens.add_many(new)
         audit_many(uow, events, at=now)

@@ -55,15 +55,15 @@ of work.
 >>> out = import_children(rt, Operator.parse("kindergarten:1111000001"), [child_row()]).records[0]
 >>> _ = approve_records(rt, Operator.parse("county:110105"), all_pending=True)
 >>> first = issue_numbers(rt, Operator.parse("province:11"))
->>> [(i["kind"], i["national_number"]) for i in first.issued]
+>>> [(i.kind.value, i.national_number) for i in first.issued]
 [('J', 'J110105202003150011')]
 >>> issue_numbers(rt, Operator.parse("province:11")).issued
 []
->>> shown = get_record(rt, Operator.parse("county:110105"), out["temp_number"])
+>>> shown = get_record(rt, Operator.parse("county:110105"), out.temp_number)
 >>> shown.national_number, shown.former_numbers[0][:5], shown.state
 ('J*****************1', 'L****', <State.ACTIVE: 'ACTIVE'>)
->>> full = get_record(rt, Operator.parse("county:110105"), out["temp_number"], reveal=True)
->>> full.national_number, full.former_numbers == (out["temp_number"],)
+>>> full = get_record(rt, Operator.parse("county:110105"), out.temp_number, reveal=True)
+>>> full.national_number, full.former_numbers == (out.temp_number,)
 ('J110105202003150011', True)
 >>> "J110105202003150011" in repr(full)
 False
@@ -82,6 +82,7 @@ from typing import Any
 
 import attrs
 
+from studentstatus import serialization
 from studentstatus.batching import spooled
 from studentstatus.domain import numbers as national
 from studentstatus.domain.child import RESIDENT_LIKE
@@ -116,6 +117,7 @@ from studentstatus.services.verification import open_problems_of
 __all__ = [
     "ChildView",
     "HistoryEntry",
+    "IssuedItem",
     "NumberReport",
     "NumberView",
     "ProblemView",
@@ -126,9 +128,33 @@ __all__ = [
 ]
 
 
+@attrs.frozen
+class IssuedItem:
+    """A number :func:`issue_numbers` issued: the record, the number and its kind (G or J).
+
+    One of :attr:`NumberReport.issued`, and what ``on_issued`` is called with.  The
+    number is given in full (the province issued it); the repr masks it (a G number
+    holds the child's ID).  :meth:`to_dict` is the JSON form.
+
+    >>> item = IssuedItem("r1", "J110105202003150011", NumberKind.J)
+    >>> item.kind, "202003150011" in repr(item)
+    (<NumberKind.J: 'J'>, False)
+    >>> item.to_dict()
+    {'record_id': 'r1', 'national_number': 'J110105202003150011', 'kind': 'J'}
+    """
+
+    record_id: str
+    national_number: str = attrs.field(repr=_mask_g)
+    kind: NumberKind
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form: ``record_id``, ``national_number``, ``kind`` (``"G"``/``"J"``)."""
+        return serialization.to_dict(self)
+
+
 @attrs.define
 class NumberReport:
-    """Numbers issued (``record_id``, ``national_number``, ``kind``) and skipped counts by reason.
+    """Numbers issued (:class:`IssuedItem`: record, number, kind) and skipped counts by reason.
 
     ``counts`` holds the numbers issued by kind (``G``/``J``) whether or not
     ``issued`` lists them (see ``issue_numbers(collect=False)``).
@@ -142,7 +168,7 @@ class NumberReport:
     'province'
     """
 
-    issued: list[dict[str, str]] = attrs.field(factory=list)
+    issued: list[IssuedItem] = attrs.field(factory=list)
     skipped: dict[str, int] = attrs.field(factory=dict)
     counts: dict[str, int] = attrs.field(factory=dict)
 
@@ -150,7 +176,7 @@ class NumberReport:
         """The JSON document of ``studentstatus issue-numbers --json``."""
         skipped = dict(sorted(self.skipped.items()))
         return {
-            "issued": list(self.issued),
+            "issued": [i.to_dict() for i in self.issued],
             "skipped": skipped,
             "next_steps": {k: next_step(k).to_dict() for k in skipped},
         }
@@ -224,7 +250,7 @@ def _issue_chunk(
     ids: Sequence[str],
     *,
     safe: bool,
-) -> tuple[list[dict[str, str]], Counter[str]]:
+) -> tuple[list[IssuedItem], Counter[str]]:
     now = rt.clock.now()
     records = uow.records.get_many(list(ids))
     candidates = [
@@ -233,7 +259,7 @@ def _issue_chunk(
     blocked = open_problems_of(uow, candidates) if candidates else {}
     children = uow.children.get_many([r.child_id for r in records.values()])
     skipped: Counter[str] = Counter()
-    issued: list[dict[str, str]] = []
+    issued: list[IssuedItem] = []
     claims: list[IssuedNumber] = []
     updated: list[StatusRecord] = []
     audits: list[AuditEvent] = []
@@ -274,7 +300,7 @@ def _issue_chunk(
         )
         claims.append(IssuedNumber(number, kind, rid, now))
         shown = mask_number(number) if kind is NumberKind.G else number
-        issued.append({"record_id": rid, "national_number": number, "kind": kind.value})
+        issued.append(IssuedItem(rid, number, kind))
         audits.append(
             AuditEvent(
                 str(operator),
@@ -306,14 +332,13 @@ def issue_numbers(
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
     collect: bool = True,
-    on_issued: Callable[[dict[str, str]], None] | None = None,
+    on_issued: Callable[[IssuedItem], None] | None = None,
 ) -> NumberReport:
     """Issue G/J numbers to every eligible record in scope; see the module docs.
 
     Raises :class:`~studentstatus.errors.PermissionDenied` unless the operator
-    may ``issue_numbers``.  Each issued item (``record_id``,
-    ``national_number``, ``kind``) goes to ``on_issued`` once its chunk is
-    committed; with ``collect=False`` the report keeps only ``counts``.
+    may ``issue_numbers``.  Each :class:`IssuedItem` goes to ``on_issued`` once its
+    chunk is committed; with ``collect=False`` the report keeps only ``counts``.
 
     >>> issue_numbers.__name__
     'issue_numbers'
@@ -335,7 +360,7 @@ def issue_numbers(
                 with rt.store.unit_of_work() as uow:
                     issued, skips = _issue_chunk(rt, operator, uow, ids, safe=True)
                     uow.commit()
-            counts.update(item["kind"] for item in issued)
+            counts.update(item.kind.value for item in issued)
             if collect:
                 report.issued.extend(issued)
             if on_issued is not None:

@@ -70,10 +70,10 @@ The whole table (problem kind × action → what happens to the record) is
 >>> recs = import_children(rt, county, rows).records
 >>> [p.kind.value for p in list_problems(rt, county)]
 ['DUPLICATE_ID', 'DUPLICATE_ID']
->>> pid = next(p.id for p in list_problems(rt, county) if p.record_id == recs[0]["record_id"])
+>>> pid = next(p.id for p in list_problems(rt, county) if p.record_id == recs[0].record_id)
 >>> out = resolve_problem(rt, county, pid, "arbitrate", reason="入园材料核实",
-...                       winner_record_id=recs[0]["record_id"])
->>> out.cancelled == (recs[1]["record_id"],), list(list_problems(rt, county))
+...                       winner_record_id=recs[0].record_id)
+>>> out.cancelled == (recs[1].record_id,), list(list_problems(rt, county))
 (True, [])
 """
 

@@ -10,7 +10,7 @@ may use them too; nothing here touches a real store.
 >>> from studentstatus.services.intake import import_children
 >>> rt = example_runtime()
 >>> report = import_children(rt, Operator.parse("kindergarten:1111000001"), [child_row()])
->>> report.accepted, report.records[0]["state"]
+>>> report.accepted, report.records[0].state.value
 (1, 'PENDING')
 """
 
