@@ -38,7 +38,12 @@ from studentstatus.services import federation as fed
 from studentstatus.services.audit import verify
 from studentstatus.services.reports import build_report
 from studentstatus.services.runtime import FixedClock, Runtime
-from studentstatus.testing.seeding import kindergarten_code, resident_number, seed_province
+from studentstatus.testing.seeding import (
+    child_name,
+    kindergarten_code,
+    resident_number,
+    seed_province,
+)
 
 KEY = bytes(range(32))
 MINISTRY = Operator.parse("ministry")
@@ -289,7 +294,7 @@ def _child_of_11(i: int) -> Child:
     number = resident_number("110105", i)
     return Child(
         f"c44-in-{i}",
-        f"幼儿{i}",
+        child_name(i),
         Sex.M if int(number[16]) % 2 else Sex.F,
         date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
         IdentityDocument(DocumentKind.RESIDENT, number),

@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "studentstatus.cli.monitoring",
     "studentstatus.cli.handover",
     "studentstatus.cli.demo",
+    "studentstatus.cli.federation",
 )
 
 

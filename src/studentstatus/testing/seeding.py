@@ -43,6 +43,7 @@ from studentstatus.domain.enums import (
 from studentstatus.domain.machine import json_value
 from studentstatus.domain.model import (
     Child,
+    Guardian,
     IdentityDocument,
     IssuedNumber,
     Kindergarten,
@@ -56,7 +57,7 @@ from studentstatus.ids.resident import check_digit
 from studentstatus.ports import Store
 from studentstatus.services.audit import AuditEvent, audit_many
 
-__all__ = ["COUNTIES", "kindergarten_code", "resident_number", "seed_province"]
+__all__ = ["COUNTIES", "child_name", "kindergarten_code", "resident_number", "seed_province"]
 
 COUNTIES: dict[str, str] = {
     "11": "110105",
@@ -115,6 +116,23 @@ def _audit_events(record: StatusRecord) -> list[AuditEvent]:
     ]
 
 
+_NAME_CHARS = "甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉"
+
+
+def child_name(i: int) -> str:
+    """The name of seeded child ``i``: a surname and ``i`` written in twenty characters.
+
+    >>> child_name(0), child_name(21)
+    ('张甲', '张乙乙')
+    """
+    digits = ""
+    while True:
+        i, d = divmod(i, len(_NAME_CHARS))
+        digits = _NAME_CHARS[d] + digits
+        if i == 0:
+            return "张" + digits
+
+
 def _grade(birth: date) -> Grade:
     return (Grade.SENIOR, Grade.MIDDLE, Grade.JUNIOR)[min(2, birth.year - 2020)]
 
@@ -163,11 +181,12 @@ def seed_province(
                 birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
                 child = Child(
                     f"c{province}-{i:09d}",
-                    f"幼儿{i}",
+                    child_name(i),
                     Sex.M if int(number[16]) % 2 else Sex.F,
                     birth,
                     IdentityDocument(DocumentType.RESIDENT, number),
                     hukou_region=region,
+                    guardians=(Guardian("张父", "father", "+8613800138000"),),
                 )
                 record = StatusRecord(
                     f"s{province}-{i:09d}",

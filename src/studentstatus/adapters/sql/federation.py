@@ -75,6 +75,8 @@ LOCAL_SCHEMA = "studentstatus_federation"
 NATIONAL_SCHEMA = "national"
 """``national.mail``: on the hub every message; on a province, those to it."""
 
+_HERE = "subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+"""pg_subscription is shared by the cluster's databases: this database's rows."""
 _LIVE = tuple(s.value for s in State if s.is_live)
 _LIVE_SQL = ", ".join(f"'{s}'" for s in _LIVE)
 
@@ -123,6 +125,12 @@ def conninfo(url: str | sa.URL) -> str:
         for k, v in parts.items()
         if v is not None
     )
+
+
+def _store_dialect(store: object) -> str:
+    if isinstance(store, SqlStore):
+        return store.dialect_name
+    return type(store).__name__
 
 
 def _require_postgresql(dialect: str, what: str) -> None:
@@ -373,7 +381,7 @@ def publish(store: SqlStore, province: str, national_key: bytes) -> PublishRepor
     Refused: a store that is not PostgreSQL, ``wal_level`` not ``logical``, a store
     already published for another province or under another national key.
     """
-    _require_postgresql(store.dialect_name, "federation publish")
+    _require_postgresql(_store_dialect(store), "federation publish")
     check_province(province)
     key = check_key(national_key)
     with store.engine.begin() as conn:
@@ -495,7 +503,7 @@ class ProvinceLink:
     """
 
     def __init__(self, store: SqlStore) -> None:
-        _require_postgresql(store.dialect_name, "federation")
+        _require_postgresql(_store_dialect(store), "federation")
         with store.engine.connect() as conn:
             found = _settings(conn)
         if found is None:
@@ -800,7 +808,11 @@ class Hub:
         publisher_label: str,
     ) -> bool:
         with _autocommit(subscriber) as conn:
-            if _exists(conn, "SELECT 1 FROM pg_subscription WHERE subname = :n", n=name):
+            if _exists(
+                conn,
+                f"SELECT 1 FROM pg_subscription WHERE subname = :n AND {_HERE}",
+                n=name,
+            ):
                 with publisher.connect() as pc:
                     if not _exists(
                         pc, "SELECT 1 FROM pg_replication_slots WHERE slot_name = :n", n=name
@@ -823,8 +835,8 @@ class Hub:
         """See :meth:`~studentstatus.ports.NationalHub.provinces`."""
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT subname FROM pg_subscription "
-                "WHERE subname LIKE 'studentstatus_hub_from_%%' ORDER BY subname"
+                f"SELECT subname FROM pg_subscription WHERE {_HERE} "
+                "AND subname LIKE 'studentstatus_hub_from_%%' ORDER BY subname"
             )
             return [r[0][-2:] for r in rows]
 
@@ -844,7 +856,8 @@ class Hub:
 
     def _provinces(self, conn: Connection) -> list[str]:
         rows = conn.exec_driver_sql(
-            "SELECT subname FROM pg_subscription WHERE subname LIKE 'studentstatus_hub_from_%%'"
+            f"SELECT subname FROM pg_subscription WHERE {_HERE} "
+            "AND subname LIKE 'studentstatus_hub_from_%%'"
         )
         return sorted(r[0][-2:] for r in rows)
 
@@ -916,7 +929,8 @@ class Hub:
                     sa.text(
                         "SELECT s.subenabled, st.pid IS NOT NULL AS running "
                         "FROM pg_subscription s LEFT JOIN pg_stat_subscription st "
-                        "ON st.subid = s.oid AND st.relid IS NULL WHERE s.subname = :n"
+                        "ON st.subid = s.oid AND st.relid IS NULL WHERE s.subname = :n AND "
+                        f"s.{_HERE}"
                     ),
                     {"n": name},
                 ).first()
