@@ -84,6 +84,7 @@ SWEPT = (
     "tests/services/test_intake.py",
     "tests/services/test_roll_asof.py",
     "tests/services/test_registration_race.py",
+    "tests/federation/",
 )
 """Tests under these paths are swept automatically; any other test may ask for
 ``pii_sweep`` (or ``@pytest.mark.usefixtures("pii_sweep")``)."""

@@ -39,13 +39,12 @@ def nodes() -> Iterator[Nodes]:
         if IN_CI:
             pytest.fail(f"CI must run the federation tests on real clusters: {why}")
         pytest.skip(f"no throwaway PostgreSQL clusters here: {why}")
-    pg_clusters.drop_stale()
+    name = f"{pg_clusters.PREFIX}_test_"
+    pg_clusters.drop_stale(name)  # a killed run's leftovers (not a benchmark's clusters)
     made: dict[str, pg_clusters.Cluster] = {}
     try:
         for node, port in PORTS.items():
-            made[node] = pg_clusters.create(
-                f"{pg_clusters.PREFIX}_{node}", port, settings=SETTINGS.get(node)
-            )
+            made[node] = pg_clusters.create(f"{name}{node}", port, settings=SETTINGS.get(node))
         yield Nodes(made)
     finally:
         for cluster in made.values():

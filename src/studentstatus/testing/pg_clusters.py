@@ -125,14 +125,16 @@ def create(name: str, port: int, *, settings: dict[str, str] | None = None) -> C
     return cluster
 
 
-def drop_stale() -> int:
-    """Drop every cluster whose name starts with :data:`PREFIX`; returns how many."""
+def drop_stale(prefix: str = PREFIX) -> int:
+    """Drop every cluster whose name starts with ``prefix`` (default :data:`PREFIX`: all of
+    this module's); returns how many.  Give a narrower prefix than the default when other
+    runs (a benchmark, another test session) may own clusters at the same time."""
     if shutil.which("pg_lsclusters") is None:
         return 0
     dropped = 0
     for line in _run("pg_lsclusters", "-h").splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[1].startswith(PREFIX):
+        if len(parts) >= 2 and parts[1].startswith(prefix):
             Cluster(parts[1], int(parts[2]), parts[0]).drop()
             dropped += 1
     return dropped

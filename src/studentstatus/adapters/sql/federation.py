@@ -826,8 +826,13 @@ class Hub:
                         )
                 return False
             quoted = to_publisher.replace("'", "''")
+            # Applied transactions commit synchronously: a message is durable on the hub
+            # when applied, and the next hop's walsender is woken at once (with the
+            # subscriptions' default, off, each hop waited for the WAL writer: about
+            # 300 ms province -> hub -> province instead of about 110 ms; bench/federation.py).
             conn.exec_driver_sql(
-                f"CREATE SUBSCRIPTION {name} CONNECTION '{quoted}' PUBLICATION {publication}"
+                f"CREATE SUBSCRIPTION {name} CONNECTION '{quoted}' PUBLICATION {publication} "
+                "WITH (synchronous_commit = on)"
             )
             return True
 
