@@ -57,6 +57,7 @@ __all__ = [
     "current_streak",
     "longest_streak",
     "month_shares",
+    "require_open",
     "unenrolled_eligible",
 ]
 
@@ -165,6 +166,22 @@ def add_contact(case: DropoutCase, contact: CaseContact) -> DropoutCase:
     >>> len(add_contact(case, CaseContact(at, "county:110105", "电话联系")).contacts)
     1
     """
+    require_open(case)
+    return attrs.evolve(case, contacts=(*case.contacts, contact))
+
+
+def require_open(case: DropoutCase) -> None:
+    """Refuse a closed case: :class:`~studentstatus.errors.ValidationError` ``case_closed``
+    (field ``case_id``).
+
+    >>> from datetime import UTC
+    >>> at = datetime(2025, 9, 20, tzinfo=UTC)
+    >>> case = DropoutCase("k1", "r1", "110105", "1111000001", CaseTrigger.MANUAL, at)
+    >>> require_open(close_case(case, CaseStatus.RETURNED, at=at, by="system"))
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.ValidationError: case_closed [case_id]: case k1 is closed (RETURNED) ...
+    """
     if not case.status.is_open:
         raise ValidationError(
             f"case {case.id} is closed ({case.status.value})",
@@ -172,7 +189,6 @@ def add_contact(case: DropoutCase, contact: CaseContact) -> DropoutCase:
             code="case_closed",
             field="case_id",
         )
-    return attrs.evolve(case, contacts=(*case.contacts, contact))
 
 
 def close_case(

@@ -67,6 +67,7 @@ from studentstatus.domain.monitoring import (
     absent_on_paper,
     add_contact,
     close_case,
+    require_open,
 )
 from studentstatus.errors import NotFoundError, ValidationError, Violation, mask
 from studentstatus.ports import CaseRepository, CaseUnitOfWork, UnitOfWork
@@ -164,6 +165,16 @@ def case_dict(case: DropoutCase) -> dict[str, Any]:
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "resolution": case.resolution,
     }
+
+
+def _required(text: str, field: str, message_en: str, message_zh: str) -> str:
+    """``text`` stripped; empty, a :class:`ValidationError` (code ``<field>_required``)."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValidationError(
+            message_en, message_zh=message_zh, code=f"{field}_required", field=field
+        )
+    return stripped
 
 
 def _case_event(operator: str, action: str, case: DropoutCase, reason: str = "") -> AuditEvent:
@@ -311,24 +322,11 @@ def close_returned(rt: Runtime, operator: Operator, case_id: str, *, reason: str
     studentstatus.errors.NotFoundError: no case k9 / 未找到控辍案件 k9
     """
     require_role(operator, "monitor")
-    text = reason.strip()
-    if not text:
-        raise ValidationError(
-            "closing a case needs a reason",
-            message_zh="结案须填写理由",
-            code="reason_required",
-            field="reason",
-        )
+    text = _required(reason, "reason", "closing a case needs a reason", "结案须填写理由")
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         case = _scoped_case(uow, operator, case_id, "case_close")
-        if not case.status.is_open:
-            raise ValidationError(
-                f"case {case.id} is already closed ({case.status.value})",
-                message_zh=f"案件 {case.id} 已结案（{case.status.label_zh}）",
-                code="case_closed",
-                field="case",
-            )
+        require_open(case)
         closed = cases_of(uow).update(
             close_case(case, CaseStatus.RETURNED, at=now, by=str(operator), resolution=text)
         )
@@ -400,14 +398,7 @@ def record_contact(
     ``note`` must not be empty (``ValueError``); a closed case refuses.
     """
     require_role(operator, "monitor")
-    text = note.strip()
-    if not text:
-        raise ValidationError(
-            "a contact needs a note",
-            message_zh="请填写联系记录",
-            code="note_required",
-            field="note",
-        )
+    text = _required(note, "note", "a contact needs a note", "请填写联系记录")
     now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         case = _scoped_case(uow, operator, case_id)
@@ -452,13 +443,7 @@ def request_withdrawal(
         rec = uow.records.get(case.record_id)
         if not operator.covers_record(rec):
             raise absent("case", case_id)
-        if not case.status.is_open:
-            raise ValidationError(
-                f"case {case.id} is closed ({case.status.value})",
-                message_zh=f"案件{case.id}已结案",
-                code="case_closed",
-                field="case_id",
-            )
+        require_open(case)
         # The request and the case's note of it: one unit of work, committed together.
         outcome = request_change_in(
             rt, uow, operator, rec.id, ChangeKind.WITHDRAW, effective=effective, reason=reason

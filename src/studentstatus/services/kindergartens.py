@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import attrs
 
@@ -86,6 +86,9 @@ __all__ = [
     "kindergarten_from_row",
     "list_kindergartens",
 ]
+
+E = TypeVar("E", KindergartenType, LicenceState)
+D = TypeVar("D")
 
 KINDERGARTEN_REQUIRED: tuple[str, ...] = (
     "school_code",
@@ -123,6 +126,28 @@ def _v(code: str, field: str, zh: str, en: str) -> Violation:
     return Violation(code, field, zh, en)
 
 
+def _enum_cell(
+    values: Mapping[str, str],
+    column: str,
+    enum: type[E],
+    default: D,
+    out: list[Violation],
+    zh: str,
+    en: str,
+) -> E | D:
+    """The ``enum`` member a non-empty cell names (``enum.parse``), else ``default``; a cell
+    that names none adds a ``<column>_invalid`` violation to ``out``."""
+    if not values.get(column):
+        return default
+    try:
+        parsed = enum.parse(values[column])
+    except ValueError:
+        out.append(_v(f"{column}_invalid", column, zh, en))
+        return default
+    assert isinstance(parsed, enum)
+    return parsed
+
+
 def kindergarten_from_row(values: Mapping[str, str]) -> tuple[Kindergarten | None, list[Violation]]:
     """Build a kindergarten (with its one licence) from a row; ``(None, violations)`` if bad.
 
@@ -137,41 +162,29 @@ def kindergarten_from_row(values: Mapping[str, str]) -> tuple[Kindergarten | Non
     for column in KINDERGARTEN_REQUIRED:
         if not values.get(column):
             out.append(_v("required", column, "缺少必填项", f"{column} is required"))
-    kind: KindergartenType | None = None
-    if values.get("type"):
-        try:
-            parsed = KindergartenType.parse(values["type"])
-            assert isinstance(parsed, KindergartenType)
-            kind = parsed
-        except ValueError:
-            out.append(
-                _v(
-                    "type_invalid",
-                    "type",
-                    "办学类型应为公办/民办非营利性/民办营利性",
-                    "type must be PUBLIC, PRIVATE_NONPROFIT or PRIVATE_FORPROFIT",
-                )
-            )
+    kind = _enum_cell(
+        values,
+        "type",
+        KindergartenType,
+        None,
+        out,
+        "办学类型应为公办/民办非营利性/民办营利性",
+        "type must be PUBLIC, PRIVATE_NONPROFIT or PRIVATE_FORPROFIT",
+    )
     inclusive = False
     try:
         inclusive = parse_bool(values.get("inclusive", ""))
     except ValueError:
         out.append(_v("inclusive_invalid", "inclusive", "普惠性应为是/否", "inclusive: yes/no"))
-    state = LicenceState.VALID
-    if values.get("licence_state"):
-        try:
-            parsed_state = LicenceState.parse(values["licence_state"])
-            assert isinstance(parsed_state, LicenceState)
-            state = parsed_state
-        except ValueError:
-            out.append(
-                _v(
-                    "licence_state_invalid",
-                    "licence_state",
-                    "许可证状态应为有效/暂停/吊销",
-                    "licence_state must be VALID, SUSPENDED or REVOKED",
-                )
-            )
+    state = _enum_cell(
+        values,
+        "licence_state",
+        LicenceState,
+        LicenceState.VALID,
+        out,
+        "许可证状态应为有效/暂停/吊销",
+        "licence_state must be VALID, SUSPENDED or REVOKED",
+    )
     dates = {}
     for column in ("licence_issued", "licence_valid_until"):
         if values.get(column):

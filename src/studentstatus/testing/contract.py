@@ -431,12 +431,18 @@ class _Base:
     differential_examples: ClassVar[int] = 15
 
     @staticmethod
-    def _optional(flag: bool | None, has: bool, skip: str, missing: str) -> None:
-        """An optional part's flag: ``False`` skips, ``None`` skips when the store lacks
-        the part (``has``), ``True`` requires it."""
-        if flag is False or (flag is None and not has):
+    def _optional(
+        flag: bool | None, store: Store, has: Callable[[UnitOfWork], bool], skip: str, missing: str
+    ) -> None:
+        """An optional part's flag: ``False`` skips, ``None`` skips when ``store`` lacks the
+        part (``has``, asked of one of its units of work), ``True`` requires it."""
+        if flag is False:
             pytest.skip(skip)
-        assert has, missing
+        with store.unit_of_work() as uow:
+            present = has(uow)
+        if flag is None and not present:
+            pytest.skip(skip)
+        assert present, missing
 
     def make_store(self) -> Store:
         """Return a fresh, empty store (the one method an integrator must implement)."""
@@ -1002,10 +1008,10 @@ class BulkProblemContract(_Base):
     supports_bulk_problems: ClassVar[bool | None] = True  # part of the base ports
 
     def _require_bulk_problems(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
-            has = isinstance(uow.problems, BulkProblemRepository)
         self._optional(
-            self.supports_bulk_problems, has, "this store has no bulk problem methods",
+            self.supports_bulk_problems, store,
+            lambda u: isinstance(u.problems, BulkProblemRepository),
+            "this store has no bulk problem methods",
             "supports_bulk_problems is True but uow.problems lacks update_many/for_records",
         )  # fmt: skip
 
@@ -1163,10 +1169,10 @@ class BulkNumberContract(_Base):
     supports_bulk_numbers: ClassVar[bool | None] = True  # part of the base ports
 
     def _require_bulk_numbers(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
-            has = isinstance(uow.numbers, BulkNumberRegistry)
         self._optional(
-            self.supports_bulk_numbers, has, "this store has no bulk sequence allocation",
+            self.supports_bulk_numbers, store,
+            lambda u: isinstance(u.numbers, BulkNumberRegistry),
+            "this store has no bulk sequence allocation",
             "supports_bulk_numbers is True but uow.numbers lacks next_sequences",
         )  # fmt: skip
 
@@ -1205,10 +1211,10 @@ class PreparedWritesContract(_Base):
     supports_prepared_writes: ClassVar[bool | None] = None
 
     def _require_prepared(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
-            has = isinstance(uow, PreparedWrites) and uow.row_encoder() is not None
         self._optional(
-            self.supports_prepared_writes, has, "this store writes no prepared rows",
+            self.supports_prepared_writes, store,
+            lambda u: isinstance(u, PreparedWrites) and u.row_encoder() is not None,
+            "this store writes no prepared rows",
             "supports_prepared_writes is True but the unit of work has no row encoder",
         )  # fmt: skip
 
@@ -1352,12 +1358,11 @@ class BulkLookupContract(_Base):
     supports_bulk_lookups: ClassVar[bool | None] = True  # part of the base ports
 
     def _require_bulk_lookups(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
-            has = isinstance(uow.children, BulkChildRepository) and isinstance(
-                uow.records, BulkRecordRepository
-            )
         self._optional(
-            self.supports_bulk_lookups, has, "this store has no bulk duplicate look-ups",
+            self.supports_bulk_lookups, store,
+            lambda u: isinstance(u.children, BulkChildRepository)
+            and isinstance(u.records, BulkRecordRepository),
+            "this store has no bulk duplicate look-ups",
             "supports_bulk_lookups is True but uow.children lacks find_by_documents/"
             "find_by_identities or uow.records lacks for_children",
         )  # fmt: skip
@@ -1582,10 +1587,10 @@ class RecordSearchContract(_Base):
     supports_record_search: ClassVar[bool | None] = None
 
     def _require_search(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
-            has = isinstance(uow.records, RecordSearch)
         self._optional(
-            self.supports_record_search, has, "this store has no record search",
+            self.supports_record_search, store,
+            lambda u: isinstance(u.records, RecordSearch),
+            "this store has no record search",
             "supports_record_search is True but uow.records lacks search",
         )  # fmt: skip
 
@@ -1770,10 +1775,10 @@ class BulkAttendanceContract(_Base):
 
     def test_attendance_for_records_equals_for_record(self, store: Store) -> None:
         """for_records = for_record per id (ids without entries left out), date-filtered."""
-        with store.unit_of_work() as uow:
-            has = isinstance(uow.attendance, BulkAttendanceRepository)
         self._optional(
-            self.supports_bulk_attendance, has, "this store has no bulk attendance reads",
+            self.supports_bulk_attendance, store,
+            lambda u: isinstance(u.attendance, BulkAttendanceRepository),
+            "this store has no bulk attendance reads",
             "supports_bulk_attendance is True but uow.attendance lacks for_records",
         )  # fmt: skip
         d1, d2 = date(2024, 9, 2), date(2024, 9, 3)
@@ -1812,10 +1817,10 @@ class FieldUpdatesContract(_Base):
         """update_fields writes what update_many writes (the named fields and the version);
         a stale record conflicts and nothing of the batch is written."""
         with self.fresh_store() as a, self.fresh_store() as b:
-            with a.unit_of_work() as uow:
-                has = isinstance(uow.records, FieldUpdates)
             self._optional(
-                self.supports_field_updates, has, "this store has no field updates",
+                self.supports_field_updates, a,
+                lambda u: isinstance(u.records, FieldUpdates),
+                "this store has no field updates",
                 "supports_field_updates is True but uow.records lacks update_fields",
             )  # fmt: skip
             recs = [_record("r1", state=State.ACTIVE), _record("r2", state=State.ACTIVE)]
@@ -1860,10 +1865,10 @@ class SetBasedRolloverContract(_Base):
         from studentstatus.services.rollover import apply_rollover
         from studentstatus.services.runtime import FixedClock, Runtime
 
-        with store.unit_of_work() as uow:
-            has = isinstance(uow.records, SetBasedRollover)
         self._optional(
-            self.supports_set_based_rollover, has, "this store rolls over through the machine",
+            self.supports_set_based_rollover, store,
+            lambda u: isinstance(u.records, SetBasedRollover),
+            "this store rolls over through the machine",
             "supports_set_based_rollover is True but uow.records lacks the rollover methods",
         )  # fmt: skip
         grades = [Grade.NURSERY, Grade.JUNIOR, Grade.MIDDLE, Grade.SENIOR, None, Grade.JUNIOR]
@@ -1902,10 +1907,10 @@ class ReportSourceContract(_Base):
         """Enrolment, changes, problems and attendance counts of both sources agree."""
         from studentstatus.services.reports import PortReportSource
 
-        with store.unit_of_work() as uow:
-            has = isinstance(uow, ReportingUnitOfWork)
         self._optional(
-            self.supports_report_source, has, "this store counts reports through the ports",
+            self.supports_report_source, store,
+            lambda u: isinstance(u, ReportingUnitOfWork),
+            "this store counts reports through the ports",
             "supports_report_source is True but the unit of work lacks report_source",
         )  # fmt: skip
         kgs = [_kg("1111000001", "110105"), _kg("1111000002", "110108", inclusive=False)]
@@ -2040,10 +2045,9 @@ class AuditContract(_Base):
         with tabs, backslashes, newlines, control characters and rare names; the heads
         follow."""
         with self.fresh_store() as store:
-            with store.unit_of_work() as uow:
-                has = isinstance(uow.audit, SealingAuditLog)
             self._optional(
-                self.supports_sealing_audit, has,
+                self.supports_sealing_audit, store,
+                lambda u: isinstance(u.audit, SealingAuditLog),
                 "this store's audit log does not seal events itself",
                 "supports_sealing_audit is True but uow.audit has no seal_and_append",
             )  # fmt: skip
@@ -2715,10 +2719,10 @@ class CaseContract(_Base):
     supports_cases: ClassVar[bool | None] = None
 
     def _cases(self, store: Store) -> None:
-        with store.unit_of_work() as uow:
-            has = getattr(uow, "cases", None) is not None
         self._optional(
-            self.supports_cases, has, "this store keeps no dropout cases",
+            self.supports_cases, store,
+            lambda u: getattr(u, "cases", None) is not None,
+            "this store keeps no dropout cases",
             "supports_cases is True but the unit of work has no .cases",
         )  # fmt: skip
 
