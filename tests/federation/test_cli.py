@@ -60,6 +60,35 @@ def run(*args: str, code: int = 0, **env: str) -> Any:
     return result
 
 
+def apply_until(url: str, outcome: str) -> dict[str, int]:
+    """Run ``federation apply`` until a message with ``outcome`` was applied; the outcomes."""
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    while outcome not in seen:
+        doc = json.loads(run("federation", "apply", "--store", url, "--json").output)
+        for k, n in doc["outcomes"].items():
+            seen[k] = seen.get(k, 0) + n
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {outcome} message reached {url}")
+        time.sleep(0.2)
+    return seen
+
+
+def wait_turn(url: str, operator: str, transfer: str) -> None:
+    """Apply the store's mail until ``transfer`` waits for ``operator`` there."""
+    deadline = time.monotonic() + 60
+    while True:
+        run("federation", "apply", "--store", url, "--json")
+        found = json.loads(
+            run("federation", "transfers", "--store", url, "--as", operator, "--json").output
+        )
+        if any(t["id"] == transfer and t["waiting"] == operator for t in found):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{transfer} never waited for {operator} at {url}")
+        time.sleep(0.2)
+
+
 def test_other_stores_and_missing_key(tmp_path: Any) -> None:
     out = run(
         "federation", "publish", "--store", f"sqlite:///{tmp_path}/x.db", "--province", "31", code=1
@@ -128,15 +157,11 @@ def test_set_up_and_a_transfer(urls: dict[str, str]) -> None:
     )
     transfer = json.loads(out.output)["id"]
     assert number not in out.output
-    deadline = time.monotonic() + 60
-    while True:
-        applied = json.loads(run("federation", "apply", "--store", urls["31"], "--json").output)
-        if applied["applied"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert applied == {"applied": 1, "outcomes": {"pending": 1}}
+    assert apply_until(urls["31"], "pending") == {"pending": 1}
     listed = run("federation", "transfers", "--store", urls["31"], "--as", "county:310101")
     assert transfer in listed.output
+    # The chain: 32's kindergarten (approved), 31's kindergarten, county 310101, county
+    # 320102, provinces 31 and 32 — each decided where it belongs.
     refused = run(
         "federation",
         "decide-transfer",
@@ -145,7 +170,7 @@ def test_set_up_and_a_transfer(urls: dict[str, str]) -> None:
         "--store",
         urls["31"],
         "--as",
-        "county:310101",
+        f"kindergarten:{kindergarten_code('31', 0)}",
         code=1,
     )
     assert "reason_required" in refused.output
@@ -161,7 +186,7 @@ def test_set_up_and_a_transfer(urls: dict[str, str]) -> None:
         code=1,
     )
     assert "no transfer" in hidden.output
-    done = run(
+    early = run(
         "federation",
         "decide-transfer",
         transfer,
@@ -170,16 +195,31 @@ def test_set_up_and_a_transfer(urls: dict[str, str]) -> None:
         urls["31"],
         "--as",
         "county:310101",
-        "--json",
+        code=1,
     )
-    assert json.loads(done.output)["status"] == "APPROVED"
-    deadline = time.monotonic() + 60
-    while True:
-        applied = json.loads(run("federation", "apply", "--store", urls["32"], "--json").output)
-        if applied["applied"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert applied["outcomes"] == {"arrived": 1}
+    assert "not_your_step" in early.output
+    for store, operator in (
+        ("31", f"kindergarten:{kindergarten_code('31', 0)}"),
+        ("31", "county:310101"),
+        ("32", "county:320102"),
+        ("31", "province:31"),
+        ("32", "province:32"),
+    ):
+        wait_turn(urls[store], operator, transfer)
+        done = run(
+            "federation",
+            "decide-transfer",
+            transfer,
+            "--approve",
+            "--store",
+            urls[store],
+            "--as",
+            operator,
+            "--json",
+        )
+        assert json.loads(done.output)["status"] in ("PENDING", "REQUESTED")
+    assert apply_until(urls["31"], "released") == {"released": 1}
+    assert apply_until(urls["32"], "arrived") == {"arrived": 1}
     mine = json.loads(
         run(
             "federation", "transfers", "--store", urls["32"], "--as", "county:320102", "--json"
@@ -193,6 +233,11 @@ def test_set_up_and_a_transfer(urls: dict[str, str]) -> None:
         run("federation", "dedupe", "--hub", urls["hub"], "--as", "ministry", "--json").output
     )
     assert dup == {"findings": 0, "notices": 0}
+    hub_store = SqlStore(urls["hub"])
+    with hub_store.unit_of_work() as uow:
+        assert [e.action for e in uow.audit.iter()] == ["federation.dedupe"]
+    hub_store.close()
+    run("audit", "verify", "--store", urls["hub"], "--as", "ministry")
     deadline = time.monotonic() + 60
     while True:
         report = json.loads(

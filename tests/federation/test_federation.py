@@ -303,7 +303,9 @@ def _child_of_11(i: int) -> Child:
 
 MOVERS = list(range(SHARED + 10, SHARED + 22))  # 12 children of 11, not in 44
 KG44 = Operator.parse(f"kindergarten:{kindergarten_code('44', 0)}")
+KG11 = Operator.parse(f"kindergarten:{kindergarten_code('11', 0)}")
 COUNTY11 = Operator.parse("county:110105")
+COUNTY44 = Operator.parse("county:440303")
 
 
 def _deliver(world: World, p: str, count: int) -> fed.ApplyReport:
@@ -354,6 +356,50 @@ def test_transfer_request_refusals(world: World) -> None:
         )
 
 
+def _delivered(world: World) -> bool:
+    """Every message each province sent is in the other's mail, and applied there."""
+    for p, other in (("11", "44"), ("44", "11")):
+        with world.stores[p].engine.connect() as conn:
+            sent = {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT id FROM {feed_schema(p)}.outbox WHERE destination = '{other}'"
+                )
+            }
+        with world.stores[other].engine.connect() as conn:
+            got = {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT id FROM {NATIONAL_SCHEMA}.mail WHERE applied_at IS NOT NULL"
+                )
+            }
+        if not sent <= got:
+            return False
+    return True
+
+
+def settle(world: World) -> dict[str, int]:
+    """Apply both inboxes until every message sent is delivered and applied; the outcomes."""
+    outcomes: dict[str, int] = {}
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        for p in ("11", "44"):
+            report = fed.apply_inbox(world.rts[p], world.links[p])
+            assert report.failed == ()
+            for k, n in report.outcomes.items():
+                outcomes[k] = outcomes.get(k, 0) + n
+        if _delivered(world):
+            return outcomes
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for the messages to be delivered")
+        time.sleep(0.2)
+
+
+def _decide(world: World, p: str, operator: Operator, ids: list[str], **kw: Any) -> None:
+    for tid in ids:
+        fed.decide_transfer(world.rts[p], world.links[p], operator, tid, **kw)
+
+
 def test_transfers_with_nodes_down(world: World) -> None:
     rt44, rt11 = world.rts["44"], world.rts["11"]
     link44, link11 = world.links["44"], world.links["11"]
@@ -392,58 +438,74 @@ def test_transfers_with_nodes_down(world: World) -> None:
     )
     with world.hub_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ALTER SUBSCRIPTION studentstatus_hub_from_44 ENABLE")
-    report = _deliver(world, "11", len(MOVERS) + 1)
-    assert report.outcomes == {"pending": len(MOVERS), "refused": 1}
+    outcomes = settle(world)
+    assert outcomes == {"pending": len(MOVERS), "refused": 2, "step": len(MOVERS)}
     pending = fed.list_transfers(rt11, link11, COUNTY11, status=TransferStatus.PENDING)
     assert sorted(t.id for t in pending) == sorted(t.id for t in requests)
-    # Another county sees none of them, and cannot decide one.
+    # The chain, made at the source by its policy: both kindergartens, both counties and
+    # both provinces; the destination has the same copy.
+    chain = [(s.role.value, s.scope, s.decision.value) for s in pending[0].steps]
+    assert chain == [
+        ("kindergarten", kindergarten_code("44", 0), "APPROVED"),
+        ("kindergarten", kindergarten_code("11", 0), "PENDING"),
+        ("county", "110105", "PENDING"),
+        ("county", "440303", "PENDING"),
+        ("province", "11", "PENDING"),
+        ("province", "44", "PENDING"),
+    ]
+    mine = {t.id: t for t in fed.list_transfers(rt44, link44, COUNTY44)}
+    assert [(s.role.value, s.scope) for s in mine[requests[0].id].steps] == [c[:2] for c in chain]
+    # Another county sees none of them, and cannot decide one; a step is decided only by
+    # its operator, in its province.
     assert fed.list_transfers(rt11, link11, Operator.parse("county:110106")) == []
     with pytest.raises(NotFoundError):
         fed.decide_transfer(
             rt11, link11, Operator.parse("county:110106"), requests[0].id, approve=True
         )
+    with pytest.raises(RuleViolations) as info:
+        fed.decide_transfer(rt44, link44, COUNTY44, requests[0].id, approve=True)
+    assert [v.code for v in info.value.violations] == ["not_your_step"]
+    assert "province 11" in info.value.violations[0].message_en
 
-    # Half approved, then 44 goes down (a crash) while the rest are decided.
-    approve, refuse = requests[:9], requests[9:]
-    for t in approve[:5]:
-        fed.decide_transfer(rt11, link11, COUNTY11, t.id, approve=True)
+    ids = [t.id for t in requests]
+    approve, refuse = ids[:9], ids[9:]
+    _decide(world, "11", KG11, ids, approve=True)
+    _decide(world, "11", COUNTY11, approve, approve=True)
+    # 44 crashes while the source county decides: its decisions wait at the hub.
     world.nodes.clusters["44"].stop("immediate")
-    for t in approve[5:]:
-        fed.decide_transfer(rt11, link11, COUNTY11, t.id, approve=True)
-    for t in refuse:
-        fed.decide_transfer(rt11, link11, COUNTY11, t.id, approve=False, reason="家长撤回")
+    _decide(world, "11", COUNTY11, refuse, approve=False, reason="家长撤回")
     with pytest.raises(RuleViolations):
-        fed.decide_transfer(rt11, link11, COUNTY11, approve[0].id, approve=True)
-    # The source let go at once: none of the approved children is live in 11 any more.
-    with world.stores["11"].unit_of_work() as uow:
-        states = {uow.records.get(f"s11-{i:09d}").state for i in MOVERS[:9]}
-    assert states == {State.WITHDRAWN}
-
-    # Then the hub goes down too; 44 comes back first, the hub after it.
-    world.nodes.clusters["hub"].stop("fast")
+        fed.decide_transfer(rt11, link11, COUNTY11, refuse[0], approve=True)
     world.nodes.clusters["44"].start()
+    world.dispose()
+    settle(world)
+    _decide(world, "44", COUNTY44, approve, approve=True)
+    # The hub goes down while the destination county's decisions travel.
+    world.nodes.clusters["hub"].stop("fast")
     time.sleep(1.0)
     world.nodes.clusters["hub"].start()
     world.dispose()
-    report = _deliver(world, "44", len(requests) + 1)
-    while report.applied < len(requests) + 1:  # a straggler or two
-        more = _deliver(world, "44", 1)
-        report = fed.ApplyReport(
-            report.applied + more.applied,
-            {
-                k: report.outcomes.get(k, 0) + more.outcomes.get(k, 0)
-                for k in set(report.outcomes) | set(more.outcomes)
-            },
-        )
-    assert report.applied == len(requests) + 1
-    assert dict(report.outcomes) == {"arrived": 9, "refused": 4}
-    mine = {t.id: t for t in fed.list_transfers(rt44, link44, Operator.parse("county:440303"))}
-    assert {mine[t.id].status for t in approve} == {TransferStatus.DONE}
-    assert {mine[t.id].status for t in refuse} | {mine[unknown.id].status} == {
-        TransferStatus.REFUSED
-    }
+    settle(world)
+    _decide(world, "11", Operator.parse("province:11"), approve, approve=True)
+    settle(world)
+    with world.stores["11"].unit_of_work() as uow:  # not yet released: the last step is 44's
+        assert {uow.records.get(f"s11-{i:09d}").state for i in MOVERS[:9]} == {State.ACTIVE}
+    _decide(world, "44", Operator.parse("province:44"), approve, approve=True)
+    outcomes = settle(world)
+    assert outcomes == {"arrived": 9, "released": 9}
+
+    mine = {t.id: t for t in fed.list_transfers(rt44, link44, COUNTY44)}
+    assert {mine[t].status for t in approve} == {TransferStatus.DONE}
+    assert {mine[t].status for t in refuse} | {mine[unknown.id].status} == {TransferStatus.REFUSED}
+    theirs = {t.id: t for t in fed.list_transfers(rt11, link11, COUNTY11)}
+    assert {theirs[t].status for t in approve} == {TransferStatus.APPROVED}
+    assert {theirs[t].status for t in refuse} == {TransferStatus.REFUSED}
+    # The source let go; the rest stay.
+    with world.stores["11"].unit_of_work() as uow:
+        assert {uow.records.get(f"s11-{i:09d}").state for i in MOVERS[:9]} == {State.WITHDRAWN}
+        assert {uow.records.get(f"s11-{i:09d}").state for i in MOVERS[9:]} == {State.ACTIVE}
     with world.stores["44"].unit_of_work() as uow:
-        arrived = [uow.records.get(mine[t.id].record_id or "") for t in approve]
+        arrived = [uow.records.get(mine[t].record_id or "") for t in approve]
     assert {r.state for r in arrived} == {State.ACTIVE}
     assert {r.national_number for r in arrived} == {
         "G" + resident_number("110105", i) for i in MOVERS[:9]
@@ -499,7 +561,9 @@ def test_convergence(world: World) -> None:
             "WHERE a.state = 'ACTIVE' AND b.state = 'ACTIVE'"
         ).scalar_one()
     assert twice == SHARED  # the migrant children registered twice, now noticed; no mover
-    assert fed.dedupe(world.hub, MINISTRY).notices == 0
+    hub_store = SqlStore(world.nodes.url("hub"), create=True)  # the hub's own audit trail
+    hub_rt = Runtime(hub_store, FixedClock(NOW), random.Random(0))
+    assert fed.dedupe(world.hub, MINISTRY, rt=hub_rt).notices == 0
     # The national report is the sum of the provincial ones.
     wait_for(
         "the hub's problems to match",
@@ -529,8 +593,64 @@ def test_convergence(world: World) -> None:
     assert national.by_grade == sums["by_grade"]
     assert national.by_sex == sums["by_sex"]
     assert national.problems == problems
-    # Every audit chain verifies on both provinces, and the records replay from their logs.
+    # Every audit chain verifies on every node (the provinces' records replay from their logs).
+    hub_chain = verify(hub_store)
+    assert hub_chain.ok
+    assert hub_chain.checked == 1  # the dedupe run
+    hub_store.close()
     for p in ("11", "44"):
         report = verify(world.stores[p], replay=True)
         assert report.ok
     assert {s.inbound for s in world.hub.status()} == {"streaming"}
+
+
+def test_a_record_that_left_meanwhile_is_not_transferred(world: World) -> None:
+    """The source withdraws the child on its own while the chain runs: at the last approval
+    the transfer is refused on both sides, and nothing arrives."""
+    from studentstatus.services.changes import approve_step, request_change
+
+    i = MOVERS[-1] + 1
+    t = fed.request_transfer_in(
+        world.rts["44"],
+        world.links["44"],
+        KG44,
+        _child_of_11(i),
+        from_province="11",
+        to_kindergarten=kindergarten_code("44", 0),
+    )
+    settle(world)
+    _decide(world, "11", KG11, [t.id], approve=True)
+    _decide(world, "11", COUNTY11, [t.id], approve=True)
+    settle(world)
+    _decide(world, "44", COUNTY44, [t.id], approve=True)
+    settle(world)
+    _decide(world, "11", Operator.parse("province:11"), [t.id], approve=True)
+    asked = request_change(world.rts["11"], KG11, f"s11-{i:09d}", "WITHDRAW", reason="家长申请")
+    assert asked.request is not None
+    assert approve_step(world.rts["11"], COUNTY11, asked.request.id).applied
+    settle(world)
+    _decide(world, "44", Operator.parse("province:44"), [t.id], approve=True)
+    assert settle(world) == {"refused": 2}
+    theirs = {x.id: x for x in fed.list_transfers(world.rts["11"], world.links["11"], COUNTY11)}
+    mine = {x.id: x for x in fed.list_transfers(world.rts["44"], world.links["44"], COUNTY44)}
+    assert (theirs[t.id].status, mine[t.id].status) == (TransferStatus.REFUSED,) * 2
+    assert mine[t.id].record_id is None
+    assert "WITHDRAWN" in mine[t.id].reason or "state" in mine[t.id].reason
+
+
+def test_a_bad_message_does_not_block_the_inbox(world: World) -> None:
+    """A message whose effect fails stays unapplied and named; the others are applied."""
+    engine = world.stores["11"].engine
+    with engine.begin() as conn:
+        for mid, body in (("bad-1", "{}"), ("good-1", '{"ident": "00", "others": ["44"]}')):
+            conn.exec_driver_sql(
+                f"INSERT INTO {NATIONAL_SCHEMA}.mail (id, source, destination, kind, body, "
+                f"created_at) VALUES ('{mid}', 'hub', '11', 'duplicate_notice', '{body}', now())"
+            )
+    report = fed.apply_inbox(world.rts["11"], world.links["11"])
+    assert (report.applied, report.failed) == (1, ("bad-1",))
+    assert report.outcomes == {"duplicate_known": 1}
+    again = fed.apply_inbox(world.rts["11"], world.links["11"])
+    assert (again.applied, again.failed) == (0, ("bad-1",))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM {NATIONAL_SCHEMA}.mail WHERE id = 'bad-1'")

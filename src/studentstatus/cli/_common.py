@@ -91,12 +91,13 @@ def parse_operator(text: str) -> Any:
 
 
 @contextmanager
-def opened_runtime(url: str, registry: Any = None) -> Iterator[Any]:
+def opened_runtime(url: str, registry: Any = None, *, create: bool | None = None) -> Iterator[Any]:
     """Open the store and build the command's :class:`~studentstatus.services.runtime.Runtime`.
 
     The clock is the system clock (China Standard Time); ``STUDENTSTATUS_NOW``
     (an ISO date-time, e.g. ``2026-09-01T09:00:00+08:00``) fixes it, for scripted
     runs and tests.  Randomness comes from an unseeded :class:`random.Random`.
+    ``create`` goes to :func:`~studentstatus.store.open_store`.
     """
     import random
 
@@ -110,12 +111,12 @@ def opened_runtime(url: str, registry: Any = None) -> Iterator[Any]:
         except ValueError:
             msg = f"STUDENTSTATUS_NOW is not an ISO date-time: {now!r}"
             raise click.UsageError(msg) from None
-    with opened_store(url) as store:
+    with opened_store(url, create=create) as store:
         yield Runtime(store, clock, random.Random(), registry=registry)
 
 
 @contextmanager
-def opened_store(url: str, audit_key: Any = None) -> Iterator[Any]:
+def opened_store(url: str, audit_key: Any = None, *, create: bool | None = None) -> Iterator[Any]:
     """Open the store named by ``url`` and close it afterwards.
 
     The store seals audit entries under ``audit_key``, by default the host's key from
@@ -126,7 +127,8 @@ def opened_store(url: str, audit_key: Any = None) -> Iterator[Any]:
     from studentstatus.store import open_store
 
     key = audit_key if audit_key is not None else key_from_env()
-    store = open_store(url) if key is None else open_store(url, audit_key=key)
+    kw: dict[str, Any] = {} if key is None else {"audit_key": key}
+    store = open_store(url, create=create, **kw)
     try:
         yield store
     finally:

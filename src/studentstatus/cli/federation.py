@@ -15,6 +15,7 @@ on the hub) comes from ``--national-key-file`` or ``STUDENTSTATUS_NATIONAL_KEY_F
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -189,14 +190,20 @@ def status_cmd(hub_url: str, as_json: bool) -> None:
 @json_option
 @handle_errors()
 def dedupe_cmd(hub_url: str, operator_text: str, as_json: bool) -> None:
-    """Children live in two or more provinces: a notice to each province (ministry)."""
+    """Children live in two or more provinces: a notice to each province (ministry).
+
+    Each run is audited in the hub database's own audit chain (the library's tables are
+    created there on first use).
+    """
     from studentstatus.adapters.sql.federation import Hub
     from studentstatus.services.federation import dedupe
 
     operator = parse_operator(operator_text)
     hub = Hub(hub_url)
     try:
-        report = dedupe(hub, operator)
+        # The hub's database is also a store of its own: its audit chain records each run.
+        with opened_runtime(hub_url, create=True) as rt:
+            report = dedupe(hub, operator, rt=rt)
     finally:
         hub.close()
     if as_json:
@@ -239,16 +246,26 @@ def report_cmd(hub_url: str, operator_text: str, as_json: bool) -> None:
 @store_option
 @handle_errors()
 def apply_cmd(as_json: bool, store_url: str) -> None:
-    """Apply the messages waiting for this province (each exactly once)."""
+    """Apply the messages waiting for this province (each exactly once).
+
+    Exit 1 when a message could not be applied (it stays for the next run).
+    """
     from studentstatus.services.federation import apply_inbox
 
     with opened_runtime(store_url) as rt:
         report = apply_inbox(rt, _link(rt.store))
     if as_json:
-        echo_json({"applied": report.applied, "outcomes": dict(report.outcomes)})
-        return
-    outcomes = ", ".join(f"{k} {n}" for k, n in report.outcomes.items()) or "nothing waiting"
-    click.echo(f"applied {report.applied}: {outcomes}")
+        doc: dict[str, Any] = {"applied": report.applied, "outcomes": dict(report.outcomes)}
+        if report.failed:
+            doc["failed"] = list(report.failed)
+        echo_json(doc)
+    else:
+        outcomes = ", ".join(f"{k} {n}" for k, n in report.outcomes.items()) or "nothing waiting"
+        click.echo(f"applied {report.applied}: {outcomes}")
+        for mid in report.failed:
+            click.echo(f"not applied (left for the next run; see the log): {mid}", err=True)
+    if report.failed:
+        sys.exit(1)
 
 
 @federation_group.command("request-transfer")
@@ -325,6 +342,16 @@ def request_transfer_cmd(
                f"{t.other_province}")  # fmt: skip
 
 
+def _waiting(t: Any) -> str | None:
+    from studentstatus.domain.federation import pending_step
+
+    i = pending_step(t.steps)
+    if i is None or t.status.value not in ("REQUESTED", "PENDING"):
+        return None
+    step = t.steps[i]
+    return f"{step.role.value}:{step.scope}" if step.scope else step.role.value
+
+
 def _transfer_doc(t: Any) -> dict[str, Any]:
     from studentstatus.errors import mask_number
 
@@ -341,6 +368,17 @@ def _transfer_doc(t: Any) -> dict[str, Any]:
         "requested_by": t.requested_by,
         "decided_by": t.decided_by,
         "reason": t.reason,
+        "steps": [
+            {
+                "role": step.role.value,
+                "scope": step.scope,
+                "side": side,
+                "decision": step.decision.value,
+                "decided_by": step.decided_by,
+            }
+            for step, side in zip(t.steps, t.sides, strict=True)
+        ],
+        "waiting": _waiting(t),
     }
 
 
@@ -364,9 +402,11 @@ def transfers_cmd(status: str | None, operator_text: str, as_json: bool, store_u
         return
     for t in found:
         arrow = "from" if t.direction == "in" else "to"
+        waiting = _waiting(t)
         click.echo(
             f"{t.id} {t.direction} {arrow} province {t.other_province} {t.status.value} "
             f"county {t.county_code} record {t.record_id or '—'} effective {t.effective_date}"
+            + (f" waiting for {waiting}" if waiting else "")
         )
     if not found:
         click.echo("no transfers")
@@ -374,7 +414,7 @@ def transfers_cmd(status: str | None, operator_text: str, as_json: bool, store_u
 
 @federation_group.command("decide-transfer")
 @click.argument("transfer_id")
-@click.option("--approve/--refuse", required=True, help="The source county's decision.")
+@click.option("--approve/--refuse", required=True, help="The decision on the step waiting.")
 @click.option("--reason", default="", help="Required with --refuse.")
 @as_option
 @json_option
@@ -383,7 +423,11 @@ def transfers_cmd(status: str | None, operator_text: str, as_json: bool, store_u
 def decide_transfer_cmd(
     transfer_id: str, approve: bool, reason: str, operator_text: str, as_json: bool, store_url: str
 ) -> None:
-    """The source county approves (the child leaves, WITHDRAWN) or refuses a transfer out."""
+    """Decide the step of a transfer's approval chain that waits for this operator.
+
+    Each step is decided in its own province; the decision travels to the other one.  After
+    the last approval the source withdraws the record and the destination receives it.
+    """
     from studentstatus.services.federation import decide_transfer
 
     operator = parse_operator(operator_text)

@@ -16,10 +16,14 @@ must agree on and what can be decided without a database:
 * the **messages** between provinces and the hub (:class:`Message`,
   :class:`MessageKind`), applied exactly once by id;
 * the **transfer between provinces** (:class:`TransferStatus`,
-  :func:`next_transfer_status`): the destination asks, the source's county
-  decides, the child leaves the source (WITHDRAWN) in the same transaction that
-  sends the approval, and becomes ACTIVE at the destination only when the
-  approval arrives — so a child is never ACTIVE in two provinces.
+  :func:`next_transfer_status`, :func:`side_of`, :func:`pending_step`): the
+  destination asks; the approval chain of a transfer
+  (:func:`studentstatus.domain.approvals.approval_chain`: kindergartens, counties
+  and provinces of both sides) is decided step by step, each step in the province
+  it belongs to, each decision sent to the other side; when the last step approves,
+  the child leaves the source (WITHDRAWN) in the same transaction that sends the
+  approval, and becomes ACTIVE at the destination only when the approval arrives —
+  so a child is never ACTIVE in two provinces.
 
 >>> key = bytes(32)
 >>> national_ident(key, ("d", "11010520200315003X"))
@@ -43,8 +47,8 @@ from typing import Any
 import attrs
 
 from studentstatus.domain.claims import IdentityKey
-from studentstatus.domain.enums import Grade, _Labelled
-from studentstatus.domain.model import Child
+from studentstatus.domain.enums import Grade, Role, StepDecision, _Labelled
+from studentstatus.domain.model import ApprovalStep, Child
 from studentstatus.errors import ValidationError
 
 __all__ = [
@@ -57,9 +61,12 @@ __all__ = [
     "TransferStatus",
     "check_key",
     "check_province",
+    "decided_count",
     "national_ident",
     "next_transfer_status",
     "notice_id",
+    "pending_step",
+    "side_of",
 ]
 
 HUB = "hub"
@@ -143,6 +150,7 @@ class MessageKind(_Labelled):
     """What a message between provinces (through the hub) asks or tells."""
 
     TRANSFER_REQUEST = "transfer_request", "跨省转园申请"
+    TRANSFER_STEPS = "transfer_steps", "跨省转园审核进度"
     TRANSFER_APPROVED = "transfer_approved", "跨省转园已同意"
     TRANSFER_REFUSED = "transfer_refused", "跨省转园不同意"
     DUPLICATE_NOTICE = "duplicate_notice", "跨省重复学籍通知"
@@ -203,6 +211,45 @@ def next_transfer_status(status: TransferStatus, event: MessageKind | str) -> Tr
     return _NEXT.get((status, event))
 
 
+def side_of(step: ApprovalStep, source_province: str, source_kindergarten: str) -> str:
+    """Which province decides ``step`` of a transfer: ``"source"`` or ``"destination"``.
+
+    >>> side_of(ApprovalStep(Role.COUNTY, "110105"), "11", "1100000001")
+    'source'
+    >>> side_of(ApprovalStep(Role.KINDERGARTEN, "4403000001"), "11", "1100000001")
+    'destination'
+    >>> side_of(ApprovalStep(Role.PROVINCE, "44"), "11", "1100000001")
+    'destination'
+    """
+    if step.role is Role.KINDERGARTEN:
+        return "source" if step.scope == source_kindergarten else "destination"
+    return "source" if step.scope[:2] == source_province else "destination"
+
+
+def pending_step(steps: Sequence[ApprovalStep]) -> int | None:
+    """The index of the first undecided step, or ``None`` (all decided, or one rejected).
+
+    >>> pending_step((ApprovalStep(Role.COUNTY, "110105", decision=StepDecision.APPROVED),
+    ...               ApprovalStep(Role.COUNTY, "440303")))
+    1
+    """
+    for i, step in enumerate(steps):
+        if step.decision is StepDecision.REJECTED:
+            return None
+        if step.decision is StepDecision.PENDING:
+            return i
+    return None
+
+
+def decided_count(steps: Sequence[ApprovalStep]) -> int:
+    """How many steps are decided: a copy with more is the newer one.
+
+    >>> decided_count((ApprovalStep(Role.COUNTY, "110105", decision=StepDecision.APPROVED),))
+    1
+    """
+    return sum(1 for s in steps if s.decision is not StepDecision.PENDING)
+
+
 def _masked_child(child: Child | None) -> str:
     return "None" if child is None else f"Child({child.id!r}, …)"
 
@@ -213,7 +260,9 @@ class Transfer:
 
     ``direction`` is ``"in"`` on the destination (which holds ``child``: what its
     kindergarten entered, never sent anywhere) and ``"out"`` on the source (which
-    holds ``record_id``, the record that leaves).  ``other_province`` is the other
+    holds ``record_id``, the record that leaves).  ``steps`` is the approval chain
+    (empty on the destination until the source has made it), ``sides`` says which
+    province decides each step (:func:`side_of`).  ``other_province`` is the other
     side; ``county_code`` the county that decides (source) or receives
     (destination); ``national_number`` the number the child keeps, set on the
     destination when the approval arrives.  ``repr`` shows no child data and no
@@ -244,3 +293,5 @@ class Transfer:
     reason: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    steps: tuple[ApprovalStep, ...] = ()
+    sides: tuple[str, ...] = ()

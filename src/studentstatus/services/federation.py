@@ -12,14 +12,23 @@ the hub's :class:`~studentstatus.ports.NationalHub`.
 1. the destination's kindergarten (or county) enters the child and asks the
    source province for it — :func:`request_transfer_in` writes a REQUESTED
    transfer row (with the child's data, which stays in the destination) and a
-   ``transfer_request`` message carrying only the child's national identity hash;
+   ``transfer_request`` message carrying only the child's national identity hash,
+   the destination kindergarten and county and the applicant;
 2. the source applies the message (:func:`apply_inbox`): the child's live record
-   is found by that hash and a PENDING transfer row waits for the record's county;
-   no live record → ``transfer_refused`` at once;
-3. the source county decides (:func:`decide_transfer`): on approval the record
-   is WITHDRAWN (change ``WITHDRAW``, audited) *in the same transaction* that
-   sends ``transfer_approved`` with the national number, grade and verification;
-4. the destination applies the approval: the child and an ACTIVE record with the
+   is found by that hash and the transfer's approval chain is made as for a
+   transfer inside one store
+   (:func:`~studentstatus.domain.approvals.approval_chain`: the destination
+   kindergarten — approved when it applied —, the source kindergarten, the source
+   county, the destination county and, where the province's policy asks, both
+   provinces); the chain goes back to the destination (``transfer_steps``).  No
+   live record → ``transfer_refused`` at once;
+3. each step is decided in the province it belongs to (:func:`decide_transfer`,
+   by the operator the step names) and every decision travels to the other side
+   (``transfer_steps``); a rejection ends the transfer on both sides;
+4. when the last step approves, the source **withdraws** the record (change
+   ``WITHDRAW``, audited) in the same transaction that sends ``transfer_approved``
+   with the national number, grade and verification;
+5. the destination applies the approval: the child and an ACTIVE record with the
    same national number are written, the transfer row becomes DONE.
 
 The child is never live in both provinces: the source lets go before the message
@@ -36,19 +45,22 @@ naming the other province(s) — nothing more travels.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import attrs
 
 from studentstatus.domain import machine
+from studentstatus.domain.approvals import approval_chain, step_fits
 from studentstatus.domain.claims import claim_key, identity_key
 from studentstatus.domain.enums import (
     ChangeKind,
     Grade,
     NumberKind,
     ProblemKind,
+    Role,
     State,
+    StepDecision,
     VerificationResult,
 )
 from studentstatus.domain.federation import (
@@ -57,17 +69,34 @@ from studentstatus.domain.federation import (
     Transfer,
     TransferStatus,
     check_province,
+    decided_count,
     next_transfer_status,
+    pending_step,
+    side_of,
 )
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.kindergarten import licence_violations
-from studentstatus.domain.model import Child, IssuedNumber, StatusChange, StatusRecord
-from studentstatus.errors import NotFoundError, RuleViolations, Violation, mask_number
+from studentstatus.domain.model import (
+    ApprovalStep,
+    Child,
+    IssuedNumber,
+    Kindergarten,
+    StatusChange,
+    StatusRecord,
+)
+from studentstatus.errors import (
+    NotFoundError,
+    RuleViolations,
+    StudentStatusError,
+    Violation,
+    mask_number,
+)
 from studentstatus.ports import FederationLink, NationalHub, UnitOfWork
+from studentstatus.serialization import from_dict, to_dict
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import absent, kindergarten_in_scope, require_role
 from studentstatus.services.changes import close_stale_requests
-from studentstatus.services.intake import new_problem
+from studentstatus.services.intake import log, new_problem
 from studentstatus.services.runtime import Runtime
 
 __all__ = [
@@ -168,7 +197,9 @@ def request_transfer_in(
                     "transfer": transfer.id,
                     "ident": ident,
                     "effective_date": transfer.effective_date.isoformat(),
+                    "to_kindergarten": kg.school_code,
                     "to_region": kg.region_code,
+                    "applicant": str(operator),
                 },
                 now,
             ),
@@ -295,8 +326,9 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
 
 
 def _requested(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> str:
-    """A request reached the source: find the child's live record, wait for its county."""
-    now = rt.clock.now()
+    """A request reached the source: find the child's live record, make the approval
+    chain, tell the destination the chain."""
+    now, today = rt.clock.now(), rt.clock.today()
     body = m.body
     live = link.live_records(uow, str(body["ident"]))
     records = [r for r in uow.records.get_many(live).values() if r.state is not State.PENDING]
@@ -315,32 +347,152 @@ def _requested(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
         )
         return "refused"
     record = records[0]
-    link.add_transfer(
+    source = uow.kindergartens.find(record.kindergarten_code)
+    if source is None:  # pragma: no cover - a record's kindergarten always exists
+        raise absent("kindergarten", record.kindergarten_code)
+    # The destination's kindergarten as far as the chain needs it: its code and county.
+    destination = Kindergarten(
+        str(body["to_kindergarten"]), "", "", str(body["to_region"]), source.type
+    )
+    applicant = Operator.parse(str(body["applicant"]))
+    steps = approval_chain(
+        ChangeKind.TRANSFER,
+        record,
+        source=source,
+        destination=destination,
+        policy=rt.policy_for(record.region_code),
+        applicant=applicant,
+        start=today,
+        now=now,
+    )
+    sides = tuple(side_of(step, link.province, source.school_code) for step in steps)
+    t = Transfer(
+        id=str(body["transfer"]),
+        direction="out",
+        status=TransferStatus.PENDING,
+        other_province=m.source,
+        ident=str(body["ident"]),
+        effective_date=date.fromisoformat(str(body["effective_date"])),
+        kindergarten_code=record.kindergarten_code,
+        county_code=record.region_code,
+        record_id=record.id,
+        grade=record.grade,
+        requested_by=str(applicant),
+        created_at=now,
+        updated_at=now,
+        steps=steps,
+        sides=sides,
+    )
+    link.add_transfer(uow, t)
+    _send_steps(link, uow, t, now)
+    return "pending"
+
+
+def _send_steps(link: FederationLink, uow: UnitOfWork, t: Transfer, now: datetime) -> None:
+    """Tell the other side the chain as it stands (a newer copy has more decided steps)."""
+    link.send(
         uow,
-        Transfer(
-            id=str(body["transfer"]),
-            direction="out",
-            status=TransferStatus.PENDING,
-            other_province=m.source,
-            ident=str(body["ident"]),
-            effective_date=date.fromisoformat(str(body["effective_date"])),
-            kindergarten_code=record.kindergarten_code,
-            county_code=record.region_code,
-            record_id=record.id,
-            grade=record.grade,
-            requested_by=f"province:{m.source}",
-            created_at=now,
-            updated_at=now,
+        Message(
+            f"{t.id}-steps-{decided_count(t.steps)}",
+            link.province,
+            t.other_province,
+            MessageKind.TRANSFER_STEPS,
+            {
+                "transfer": t.id,
+                "steps": [to_dict(step) for step in t.steps],
+                "sides": list(t.sides),
+            },
+            now,
         ),
     )
-    return "pending"
+
+
+def _release(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer) -> Transfer:
+    """Every step approved, at the source: withdraw the record and send the approval with
+    the child's number, in the caller's unit.  Raises RuleViolations if the record cannot
+    leave (its state changed meanwhile, no national number yet)."""
+    now, today = rt.clock.now(), rt.clock.today()
+    assert t.record_id is not None
+    record = uow.records.get(t.record_id)
+    kg = uow.kindergartens.find(record.kindergarten_code)
+    by = t.steps[-1].decided_by or f"province:{link.province}"
+    change = machine.Change(
+        ChangeKind.WITHDRAW,
+        max(today, record.entry_date),
+        reason=f"transferred to province {t.other_province} ({t.id})",
+        operator=by,
+    )
+    context = machine.Context(today, rt.policy_for(record.region_code), kindergarten=kg)
+    violations = machine.check(record, change, context=context)
+    if record.national_number is None:
+        violations.append(
+            _v(
+                "no_national_number",
+                "record",
+                "该学籍尚无全国学籍号，不能跨省转出",
+                "the record has no national number yet",
+            )
+        )
+    if violations:
+        raise RuleViolations(violations)
+    new, event = machine.apply(record, change, context=context, recorded_at=now)
+    stored = uow.records.update(attrs.evolve(new, version=record.version))
+    uow.changes.append(event)
+    audit_many(
+        uow,
+        [
+            AuditEvent(
+                operator=by,
+                action="change.withdraw",
+                subject=event.record_id,
+                reason=event.reason,
+                before=dict(event.before),
+                after=dict(event.after),
+            )
+        ],
+        at=now,
+    )
+    close_stale_requests(uow, Operator.parse(by), [stored], now)
+    link.send(
+        uow,
+        Message(
+            f"{t.id}-approved",
+            link.province,
+            t.other_province,
+            MessageKind.TRANSFER_APPROVED,
+            {
+                "transfer": t.id,
+                "national_number": record.national_number,
+                "grade": record.grade.value if record.grade else None,
+                "verification": record.verification.value if record.verification else None,
+            },
+            now,
+        ),
+    )
+    released = attrs.evolve(t, status=TransferStatus.APPROVED, updated_at=now)
+    link.save_transfer(uow, released)
+    return released
+
+
+def _covers(operator: Operator, t: Transfer) -> bool:
+    """Whether ``operator`` may see transfer row ``t``: its county (or a region above), its
+    kindergarten, or a step of this side that is the operator's."""
+    if t.county_code is not None and operator.covers_region(t.county_code):
+        return True
+    if operator.role is Role.KINDERGARTEN and operator.scope == t.kindergarten_code:
+        return True
+    here = "source" if t.direction == "out" else "destination"
+    return any(
+        step_fits(operator, step) and side == here
+        for step, side in zip(t.steps, t.sides, strict=True)
+    )
 
 
 def _transfer_in_scope(
     link: FederationLink, uow: UnitOfWork, operator: Operator, transfer_id: str
 ) -> Transfer:
     t = link.get_transfer(uow, transfer_id)
-    if t is None or t.county_code is None or not operator.covers_region(t.county_code):
+    if t is None or not _covers(operator, t):
         raise NotFoundError(
             f"no transfer {transfer_id}",
             field="transfer",
@@ -358,26 +510,43 @@ def decide_transfer(
     approve: bool,
     reason: str = "",
 ) -> Transfer:
-    """The source county's decision on a PENDING transfer out of its county.
+    """Decide the pending step of a transfer's approval chain — on either side, by the
+    operator the step names (the kindergarten, county or province of this province).
 
-    Approval withdraws the record (``WITHDRAW``, reason naming the destination) and
-    sends ``transfer_approved`` in one unit of work; refusal sends
-    ``transfer_refused``.  A transfer outside the operator's county is answered as
-    one that does not exist.
+    The decision goes to the other province.  When it is the last approval and this is
+    the source, the record is withdrawn and the approval sent in the same unit of
+    work; at the destination, the source does that when the decision reaches it.  A
+    rejection ends the transfer on both sides.  A transfer the operator may not see
+    is answered as one that does not exist.
     """
-    require_role(operator, "decide_transfer")
-    now, today = rt.clock.now(), rt.clock.today()
+    require_role(operator, "approve_step")
+    now = rt.clock.now()
     with rt.store.unit_of_work() as uow:
         t = _transfer_in_scope(link, uow, operator, transfer_id)
-        new_status = next_transfer_status(t.status, "approve" if approve else "refuse")
-        if t.direction != "out" or new_status is None:
+        here = "source" if t.direction == "out" else "destination"
+        index = pending_step(t.steps) if t.status in _OPEN else None
+        if index is None:
             raise RuleViolations(
                 [
                     _v(
                         "transfer_decided",
                         "transfer",
-                        f"该跨省转园已处理（{t.status.label_zh}）",
-                        f"the transfer is {t.status.value}, not PENDING",
+                        f"该跨省转园没有待审核的步骤（{t.status.label_zh}）",
+                        f"the transfer has no step waiting ({t.status.value})",
+                    )
+                ]
+            )
+        step = t.steps[index]
+        if t.sides[index] != here or not step_fits(operator, step):
+            where = "本省" if t.sides[index] == here else f"{t.other_province} 省"
+            raise RuleViolations(
+                [
+                    _v(
+                        "not_your_step",
+                        "transfer",
+                        f"待审核的是{where}的 {step.role.label_zh} {step.scope}",
+                        f"the step waiting is {step.role.value}:{step.scope}"
+                        + ("" if t.sides[index] == here else f" in province {t.other_province}"),
                     )
                 ]
             )
@@ -385,80 +554,92 @@ def decide_transfer(
             raise RuleViolations(
                 [_v("reason_required", "reason", "不同意须说明理由", "a refusal needs a reason")]
             )
-        body: dict[str, Any] = {"transfer": t.id}
-        kind = MessageKind.TRANSFER_REFUSED
-        if approve:
-            assert t.record_id is not None
-            record = uow.records.get(t.record_id)
-            kg = uow.kindergartens.find(record.kindergarten_code)
-            change = machine.Change(
-                ChangeKind.WITHDRAW,
-                max(today, record.entry_date),
-                reason=f"transferred to province {t.other_province} ({t.id})",
-                operator=str(operator),
-            )
-            context = machine.Context(today, rt.policy_for(record.region_code), kindergarten=kg)
-            violations = machine.check(record, change, context=context)
-            if violations or record.national_number is None:
-                raise RuleViolations(
-                    violations
-                    or [
-                        _v(
-                            "no_national_number",
-                            "record",
-                            "该学籍尚无全国学籍号，不能跨省转出",
-                            "the record has no national number yet",
-                        )
-                    ]
-                )
-            new, event = machine.apply(record, change, context=context, recorded_at=now)
-            stored = uow.records.update(attrs.evolve(new, version=record.version))
-            uow.changes.append(event)
-            audit_many(
-                uow,
-                [
-                    AuditEvent(
-                        operator=str(operator),
-                        action="change.withdraw",
-                        subject=event.record_id,
-                        reason=event.reason,
-                        before=dict(event.before),
-                        after=dict(event.after),
-                    )
-                ],
-                at=now,
-            )
-            close_stale_requests(uow, operator, [stored], now)
-            kind = MessageKind.TRANSFER_APPROVED
-            body.update(
-                national_number=record.national_number,
-                grade=record.grade.value if record.grade else None,
-                verification=record.verification.value if record.verification else None,
-            )
-        else:
-            body["reason"] = reason
         decided = attrs.evolve(
-            t, status=new_status, decided_by=str(operator), reason=reason, updated_at=now
+            step,
+            decision=StepDecision.APPROVED if approve else StepDecision.REJECTED,
+            decided_by=str(operator),
+            decided_at=now,
+            reason=reason,
         )
-        link.save_transfer(uow, decided)
-        link.send(
-            uow, Message(f"{t.id}-{kind.value}", link.province, t.other_province, kind, body, now)
+        steps = (*t.steps[:index], decided, *t.steps[index + 1 :])
+        t = attrs.evolve(
+            t,
+            steps=steps,
+            status=t.status if approve else TransferStatus.REFUSED,
+            decided_by=str(operator),
+            reason=reason,
+            updated_at=now,
         )
+        link.save_transfer(uow, t)
         audit_many(
             uow,
             [
                 AuditEvent(
                     operator=str(operator),
-                    action=f"federation.{'approve' if approve else 'refuse'}_transfer",
+                    action=f"federation.{'approve' if approve else 'reject'}_step",
                     subject=t.id,
                     reason=reason,
-                    after={"to_province": t.other_province, "record": t.record_id},
+                    after={"step": index, "other_province": t.other_province},
                 )
             ],
             at=now,
         )
+        if approve and pending_step(steps) is None and here == "source":
+            t = _release(rt, link, uow, t)
+        else:
+            _send_steps(link, uow, t, now)
         uow.commit()
-    return decided
+    return t
+
+
+_OPEN = (TransferStatus.REQUESTED, TransferStatus.PENDING)
+
+
+def _steps_arrived(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> str:
+    """The other side's copy of the chain: keep it if newer; a rejection ends the transfer
+    here; the last approval, at the source, releases the child."""
+    t = link.get_transfer(uow, str(m.body["transfer"]))
+    if t is None or t.status not in _OPEN:
+        return "ignored"
+    steps = tuple(from_dict(ApprovalStep, d) for d in m.body["steps"])
+    if decided_count(steps) <= decided_count(t.steps) and t.steps:
+        return "ignored"
+    now = rt.clock.now()
+    rejected = any(step.decision is StepDecision.REJECTED for step in steps)
+    t = attrs.evolve(
+        t,
+        steps=steps,
+        sides=tuple(str(x) for x in m.body["sides"]),
+        status=TransferStatus.REFUSED if rejected else t.status,
+        updated_at=now,
+    )
+    link.save_transfer(uow, t)
+    if rejected:
+        return "refused"
+    if t.direction == "out" and pending_step(steps) is None:
+        try:
+            _release(rt, link, uow, t)
+        except RuleViolations as exc:
+            # The record cannot leave any more (its state changed since the chain began):
+            # the transfer ends here, and the destination is told why.
+            why = "; ".join(v.message_en for v in exc.violations)
+            link.save_transfer(
+                uow, attrs.evolve(t, status=TransferStatus.REFUSED, reason=why, updated_at=now)
+            )
+            link.send(
+                uow,
+                Message(
+                    f"{t.id}-refused",
+                    link.province,
+                    t.other_province,
+                    MessageKind.TRANSFER_REFUSED,
+                    {"transfer": t.id, "reason": why},
+                    now,
+                ),
+            )
+            return "refused"
+        return "released"
+    return "step"
 
 
 def list_transfers(
@@ -486,10 +667,12 @@ def list_transfers(
 
 @attrs.frozen
 class ApplyReport:
-    """What :func:`apply_inbox` did: messages applied, by outcome."""
+    """What :func:`apply_inbox` did: messages applied, by outcome, and the ids of those
+    that failed (left unapplied: the next run tries them again)."""
 
     applied: int
     outcomes: Mapping[str, int]
+    failed: tuple[str, ...] = ()
 
 
 def _duplicate(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> str:
@@ -531,6 +714,8 @@ def _apply_one(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
         return _duplicate(rt, link, uow, m)
     if m.kind is MessageKind.TRANSFER_REQUEST:
         return _requested(rt, link, uow, m)
+    if m.kind is MessageKind.TRANSFER_STEPS:
+        return _steps_arrived(rt, link, uow, m)
     t = link.get_transfer(uow, str(m.body["transfer"]))
     if t is None or t.direction != "in":
         return "unknown_transfer"
@@ -554,24 +739,35 @@ def _apply_one(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
 
 def apply_inbox(rt: Runtime, link: FederationLink, *, batch: int = 50) -> ApplyReport:
     """Apply every message waiting for this province, each in its own unit of work with
-    its ``applied`` mark (exactly once; several processes may run this at once: each
-    takes messages the others have not locked).
+    its ``applied`` mark: exactly once, or not at all.  Several processes may run this
+    at once (a message another holds is skipped, one already applied is not applied
+    again).  A message whose effect fails (a rule, a conflict) is rolled back, left
+    unapplied for the next run and named in the report; the others go on.
     """
     outcomes: dict[str, int] = {}
+    failed: list[str] = []
     applied = 0
     while True:
         with rt.store.unit_of_work() as uow:
-            messages = link.next_messages(uow, batch)
-            if not messages:
-                break
-            for m in messages:
-                if not link.mark_applied(uow, m.id):
-                    continue
-                outcome = _apply_one(rt, link, uow, m)
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-                applied += 1
-            uow.commit()
-    return ApplyReport(applied, dict(sorted(outcomes.items())))
+            waiting = [m for m in link.next_messages(uow, batch + len(failed))
+                       if m.id not in failed]  # fmt: skip
+        if not waiting:
+            break
+        for m in waiting:
+            try:
+                with rt.store.unit_of_work() as uow:
+                    if not link.mark_applied(uow, m.id):
+                        continue  # another process applied it meanwhile
+                    outcome = _apply_one(rt, link, uow, m)
+                    uow.commit()
+            except (StudentStatusError, LookupError, ValueError, TypeError) as exc:
+                # A rule or a conflict, or a malformed body: this message only.
+                log.warning("federation: message %s not applied: %s", m.id, type(exc).__name__)
+                failed.append(m.id)
+                continue
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            applied += 1
+    return ApplyReport(applied, dict(sorted(outcomes.items())), tuple(failed))
 
 
 # -------------------------------------------------------------------------- hub
@@ -586,10 +782,30 @@ class DedupeReport:
     notices: int
 
 
-def dedupe(hub: NationalHub, operator: Operator) -> DedupeReport:
-    """The ministry's national one-person-one-status check (see the module docs)."""
+def dedupe(hub: NationalHub, operator: Operator, *, rt: Runtime | None = None) -> DedupeReport:
+    """The ministry's national one-person-one-status check (see the module docs).
+
+    ``rt`` is a runtime on the hub's own store (its database, with the library's tables):
+    each run is then written to that store's audit chain (``federation.dedupe``, with the
+    counts), so the hub's node has a trail that ``audit verify`` checks like any other.
+    """
     require_role(operator, "national")
     findings, notices = hub.dedupe()
+    if rt is not None:
+        with rt.store.unit_of_work() as uow:
+            audit_many(
+                uow,
+                [
+                    AuditEvent(
+                        operator=str(operator),
+                        action="federation.dedupe",
+                        subject="national",
+                        after={"findings": findings, "notices": notices},
+                    )
+                ],
+                at=rt.clock.now(),
+            )
+            uow.commit()
     return DedupeReport(findings, notices)
 
 

@@ -52,7 +52,7 @@ from studentstatus.domain.federation import (
     check_province,
     national_ident,
 )
-from studentstatus.domain.model import Child
+from studentstatus.domain.model import ApprovalStep, Child
 from studentstatus.errors import ConflictError, FederationError, StorageError
 from studentstatus.ports import UnitOfWork
 from studentstatus.serialization import from_dict, to_dict
@@ -245,7 +245,9 @@ _LOCAL_DDL = [
         decided_by varchar(200),
         reason text NOT NULL,
         created_at timestamptz,
-        updated_at timestamptz)""",
+        updated_at timestamptz,
+        steps jsonb NOT NULL DEFAULT '[]',
+        sides jsonb NOT NULL DEFAULT '[]')""",
     f"CREATE INDEX IF NOT EXISTS transfers_county ON {LOCAL_SCHEMA}.transfers (county_code, id)",
 ]
 
@@ -443,7 +445,7 @@ def _message(row: Any) -> Message:
 _TRANSFER_COLUMNS = (
     "id, direction, status, other_province, ident, effective_date, kindergarten_code, "
     "county_code, record_id, grade, child, national_number, requested_by, decided_by, reason, "
-    "created_at, updated_at"
+    "created_at, updated_at, steps, sides"
 )
 
 
@@ -470,7 +472,16 @@ def _transfer(row: Any) -> Transfer:
         reason=row.reason,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        steps=tuple(from_dict(ApprovalStep, d) for d in _json(row.steps)),
+        sides=tuple(str(x) for x in _json(row.sides)),
     )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+_JSONB = ("child", "steps", "sides")
 
 
 def _transfer_params(t: Transfer) -> dict[str, Any]:
@@ -492,6 +503,8 @@ def _transfer_params(t: Transfer) -> dict[str, Any]:
         "reason": t.reason,
         "created_at": t.created_at,
         "updated_at": t.updated_at,
+        "steps": json.dumps([to_dict(x) for x in t.steps], ensure_ascii=False),
+        "sides": json.dumps(list(t.sides)),
     }
 
 
@@ -592,7 +605,7 @@ class ProvinceLink:
         """See :meth:`~studentstatus.ports.FederationLink.add_transfer`."""
         params = _transfer_params(transfer)
         names = ", ".join(params)
-        marks = ", ".join(f"CAST(:{k} AS jsonb)" if k == "child" else f":{k}" for k in params)
+        marks = ", ".join(f"CAST(:{k} AS jsonb)" if k in _JSONB else f":{k}" for k in params)
         result = self._conn(uow).execute(
             sa.text(
                 f"INSERT INTO {LOCAL_SCHEMA}.transfers ({names}) VALUES ({marks})"
@@ -623,7 +636,7 @@ class ProvinceLink:
         """See :meth:`~studentstatus.ports.FederationLink.save_transfer`."""
         params = _transfer_params(transfer)
         sets = ", ".join(
-            f"{k} = CAST(:{k} AS jsonb)" if k == "child" else f"{k} = :{k}"
+            f"{k} = CAST(:{k} AS jsonb)" if k in _JSONB else f"{k} = :{k}"
             for k in params
             if k != "id"
         )
