@@ -276,6 +276,10 @@ ENCODED_KINDS: dict[str, tuple[str, ...]] = {
 }
 """The tables (ports of :class:`~studentstatus.adapters.sql.tables.SqlTables`) of each kind."""
 
+ENCODED_PORTS: tuple[str, ...] = tuple(sorted({p for ps in ENCODED_KINDS.values() for p in ps}))
+"""Every table a bulk encoder writes, sorted (what :class:`CopyEncoder` and ``ParamEncoder``
+hold the layouts of)."""
+
 
 Layout = tuple[tuple[str, ...], Callable[[Any], Any], bool]
 """A table of a kind: its columns, the row mapper, and whether the mapper gives a list of
@@ -431,8 +435,7 @@ class CopyEncoder(_TableEncoder):
     @classmethod
     def for_tables(cls, tables: Any) -> CopyEncoder:
         """The encoder of an adapter's :class:`~studentstatus.adapters.sql.tables.SqlTables`."""
-        ports = sorted({p for ps in ENCODED_KINDS.values() for p in ps})
-        return cls({p: CopyTable.of(tables.by_port[p]) for p in ports})
+        return cls({p: CopyTable.of(tables.by_port[p]) for p in ENCODED_PORTS})
 
     def encode(self, kind: str, entity: object) -> tuple[bytes, ...]:
         """The ``COPY`` lines of ``entity``, one ``bytes`` per table of ``kind``."""

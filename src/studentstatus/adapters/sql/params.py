@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from studentstatus.adapters.sql.copy import (
     ENCODED_KINDS,
+    ENCODED_PORTS,
     _column_kind,
     _each,
     _json_text,
@@ -134,8 +135,7 @@ class ParamEncoder(_TableEncoder):
     def for_store(cls, store: Any) -> ParamEncoder:
         """The encoder of a SQLite :class:`~studentstatus.adapters.sql.SqlStore`: its tables,
         written by its own driver ``INSERT`` statements."""
-        ports = sorted({p for ps in ENCODED_KINDS.values() for p in ps})
-        tables = {p: store.tables.by_port[p] for p in ports}
+        tables = {p: store.tables.by_port[p] for p in ENCODED_PORTS}
         return cls(
             {
                 p: ParamTable.of(t, store._insert_plan(t, [c.name for c in t.columns])[0])
