@@ -71,7 +71,12 @@ class World:
 
     def __init__(self, nodes: Nodes) -> None:
         self.nodes = nodes
-        self.stores = {p: SqlStore(nodes.url(p), create=True) for p in ("11", "44")}
+        # 11 runs the plain schema, 44 the province-partitioned one: the feed triggers work
+        # on both (statement-level triggers with transition tables on a partitioned parent).
+        self.stores = {
+            "11": SqlStore(nodes.url("11"), create=True),
+            "44": SqlStore(nodes.url("44"), create=True, partition_by_province=True),
+        }
         self.hub = Hub(nodes.url("hub"))
         self.links: dict[str, ProvinceLink] = {}
         self.rts = {
