@@ -98,6 +98,7 @@ __all__ = [
     "apply",
     "check",
     "json_value",
+    "register_event",
     "replay",
     "row",
     "suspension_overdue",
@@ -1097,6 +1098,33 @@ def apply(
         after=after,
     )
     return new, event
+
+
+def register_event(
+    record: StatusRecord, *, recorded_at: datetime, operator: str, reason: str = ""
+) -> StatusChange:
+    """The REGISTER event of a record that arrives whole, in any state (a child transferred
+    from another provincial deployment, a seeded store): ``after`` holds every field, so
+    :func:`replay` rebuilds ``record`` from it.
+
+    >>> rec = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE, Grade.JUNIOR,
+    ...                    date(2024, 9, 1), national_number="G11010520200315003X", version=1)
+    >>> event = register_event(rec, recorded_at=datetime(2024, 9, 1), operator="seed")
+    >>> event.to_state, replay([event]) == rec
+    (<State.ACTIVE: 'ACTIVE'>, True)
+    """
+    return StatusChange(
+        record_id=record.id,
+        seq=1,
+        kind=ChangeKind.REGISTER,
+        from_state=None,
+        to_state=record.state,
+        effective_date=record.entry_date,
+        recorded_at=recorded_at,
+        operator=operator,
+        reason=reason,
+        after={f: _json(getattr(record, f)) for f in _FIELDS},
+    )
 
 
 def replay(events: Iterable[StatusChange]) -> StatusRecord:

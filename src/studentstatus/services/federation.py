@@ -81,7 +81,6 @@ from studentstatus.domain.model import (
     Child,
     IssuedNumber,
     Kindergarten,
-    StatusChange,
     StatusRecord,
 )
 from studentstatus.errors import (
@@ -254,22 +253,11 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
         verification=VerificationResult(body["verification"]) if body.get("verification") else None,
         version=1,  # its REGISTER event
     )
-    after = {
-        a.name: machine.json_value(getattr(record, a.name))
-        for a in attrs.fields(StatusRecord)
-        if a.name != "version"
-    }
-    event = StatusChange(
-        record_id=record.id,
-        seq=1,
-        kind=ChangeKind.REGISTER,
-        from_state=None,
-        to_state=State.ACTIVE,
-        effective_date=t.effective_date,
+    event = machine.register_event(
+        record,
         recorded_at=now,
         operator=t.requested_by,
         reason=f"transfer {t.id} from province {t.other_province}",
-        after=after,
     )
     if uow.children.get_many([child.id]).get(child.id) is None:
         uow.children.add(child)

@@ -26,13 +26,9 @@ True
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-import attrs
 
 from studentstatus.domain.claims import claim_key, identity_key
 from studentstatus.domain.enums import (
-    ChangeKind,
     Grade,
     KindergartenType,
     NumberKind,
@@ -40,7 +36,7 @@ from studentstatus.domain.enums import (
     State,
     VerificationResult,
 )
-from studentstatus.domain.machine import json_value
+from studentstatus.domain.machine import register_event
 from studentstatus.domain.model import (
     Child,
     Guardian,
@@ -48,7 +44,6 @@ from studentstatus.domain.model import (
     IssuedNumber,
     Kindergarten,
     Licence,
-    StatusChange,
     StatusRecord,
 )
 from studentstatus.errors import mask_number
@@ -200,19 +195,9 @@ def seed_province(
                     verification=VerificationResult.MATCH,
                     version=1,  # its REGISTER event
                 )
-                after: dict[str, Any] = {
-                    a.name: json_value(getattr(record, a.name))
-                    for a in attrs.fields(StatusRecord)
-                    if a.name != "version"
-                }
                 kids.append(child)
                 recs.append(record)
-                events.append(
-                    StatusChange(
-                        record.id, 1, ChangeKind.REGISTER, None, State.ACTIVE, record.entry_date,
-                        _AT, "seed", after=after,
-                    )
-                )  # fmt: skip
+                events.append(register_event(record, recorded_at=_AT, operator="seed"))
                 numbers.append(IssuedNumber("G" + number, NumberKind.G, record.id, _AT))
                 ids.append(record.id)
                 if audited:
