@@ -217,17 +217,18 @@ def test_feed_ident_is_the_python_hmac(world: World) -> None:
     with store.engine.connect() as conn:
         sql = conn.execute(
             sa.text(
-                "SELECT studentstatus_federation.ident(:k, 'none', NULL, :n, 'F', :b), "
-                "studentstatus_federation.ident(:k, 'resident', :d, 'x', 'M', :b)"
+                "SELECT studentstatus_federation.ident(ipad, opad, 'none', NULL, :n, 'F', :b), "
+                "studentstatus_federation.ident(ipad, opad, 'resident', :d, 'x', 'M', :b) "
+                "FROM studentstatus_federation.settings"
             ),
-            {"k": KEY, "n": "李小红", "b": date(2021, 5, 1), "d": "11010520200315003x"},
+            {"n": "李小红", "b": date(2021, 5, 1), "d": "110105 20200315-003x"},
         ).one()
     doc = Child(
         "cy",
         "x",
         Sex.M,
         date(2021, 5, 1),
-        IdentityDocument(DocumentKind.RESIDENT, "11010520200315003x"),
+        IdentityDocument(DocumentKind.RESIDENT, "110105 20200315-003x"),
     )
     assert sql[0] == link.ident(identity_key(kid))
     assert sql[1] == link.ident(identity_key(doc))

@@ -12,7 +12,7 @@ must agree on and what can be decided without a database:
   compute the same hash for the same child, so the hub can find a child live in
   two provinces by comparing hashes; without the key nobody can test a guessed
   ID number against a hash.  The database computes the same function
-  (``pgcrypto``'s ``hmac``) in the province's feed triggers;
+  (from PostgreSQL's own ``sha256``) in the province's feed triggers;
 * the **messages** between provinces and the hub (:class:`Message`,
   :class:`MessageKind`), applied exactly once by id;
 * the **transfer between provinces** (:class:`TransferStatus`,
