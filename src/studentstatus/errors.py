@@ -428,8 +428,9 @@ class StorageError(StudentStatusError):
 class FederationError(StorageError):
     """The two-level federation (provincial stores and a national hub) cannot do what was
     asked: a store that is not PostgreSQL, ``wal_level`` not ``logical``, a replication
-    slot or publication missing, a province not set up.  ``code`` is stable; ``hint`` says
-    what to do.
+    slot or publication missing, a province not set up.  ``code`` is stable, ``field`` names
+    what is wrong (``store``, ``wal_level``, ``subscription``, ``province``,
+    ``national_key``); ``hint`` says what to do.
 
     >>> err = FederationError("wal_level_not_logical", "wal_level is replica, not logical",
     ...                       "wal_level 为 replica，不是 logical",
@@ -442,8 +443,11 @@ class FederationError(StorageError):
 
     code: ClassVar[str] = "federation"
 
-    def __init__(self, code: str, message_en: str, message_zh: str, *, hint: str = "") -> None:
+    def __init__(
+        self, code: str, message_en: str, message_zh: str, *, field: str = "", hint: str = ""
+    ) -> None:
         self.code = code  # type: ignore[misc]
+        self.field = field
         self.message_en = redact(message_en)
         self.message_zh = redact(message_zh)
         self.hint = redact(hint)

@@ -128,7 +128,7 @@ def test_other_stores_are_refused() -> None:
     store = SqlStore("sqlite://", create=True)
     with pytest.raises(FederationError) as info:
         publish(store, "11", KEY)
-    assert info.value.code == "postgresql_only"
+    assert (info.value.code, info.value.field) == ("postgresql_only", "store")
     assert "PostgreSQL" in info.value.message_en
     assert "PostgreSQL" in info.value.message_zh
     with pytest.raises(FederationError):
@@ -141,7 +141,7 @@ def test_wal_level_must_be_logical(nodes: Nodes) -> None:
     try:
         with pytest.raises(FederationError) as info:
             publish(store, "11", KEY)
-        assert info.value.code == "wal_level_not_logical"
+        assert (info.value.code, info.value.field) == ("wal_level_not_logical", "wal_level")
         assert "wal_level = logical" in info.value.hint
         assert "replica" in info.value.message_en
         assert "replica" in info.value.message_zh

@@ -140,7 +140,8 @@ def _require_postgresql(dialect: str, what: str) -> None:
             "postgresql_only",
             f"{what}: the federation runs on PostgreSQL stores only, not {dialect}",
             f"{what}：省际联网仅支持 PostgreSQL 存储，不支持 {dialect}",
-            hint="move the provincial store to PostgreSQL (studentstatus store copy)",
+            hint="run the provincial store on PostgreSQL (docs/how-to/postgresql.md)",
+            field="store",
         )
 
 
@@ -152,6 +153,7 @@ def _check_wal_level(conn: Connection, node: str) -> None:
             f"{node}: wal_level is {level}, logical replication needs logical",
             f"{node}：wal_level 为 {level}，逻辑复制需要 logical",
             hint="ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
+            field="wal_level",
         )
 
 
@@ -415,6 +417,7 @@ def publish(store: SqlStore, province: str, national_key: bytes) -> PublishRepor
                 "province_mismatch",
                 f"this store is published for province {known[0]}, not {province}",
                 f"该存储已作为 {known[0]} 省发布，不是 {province}",
+                field="province",
             )
         elif known[1] != key:
             raise FederationError(
@@ -422,6 +425,7 @@ def publish(store: SqlStore, province: str, national_key: bytes) -> PublishRepor
                 "this store was published under another national key",
                 "该存储发布时使用的是另一把全国密钥",
                 hint="every province uses the same national key; rotating it needs a re-hash",
+                field="national_key",
             )
         conn.exec_driver_sql(_IDENT_FUNCTION)
         for stmt in _feed_ddl(province) + _MAIL_DDL:
@@ -535,6 +539,7 @@ class ProvinceLink:
                 "this store is not set up for the federation",
                 "该存储尚未加入省际联网",
                 hint="run studentstatus federation publish on it first",
+                field="store",
             )
         self.store = store
         self.province, self._key = found
@@ -773,6 +778,7 @@ class Hub:
                     f"province {province} has no publication {_publication(province)}",
                     f"{province} 省尚未发布 {_publication(province)}",
                     hint="run studentstatus federation publish on the provincial store first",
+                    field="store",
                 )
         s = feed_schema(province)
         with self.engine.begin() as hc:
@@ -846,6 +852,7 @@ class Hub:
                             f"订阅 {name} 存在，但 {publisher_label} 上没有复制槽 {name}",
                             hint="drop the subscription (ALTER SUBSCRIPTION … SET (slot_name = "
                             "NONE); DROP SUBSCRIPTION …) and subscribe again",
+                            field="subscription",
                         )
                 return False
             quoted = to_publisher.replace("'", "''")
