@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from tests.federation.conftest import Nodes
@@ -32,7 +33,7 @@ from studentstatus.domain.claims import identity_key
 from studentstatus.domain.enums import Grade, ProblemKind, Sex, State
 from studentstatus.domain.federation import TransferStatus, national_ident
 from studentstatus.domain.jurisdiction import Operator
-from studentstatus.domain.model import Child, DocumentKind, IdentityDocument
+from studentstatus.domain.model import Child, DocumentKind, Guardian, IdentityDocument
 from studentstatus.errors import FederationError, NotFoundError, PermissionDenied, RuleViolations
 from studentstatus.services import federation as fed
 from studentstatus.services.audit import verify
@@ -304,6 +305,7 @@ def _child_of_11(i: int) -> Child:
         Sex.M if int(number[16]) % 2 else Sex.F,
         date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
         IdentityDocument(DocumentKind.RESIDENT, number),
+        guardians=(Guardian("张母", "mother", "+8613800138000"),),
     )
 
 
@@ -351,6 +353,16 @@ def test_transfer_request_refusals(world: World) -> None:
             to_kindergarten=kindergarten_code("44", 0),
         )
     assert {v.code for v in info.value.violations} == {"same_province", "already_live_here"}
+    with pytest.raises(RuleViolations) as info:  # the child's data is checked, all at once
+        fed.request_transfer_in(
+            rt,
+            link,
+            KG44,
+            attrs.evolve(_child_of_11(40), guardians=(), name="x1"),
+            from_province="11",
+            to_kindergarten=kindergarten_code("44", 0),
+        )
+    assert {v.code for v in info.value.violations} >= {"guardian_phone_missing", "name_characters"}
     with pytest.raises(NotFoundError):
         fed.request_transfer_in(
             rt,

@@ -52,6 +52,7 @@ import attrs
 
 from studentstatus.domain import machine
 from studentstatus.domain.approvals import approval_chain, step_fits
+from studentstatus.domain.child import check_child
 from studentstatus.domain.claims import claim_key, identity_key
 from studentstatus.domain.enums import (
     ChangeKind,
@@ -133,10 +134,11 @@ def request_transfer_in(
     """Ask province ``from_province`` for ``child`` (entered by the destination, with its
     document), into ``to_kindergarten`` of this province; returns the REQUESTED row.
 
-    Refused (:class:`~studentstatus.errors.RuleViolations`): the source is this
-    province (``same_province``), the child is live here already
-    (``already_live_here``), the kindergarten's licence is not valid
-    (``kindergarten_unlicensed``).
+    Refused (:class:`~studentstatus.errors.RuleViolations`, every reason at once): the
+    source is this province (``same_province``), the child is live here already
+    (``already_live_here``), the child's data is not sound (the checks of
+    :func:`~studentstatus.domain.child.check_child`: identity number, name, guardians …),
+    the kindergarten's licence is not valid (``kindergarten_unlicensed``).
     """
     require_role(operator, "request_transfer")
     check_province(from_province)
@@ -165,6 +167,7 @@ def request_transfer_in(
                     "the child already has a live record in this province",
                 )
             )
+        problems.extend(check_child(child, today=today))
         problems.extend(licence_violations(kg, effective or today))
         if problems:
             raise RuleViolations(problems)
