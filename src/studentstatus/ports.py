@@ -1079,6 +1079,14 @@ class FederationLink(Protocol):
         """The national identity hash of a key under this province's national key."""
         ...
 
+    def seal_number(self, transfer_id: str, number: str) -> str:
+        """A national number sealed for a transfer's message (the hub cannot read it)."""
+        ...
+
+    def open_number(self, transfer_id: str, sealed: str) -> str:
+        """A number :meth:`seal_number` sealed in another province."""
+        ...
+
     def send(self, uow: UnitOfWork, message: Message) -> None:
         """Put ``message`` into this province's outbox (replicated to the hub)."""
         ...
@@ -1094,6 +1102,10 @@ class FederationLink(Protocol):
 
     def live_records(self, uow: UnitOfWork, ident: str) -> list[str]:
         """Ids of this province's live records whose child has national hash ``ident``."""
+        ...
+
+    def records_with(self, uow: UnitOfWork, ident: str) -> list[str]:
+        """Ids of this province's records in any state whose child has hash ``ident``."""
         ...
 
     def add_transfer(self, uow: UnitOfWork, transfer: Transfer) -> None:

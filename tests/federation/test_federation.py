@@ -9,6 +9,7 @@ provinces, the national report equal to the provinces' sum, every audit chain ve
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -29,12 +30,20 @@ from studentstatus.adapters.sql.federation import (
     publish,
     records_feed_equal,
 )
+from studentstatus.adapters.sql.partition_convert import convert_to_partitioned
 from studentstatus.domain.claims import identity_key
-from studentstatus.domain.enums import Grade, ProblemKind, Sex, State
+from studentstatus.domain.enums import Grade, ProblemKind, Sex, State, StepDecision
 from studentstatus.domain.federation import TransferStatus, national_ident
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, DocumentKind, Guardian, IdentityDocument
-from studentstatus.errors import FederationError, NotFoundError, PermissionDenied, RuleViolations
+from studentstatus.errors import (
+    FederationError,
+    NotFoundError,
+    PermissionDenied,
+    RuleViolations,
+    StorageError,
+)
+from studentstatus.serialization import to_dict
 from studentstatus.services import federation as fed
 from studentstatus.services.audit import verify
 from studentstatus.services.reports import build_report
@@ -514,6 +523,8 @@ def test_transfers_with_nodes_down(world: World) -> None:
 
     mine = {t.id: t for t in fed.list_transfers(rt44, link44, COUNTY44)}
     assert {mine[t].status for t in approve} == {TransferStatus.DONE}
+    # Both sides hold the whole chain, every step decided, the last one at the source.
+    assert {s.decision for t in approve for s in mine[t].steps} == {StepDecision.APPROVED}
     assert {mine[t].status for t in refuse} | {mine[unknown.id].status} == {TransferStatus.REFUSED}
     theirs = {t.id: t for t in fed.list_transfers(rt11, link11, COUNTY11)}
     assert {theirs[t].status for t in approve} == {TransferStatus.APPROVED}
@@ -579,6 +590,11 @@ def test_convergence(world: World) -> None:
             "WHERE a.state = 'ACTIVE' AND b.state = 'ACTIVE'"
         ).scalar_one()
     assert twice == SHARED  # the migrant children registered twice, now noticed; no mover
+    with hub.connect() as conn:  # the numbers of the children who moved travelled sealed
+        mail = conn.exec_driver_sql(
+            f"SELECT string_agg(body::text, '|') FROM {NATIONAL_SCHEMA}.mail"
+        ).scalar_one()
+    assert all(resident_number("110105", i)[:17] not in mail for i in MOVERS)
     hub_store = SqlStore(world.nodes.url("hub"), create=True)  # the hub's own audit trail
     hub_rt = Runtime(hub_store, FixedClock(NOW), random.Random(0))
     assert fed.dedupe(world.hub, MINISTRY, rt=hub_rt).notices == 0
@@ -656,19 +672,125 @@ def test_a_record_that_left_meanwhile_is_not_transferred(world: World) -> None:
     assert "WITHDRAWN" in mine[t.id].reason or "state" in mine[t.id].reason
 
 
+def test_an_arrival_that_fails_goes_back(world: World) -> None:
+    """The destination cannot take a child the source has let go (its kindergarten lost
+    its licence meanwhile): the source re-enrols its record, both sides refuse."""
+    i = MOVERS[-1] + 2
+    t = fed.request_transfer_in(
+        world.rts["44"],
+        world.links["44"],
+        KG44,
+        _child_of_11(i),
+        from_province="11",
+        to_kindergarten=kindergarten_code("44", 0),
+    )
+    settle(world)
+    for p, operator in (("11", KG11), ("11", COUNTY11)):
+        _decide(world, p, operator, [t.id], approve=True)
+    settle(world)
+    _decide(world, "44", COUNTY44, [t.id], approve=True)
+    settle(world)
+    _decide(world, "11", Operator.parse("province:11"), [t.id], approve=True)
+    settle(world)
+    with world.stores["44"].unit_of_work() as uow:
+        kg = uow.kindergartens.get(kindergarten_code("44", 0))
+        lapsed = attrs.evolve(kg.licences[0], valid_until=date(2024, 12, 31))
+        uow.kindergartens.update(attrs.evolve(kg, licences=(lapsed,)))
+        uow.commit()
+    try:
+        _decide(world, "44", Operator.parse("province:44"), [t.id], approve=True)
+        assert settle(world) == {"released": 1, "failed": 1, "reenrolled": 1}
+    finally:
+        with world.stores["44"].unit_of_work() as uow:
+            uow.kindergartens.update(
+                attrs.evolve(uow.kindergartens.get(kg.school_code), licences=kg.licences)
+            )
+            uow.commit()
+    with world.stores["11"].unit_of_work() as uow:
+        record = uow.records.get(f"s11-{i:09d}")
+    assert record.state is State.PENDING  # live at the source again, for its county
+    theirs = {x.id: x for x in fed.list_transfers(world.rts["11"], world.links["11"], COUNTY11)}
+    mine = {x.id: x for x in fed.list_transfers(world.rts["44"], world.links["44"], COUNTY44)}
+    assert (theirs[t.id].status, mine[t.id].status) == (TransferStatus.REFUSED,) * 2
+    assert "licensed" in theirs[t.id].reason
+
+
+def test_forged_and_misdirected_messages_are_ignored(world: World) -> None:
+    """A chain copy that decides the receiver's own steps, or an answer from a province
+    that is not the transfer's other side, changes nothing; a child that had a record in
+    the destination before is refused at once (its record there is re-enrolled instead)."""
+    i = MOVERS[-1] + 3
+    t = fed.request_transfer_in(
+        world.rts["44"],
+        world.links["44"],
+        KG44,
+        _child_of_11(i),
+        from_province="11",
+        to_kindergarten=kindergarten_code("44", 0),
+    )
+    settle(world)
+    theirs = {x.id: x for x in fed.list_transfers(world.rts["11"], world.links["11"], COUNTY11)}
+    forged = [
+        {**to_dict(step), "decision": "APPROVED", "decided_by": "kindergarten:4400000000"}
+        for step in theirs[t.id].steps
+    ]
+    body = json.dumps({"transfer": t.id, "steps": forged, "sides": list(theirs[t.id].sides)})
+    with world.stores["11"].engine.begin() as conn:
+        for mid, source in (("forged-1", "44"), ("forged-2", "31")):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {NATIONAL_SCHEMA}.mail (id, source, destination, kind, body, "
+                    "created_at) VALUES (:id, :src, '11', 'transfer_steps', "
+                    "CAST(:body AS jsonb), now())"
+                ),
+                {"id": mid, "src": source, "body": body},
+            )
+    report = fed.apply_inbox(world.rts["11"], world.links["11"])
+    assert report.outcomes == {"ignored": 2}
+    again = {x.id: x for x in fed.list_transfers(world.rts["11"], world.links["11"], COUNTY11)}
+    assert again[t.id].status is TransferStatus.PENDING
+    assert again[t.id].steps == theirs[t.id].steps
+    with world.stores["11"].unit_of_work() as uow:
+        assert uow.records.get(f"s11-{i:09d}").state is State.ACTIVE
+    # 11's mover went to 44; coming back is a re-enrolment of its old record, not a transfer.
+    with pytest.raises(RuleViolations) as info:
+        fed.request_transfer_in(
+            world.rts["11"],
+            world.links["11"],
+            KG11,
+            _child_of_11(MOVERS[0]),
+            from_province="44",
+            to_kindergarten=kindergarten_code("11", 0),
+        )
+    assert [v.code for v in info.value.violations] == ["record_here"]
+
+
 def test_a_bad_message_does_not_block_the_inbox(world: World) -> None:
     """A message whose effect fails stays unapplied and named; the others are applied."""
     engine = world.stores["11"].engine
     with engine.begin() as conn:
-        for mid, body in (("bad-1", "{}"), ("good-1", '{"ident": "00", "others": ["44"]}')):
+        for mid, kind, body in (
+            ("bad-1", "duplicate_notice", "{}"),
+            ("bad-2", "a_future_kind", "{}"),
+            ("bad-3", "duplicate_notice", "[1, 2]"),
+            ("good-1", "duplicate_notice", '{"ident": "00", "others": ["44"]}'),
+        ):
             conn.exec_driver_sql(
                 f"INSERT INTO {NATIONAL_SCHEMA}.mail (id, source, destination, kind, body, "
-                f"created_at) VALUES ('{mid}', 'hub', '11', 'duplicate_notice', '{body}', now())"
+                f"created_at) VALUES ('{mid}', 'hub', '11', '{kind}', '{body}', now())"
             )
     report = fed.apply_inbox(world.rts["11"], world.links["11"])
-    assert (report.applied, report.failed) == (1, ("bad-1",))
+    assert (report.applied, sorted(report.failed)) == (1, ["bad-1", "bad-2", "bad-3"])
     assert report.outcomes == {"duplicate_known": 1}
     again = fed.apply_inbox(world.rts["11"], world.links["11"])
-    assert (again.applied, again.failed) == (0, ("bad-1",))
+    assert (again.applied, sorted(again.failed)) == (0, ["bad-1", "bad-2", "bad-3"])
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"DELETE FROM {NATIONAL_SCHEMA}.mail WHERE id = 'bad-1'")
+        conn.exec_driver_sql(f"DELETE FROM {NATIONAL_SCHEMA}.mail WHERE id LIKE 'bad-%%'")
+
+
+def test_a_published_plain_store_is_not_converted(world: World) -> None:
+    """Partitioning replaces the tables the feed's triggers sit on: refused once published."""
+    with world.stores["11"].engine.begin() as conn, pytest.raises(StorageError, match="publish"):
+        convert_to_partitioned(conn)
+    with world.stores["44"].engine.begin() as conn:  # partitioned already: nothing to do
+        assert convert_to_partitioned(conn) == []

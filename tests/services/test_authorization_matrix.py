@@ -312,7 +312,12 @@ def test_matrix_size() -> None:
 @given(
     cell=st.sampled_from(CELLS),
     ref=st.text(
-        alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+        # Quotes and backslashes change how repr() quotes the whole reference ('\'' vs "'"),
+        # which the blanking below cannot undo: a test artefact, not a difference the
+        # operator sees.
+        alphabet=st.characters(
+            codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="'\"\\"
+        ),
         min_size=1,
         max_size=24,
     ).filter(lambda s: s.strip() and s.strip() == s),

@@ -51,14 +51,16 @@ from typing import Any
 import attrs
 
 from studentstatus.domain import machine
+from studentstatus.domain.age import eligible_grades, school_year_of
 from studentstatus.domain.approvals import approval_chain, step_fits
 from studentstatus.domain.child import check_child
-from studentstatus.domain.claims import claim_key, identity_key
+from studentstatus.domain.claims import claim_key, compact_number, identity_key
 from studentstatus.domain.enums import (
     ChangeKind,
     Grade,
     NumberKind,
     ProblemKind,
+    ProblemStatus,
     Role,
     State,
     StepDecision,
@@ -136,7 +138,8 @@ def request_transfer_in(
 
     Refused (:class:`~studentstatus.errors.RuleViolations`, every reason at once): the
     source is this province (``same_province``), the child is live here already
-    (``already_live_here``), the child's data is not sound (the checks of
+    (``already_live_here``) or had a record here (``record_here``: a child coming back
+    re-enrols that record), the child's data is not sound (the checks of
     :func:`~studentstatus.domain.child.check_child`: identity number, name, guardians …),
     the kindergarten's licence is not valid (``kindergarten_unlicensed``).
     """
@@ -165,6 +168,16 @@ def request_transfer_in(
                     "child",
                     "该幼儿在本省已有在籍学籍",
                     "the child already has a live record in this province",
+                )
+            )
+        elif link.records_with(uow, ident):
+            problems.append(
+                Violation(
+                    "record_here",
+                    "child",
+                    "该幼儿曾在本省建籍：请在转出省办理离园后，为其原学籍办理重新入园",
+                    "the child had a record in this province: once the source has withdrawn "
+                    "it, re-enrol that record (REENROLL)",
                 )
             )
         problems.extend(check_child(child, today=today))
@@ -230,19 +243,40 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
     assert child is not None
     assert t.kindergarten_code is not None
     uow.claims.claim([claim_key(identity_key(child))])
+    number = link.open_number(t.id, str(body["sealed_number"]))
+    kg = uow.kindergartens.find(t.kindergarten_code)
+    doc = child.document
+    # Everything that could stop the arrival is checked before anything is written: the
+    # source has let the child go, so a refusal here goes back to it (transfer_failed) and
+    # the source re-enrols its record.
+    why = ""
     if link.live_records(uow, t.ident):
-        # Registered here meanwhile (another path): keep one status; the county sees why.
+        why = "the child was registered here meanwhile"
+    elif kg is None or licence_violations(kg, t.effective_date):
+        why = "the destination kindergarten is gone or not licensed on the date"
+    elif number.startswith("G") and (doc is None or number[1:] != compact_number(doc.number)):
+        why = "the source's number does not match the document entered here"
+    elif uow.records.find_by_number(number) is not None:
+        why = "this province holds a record with that number (the child was here before)"
+    elif uow.children.get_many([child.id]):
+        why = "the child's id is taken here"
+    if why:
         link.save_transfer(
+            uow, attrs.evolve(t, status=TransferStatus.REFUSED, reason=why, updated_at=now)
+        )
+        link.send(
             uow,
-            attrs.evolve(
-                t, status=TransferStatus.REFUSED, reason="already live here", updated_at=now
+            Message(
+                f"{t.id}-failed",
+                link.province,
+                t.other_province,
+                MessageKind.TRANSFER_FAILED,
+                {"transfer": t.id, "reason": why},
+                now,
             ),
         )
-        return "already_live_here"
-    kg = uow.kindergartens.find(t.kindergarten_code)
-    if kg is None:
-        raise absent("kindergarten", t.kindergarten_code)
-    number = str(body["national_number"])
+        return "failed"
+    assert kg is not None
     grade = Grade(body["grade"]) if body.get("grade") else t.grade
     record = StatusRecord(
         id=rt.new_id("r"),
@@ -262,8 +296,7 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
         operator=t.requested_by,
         reason=f"transfer {t.id} from province {t.other_province}",
     )
-    if uow.children.get_many([child.id]).get(child.id) is None:
-        uow.children.add(child)
+    uow.children.add(child)
     uow.records.add(record)
     uow.changes.append(event)
     kind = NumberKind.G if number.startswith("G") else NumberKind.J
@@ -276,6 +309,8 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
             record_id=record.id,
             national_number=number,
             grade=grade,
+            # The source's final chain (its last approval included) when it sent one.
+            steps=tuple(from_dict(ApprovalStep, d) for d in body.get("steps") or ()) or t.steps,
             updated_at=now,
         ),
     )
@@ -322,9 +357,13 @@ def _requested(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
     now, today = rt.clock.now(), rt.clock.today()
     body = m.body
     live = link.live_records(uow, str(body["ident"]))
-    records = [r for r in uow.records.get_many(live).values() if r.state is not State.PENDING]
+    records = list(uow.records.get_many(live).values())
+    why = ""
     if len(records) != 1:
         why = "no live record" if not records else "more than one live record"
+    elif records[0].state is State.PENDING or records[0].national_number is None:
+        why = "the record is not approved yet (no national number)"
+    if why:
         link.send(
             uow,
             Message(
@@ -338,14 +377,19 @@ def _requested(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
         )
         return "refused"
     record = records[0]
+    applicant = Operator.parse(str(body["applicant"]))
+    to_region, to_kindergarten = str(body["to_region"]), str(body["to_kindergarten"])
+    if to_region[:2] != m.source or not (
+        applicant.covers_region(to_region) or applicant.scope == to_kindergarten
+    ):
+        # A request must come from the province it names, for a kindergarten there.
+        log.warning("federation: request %s names another province's kindergarten", m.id)
+        return "ignored"
     source = uow.kindergartens.find(record.kindergarten_code)
     if source is None:  # pragma: no cover - a record's kindergarten always exists
         raise absent("kindergarten", record.kindergarten_code)
     # The destination's kindergarten as far as the chain needs it: its code and county.
-    destination = Kindergarten(
-        str(body["to_kindergarten"]), "", "", str(body["to_region"]), source.type
-    )
-    applicant = Operator.parse(str(body["applicant"]))
+    destination = Kindergarten(to_kindergarten, "", "", to_region, source.type)
     steps = approval_chain(
         ChangeKind.TRANSFER,
         record,
@@ -453,9 +497,12 @@ def _release(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer) ->
             MessageKind.TRANSFER_APPROVED,
             {
                 "transfer": t.id,
-                "national_number": record.national_number,
+                # Sealed under the national key: the hub keeps the message, not the number
+                # (a G number is the child's ID number).
+                "sealed_number": link.seal_number(t.id, record.national_number or ""),
                 "grade": record.grade.value if record.grade else None,
                 "verification": record.verification.value if record.verification else None,
+                "steps": [to_dict(step) for step in t.steps],
             },
             now,
         ),
@@ -586,21 +633,49 @@ def decide_transfer(
 _OPEN = (TransferStatus.REQUESTED, TransferStatus.PENDING)
 
 
+def _plausible(t: Transfer, steps: tuple[ApprovalStep, ...], sides: tuple[str, ...]) -> bool:
+    """Whether the other side's copy of the chain only adds decisions that side may make:
+    the same steps, the decisions already held unchanged, new ones on the sender's steps
+    only (the destination's first copy may carry its applicant's own approval)."""
+    here = "source" if t.direction == "out" else "destination"
+    if len(steps) != len(sides) or (t.steps and len(steps) != len(t.steps)):
+        return False
+    for i, (step, side) in enumerate(zip(steps, sides, strict=True)):
+        held = t.steps[i] if t.steps else None
+        if held is not None:
+            if (held.role, held.scope) != (step.role, step.scope):
+                return False
+            if held.decision is not StepDecision.PENDING:
+                if held != step:
+                    return False
+                continue
+        if step.decision is StepDecision.PENDING or side != here:
+            continue
+        if held is None and step.decided_by == t.requested_by:
+            continue  # the destination's applicant, approved when it asked
+        return False
+    return True
+
+
 def _steps_arrived(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> str:
     """The other side's copy of the chain: keep it if newer; a rejection ends the transfer
     here; the last approval, at the source, releases the child."""
     t = link.get_transfer(uow, str(m.body["transfer"]))
-    if t is None or t.status not in _OPEN:
+    if t is None or t.status not in _OPEN or m.source != t.other_province:
         return "ignored"
     steps = tuple(from_dict(ApprovalStep, d) for d in m.body["steps"])
     if decided_count(steps) <= decided_count(t.steps) and t.steps:
+        return "ignored"
+    sides = t.sides or tuple(str(x) for x in m.body["sides"])
+    if not _plausible(t, steps, sides):
+        log.warning("federation: transfer %s: a chain copy that decides steps not its own", t.id)
         return "ignored"
     now = rt.clock.now()
     rejected = any(step.decision is StepDecision.REJECTED for step in steps)
     t = attrs.evolve(
         t,
         steps=steps,
-        sides=tuple(str(x) for x in m.body["sides"]),
+        sides=sides,
         status=TransferStatus.REFUSED if rejected else t.status,
         updated_at=now,
     )
@@ -674,13 +749,19 @@ def _duplicate(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
         "also live in province " + ", ".join(others) + " / 另在 " + "、".join(others) + " 省在籍"
     )
     for record in uow.records.get_many(live).values():
+        # One open cross-province problem per record: a later notice (a third province)
+        # updates its text instead of opening another.
         known = [
             p
             for p in uow.problems.for_record(record.id)
-            if p.kind is ProblemKind.DUPLICATE_ID and p.detail == detail and p.resolution is None
+            if p.kind is ProblemKind.DUPLICATE_ID
+            and p.status is not ProblemStatus.RESOLVED
+            and p.detail.startswith("also live in province")
         ]
         if not known:
             opened.append(new_problem(rt, record, ProblemKind.DUPLICATE_ID, detail=detail))
+        elif known[0].detail != detail:
+            uow.problems.update(attrs.evolve(known[0], detail=detail))
     if opened:
         uow.problems.add_many(opened)
         audit_many(
@@ -700,15 +781,88 @@ def _duplicate(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
     return "duplicate_problems" if opened else "duplicate_known"
 
 
+def _failed(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> str:
+    """The destination could not take the child the source let go: the source re-enrols
+    its record (``REENROLL``: PENDING, for its county to approve again), so the child is
+    live here again, and the transfer is refused with the destination's reason."""
+    t = link.get_transfer(uow, str(m.body["transfer"]))
+    if (
+        t is None
+        or t.direction != "out"
+        or t.status is not TransferStatus.APPROVED
+        or m.source != t.other_province
+        or t.record_id is None
+    ):
+        return "ignored"
+    now, today = rt.clock.now(), rt.clock.today()
+    why = str(m.body.get("reason", ""))
+    record = uow.records.get(t.record_id)
+    kg = uow.kindergartens.find(record.kindergarten_code)
+    child = uow.children.get_many([record.child_id]).get(record.child_id)
+    day = max(today, record.entry_date)
+    policy = rt.policy_for(record.region_code)
+    # Back in the grade it left, or, a school year later, the lowest grade its age fits.
+    grade = record.grade
+    if child is not None:
+        fitting = eligible_grades(child.birth_date, school_year_of(day, policy), policy)
+        if fitting and grade not in fitting:
+            grade = fitting[0]
+    change = machine.Change(
+        ChangeKind.REENROLL,
+        day,
+        reason=f"transfer {t.id} to province {t.other_province} failed: {why}",
+        operator=f"province:{link.province}",
+        grade=grade,
+    )
+    context = machine.Context(today, policy, kindergarten=kg, child=child)
+    outcome = "reenrolled"
+    refused = machine.check(record, change, context=context)
+    if record.state is State.WITHDRAWN and not refused:
+        new, event = machine.apply(record, change, context=context, recorded_at=now)
+        uow.records.update(attrs.evolve(new, version=record.version))
+        uow.changes.append(event)
+        audit_many(
+            uow,
+            [
+                AuditEvent(
+                    operator=change.operator,
+                    action="change.reenroll",
+                    subject=event.record_id,
+                    reason=event.reason,
+                    before=dict(event.before),
+                    after=dict(event.after),
+                )
+            ],
+            at=now,
+        )
+    else:
+        outcome = "failed_left"  # the county sees the refused transfer and its reason
+        log.warning(
+            "federation: transfer %s failed and the record could not re-enrol: %s",
+            t.id,
+            ", ".join(v.code for v in refused),
+        )
+        why += " (not re-enrolled: " + ", ".join(v.code for v in refused) + ")"
+    link.save_transfer(
+        uow, attrs.evolve(t, status=TransferStatus.REFUSED, reason=why, updated_at=now)
+    )
+    return outcome
+
+
 def _apply_one(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> str:
+    if m.kind is MessageKind.UNKNOWN:
+        msg = f"message {m.id}: a kind or body this version cannot read"
+        raise ValueError(msg)
     if m.kind is MessageKind.DUPLICATE_NOTICE:
         return _duplicate(rt, link, uow, m)
     if m.kind is MessageKind.TRANSFER_REQUEST:
         return _requested(rt, link, uow, m)
     if m.kind is MessageKind.TRANSFER_STEPS:
         return _steps_arrived(rt, link, uow, m)
+    if m.kind is MessageKind.TRANSFER_FAILED:
+        return _failed(rt, link, uow, m)
     t = link.get_transfer(uow, str(m.body["transfer"]))
-    if t is None or t.direction != "in":
+    if t is None or t.direction != "in" or m.source != t.other_province:
         return "unknown_transfer"
     new_status = next_transfer_status(t.status, m.kind)
     if new_status is None:
@@ -731,9 +885,10 @@ def _apply_one(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -
 def apply_inbox(rt: Runtime, link: FederationLink, *, batch: int = 50) -> ApplyReport:
     """Apply every message waiting for this province, each in its own unit of work with
     its ``applied`` mark: exactly once, or not at all.  Several processes may run this
-    at once (a message another holds is skipped, one already applied is not applied
-    again).  A message whose effect fails (a rule, a conflict) is rolled back, left
-    unapplied for the next run and named in the report; the others go on.
+    at once: the applied mark is taken under the row's lock, so a message another process
+    is applying waits for it and is then found applied (not applied again).  A message
+    whose effect fails (a rule, a conflict, a body or kind this version cannot read) is
+    rolled back, left unapplied for the next run and named in the report; the others go on.
     """
     outcomes: dict[str, int] = {}
     failed: list[str] = []
@@ -751,7 +906,7 @@ def apply_inbox(rt: Runtime, link: FederationLink, *, batch: int = 50) -> ApplyR
                         continue  # another process applied it meanwhile
                     outcome = _apply_one(rt, link, uow, m)
                     uow.commit()
-            except (StudentStatusError, LookupError, ValueError, TypeError) as exc:
+            except (StudentStatusError, LookupError, ValueError, TypeError, AttributeError) as exc:
                 # A rule or a conflict, or a malformed body: this message only.
                 log.warning("federation: message %s not applied: %s", m.id, type(exc).__name__)
                 failed.append(m.id)

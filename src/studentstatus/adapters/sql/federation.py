@@ -52,6 +52,8 @@ from studentstatus.domain.federation import (
     check_key,
     check_province,
     national_ident,
+    open_number,
+    seal_number,
 )
 from studentstatus.domain.model import ApprovalStep, Child
 from studentstatus.errors import ConflictError, FederationError, StorageError
@@ -184,8 +186,7 @@ def _feed_ddl(province: str) -> list[str]:
             sex char(1),
             number_kind char(1),
             ident char({IDENT_HEX}))""",
-        f"CREATE INDEX IF NOT EXISTS records_live_ident ON {s}.records (ident) "
-        f"WHERE state IN ({_LIVE_SQL})",
+        f"CREATE INDEX IF NOT EXISTS records_ident ON {s}.records (ident)",
         f"""CREATE TABLE IF NOT EXISTS {s}.events (
             record_id varchar(64) NOT NULL,
             seq integer NOT NULL,
@@ -313,6 +314,7 @@ def _feed_functions(conn: Connection, store: SqlStore, province: str) -> list[st
   WHERE (f.region_code, f.kindergarten_code, f.state, f.grade, f.number_kind)
         IS DISTINCT FROM (EXCLUDED.region_code, EXCLUDED.kindergarten_code, EXCLUDED.state,
                           EXCLUDED.grade, EXCLUDED.number_kind)
+     OR (EXCLUDED.sex IS NOT NULL AND f.sex IS DISTINCT FROM EXCLUDED.sex)
      OR (EXCLUDED.ident IS NOT NULL AND f.ident IS DISTINCT FROM EXCLUDED.ident)"""
     children_to_records = f"""
   UPDATE {s}.records f SET sex = c.sex, ident = {ident}
@@ -450,10 +452,22 @@ def publish(store: SqlStore, province: str, national_key: bytes) -> PublishRepor
 
 
 def _message(row: Any) -> Message:
-    body = row.body if isinstance(row.body, dict) else json.loads(row.body)
-    return Message(
-        row.id, row.source.strip(), row.destination, MessageKind(row.kind), body, row.created_at
-    )
+    """A mail row as a message; a kind this version does not know, or a body that is not an
+    object, becomes an UNKNOWN message (never applied) instead of an error that would stop
+    the whole inbox."""
+    body = row.body
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = None
+    try:
+        kind = MessageKind(row.kind)
+    except ValueError:
+        kind = MessageKind.UNKNOWN
+    if not isinstance(body, dict):
+        kind, body = MessageKind.UNKNOWN, {}
+    return Message(row.id, row.source.strip(), row.destination, kind, body, row.created_at)
 
 
 _TRANSFER_COLUMNS = (
@@ -559,6 +573,14 @@ class ProvinceLink:
         """See :meth:`~studentstatus.ports.FederationLink.ident`."""
         return national_ident(self._key, identity_key)
 
+    def seal_number(self, transfer_id: str, number: str) -> str:
+        """See :meth:`~studentstatus.ports.FederationLink.seal_number`."""
+        return seal_number(self._key, transfer_id, number)
+
+    def open_number(self, transfer_id: str, sealed: str) -> str:
+        """See :meth:`~studentstatus.ports.FederationLink.open_number`."""
+        return open_number(self._key, transfer_id, sealed)
+
     def send(self, uow: UnitOfWork, message: Message) -> None:
         """See :meth:`~studentstatus.ports.FederationLink.send`."""
         conn = self._conn(uow)
@@ -612,6 +634,14 @@ class ProvinceLink:
                 f"SELECT record_id FROM {self._feed}.records WHERE ident = :i "
                 f"AND state IN ({_LIVE_SQL}) ORDER BY record_id"
             ),
+            {"i": ident},
+        )
+        return [r[0] for r in rows]
+
+    def records_with(self, uow: UnitOfWork, ident: str) -> list[str]:
+        """See :meth:`~studentstatus.ports.FederationLink.records_with`."""
+        rows = self._conn(uow).execute(
+            sa.text(f"SELECT record_id FROM {self._feed}.records WHERE ident = :i ORDER BY 1"),
             {"i": ident},
         )
         return [r[0] for r in rows]
@@ -694,8 +724,10 @@ _ROUTE_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION {LOCAL_SCHEMA}.route_mail() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  -- The sender is the province whose feed the row came in by, whatever the row says.
   INSERT INTO {NATIONAL_SCHEMA}.mail (id, source, destination, kind, body, created_at)
-  VALUES (NEW.id, NEW.source, NEW.destination, NEW.kind, NEW.body, NEW.created_at)
+  SELECT NEW.id, right(TG_TABLE_SCHEMA, 2), NEW.destination, NEW.kind, NEW.body, NEW.created_at
+  WHERE NEW.destination <> right(TG_TABLE_SCHEMA, 2)
   ON CONFLICT (id) DO NOTHING;
   RETURN NULL;
 END $$"""
@@ -883,8 +915,9 @@ class Hub:
             for p in self._provinces(conn):
                 result = conn.exec_driver_sql(
                     f"INSERT INTO {NATIONAL_SCHEMA}.mail (id, source, destination, kind, body, "
-                    f"created_at) SELECT id, source, destination, kind, body, created_at "
-                    f"FROM {feed_schema(p)}.outbox ON CONFLICT (id) DO NOTHING"
+                    f"created_at) SELECT id, '{p}', destination, kind, body, created_at "
+                    f"FROM {feed_schema(p)}.outbox WHERE destination <> '{p}' "
+                    "ON CONFLICT (id) DO NOTHING"
                 )
                 total += result.rowcount
         return total

@@ -17,6 +17,7 @@ from studentstatus.adapters.sql.partitioning import (
     require_postgresql,
 )
 from studentstatus.adapters.sql.tables import build_tables
+from studentstatus.errors import StorageError
 
 __all__ = ["convert_to_partitioned"]
 
@@ -47,10 +48,23 @@ def convert_to_partitioned(
     the old table.  On an empty (freshly migrated) database this takes a
     moment; on a populated one it rewrites the tables — plan a maintenance
     window.  Runs in the caller's transaction.
+
+    A store already published to the federation is refused (:class:`StorageError`): the
+    feed's triggers live on the tables a conversion replaces, so partition before publishing.
     """
     require_postgresql(conn.dialect.name)
     tables = build_tables(prefix=prefix, schema=schema, partition_by_province=True)
     by_port = tables.by_port
+    published = conn.exec_driver_sql(
+        "SELECT to_regclass('studentstatus_federation.settings') IS NOT NULL"
+    ).scalar_one()
+    if published and not all(is_partitioned(conn, by_port[s].name, schema) for s in PARTITIONED):
+        # The federation's feed triggers sit on the plain tables and would go with them.
+        msg = (
+            "this store is published to the federation: partition it before publishing "
+            "(the feed triggers live on the tables the conversion replaces)"
+        )
+        raise StorageError(msg)
     quote = conn.dialect.identifier_preparer.quote
     converted: list[str] = []
     records_name = _qualified(conn, by_port["records"].name, schema)
