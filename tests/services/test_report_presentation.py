@@ -275,3 +275,25 @@ def test_html_page_has_names_labels_and_grade_order(guangdong: Report, rt: Runti
     assert _positions(page, GRADES_ZH) == sorted(_positions(page, GRADES_ZH))
     assert "民办普惠 private, inclusive" in page
     assert not re.search(r"<td>(JUNIOR|private_inclusive|TRANSFER|None|False)</td>", page)
+
+
+def test_flows_within_a_region_and_the_trend_legend_read_well(
+    figures: list[Any], guangdong: Report
+) -> None:
+    """A flow between two kindergartens of one county is said as such (not "A → A"); the
+    attendance legend sits above the plot, where it covers no line."""
+    if charts.cjk_font() is None:
+        pytest.skip("no CJK font installed here (apt-get install fonts-noto-cjk)")
+    flows = FlowMatrix(
+        "county",
+        date(2026, 9, 1),
+        date(2026, 11, 30),
+        {"440303": {"440303": 5, "440305": 1}},
+    )
+    charts.chart_flows(flows)
+    charts.chart_attendance_trend(_tiny_report())
+    flows_ax, attendance_ax = (f.axes[0] for f in figures)
+    labels = {t.get_text() for t in flows_ax.get_yticklabels()}
+    assert labels == {"440303 罗湖区（区域内）", "440303 罗湖区 → 440305 南山区"}
+    legend = attendance_ax.get_legend()
+    assert legend.get_bbox_to_anchor().y0 >= attendance_ax.get_window_extent().y1 - 1

@@ -306,7 +306,11 @@ def chart_flows(flows: FlowMatrix | None, *, top: int = 12) -> bytes:
         return _png(fig)
     assert flows is not None
     rows = list(reversed(rows))
-    labels = [f"{_region(o)} → {_region(d)}" for o, d, _n in rows]
+    # A transfer between two kindergartens of one region is a flow too: said as such.
+    within = _label("（区域内）", " (within)")
+    labels = [
+        f"{_region(o)}{within}" if o == d else f"{_region(o)} → {_region(d)}" for o, d, _n in rows
+    ]
     bars = ax.barh(labels, [n for _o, _d, n in rows], color="#8172B3")
     ax.bar_label(bars, fontsize=8, padding=3)
     _whole_numbers(ax.xaxis)
@@ -350,12 +354,21 @@ def chart_attendance_trend(report: Report) -> bytes:
     rate_ax.set_ylabel(_label("出勤率（%）", "attendance rate (%)"))
     lines = ax.get_legend_handles_labels()
     more = rate_ax.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], frameon=False, loc="lower left", ncol=3)
+    # Above the plot, under the title: inside, it would cover a line whatever the data.
+    ax.legend(
+        lines[0] + more[0],
+        lines[1] + more[1],
+        frameon=False,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=3,
+    )
     ax.set_title(
         _label(
             f"{_place(report)} 近30天出勤趋势（截至{day_zh(report.as_of)}）",
             f"Attendance, last 30 days to {report.as_of:%d %B %Y}, {_place(report)}",
-        )
+        ),
+        pad=26,
     )
     ax.spines[["top"]].set_visible(False)
     return _png(fig)
