@@ -297,3 +297,17 @@ def test_flows_within_a_region_and_the_trend_legend_read_well(
     assert labels == {"440303 罗湖区（区域内）", "440303 罗湖区 → 440305 南山区"}
     legend = attendance_ax.get_legend()
     assert legend.get_bbox_to_anchor().y0 >= attendance_ax.get_window_extent().y1 - 1
+
+
+def test_changes_in_the_order_of_a_record_s_life() -> None:
+    """Register, approve, … withdraw — not the alphabet (approve, cancel, death, …)."""
+    report = assemble(
+        {d: {} for d in DIMENSIONS},
+        {("WITHDRAW",): 1, ("APPROVE",): 3, ("REGISTER",): 4, ("DEATH",): 1, ("TRANSFER",): 2},
+        {},
+        {},
+        region="44",
+        school_year=2026,
+        as_of=date(2026, 11, 30),
+    )
+    assert list(report.changes_by_kind) == ["REGISTER", "APPROVE", "TRANSFER", "WITHDRAW", "DEATH"]

@@ -44,7 +44,7 @@ import attrs
 
 from studentstatus.batching import chunked
 from studentstatus.domain.age import age_at_cutoff, age_on, cutoff
-from studentstatus.domain.enums import Grade, KindergartenType, State
+from studentstatus.domain.enums import ChangeKind, Grade, KindergartenType, State
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.migration import MigrantStatus, migrant_status
 from studentstatus.domain.model import Kindergarten
@@ -245,6 +245,14 @@ def _sorted(counter: Mapping[Any, int]) -> dict[str, int]:
     return {str(k): counter[k] for k in sorted(counter, key=lambda k: (k is None, str(k)))}
 
 
+def _in_order_of(kinds: Iterable[Any], counter: Mapping[Any, int]) -> dict[str, int]:
+    """Counts in the order of an enum (a change's life: register, approve, …), others last."""
+    rank = {k.value: i for i, k in enumerate(kinds)}
+    return {
+        str(k): counter[k] for k in sorted(counter, key=lambda k: (rank.get(k, len(rank)), str(k)))
+    }
+
+
 def _grade_keys(keys: Iterable[Any]) -> list[Any]:
     """Grade keys in their natural order (托班, 小班, 中班, 大班), unknown ones last."""
     rank = {g.value: i for i, g in enumerate(Grade)}
@@ -349,7 +357,7 @@ def assemble(
         grade_sex={g: dict(sorted(grade_sex[g].items())) for g in _grade_keys(grade_sex)},
         population_3_5=pop,
         gross_enrolment_rate=_share(total, pop) if pop is not None else None,
-        changes_by_kind=_sorted({k[0]: n for k, n in changes.items()}),
+        changes_by_kind=_in_order_of(ChangeKind, {k[0]: n for k, n in changes.items()}),
         problems=prob,
         attendance_trend=trend,
         kindergarten_code=kindergarten_code,
