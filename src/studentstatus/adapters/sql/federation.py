@@ -173,8 +173,16 @@ def _exists(conn: Connection, sql: str, **params: Any) -> bool:
 # ------------------------------------------------------------------------- DDL
 
 
-def _feed_ddl(province: str) -> list[str]:
+def _feed_ddl(province: str, *, hub: bool = False) -> list[str]:
     s = feed_schema(province)
+    # The hub looks only for live records (dedupe: an index-only scan of the live ones); the
+    # province also for a child's earlier records (a transfer request: record_here).
+    ident_index = (
+        f"CREATE INDEX IF NOT EXISTS records_live_ident ON {s}.records (ident) "
+        f"WHERE state IN ({_LIVE_SQL})"
+        if hub
+        else f"CREATE INDEX IF NOT EXISTS records_ident ON {s}.records (ident)"
+    )
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
         f"""CREATE TABLE IF NOT EXISTS {s}.records (
@@ -186,7 +194,7 @@ def _feed_ddl(province: str) -> list[str]:
             sex char(1),
             number_kind char(1),
             ident char({IDENT_HEX}))""",
-        f"CREATE INDEX IF NOT EXISTS records_ident ON {s}.records (ident)",
+        ident_index,
         f"""CREATE TABLE IF NOT EXISTS {s}.events (
             record_id varchar(64) NOT NULL,
             seq integer NOT NULL,
@@ -817,7 +825,7 @@ class Hub:
             _check_wal_level(hc, "hub")
             hc.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('studentstatus_federation'))")
             hc.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {LOCAL_SCHEMA}")
-            for stmt in _feed_ddl(province) + _MAIL_DDL:
+            for stmt in _feed_ddl(province, hub=True) + _MAIL_DDL:
                 hc.exec_driver_sql(stmt)
             hc.exec_driver_sql(_ROUTE_FUNCTION)
             hc.exec_driver_sql(f"DROP TRIGGER IF EXISTS studentstatus_route ON {s}.outbox")
