@@ -4,35 +4,15 @@ audit verify, rollover and roll on a temporary SQLite file."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from services._changes_world import KG_A, KG_B, KG_D, runtime, seed  # type: ignore[import-not-found]
+from cli import _changes_cli  # type: ignore[import-not-found]
+from services._changes_world import KG_B, KG_D  # type: ignore[import-not-found]
 from studentstatus.adapters.sql import SqlStore
-from studentstatus.cli import main
-from studentstatus.domain.enums import Grade
 
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    store = SqlStore(url, create=True)
-    seed(
-        runtime(store),
-        [(KG_A, Grade.JUNIOR), (KG_A, Grade.SENIOR), (KG_A, Grade.MIDDLE), (KG_B, Grade.JUNIOR)],
-    )
-    store.close()
-    monkeypatch.setenv("STUDENTSTATUS_STORE", url)
-    monkeypatch.setenv("STUDENTSTATUS_NOW", "2025-09-02T09:00:00+00:00")
-    return url
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
+db = _changes_cli.db  # the fixture
+run = _changes_cli.run
 
 
 def test_dry_run_exit_codes(db: str) -> None:

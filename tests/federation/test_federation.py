@@ -33,7 +33,7 @@ from studentstatus.adapters.sql.federation import (
 from studentstatus.adapters.sql.partition_convert import convert_to_partitioned
 from studentstatus.domain.claims import identity_key
 from studentstatus.domain.enums import Grade, ProblemKind, Sex, State, StepDecision
-from studentstatus.domain.federation import TransferStatus, national_ident
+from studentstatus.domain.federation import Transfer, TransferStatus, national_ident
 from studentstatus.domain.jurisdiction import Operator
 from studentstatus.domain.model import Child, DocumentKind, Guardian, IdentityDocument
 from studentstatus.errors import (
@@ -427,6 +427,30 @@ def _decide(world: World, p: str, operator: Operator, ids: list[str], **kw: Any)
         fed.decide_transfer(world.rts[p], world.links[p], operator, tid, **kw)
 
 
+def _ask_for(world: World, i: int) -> Transfer:
+    """44's kindergarten asks for 11's child ``i``; the request has reached 11."""
+    t = fed.request_transfer_in(
+        world.rts["44"],
+        world.links["44"],
+        KG44,
+        _child_of_11(i),
+        from_province="11",
+        to_kindergarten=kindergarten_code("44", 0),
+    )
+    settle(world)
+    return t
+
+
+def _approve_all_but_the_last(world: World, t: Transfer) -> None:
+    """Every step of ``t``'s chain approved but the last (province 44's)."""
+    _decide(world, "11", KG11, [t.id], approve=True)
+    _decide(world, "11", COUNTY11, [t.id], approve=True)
+    settle(world)
+    _decide(world, "44", COUNTY44, [t.id], approve=True)
+    settle(world)
+    _decide(world, "11", Operator.parse("province:11"), [t.id], approve=True)
+
+
 def test_transfers_with_nodes_down(world: World) -> None:
     rt44, rt11 = world.rts["44"], world.rts["11"]
     link44, link11 = world.links["44"], world.links["11"]
@@ -644,21 +668,8 @@ def test_a_record_that_left_meanwhile_is_not_transferred(world: World) -> None:
     from studentstatus.services.changes import approve_step, request_change
 
     i = MOVERS[-1] + 1
-    t = fed.request_transfer_in(
-        world.rts["44"],
-        world.links["44"],
-        KG44,
-        _child_of_11(i),
-        from_province="11",
-        to_kindergarten=kindergarten_code("44", 0),
-    )
-    settle(world)
-    _decide(world, "11", KG11, [t.id], approve=True)
-    _decide(world, "11", COUNTY11, [t.id], approve=True)
-    settle(world)
-    _decide(world, "44", COUNTY44, [t.id], approve=True)
-    settle(world)
-    _decide(world, "11", Operator.parse("province:11"), [t.id], approve=True)
+    t = _ask_for(world, i)
+    _approve_all_but_the_last(world, t)
     asked = request_change(world.rts["11"], KG11, f"s11-{i:09d}", "WITHDRAW", reason="家长申请")
     assert asked.request is not None
     assert approve_step(world.rts["11"], COUNTY11, asked.request.id).applied
@@ -676,21 +687,8 @@ def test_an_arrival_that_fails_goes_back(world: World) -> None:
     """The destination cannot take a child the source has let go (its kindergarten lost
     its licence meanwhile): the source re-enrols its record, both sides refuse."""
     i = MOVERS[-1] + 2
-    t = fed.request_transfer_in(
-        world.rts["44"],
-        world.links["44"],
-        KG44,
-        _child_of_11(i),
-        from_province="11",
-        to_kindergarten=kindergarten_code("44", 0),
-    )
-    settle(world)
-    for p, operator in (("11", KG11), ("11", COUNTY11)):
-        _decide(world, p, operator, [t.id], approve=True)
-    settle(world)
-    _decide(world, "44", COUNTY44, [t.id], approve=True)
-    settle(world)
-    _decide(world, "11", Operator.parse("province:11"), [t.id], approve=True)
+    t = _ask_for(world, i)
+    _approve_all_but_the_last(world, t)
     settle(world)
     with world.stores["44"].unit_of_work() as uow:
         kg = uow.kindergartens.get(kindergarten_code("44", 0))
@@ -720,15 +718,7 @@ def test_forged_and_misdirected_messages_are_ignored(world: World) -> None:
     that is not the transfer's other side, changes nothing; a child that had a record in
     the destination before is refused at once (its record there is re-enrolled instead)."""
     i = MOVERS[-1] + 3
-    t = fed.request_transfer_in(
-        world.rts["44"],
-        world.links["44"],
-        KG44,
-        _child_of_11(i),
-        from_province="11",
-        to_kindergarten=kindergarten_code("44", 0),
-    )
-    settle(world)
+    t = _ask_for(world, i)
     theirs = {x.id: x for x in fed.list_transfers(world.rts["11"], world.links["11"], COUNTY11)}
     forged = [
         {**to_dict(step), "decision": "APPROVED", "decided_by": "kindergarten:4400000000"}

@@ -117,6 +117,7 @@ __all__ = [
     "ChangeOutcome",
     "DryRun",
     "RequestView",
+    "apply_change",
     "approve_step",
     "close_stale_requests",
     "commit_request",
@@ -446,7 +447,6 @@ def _audit_change(operator: str, event: StatusChange, request_id: str = "") -> A
 
 
 def _apply(
-    rt: Runtime,
     uow: UnitOfWork,
     record: StatusRecord,
     change: machine.Change,
@@ -456,6 +456,44 @@ def _apply(
     new, event = machine.apply(record, change, context=context, recorded_at=now)
     stored = uow.records.update(attrs.evolve(new, version=record.version))
     uow.changes.append(event)
+    return stored, event
+
+
+def apply_change(
+    uow: UnitOfWork,
+    record: StatusRecord,
+    change: machine.Change,
+    *,
+    context: machine.Context,
+    now: datetime,
+    operator: str,
+) -> tuple[StatusRecord, StatusChange]:
+    """Apply a change the caller has checked (``machine.check``) inside its unit of work: the
+    record updated, the change event appended and audited (``change.<kind>``).  Returns the
+    stored record and the event.  For services that change a record on their own authority
+    (a transfer between provinces, its failure).
+
+    >>> from datetime import date, datetime, timezone
+    >>> from studentstatus.adapters.memory import MemoryStore
+    >>> from studentstatus.domain.enums import ChangeKind, Grade, State
+    >>> record = StatusRecord("r1", "c1", "1111000001", "110105", State.ACTIVE,
+    ...                       grade=Grade.MIDDLE, entry_date=date(2025, 9, 1))
+    >>> store = MemoryStore()
+    >>> with store.unit_of_work() as uow:
+    ...     uow.records.add(record)
+    ...     change = machine.Change(ChangeKind.WITHDRAW, date(2026, 3, 2), reason="family moved")
+    ...     stored, event = apply_change(
+    ...         uow, uow.records.get("r1"), change, context=machine.Context(date(2026, 3, 2)),
+    ...         now=datetime(2026, 3, 2, tzinfo=timezone.utc), operator="county:110105")
+    ...     uow.commit()
+    >>> stored.state, event.kind
+    (<State.WITHDRAWN: 'WITHDRAWN'>, <ChangeKind.WITHDRAW: 'WITHDRAW'>)
+    >>> with store.unit_of_work() as uow:
+    ...     [e.action for e in uow.audit.iter()]
+    ['change.withdraw']
+    """
+    stored, event = _apply(uow, record, change, context, now)
+    audit_many(uow, [_audit_change(operator, event)], at=now)
     return stored, event
 
 
@@ -746,7 +784,7 @@ def request_change_in(
     if p.violations:
         raise RuleViolations(p.violations)
     if not p.steps:
-        stored, event = _apply(rt, uow, p.record, p.change, p.context, now)
+        stored, event = _apply(uow, p.record, p.change, p.context, now)
         audit_many(uow, [_audit_change(str(operator), event)], at=now)
         close_stale_requests(uow, operator, [stored], now)
         return ChangeOutcome(True, None, event, stored)
@@ -920,7 +958,7 @@ def _decide(
                 until=request.until,
                 operator=str(operator),
             )
-            stored, applied = _apply(rt, uow, record, change, context, now)
+            stored, applied = _apply(uow, record, change, context, now)
             events.append(_audit_change(str(operator), applied, request.id))
         saved = uow.requests.update(decided)
         audit_many(uow, events, at=now)

@@ -97,7 +97,7 @@ from studentstatus.ports import FederationLink, NationalHub, UnitOfWork
 from studentstatus.serialization import from_dict, to_dict
 from studentstatus.services.audit import AuditEvent, audit_many
 from studentstatus.services.authority import absent, kindergarten_in_scope, require_role
-from studentstatus.services.changes import close_stale_requests
+from studentstatus.services.changes import apply_change, close_stale_requests
 from studentstatus.services.intake import log, new_problem
 from studentstatus.services.runtime import Runtime
 
@@ -470,23 +470,7 @@ def _release(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer) ->
         )
     if violations:
         raise RuleViolations(violations)
-    new, event = machine.apply(record, change, context=context, recorded_at=now)
-    stored = uow.records.update(attrs.evolve(new, version=record.version))
-    uow.changes.append(event)
-    audit_many(
-        uow,
-        [
-            AuditEvent(
-                operator=by,
-                action="change.withdraw",
-                subject=event.record_id,
-                reason=event.reason,
-                before=dict(event.before),
-                after=dict(event.after),
-            )
-        ],
-        at=now,
-    )
+    stored, _event = apply_change(uow, record, change, context=context, now=now, operator=by)
     close_stale_requests(uow, Operator.parse(by), [stored], now)
     link.send(
         uow,
@@ -818,23 +802,7 @@ def _failed(rt: Runtime, link: FederationLink, uow: UnitOfWork, m: Message) -> s
     outcome = "reenrolled"
     refused = machine.check(record, change, context=context)
     if record.state is State.WITHDRAWN and not refused:
-        new, event = machine.apply(record, change, context=context, recorded_at=now)
-        uow.records.update(attrs.evolve(new, version=record.version))
-        uow.changes.append(event)
-        audit_many(
-            uow,
-            [
-                AuditEvent(
-                    operator=change.operator,
-                    action="change.reenroll",
-                    subject=event.record_id,
-                    reason=event.reason,
-                    before=dict(event.before),
-                    after=dict(event.after),
-                )
-            ],
-            at=now,
-        )
+        apply_change(uow, record, change, context=context, now=now, operator=change.operator)
     else:
         outcome = "failed_left"  # the county sees the refused transfer and its reason
         log.warning(
