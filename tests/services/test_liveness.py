@@ -320,8 +320,8 @@ class Workflow(RuleBasedStateMachine):
 
     @invariant()
     def numbers_are_sound(self) -> None:
-        """A G number is the child's verified or county-confirmed ID; a J number a confirmed
-        child without one; no two records share a number."""
+        """A G number is the child's verified or county-confirmed ID (and stays it); a J
+        number a confirmed child without one; no two records share a number."""
         with self.store.unit_of_work() as uow:
             seen: set[str] = set()
             for rec in uow.records.iter():
@@ -333,6 +333,9 @@ class Workflow(RuleBasedStateMachine):
                 if n.startswith("G"):
                     assert rec.verification is not None
                     assert rec.verification.is_verified
+                    doc = uow.children.get(rec.child_id).document
+                    assert doc is not None
+                    assert "G" + doc.number == n, "a G number left its ID"
 
     @invariant()
     def duplicates_are_tracked(self) -> None:

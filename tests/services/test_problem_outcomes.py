@@ -265,6 +265,16 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
             rt, OPS["c105"], problems[new], "arbitrate", reason="仲裁", winner_record_id=new
         )
     assert [v.code for v in err.value.violations] == ["winner_not_numbered"]
+    # The numbered child keeps its identity document: correcting it away would free the
+    # twin's ID while the G number (the ID itself) stays on the first record.
+    for op in (OPS["kgA"], OPS["c105"]):
+        for fix in ({"id_number": _person(2)["id_number"]}, {"id_type": "none", "id_number": ""}):
+            with pytest.raises(RuleViolations) as err:
+                resolve_problem(rt, op, problems[first], "correct", reason="改号", corrections=fix)
+            assert "id_number_numbered" in [v.code for v in err.value.violations]
+    with store.unit_of_work() as uow:
+        assert uow.records.get(first).national_number == "G" + a["id_number"]
+        assert uow.children.get(uow.records.get(first).child_id).document.number == a["id_number"]
     out = resolve_problem(rt, OPS["c105"], problems[new], "delete", reason="重复录入")
     assert out.cancelled == (new,)
     assert list(list_problems(rt, OPS["c105"])) == []

@@ -31,7 +31,9 @@ and is logged in the audit trail with operator and reason):
   answer; without a registry the old answer is cleared so the next
   ``verify`` asks again.  Removing the resident ID of an approved record
   needs the county (``county_must_confirm``): its correction is the county's
-  confirmation (``CONFIRMED``) that leads to a J number;
+  confirmation (``CONFIRMED``) that leads to a J number.  A child that holds a
+  national number keeps its identity document (``id_number_numbered``: a G number
+  is the ID number, and a number is 终身不变); its other fields can be corrected;
 * ``delete`` (删除) — the record is cancelled (status machine ``CANCEL``
   with the reason); all of its open problems are resolved, and a duplicate
   problem of another record that no longer has a live twin is resolved too.
@@ -336,6 +338,16 @@ def _live_twins(uow: UnitOfWork, rec: StatusRecord, kind: ProblemKind) -> list[S
     return out
 
 
+def _document_changed(child: Child, corrections: Mapping[str, str]) -> bool:
+    """Whether ``corrections`` change the child's identity document (type or number)."""
+    doc = child.document
+    kind = doc.type.value if doc is not None else "none"
+    number = doc.number if doc is not None else ""
+    new_kind = str(corrections.get("id_type", kind)).strip().lower() or "none"
+    new_number = str(corrections.get("id_number", number)).strip().upper()
+    return (new_kind, new_number) != (kind, number)
+
+
 def _corrected_child(
     rt: Runtime, child: Child, corrections: Mapping[str, str]
 ) -> tuple[Child | None, list[Violation]]:
@@ -453,6 +465,20 @@ def resolve_problem(
                         "corrections",
                         "须提供变更的内容",
                         "give the corrected values",
+                    )
+                )
+            elif _document_changed(uow.children.get(rec.child_id), corrections) and any(
+                r.national_number for r in uow.records.for_child(rec.child_id)
+            ):
+                # 一人一号、终身不变: the national number was issued for this identity
+                # (a G number *is* the ID number), so the number's holder keeps its ID.
+                recheck.append(
+                    Violation(
+                        "id_number_numbered",
+                        "id_number",
+                        "已取得全国学籍号的幼儿不能变更身份证件",
+                        "the child holds a national number: its identity document "
+                        "cannot be changed",
                     )
                 )
             elif corrected is not None:
