@@ -223,6 +223,7 @@ class Spec:
     seeds: tuple[int, ...]
     numbers: Any  # the import's Bloom filter of the numbers in the store, or None
     encoder: Any  # the store's RowEncoder, or None (entities are sent)
+    audit_key: Any = None  # the audit log's key (AuditKey), to pin registered children
 
 
 FIRST_CHUNK = 100
@@ -607,6 +608,7 @@ def spec_for(
     rng: Any,
     numbers: Any = None,
     encoder: Any = None,
+    audit_key: Any = None,
 ) -> Spec:
     """The :class:`Spec` of an import: one seed per worker drawn from ``rng``; ``numbers``
     the import's filter of the store's numbers (``None``: an empty one), ``encoder`` the
@@ -624,6 +626,7 @@ def spec_for(
         tuple(int(rng.getrandbits(64)) for _ in range(workers)),
         numbers,
         encoder,
+        audit_key,
     )
 
 
@@ -651,5 +654,6 @@ def checker(spec: Spec, k: int, numbers: Bloom | None = None) -> tuple[RowChecke
         IdSource(rng),
         FilteredDraws(numbers, rng),
         unlicensed_roster=spec.roster,
+        audit_key=spec.audit_key,
     )
     return rows, numbers

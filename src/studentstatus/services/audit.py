@@ -142,7 +142,7 @@ def child_digest(key: AuditKey | None, child: Child | None) -> dict[str, str]:
     number could be reversed by trying numbers) or a child.
 
     Replay (:mod:`~studentstatus.services.audit_replay`) compares the stored child with
-    it.  Approvals (``approve``) record it; a registration (``register``) may too.
+    it.  Approvals (``approve``) and registrations (``register``) record it.
 
     >>> from datetime import date
     >>> from studentstatus.domain.enums import Sex

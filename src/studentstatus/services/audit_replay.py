@@ -20,7 +20,7 @@ replay=True)`` and ``studentstatus audit verify`` run it):
   whose entry holds it masked); the PROMOTE/GRADUATE events of a year-end rollover
   must add up to the counts of their run's ``rollover.apply`` entry;
 * **children** — a record's child must exist; with the host's key, where an
-  ``approve`` (or ``register``) audit entry carries a ``child_digest``
+  ``register`` or ``approve`` audit entry carries a ``child_digest``
   (``services.audit.child_digest``: a keyed digest of the child's document number,
   name and birth date, never the number), the stored child must still give it — so
   a child's number, name or birth date edited in the table is found.  A record

@@ -95,7 +95,7 @@ from studentstatus.errors import (
 )
 from studentstatus.ports import FederationLink, NationalHub, UnitOfWork
 from studentstatus.serialization import from_dict, to_dict
-from studentstatus.services.audit import AuditEvent, audit_many
+from studentstatus.services.audit import AuditEvent, audit_many, child_digest, log_key
 from studentstatus.services.authority import absent, kindergarten_in_scope, require_role
 from studentstatus.services.changes import apply_change, close_stale_requests
 from studentstatus.services.intake import log, new_problem
@@ -329,6 +329,7 @@ def _arrive(rt: Runtime, link: FederationLink, uow: UnitOfWork, t: Transfer, bod
                     "temp_number": None,
                     "child_id": child.id,
                     "transfer": t.id,
+                    **child_digest(log_key(uow), child),
                 },
             ),
             AuditEvent(

@@ -134,6 +134,7 @@ from studentstatus.errors import (
     Violation,
 )
 from studentstatus.ports import BatchingEncoder, NumberRegistry, PreparedWrites, UnitOfWork
+from studentstatus.services.audit import log_key
 from studentstatus.services.authority import (
     kindergarten_in_scope,
     record_in_scope,
@@ -474,7 +475,9 @@ class _Import:
             rt.new_id,
             self.draws,
             unlicensed_roster=unlicensed_roster,
+            audit_key=log_key(uow),
         )
+        self.audit_key = self.checker.audit_key
         self.report: IntakeReport[RegisteredChild | RosteredChild] = IntakeReport()
         self.writer = Writer(
             uow,
@@ -560,6 +563,7 @@ def _spec(
         rng=run.rt.rng,
         numbers=numbers,
         encoder=run.writer.encoder,
+        audit_key=run.audit_key,
     )
 
 
@@ -986,6 +990,7 @@ def register_child(
                     uow.kindergartens.find,
                     rt.new_id,
                     _RegistryDraws(uow.numbers, rt.rng),
+                    audit_key=log_key(uow),
                 )
                 verdict = rows.check(row)
                 if isinstance(verdict, list):

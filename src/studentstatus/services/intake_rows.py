@@ -59,6 +59,7 @@ import attrs
 
 from studentstatus import ids, phones
 from studentstatus.domain.age import grade_violations, school_year_of
+from studentstatus.domain.audit import AuditKey, identity_digest
 from studentstatus.domain.child import build_child, check_child
 from studentstatus.domain.claims import IdentityKey, compact_number, identity_key
 from studentstatus.domain.enums import ChangeKind, Grade, NumberKind, Sex
@@ -197,17 +198,20 @@ class Candidate:
     )
     encoded: tuple[object, object, object, object] | None = attrs.field(default=None, repr=False)
     problems: list[str] = attrs.field(factory=list)
+    child_digest: str | None = attrs.field(default=None, repr=False)
+    """The keyed digest of the child's identity for the ``register`` audit entry (``None``:
+    the store's audit log has no key); see :func:`studentstatus.services.audit.child_digest`."""
 
     def wire(self) -> tuple[Any, ...]:
         """An encoded candidate as plain tuples, for the pipe from a checker process: pickled
         and unpickled without a Python call per object (:meth:`from_wire` rebuilds it)."""
         return (self.row, tuple(self.ref), self.key, self.number_hash, self.invalid_id,
-                self.encoded)  # fmt: skip
+                self.encoded, self.child_digest)  # fmt: skip
 
     @classmethod
     def from_wire(cls, t: tuple[Any, ...]) -> Candidate:
         """The candidate :meth:`wire` made the tuple of."""
-        return cls(t[0], Ref._make(t[1]), t[2], t[3], t[4], None, t[5])
+        return cls(t[0], Ref._make(t[1]), t[2], t[3], t[4], None, t[5], child_digest=t[6])
 
     def encode(self, encoder: RowEncoder, at: datetime) -> None:
         """Replace the entities by the store's prepared rows of them (the L number claimed
@@ -321,7 +325,9 @@ class RowChecker:
     ids by prefix (``c`` child, ``r`` record, ``u`` roster entry), such as
     :meth:`Runtime.new_id <studentstatus.services.runtime.Runtime.new_id>`;
     ``numbers``: the :class:`TemporaryNumbers` source; ``unlicensed_roster``: children
-    of unlicensed or unknown kindergartens go on the operator's (a county's) roster.
+    of unlicensed or unknown kindergartens go on the operator's (a county's) roster;
+    ``audit_key``: the key of the store's audit log, to pin each registered child's
+    identity in its ``register`` entry (:attr:`Candidate.child_digest`).
     """
 
     def __init__(
@@ -335,8 +341,10 @@ class RowChecker:
         numbers: TemporaryNumbers,
         *,
         unlicensed_roster: bool = False,
+        audit_key: AuditKey | None = None,
     ) -> None:
         self.policy = policy
+        self.audit_key = audit_key
         self.today = today
         self.now = now
         self.op = operator
@@ -468,6 +476,11 @@ class RowChecker:
         except RuleViolations as exc:
             return _rejections(row.number, exc.violations)
         self.numbers.keep(temp_hash)
+        digest = None
+        if self.audit_key is not None:
+            doc = child.document
+            number = doc.number if doc is not None else ""
+            digest = identity_digest(self.audit_key, number, child.name, child.birth_date)
         return Candidate(
             row.number,
             Ref.of(record),
@@ -475,6 +488,7 @@ class RowChecker:
             temp_hash,
             invalid,
             (child, record, event),
+            child_digest=digest,
         )
 
     def recheck(self, child: Child, invalid: Violation | None) -> list[Violation]:

@@ -220,22 +220,16 @@ class Writer:
         no_fields: dict[str, Any] = {}  # shared: sealing reads it, seal_events copies it
         for c in cands:
             ref = c.ref
-            events.append(
-                (
-                    op,
-                    "register",
-                    ref.id,
-                    "",
-                    no_fields,
-                    {
-                        "state": ref.state,
-                        "kindergarten_code": ref.kindergarten_code,
-                        "grade": ref.grade,
-                        "temp_number": ref.temp_number,
-                        "child_id": ref.child_id,
-                    },
-                )
-            )
+            after: dict[str, Any] = {
+                "state": ref.state,
+                "kindergarten_code": ref.kindergarten_code,
+                "grade": ref.grade,
+                "temp_number": ref.temp_number,
+                "child_id": ref.child_id,
+            }
+            if c.child_digest is not None:  # a keyed log pins the registered child
+                after["child_digest"] = c.child_digest
+            events.append((op, "register", ref.id, "", no_fields, after))
         if cands and self.encoder is not None:
             for c in cands:
                 if c.encoded is None:  # checked here, not by a checker process
