@@ -72,9 +72,7 @@ def test_every_register_entry_pins_its_child(kind: str, how: str, tmp_path: Path
         uow.commit()
     report = verify(store, key=KEY, replay=True)
     assert not report.ok
-    assert [(f.code, f.record_id) for f in report.findings] == [
-        ("replay_child_changed", victim.id)
-    ]
+    assert [(f.code, f.record_id) for f in report.findings] == [("replay_child_changed", victim.id)]
     close: Any = getattr(store, "close", None)
     if close is not None:
         close()
