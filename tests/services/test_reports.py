@@ -98,7 +98,15 @@ def test_gross_enrolment_rate_uses_people_aged_3_to_5_on_the_cutoff() -> None:
         PopulationPerson("B", "乙", Sex.F, date(2023, 8, 31)),  # 3
         PopulationPerson("C", "丙", Sex.F, date(2023, 9, 1)),  # 2: not counted
         PopulationPerson("D", "丁", Sex.M, date(2020, 8, 31)),  # 6: not counted
+        PopulationPerson("E", "戊", Sex.M, date(2022, 1, 1), "110105"),  # 4, this county
+        PopulationPerson("F", "己", Sex.F, date(2022, 1, 1), "110108"),  # 4, elsewhere
     ]
+    rep = build_report(runtime(store), MINISTRY, "110105", 2026, population=people)
+    assert rep.population_3_5 == 3
+    assert rep.gross_enrolment_rate == pytest.approx(rep.total / 3)
+    city = build_report(runtime(store), MINISTRY, "1101", 2026, population=people)
+    assert city.population_3_5 == 4
+    people = people[:4]
     rep = build_report(runtime(store), MINISTRY, "110105", 2026, population=people)
     assert rep.population_3_5 == 2
     assert rep.gross_enrolment_rate == pytest.approx(rep.total / 2)

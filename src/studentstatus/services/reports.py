@@ -279,7 +279,9 @@ def assemble(
     """Turn grouped counts into a :class:`Report` (pure; shared by every source).
 
     ``population`` is the region's extract: every person aged 3–5 (周岁) on
-    the school year's cut-off counts in the gross-enrolment denominator.
+    the school year's cut-off counts in the gross-enrolment denominator — but
+    for a person whose ``hukou_region`` lies outside ``region`` (a province's
+    extract given to a county's report counts that county's children only).
     """
     pol = policy if policy is not None else Policy()
     region_counts: Counter[str] = Counter()
@@ -318,7 +320,12 @@ def assemble(
     pop: int | None = None
     if population is not None:
         cut = cutoff(school_year, pol)
-        pop = sum(1 for p in population if 3 <= age_on(p.birth_date, cut) <= 5)
+        pop = sum(
+            1
+            for p in population
+            if 3 <= age_on(p.birth_date, cut) <= 5
+            and (not p.hukou_region or p.hukou_region.startswith(region))
+        )
     grade_sex: dict[str, dict[str, int]] = {}
     grades: Counter[str | None] = Counter()
     sexes: Counter[str | None] = Counter()
