@@ -69,6 +69,9 @@ def test_ledgers_comparisons_and_a_case_closed_by_an_approved_withdrawal(
             PopulationPerson(child0.document.number, child0.name, child0.sex, child0.birth_date),
             PopulationPerson("110105202101010011", "未入园", Sex.M, date(2021, 1, 1)),
             PopulationPerson("110105202501010011", "太小", Sex.M, date(2025, 1, 1)),
+            # another county's child, in a city-wide extract: not this county's ledger
+            PopulationPerson("110108202101010017", "别县", Sex.M, date(2021, 1, 1), "110108"),
+            PopulationPerson("110105202101020016", "本县", Sex.M, date(2021, 1, 2), "110105"),
         ]
         from studentstatus.services.attendance import detect_absences
 
@@ -76,15 +79,15 @@ def test_ledgers_comparisons_and_a_case_closed_by_an_approved_withdrawal(
         assert len(opened) == 1
         led = get_county_ledgers(rt, C105, "110105", population=people)
         assert led.counts() == {
-            "eligible": 2,
-            "unenrolled": 1,
+            "eligible": 3,
+            "unenrolled": 2,
             "suspected": 1,
             "confirmed": 0,
             "absent_on_paper": 2,
             "lost_children": 0,
             "active_records": 3,
         }
-        assert [e.person.name for e in led.unenrolled] == ["未入园"]
+        assert sorted(e.person.name for e in led.unenrolled) == ["未入园", "本县"]
         assert sorted(led.absent_on_paper) == ["r0001", "r0002"]
         doc = led.to_dict()
         assert "110105202101010011" not in str(doc)  # id numbers masked

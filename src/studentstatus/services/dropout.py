@@ -6,7 +6,8 @@ A county keeps three ledgers (docs/reference/domain.md#monitoring):
   county's children aged 3–5 (:func:`read_population`; CSV ``id_number, name,
   sex, birth_date, hukou_region``), each marked enrolled or not; the
   comparison *population vs status records* gives 适龄未入园 (eligible, no
-  live record anywhere);
+  live record anywhere); a person whose ``hukou_region`` lies in another county
+  is left out, so a city's or province's extract can be given as it is;
 * **suspected dropouts** (疑似辍学学生台账) — the open
   :class:`~studentstatus.domain.monitoring.DropoutCase` s, opened by the
   absence rules (:mod:`studentstatus.services.attendance`), by hand
@@ -745,6 +746,8 @@ def get_county_ledgers(
                 age = age_on(person.birth_date, today)
                 if not 3 <= age <= 5:
                     continue
+                if person.hukou_region and not person.hukou_region.startswith(county):
+                    continue  # another county's child
                 enrolled = person.id_number in enrolled_numbers or _enrolled_elsewhere(
                     uow, person.id_number
                 )
