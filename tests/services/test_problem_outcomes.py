@@ -272,6 +272,14 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
             with pytest.raises(RuleViolations) as err:
                 resolve_problem(rt, op, problems[first], "correct", reason="改号", corrections=fix)
             assert "id_number_numbered" in [v.code for v in err.value.violations]
+    # The same number typed with spaces (and a name fixed) is no change of document.
+    spaced = a["id_number"][:6] + " " + a["id_number"][6:14] + " " + a["id_number"][14:]
+    with pytest.raises(RuleViolations) as err:
+        resolve_problem(
+            rt, OPS["kgA"], problems[first], "correct", reason="改名",
+            corrections={"id_number": spaced, "name": "改个名"},
+        )  # fmt: skip
+    assert [v.code for v in err.value.violations] == ["still_duplicate"]  # the twin lives
     with store.unit_of_work() as uow:
         assert uow.records.get(first).national_number == "G" + a["id_number"]
         assert uow.children.get(uow.records.get(first).child_id).document.number == a["id_number"]

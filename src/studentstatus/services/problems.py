@@ -88,7 +88,7 @@ from typing import Any
 import attrs
 
 from studentstatus.domain.child import build_child
-from studentstatus.domain.claims import claim_key, identity_key
+from studentstatus.domain.claims import claim_key, compact_number, identity_key
 from studentstatus.domain.enums import (
     ChangeKind,
     ProblemKind,
@@ -342,9 +342,9 @@ def _document_changed(child: Child, corrections: Mapping[str, str]) -> bool:
     """Whether ``corrections`` change the child's identity document (type or number)."""
     doc = child.document
     kind = doc.type.value if doc is not None else "none"
-    number = doc.number if doc is not None else ""
+    number = compact_number(doc.number) if doc is not None else ""
     new_kind = str(corrections.get("id_type", kind)).strip().lower() or "none"
-    new_number = str(corrections.get("id_number", number)).strip().upper()
+    new_number = compact_number(str(corrections.get("id_number", number)).strip())
     return (new_kind, new_number) != (kind, number)
 
 
