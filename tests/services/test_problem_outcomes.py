@@ -288,6 +288,33 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
     assert list(list_problems(rt, OPS["c105"])) == []
 
 
+def test_arbitration_keeps_to_the_countys_another_child_decision(store: Store) -> None:
+    """Found by the liveness machine: a child the county accepted as another child (and who
+    got a J number since) is not part of a later arbitration of the same name and birth date —
+    neither cancelled nor demanded as the winner."""
+    rt = runtime(store)
+    county = OPS["c105"]
+    twin = _person(7, id_type="none", id_number="", name="无证儿")
+    first, second, third = (
+        import_children(rt, OPS["kgA"], [twin]).records[0].record_id for _ in range(3)
+    )
+    mine = {p.record_id: p.id for p in list_problems(rt, county)}
+    resolve_problem(rt, county, mine[third], "evidence", reason="户口簿", evidence=["s"])
+    resolve_problem(rt, county, mine[third], "accept", reason="双胞胎，不是同一人")
+    approve_records(rt, county, all_pending=True)
+    assert [i.record_id for i in issue_numbers(rt, OPS["p11"]).issued] == [third]
+    out = resolve_problem(
+        rt, county, mine[first], "arbitrate", reason="仲裁", winner_record_id=first
+    )
+    assert out.cancelled == (second,)
+    with store.unit_of_work() as uow:
+        states = {r: uow.records.get(r).state for r in (first, second, third)}
+    assert states == {first: State.ACTIVE, second: State.CANCELLED, third: State.ACTIVE}
+    assert list(list_problems(rt, county)) == []
+    numbers = {i.record_id: i.kind for i in issue_numbers(rt, OPS["p11"]).issued}
+    assert numbers == {first: "J"}
+
+
 def test_number_taken_is_listed_as_terminal_with_its_next_step() -> None:
     """A child whose numbered record left (not live) and who is registered afresh cannot get
     the G number again: ``number_taken``, a documented terminal state, says what to do."""

@@ -96,6 +96,7 @@ __all__ = [
     "Outcome",
     "arbitrate",
     "blocks_number",
+    "declares_another_child",
     "due_date",
     "find_duplicates",
     "is_overdue",
@@ -779,6 +780,31 @@ def arbitrate(
         keep=winner_record_id,
         cancel=tuple(sorted(records - {winner_record_id})),
         problem_ids=tuple(sorted(p.id for p in items)),
+    )
+
+
+def declares_another_child(problem: ProblemRecord) -> bool:
+    """Whether ``problem`` records the county's decision that its record is another child
+    than each of its related records: a suspected duplicate resolved by ``accept``.
+
+    An arbitration of a later suspected duplicate keeps to that decision: a record the
+    county declared another child than the winner is neither cancelled nor counted.
+
+    >>> p = new_problem("p1", _demo_record(), ProblemKind.SUSPECTED_DUPLICATE,
+    ...                 now=datetime(2025, 9, 1), related_record_ids=["r9"])
+    >>> declares_another_child(p)
+    False
+    >>> declares_another_child(attrs.evolve(p, status=ProblemStatus.RESOLVED,
+    ...                                     resolution="accept: 双胞胎，不是同一人"))
+    True
+    >>> declares_another_child(attrs.evolve(p, status=ProblemStatus.RESOLVED,
+    ...                                     resolution="arbitrate: 仲裁"))
+    False
+    """
+    return (
+        problem.kind is ProblemKind.SUSPECTED_DUPLICATE
+        and problem.status is ProblemStatus.RESOLVED
+        and (problem.resolution or "").startswith("accept:")
     )
 
 

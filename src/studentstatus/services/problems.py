@@ -42,7 +42,9 @@ and is logged in the audit trail with operator and reason):
 * ``arbitrate`` (仲裁, county only, duplicate problems) — the winner keeps its
   record, every other record of the duplicate group is cancelled, and all
   the group's duplicate problems are resolved; when a record of the group
-  holds a national number, it is the one kept (``winner_not_numbered``).
+  holds a national number, it is the one kept (``winner_not_numbered``).  A
+  record the county declared another child than the winner (it accepted a
+  suspected duplicate between the two) is not part of the group.
 
 The whole table (problem kind × action → what happens to the record) is
 :data:`studentstatus.domain.problems.OUTCOMES`, written out in
@@ -103,6 +105,7 @@ from studentstatus.domain.model import Child, ProblemRecord, StatusRecord
 from studentstatus.domain.problems import (
     CONFIRMING_KINDS,
     arbitrate,
+    declares_another_child,
     is_overdue,
     outcome,
     problem_for_verification,
@@ -338,6 +341,23 @@ def _live_twins(uow: UnitOfWork, rec: StatusRecord, kind: ProblemKind) -> list[S
     return out
 
 
+def _other_children(uow: UnitOfWork, record_id: str, candidates: set[str]) -> set[str]:
+    """The ``candidates`` the county declared another child than ``record_id``: a suspected
+    duplicate between the two, of either one, resolved by ``accept``
+    (:func:`~studentstatus.domain.problems.declares_another_child`)."""
+    out: set[str] = set()
+    for rid in sorted(candidates | {record_id}):
+        for p in uow.problems.for_record(rid):
+            if not declares_another_child(p):
+                continue
+            if rid == record_id:
+                out.update(candidates.intersection(p.related_record_ids))
+            elif record_id in p.related_record_ids:
+                out.add(rid)
+    out.discard(record_id)
+    return out
+
+
 def _document_changed(child: Child, corrections: Mapping[str, str]) -> bool:
     """Whether ``corrections`` change the child's identity document (type or number)."""
     doc = child.document
@@ -554,9 +574,13 @@ def resolve_problem(
                 if winner_rec is not None and winner_rec.state.is_live
                 else set()
             )
+            # Records the county declared another child than the winner (an accepted
+            # suspected duplicate between them) are neither cancelled nor counted.
+            others = _other_children(uow, winner_record_id, members | twins)
+            twins -= others
             numbered = [
                 r.id
-                for r in uow.records.get_many(sorted(members | twins)).values()
+                for r in uow.records.get_many(sorted((members | twins) - others)).values()
                 if r.national_number and r.state.is_live
             ]
             arbitrate(group, winner_record_id, numbered=numbered)  # the rules (all at once)
