@@ -390,14 +390,26 @@ class Workflow(RuleBasedStateMachine):
         county = OPS["c105"]
         kind = p.kind
         if kind in (ProblemKind.DUPLICATE_ID, ProblemKind.SUSPECTED_DUPLICATE):
+            # As a county would: keep the numbered record, else the problem's own; a refusal
+            # that names the records to choose from (its hint) is followed once.
             group = sorted({p.record_id, *p.related_record_ids})
             recs = self._records()
             numbered = [r for r in group if recs[r].national_number and recs[r].state.is_live]
-            live = [r for r in group if recs[r].state.is_live]
-            winner = (numbered or live or group)[0]
-            resolve_problem(
-                self.rt, county, p.id, "arbitrate", reason="仲裁", winner_record_id=winner
-            )
+            winner = (numbered or [p.record_id])[0]
+            try:
+                resolve_problem(
+                    self.rt, county, p.id, "arbitrate", reason="仲裁", winner_record_id=winner
+                )
+            except RuleViolations as exc:
+                codes = {v.code for v in exc.violations}
+                if not codes <= {"winner_not_duplicate", "winner_not_numbered"}:
+                    raise
+                REACHED["drain arbitrate: " + ", ".join(sorted(codes))] += 1
+                hint = exc.violations[-1].hint.split(", ")
+                winner = next((r for r in hint if recs[r].national_number), hint[0])
+                resolve_problem(
+                    self.rt, county, p.id, "arbitrate", reason="仲裁", winner_record_id=winner
+                )
         elif kind is ProblemKind.INVALID_ID or kind is ProblemKind.REGISTRY_DECEASED:
             resolve_problem(self.rt, county, p.id, "delete", reason="删除")
         else:

@@ -315,6 +315,60 @@ def test_arbitration_keeps_to_the_countys_another_child_decision(store: Store) -
     assert numbers == {first: "J"}
 
 
+def test_arbitration_keeps_a_record_that_still_duplicates(store: Store) -> None:
+    """Found by the liveness machine: three registrations of one ID, one corrected to another
+    ID; keeping the corrected record decided nothing and closed the problems, leaving the
+    other two live with one ID and no problem (one of them stuck without its number)."""
+    rt = runtime(store)
+    county = OPS["c105"]
+    a = _person(1)
+    first, second, third = (
+        import_children(rt, OPS["kgA"], [a]).records[0].record_id for _ in range(3)
+    )
+    mine = {p.record_id: p.id for p in list_problems(rt, county)}
+    fixed = _person(2, sex=a["sex"])["id_number"]
+    resolve_problem(
+        rt, OPS["kgA"], mine[first], "correct", reason="录错", corrections={"id_number": fixed}
+    )
+    with pytest.raises(RuleViolations) as err:
+        resolve_problem(
+            rt, county, mine[second], "arbitrate", reason="仲裁", winner_record_id=first
+        )
+    (v,) = err.value.violations
+    assert (v.code, set(v.hint.split(", "))) == ("winner_not_duplicate", {second, third})
+    out = resolve_problem(
+        rt, county, mine[second], "arbitrate", reason="仲裁", winner_record_id=second
+    )
+    assert out.cancelled == (third,)
+    assert list(list_problems(rt, county)) == []
+    approve_records(rt, county, all_pending=True)
+    verify_records(rt, OPS["p11"], _registry(a, dict(a, id_number=fixed)))
+    issued = {i.record_id: i.national_number for i in issue_numbers(rt, OPS["p11"]).issued}
+    assert issued == {first: "G" + fixed, second: "G" + a["id_number"]}
+
+
+def test_issue_numbers_never_gives_one_number_twice_in_a_run() -> None:
+    """Two live records of one ID with no problem between them (set up behind the rules'
+    back): the first gets the G number, the second is skipped, nothing is raised."""
+    store = MemoryStore()
+    seed_kindergartens(store)
+    rt = runtime(store)
+    a = _person(1)
+    ids = [import_children(rt, OPS["kgA"], [a]).records[0].record_id for _ in range(2)]
+    with store.unit_of_work() as uow:
+        for p in uow.problems.iter():
+            uow.problems.update(attrs.evolve(p, status=ProblemStatus.RESOLVED))
+        for rid in ids:
+            rec = uow.records.get(rid)
+            uow.records.update(
+                attrs.evolve(rec, state=State.ACTIVE, verification=VerificationResult.MATCH)
+            )
+        uow.commit()
+    report = issue_numbers(rt, OPS["p11"])
+    assert [i.record_id for i in report.issued] == [min(ids)]
+    assert report.skipped == {"number_taken": 1}
+
+
 def test_number_taken_is_listed_as_terminal_with_its_next_step() -> None:
     """A child whose numbered record left (not live) and who is registered afresh cannot get
     the G number again: ``number_taken``, a documented terminal state, says what to do."""

@@ -716,6 +716,7 @@ def arbitrate(
     winner_record_id: str,
     *,
     numbered: Iterable[str] = (),
+    duplicates: Iterable[str] | None = None,
 ) -> Arbitration:
     """Decide a duplicate group: ``winner_record_id`` keeps, every other record is cancelled.
 
@@ -723,10 +724,14 @@ def arbitrate(
     related records form the group).  ``numbered`` are the group's records
     that already hold a national number: when there is one, the winner must
     be one of them (``winner_not_numbered``) — numbers are never reused, so
-    cancelling the numbered record would leave the child without one.  Raises
+    cancelling the numbered record would leave the child without one.
+    ``duplicates`` (when known) are the records that duplicate the problem's
+    record *now*, it included: a record of the group corrected since is no
+    duplicate any more, and keeping it would decide nothing
+    (``winner_not_duplicate``).  Raises
     :class:`~studentstatus.errors.RuleViolations` (``winner_not_involved``,
-    ``winner_not_numbered``, ``arbitration_not_applicable``,
-    ``nothing_to_arbitrate``).
+    ``winner_not_duplicate``, ``winner_not_numbered``,
+    ``arbitration_not_applicable``, ``nothing_to_arbitrate``).
 
     >>> r = _demo_record()
     >>> a = new_problem("p1", r, ProblemKind.DUPLICATE_ID, now=datetime(2025, 9, 1),
@@ -737,6 +742,10 @@ def arbitrate(
     Traceback (most recent call last):
     ...
     studentstatus.errors.RuleViolations: winner_not_numbered [winner_record_id]: ...
+    >>> arbitrate([a], "r9", duplicates=["r1"])
+    Traceback (most recent call last):
+    ...
+    studentstatus.errors.RuleViolations: winner_not_duplicate [winner_record_id]: ...
     """
     items = list(problems)
     violations: list[Violation] = []
@@ -763,7 +772,18 @@ def arbitrate(
                 "the record to keep is not part of the duplicate group",
             )
         )
-    held = set(numbered) & records
+    current = set(duplicates) if duplicates is not None else None
+    if items and current is not None and winner_record_id in records - current:
+        violations.append(
+            _v(
+                "winner_not_duplicate",
+                "winner_record_id",
+                "保留的学籍已不再与该学籍重复",
+                "the record to keep no longer duplicates this record (it was corrected)",
+                hint=", ".join(sorted(current)),
+            )
+        )
+    held = set(numbered) & (records | (current or set()))
     if items and held and winner_record_id in records and winner_record_id not in held:
         violations.append(
             _v(

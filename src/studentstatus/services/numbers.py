@@ -285,12 +285,18 @@ def _issue_chunk(
         eligible.append((rec, child))
     keys = [(rec.region_code, child.birth_date) for rec, child in eligible if _needs_j(rec, child)]
     seqs = iter(_sequences(uow, keys))
+    drawn: set[str] = set()
     for rec, child in eligible:
         rid = rec.id
         number, reason = _number_for(uow, rec, child, seqs, safe=safe)
+        if number is not None and number in drawn:
+            # Two live records of one ID and no problem between them (which the problem
+            # rules do not leave): the first takes the number, never a crash.
+            number, reason = None, "number_taken"
         if number is None:
             skipped[reason] += 1
             continue
+        drawn.add(number)
         kind = NumberKind(number[0])
         former = rec.former_numbers
         if rec.temp_number and rec.temp_number not in former:

@@ -44,7 +44,9 @@ and is logged in the audit trail with operator and reason):
   the group's duplicate problems are resolved; when a record of the group
   holds a national number, it is the one kept (``winner_not_numbered``).  A
   record the county declared another child than the winner (it accepted a
-  suspected duplicate between the two) is not part of the group.
+  suspected duplicate between the two) is not part of the group, and the
+  winner must still duplicate the problem's record (``winner_not_duplicate``:
+  a record corrected since is no duplicate any more).
 
 The whole table (problem kind × action → what happens to the record) is
 :data:`studentstatus.domain.problems.OUTCOMES`, written out in
@@ -564,8 +566,6 @@ def resolve_problem(
                     ]
                 )
             group = _duplicate_group(uow, problem)
-            members = {problem.record_id, *problem.related_record_ids}
-            members.update(r for p in group for r in (p.record_id, *p.related_record_ids))
             winner_rec = uow.records.get_many([winner_record_id]).get(winner_record_id)
             # Every live duplicate of the winner goes, those registered after the problem
             # was opened too; a record corrected since is no duplicate and stays.
@@ -576,14 +576,19 @@ def resolve_problem(
             )
             # Records the county declared another child than the winner (an accepted
             # suspected duplicate between them) are neither cancelled nor counted.
-            others = _other_children(uow, winner_record_id, members | twins)
-            twins -= others
+            twins -= _other_children(uow, winner_record_id, twins)
+            # The records that duplicate the problem's record now (corrected ones do not).
+            current = {r.id for r in _live_twins(uow, rec, problem.kind)}
+            current -= _other_children(uow, rec.id, current)
+            current.add(rec.id)
             numbered = [
                 r.id
-                for r in uow.records.get_many(sorted((members | twins) - others)).values()
+                for r in uow.records.get_many(sorted(current | twins)).values()
                 if r.national_number and r.state.is_live
             ]
-            arbitrate(group, winner_record_id, numbered=numbered)  # the rules (all at once)
+            arbitrate(  # the rules (all at once)
+                group, winner_record_id, numbered=numbered, duplicates=current
+            )
             if winner_rec is not None and not winner_rec.state.is_live:
                 raise RuleViolations(
                     [
