@@ -315,6 +315,30 @@ def test_arbitration_keeps_to_the_countys_another_child_decision(store: Store) -
     assert numbers == {first: "J"}
 
 
+def test_a_namesake_with_an_id_number_is_no_suspected_duplicate(store: Store) -> None:
+    """Found by the liveness machine: three registrations of a child without an ID, one then
+    given its ID number (and a G number); the namesake told apart by its ID is not part of
+    the others' arbitration."""
+    rt = runtime(store)
+    county = OPS["c105"]
+    twin = _person(7, id_type="none", id_number="", name="无证儿")
+    first, second, third = (
+        import_children(rt, OPS["kgA"], [twin]).records[0].record_id for _ in range(3)
+    )
+    mine = {p.record_id: p.id for p in list_problems(rt, county)}
+    own = _person(7, name="无证儿")
+    fix = {"id_type": "resident", "id_number": own["id_number"]}
+    resolve_problem(rt, OPS["kgA"], mine[third], "correct", reason="补录证件", corrections=fix)
+    approve_records(rt, county, all_pending=True)
+    verify_records(rt, OPS["p11"], _registry(own))
+    assert [i.record_id for i in issue_numbers(rt, OPS["p11"]).issued] == [third]
+    out = resolve_problem(
+        rt, county, mine[first], "arbitrate", reason="仲裁", winner_record_id=first
+    )
+    assert out.cancelled == (second,)
+    assert list(list_problems(rt, county)) == []
+
+
 def test_arbitration_keeps_a_record_that_still_duplicates(store: Store) -> None:
     """Found by the liveness machine: three registrations of one ID, one corrected to another
     ID; keeping the corrected record decided nothing and closed the problems, leaving the

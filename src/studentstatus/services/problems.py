@@ -336,11 +336,24 @@ def _live_twins(uow: UnitOfWork, rec: StatusRecord, kind: ProblemKind) -> list[S
             return []
         others = uow.children.find_by_document(child.document.number)
     else:
-        others = uow.children.find_by_identity(child.name, child.sex.value, child.birth_date)
+        # Suspected duplicates are children without a document (domain.problems.find_duplicates):
+        # a namesake with an ID number is told apart by it.
+        if _has_document(child):
+            return []
+        others = [
+            other
+            for other in uow.children.find_by_identity(child.name, child.sex.value, child.birth_date)
+            if not _has_document(other)
+        ]
     out: list[StatusRecord] = []
     for other in others:
         out.extend(r for r in uow.records.for_child(other.id) if r.id != rec.id and r.state.is_live)
     return out
+
+
+def _has_document(child: Child) -> bool:
+    doc = child.document
+    return doc is not None and doc.type.value != "none" and bool(doc.number)
 
 
 def _other_children(uow: UnitOfWork, record_id: str, candidates: set[str]) -> set[str]:
