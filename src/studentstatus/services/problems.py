@@ -340,11 +340,8 @@ def _live_twins(uow: UnitOfWork, rec: StatusRecord, kind: ProblemKind) -> list[S
         # a namesake with an ID number is told apart by it.
         if _has_document(child):
             return []
-        others = [
-            other
-            for other in uow.children.find_by_identity(child.name, child.sex.value, child.birth_date)
-            if not _has_document(other)
-        ]
+        namesakes = uow.children.find_by_identity(child.name, child.sex.value, child.birth_date)
+        others = [other for other in namesakes if not _has_document(other)]
     out: list[StatusRecord] = []
     for other in others:
         out.extend(r for r in uow.records.for_child(other.id) if r.id != rec.id and r.state.is_live)
