@@ -13,9 +13,11 @@ Runs on SQLite (a file), PostgreSQL and MariaDB (with their fixtures).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -25,13 +27,49 @@ from studentstatus.ports import Store
 from studentstatus.services import problems as problem_service
 from studentstatus.services.intake import import_children
 from studentstatus.services.problems import list_problems, resolve_problem
+from studentstatus.services.runtime import Runtime
 
 from ._registration_world import OPS, make_store, row, runtime, seed_kindergartens
 
 ROUNDS = 3
 
 
-def _race(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _one_round(rt: Runtime, ids: list[str], mine: dict[str, str]) -> dict[int, str]:
+    """Two threads arbitrate the group of ``ids``, keeping ``ids[0]`` and ``ids[1]``."""
+    county = OPS["c105"]
+    barrier = threading.Barrier(2, timeout=2)
+    real = problem_service.arbitrate
+    results: dict[int, str] = {}
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        # both have read the group and passed the rules; a store that runs one writing
+        # unit at a time (SQLite) breaks the barrier: the other unit waits for this one
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return out
+
+    def arbitrate(i: int, winner: str) -> None:
+        try:
+            resolve_problem(
+                rt, county, mine[winner], "arbitrate", reason="仲裁", winner_record_id=winner
+            )
+            results[i] = "won"
+        except ConflictError as exc:
+            results[i] = type(exc).__name__
+        except RuleViolations as exc:
+            results[i] = exc.violations[0].code
+
+    with mock.patch.object(problem_service, "arbitrate", held):
+        threads = [threading.Thread(target=arbitrate, args=(i, ids[i])) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    return results
+
+
+def _race(store: Store) -> list[str]:
     seed_kindergartens(store)
     rt = runtime(store)
     county = OPS["c105"]
@@ -40,39 +78,7 @@ def _race(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         child = row(10 + k)
         ids = [import_children(rt, OPS["kgA"], [child]).records[0].record_id for _ in range(3)]
         mine = {p.record_id: p.id for p in list_problems(rt, county) if p.record_id in ids}
-        barrier = threading.Barrier(2, timeout=2)
-        real = problem_service.arbitrate
-
-        def held(*args: Any, **kwargs: Any) -> Any:
-            out = real(*args, **kwargs)
-            try:
-                barrier.wait()  # both have read the group and passed the rules
-            except threading.BrokenBarrierError:
-                pass  # the store serialises units (SQLite): the other one waits for us
-            return out
-
-        monkeypatch.setattr(problem_service, "arbitrate", held)
-        results: dict[int, str] = {}
-
-        def arbitrate(i: int, winner: str) -> None:
-            try:
-                resolve_problem(
-                    rt, county, mine[winner], "arbitrate", reason="仲裁", winner_record_id=winner
-                )
-                results[i] = "won"
-            except ConflictError as exc:
-                results[i] = type(exc).__name__
-            except RuleViolations as exc:
-                results[i] = exc.violations[0].code
-
-        threads = [
-            threading.Thread(target=arbitrate, args=(i, ids[i])) for i in range(2)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        monkeypatch.setattr(problem_service, "arbitrate", real)
+        results = _one_round(rt, ids, mine)
         assert sorted(results.values()).count("won") == 1, results
         loser = next(v for v in results.values() if v != "won")
         assert loser in {"ConflictError", "TryAgain", "problem_closed", "winner_not_live"}
@@ -91,20 +97,18 @@ def _race(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return outcomes
 
 
-def test_race_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_race_sqlite(tmp_path: Path) -> None:
     with make_store("sqlite", tmp_path) as store:
-        _race(store, monkeypatch)
+        _race(store)
 
 
 @pytest.mark.postgres
-def test_race_postgres(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_race_postgres(postgres_url: str, tmp_path: Path) -> None:
     with make_store("postgres", tmp_path, postgres_url) as store:
-        _race(store, monkeypatch)
+        _race(store)
 
 
 @pytest.mark.mysql
-def test_race_mariadb(mysql_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_race_mariadb(mysql_url: str, tmp_path: Path) -> None:
     with make_store("mysql", tmp_path, mysql_url) as store:
-        _race(store, monkeypatch)
+        _race(store)
