@@ -1,7 +1,9 @@
 """Benchmark: two provinces and the national hub on PostgreSQL logical replication (not a test).
 
 Three throwaway clusters (``pg_createcluster``, ports 55500-55502, root only) hold
-province 11, province 44 and the hub.  Each province is seeded with ``--records``
+province 11, province 44 and the hub, with PostgreSQL's default ``synchronous_commit = on``
+(``fsync`` off; slow markers of step 3 are printed with their time, and autovacuum is
+logged, to look them up in the servers' logs).  Each province is seeded with ``--records``
 children with ACTIVE records (``studentstatus.testing.seeding``; ``--shared`` of 44's
 hold 11's ID numbers: children registered in both).  Measured, each beside a baseline
 run in the same process:
@@ -120,8 +122,11 @@ def portal_mix(store: SqlStore, stop: threading.Event, done: list[int]) -> None:
         done[0] = i
 
 
-def marker_lag(p11: sa.Engine, p44: sa.Engine, seconds: float, every: float) -> list[float]:
-    """Markers 11 → 44 through the hub; the seconds until each is in 44's mail."""
+def marker_lag(
+    p11: sa.Engine, p44: sa.Engine, seconds: float, every: float, slow: list[str] | None = None
+) -> list[float]:
+    """Markers 11 → 44 through the hub; the seconds until each is in 44's mail (``slow``
+    gets the UTC time and lag of each marker slower than a second)."""
     lags: list[float] = []
     deadline = time.monotonic() + seconds
     k = 0
@@ -142,6 +147,9 @@ def marker_lag(p11: sa.Engine, p44: sa.Engine, seconds: float, every: float) -> 
                 rconn.rollback()
                 if got is not None:
                     lags.append(time.perf_counter() - sent)
+                    if slow is not None and lags[-1] > 1.0:
+                        at = time.strftime("%H:%M:%S", time.gmtime(time.time() - lags[-1]))
+                        slow.append(f"{at} UTC {lags[-1]:.1f} s")
                     break
                 time.sleep(0.002)
             time.sleep(max(0.0, every - (time.perf_counter() - sent)))
@@ -181,8 +189,15 @@ def main() -> int:
         return 2
     n, shared = args.records, int(args.records * args.shared)
     log(f"federation benchmark: 2 provinces x {n:,} records ({shared:,} shared), {date.today()}")
+    # PostgreSQL's own default commit (the throwaway clusters' is asynchronous: a province's
+    # commit would wait up to wal_writer_delay before its walsender may send it);
+    # autovacuum logged, to look up the slow markers in the servers' logs.
+    settings = {"synchronous_commit": "on", "log_autovacuum_min_duration": "0"}
+    if args.wal_writer_delay:
+        settings["wal_writer_delay"] = args.wal_writer_delay
     clusters = {
-        k: pg_clusters.create(f"{pg_clusters.PREFIX}_bench_{k}", p) for k, p in PORTS.items()
+        k: pg_clusters.create(f"{pg_clusters.PREFIX}_bench_{k}", p, settings=settings)
+        for k, p in PORTS.items()
     }
     try:
         urls = {k: c.url() for k, c in clusters.items()}
@@ -237,7 +252,8 @@ def main() -> int:
         stop, done = threading.Event(), [0]
         writer = threading.Thread(target=portal_mix, args=(stores["11"], stop, done))
         writer.start()
-        lags = marker_lag(stores["11"].engine, stores["44"].engine, args.seconds, 0.25)
+        slow: list[str] = []
+        lags = marker_lag(stores["11"].engine, stores["44"].engine, args.seconds, 0.25, slow)
         stop.set()
         writer.join()
         rt = round_trip(stores["11"].engine)
@@ -249,6 +265,8 @@ def main() -> int:
             f"{statistics.median(lags) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max "
             f"{lags[-1] * 1000:.0f} ms; baseline local write+read {rt * 1000:.1f} ms"
         )
+        if slow:
+            log(f"   markers over 1 s (sent at): {', '.join(slow)}")
 
         # 4. National dedupe.
         with hub.engine.connect() as conn:
