@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from cli import _changes_cli  # type: ignore[import-not-found]
 from services._changes_world import KG_A, runtime, seed  # type: ignore[import-not-found]
 from studentstatus.adapters.sql import SqlStore
-from studentstatus.cli import main
 from studentstatus.domain.enums import Grade
+
+run = _changes_cli.run
 
 
 @pytest.fixture
@@ -24,11 +25,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("STUDENTSTATUS_STORE", url)
     monkeypatch.setenv("STUDENTSTATUS_NOW", "2025-09-02T09:00:00+00:00")
     return url
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
 
 
 def test_move_by_both_counties(db: str) -> None:

@@ -288,17 +288,24 @@ def test_a_numbered_record_keeps_its_number_through_a_duplicate() -> None:
     assert list(list_problems(rt, OPS["c105"])) == []
 
 
+def _three_without_an_id(rt: Any) -> tuple[str, str, str, dict[str, str]]:
+    """Three registrations of one child without an ID (suspected duplicates): their record ids
+    and each record's problem id."""
+    twin = _person(7, id_type="none", id_number="", name="无证儿")
+    first, second, third = (
+        import_children(rt, OPS["kgA"], [twin]).records[0].record_id for _ in range(3)
+    )
+    mine = {p.record_id: p.id for p in list_problems(rt, OPS["c105"])}
+    return first, second, third, mine
+
+
 def test_arbitration_keeps_to_the_countys_another_child_decision(store: Store) -> None:
     """Found by the liveness machine: a child the county accepted as another child (and who
     got a J number since) is not part of a later arbitration of the same name and birth date —
     neither cancelled nor demanded as the winner."""
     rt = runtime(store)
     county = OPS["c105"]
-    twin = _person(7, id_type="none", id_number="", name="无证儿")
-    first, second, third = (
-        import_children(rt, OPS["kgA"], [twin]).records[0].record_id for _ in range(3)
-    )
-    mine = {p.record_id: p.id for p in list_problems(rt, county)}
+    first, second, third, mine = _three_without_an_id(rt)
     resolve_problem(rt, county, mine[third], "evidence", reason="户口簿", evidence=["s"])
     resolve_problem(rt, county, mine[third], "accept", reason="双胞胎，不是同一人")
     approve_records(rt, county, all_pending=True)
@@ -321,11 +328,7 @@ def test_a_namesake_with_an_id_number_is_no_suspected_duplicate(store: Store) ->
     the others' arbitration."""
     rt = runtime(store)
     county = OPS["c105"]
-    twin = _person(7, id_type="none", id_number="", name="无证儿")
-    first, second, third = (
-        import_children(rt, OPS["kgA"], [twin]).records[0].record_id for _ in range(3)
-    )
-    mine = {p.record_id: p.id for p in list_problems(rt, county)}
+    first, second, third, mine = _three_without_an_id(rt)
     own = _person(7, name="无证儿")
     fix = {"id_type": "resident", "id_number": own["id_number"]}
     resolve_problem(rt, OPS["kgA"], mine[third], "correct", reason="补录证件", corrections=fix)

@@ -92,7 +92,7 @@ from typing import Any
 import attrs
 
 from studentstatus.domain.child import build_child
-from studentstatus.domain.claims import claim_key, compact_number, identity_key
+from studentstatus.domain.claims import claim_key, compact_number, identity_key, is_document_key
 from studentstatus.domain.enums import (
     ChangeKind,
     ProblemKind,
@@ -338,19 +338,14 @@ def _live_twins(uow: UnitOfWork, rec: StatusRecord, kind: ProblemKind) -> list[S
     else:
         # Suspected duplicates are children without a document (domain.problems.find_duplicates):
         # a namesake with an ID number is told apart by it.
-        if _has_document(child):
+        if is_document_key(identity_key(child)):
             return []
         namesakes = uow.children.find_by_identity(child.name, child.sex.value, child.birth_date)
-        others = [other for other in namesakes if not _has_document(other)]
+        others = [other for other in namesakes if not is_document_key(identity_key(other))]
     out: list[StatusRecord] = []
     for other in others:
         out.extend(r for r in uow.records.for_child(other.id) if r.id != rec.id and r.state.is_live)
     return out
-
-
-def _has_document(child: Child) -> bool:
-    doc = child.document
-    return doc is not None and doc.type.value != "none" and bool(doc.number)
 
 
 def _other_children(uow: UnitOfWork, record_id: str, candidates: set[str]) -> set[str]:
